@@ -1,0 +1,52 @@
+import express, { type Express } from 'express';
+import { pinoHttp } from 'pino-http';
+import type { Redis } from 'ioredis';
+import type { Config } from '#shared/config';
+import type { Knex } from '#shared/db/knex';
+import type { Logger } from '#shared/logger';
+import type { Queues } from '#shared/queues/connection';
+import { ApiRoutes } from './http/route.ts';
+import { errorHandler, notFound } from './http/errors.ts';
+import { requestId } from './http/request-id.ts';
+import { registerHealthRoutes } from './health/router.ts';
+import { buildOpenApiDocument, registerDocsRoutes } from './docs/router.ts';
+
+/** What the api needs from the outside; tests build these against their own schema and prefix. */
+export interface AppDeps {
+  config: Config;
+  db: Knex;
+  redis: Redis;
+  queues: Queues;
+  logger: Logger;
+}
+
+/** Every route set of the API, in one list: the OpenAPI document is built from the same calls. */
+export function registerRoutes(api: ApiRoutes, deps: AppDeps): void {
+  registerHealthRoutes(api, deps);
+}
+
+/** Builds the express app (not listening): tests start it on a random port. */
+export function createApp(deps: AppDeps): { app: Express; api: ApiRoutes } {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: requestId,
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+      // Probes are polled every few seconds; logging each would drown the useful lines.
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+    }),
+  );
+  app.use(express.json({ limit: deps.config.bodyLimit }));
+
+  const api = new ApiRoutes({ db: deps.db, config: deps.config });
+  registerRoutes(api, deps);
+  const openApi = buildOpenApiDocument(api);
+  registerDocsRoutes(app, openApi);
+  app.use(api.router);
+  app.use(notFound);
+  app.use(errorHandler);
+  return { app, api };
+}

@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import { pingDb } from '#shared/db/knex';
+import { pingRedis } from '#shared/queues/connection';
+import type { ApiRoutes } from '../http/route.ts';
+import type { AppDeps } from '../app.ts';
+
+const CHECK_TIMEOUT_MS = 2_000;
+
+async function check(probe: () => Promise<unknown>): Promise<string | null> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      probe(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+      }),
+    ]);
+    return null;
+  } catch (err) {
+    return (err as Error).message || String(err);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const Ready = z.object({ status: z.literal('ready'), checks: z.object({ postgres: z.string(), redis: z.string() }) });
+
+/** Liveness and readiness probes. */
+export function registerHealthRoutes(api: ApiRoutes, deps: AppDeps): void {
+  api.add({
+    method: 'get',
+    path: '/healthz',
+    auth: ['public'],
+    summary: 'Liveness: the process answers',
+    tags: ['health'],
+    responses: { 200: z.object({ status: z.literal('ok') }) },
+    handler: () => ({ status: 200, body: { status: 'ok' } }),
+  });
+
+  api.add({
+    method: 'get',
+    path: '/readyz',
+    auth: ['public'],
+    summary: 'Readiness: Postgres and Redis answer',
+    tags: ['health'],
+    responses: { 200: Ready, 503: 'Postgres or Redis does not answer; details name which' },
+    handler: async () => {
+      const [postgres, redis] = await Promise.all([check(() => pingDb(deps.db)), check(() => pingRedis(deps.redis))]);
+      if (!postgres && !redis) return { status: 200, body: { status: 'ready', checks: { postgres: 'ok', redis: 'ok' } } };
+      const details = [
+        ...(postgres ? [{ path: 'postgres', message: postgres }] : []),
+        ...(redis ? [{ path: 'redis', message: redis }] : []),
+      ];
+      const failed = details.map((d) => d.path).join(' and ');
+      return { status: 503, body: { error: { code: 'not_ready', message: `${failed} not answering`, details } } };
+    },
+  });
+}

@@ -1,0 +1,152 @@
+import { Router, type NextFunction, type Request, type Response } from 'express';
+import type { z } from 'zod';
+import { OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
+import { ValidationError, type ErrorDetail } from '#shared/errors';
+import type { Db } from '#shared/db/knex';
+import type { Config } from '#shared/config';
+import { authenticate, type Principal, type PrincipalKind } from './auth.ts';
+
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+type AnyObject = z.ZodType<Record<string, unknown>>;
+
+/** What a handler answers: a status and a JSON body (none for 204), plus optional headers. */
+export interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/** Everything a handler sees, already authenticated and validated. */
+export interface RouteContext<P, Q, B, A extends PrincipalKind | 'public'> {
+  req: Request;
+  res: Response;
+  params: P;
+  query: Q;
+  body: B;
+  principal: A extends 'public' ? null : Extract<Principal, { kind: A }>;
+}
+
+/**
+ * One route: its method and path, who may call it, the zod schemas of its input and answers,
+ * and its handler. The same schemas validate requests and generate the OpenAPI document, so
+ * the two cannot drift apart.
+ */
+export interface RouteSpec<
+  P extends AnyObject,
+  Q extends AnyObject,
+  B extends z.ZodType,
+  A extends PrincipalKind | 'public',
+> {
+  method: Method;
+  /** Express syntax, e.g. `/v1/products/:id`. */
+  path: string;
+  /** The token kinds that may call it, or `['public']` for no token. */
+  auth: readonly A[];
+  summary: string;
+  tags: string[];
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Answers by status; a zod schema documents the body, a string describes a body-less one. */
+  responses: Record<number, z.ZodType | string>;
+  handler: (ctx: RouteContext<z.infer<P>, z.infer<Q>, z.infer<B>, A>) => Promise<Reply> | Reply;
+}
+
+/** What routes need to authenticate: the database (partner keys) and the configured tokens. */
+export interface AuthDeps {
+  db: Db;
+  config: Config;
+}
+
+/** Turns zod issues into the API's `details`, each naming the field path (`body.name`). */
+export function toDetails(where: string, error: z.ZodError): ErrorDetail[] {
+  return error.issues.map((issue) => ({
+    path: [where, ...issue.path.map(String)].join('.'),
+    message: issue.message,
+    code: issue.code,
+  }));
+}
+
+function parsePart<T extends z.ZodType>(schema: T | undefined, value: unknown, where: string): z.infer<T> {
+  if (!schema) return (value ?? {}) as z.infer<T>;
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const details = toDetails(where, parsed.error);
+    throw new ValidationError(`invalid ${where}: ${details.map((d) => d.path).join(', ')}`, details);
+  }
+  return parsed.data;
+}
+
+type RouteParameter = NonNullable<RouteConfig['request']>['params'];
+
+const toOpenApiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}');
+
+/**
+ * A set of routes: mounted on express, and listed in the OpenAPI registry.
+ * Every route of the API is defined through one of these, so /openapi.json lists them all.
+ */
+export class ApiRoutes {
+  readonly router = Router();
+  readonly registry = new OpenAPIRegistry();
+  readonly specs: { method: Method; path: string }[] = [];
+
+  constructor(private readonly deps: AuthDeps) {
+    this.registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+  }
+
+  /** Adds a route: validation, auth and OpenAPI documentation from one spec. */
+  add<P extends AnyObject, Q extends AnyObject, B extends z.ZodType, A extends PrincipalKind | 'public'>(
+    spec: RouteSpec<P, Q, B, A>,
+  ): void {
+    this.specs.push({ method: spec.method, path: spec.path });
+    this.document(spec);
+    const isPublic = (spec.auth as readonly string[]).includes('public');
+    const kinds = spec.auth.filter((a): a is Exclude<A, 'public'> => a !== 'public') as PrincipalKind[];
+    this.router[spec.method](spec.path, async (req: Request, res: Response, next: NextFunction) => {
+      try {
+        const principal = isPublic ? null : await authenticate(req, this.deps.db, this.deps.config, kinds);
+        const params = parsePart(spec.params, req.params, 'params');
+        const query = parsePart(spec.query, req.query, 'query');
+        const body = parsePart(spec.body, req.body, 'body');
+        const reply = await spec.handler({ req, res, params, query, body, principal } as RouteContext<
+          z.infer<P>,
+          z.infer<Q>,
+          z.infer<B>,
+          A
+        >);
+        if (res.headersSent) return;
+        if (reply.headers) res.set(reply.headers);
+        if (reply.body === undefined) res.status(reply.status).end();
+        else res.status(reply.status).json(reply.body);
+      } catch (err) {
+        next(err);
+      }
+    });
+  }
+
+  private document(spec: Omit<RouteSpec<AnyObject, AnyObject, z.ZodType, PrincipalKind | 'public'>, 'handler'>): void {
+    const responses: RouteConfig['responses'] = {};
+    for (const [status, answer] of Object.entries(spec.responses)) {
+      responses[status] =
+        typeof answer === 'string'
+          ? { description: answer }
+          : { description: `${status}`, content: { 'application/json': { schema: answer } } };
+    }
+    const isPublic = (spec.auth as readonly string[]).includes('public');
+    this.registry.registerPath({
+      method: spec.method,
+      path: toOpenApiPath(spec.path),
+      summary: spec.summary,
+      description: isPublic ? 'No token.' : `Tokens: ${spec.auth.join(', ')}.`,
+      tags: spec.tags,
+      security: isPublic ? [] : [{ bearer: [] }],
+      request: {
+        // Route schemas are z.object()s (possibly refined), which is what RouteParameter accepts.
+        params: spec.params as RouteParameter,
+        query: spec.query as RouteParameter,
+        body: spec.body ? { content: { 'application/json': { schema: spec.body } } } : undefined,
+      },
+      responses,
+    });
+  }
+}

@@ -1,0 +1,77 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.ts';
+
+const base = {
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test',
+  OPERATOR_TOKEN: 'operator-token-0123456789',
+  HUB_TOKEN: 'hub-token-0123456789abcdef',
+};
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig(base);
+    expect(config).toMatchObject({
+      env: 'test',
+      port: 3000,
+      redisUrl: 'redis://127.0.0.1:6379',
+      retryScheduleMs: [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000],
+      deliveryTimeoutMs: 15_000,
+      verifyTimeoutMs: 5_000,
+      disableAfterMs: 5 * 86_400_000,
+      allowPrivateReceivers: [],
+      logLevel: 'info',
+    });
+  });
+
+  it('parses lists and durations', () => {
+    const config = loadConfig({ ...base, RETRY_SCHEDULE: '1s, 2m,3h', ALLOW_PRIVATE_RECEIVERS: '127.0.0.0/8, ::1', DISABLE_AFTER: '12h' });
+    expect(config.retryScheduleMs).toEqual([1_000, 120_000, 10_800_000]);
+    expect(config.allowPrivateReceivers).toEqual(['127.0.0.0/8', '::1']);
+    expect(config.disableAfterMs).toBe(43_200_000);
+  });
+
+  it.each([
+    ['PORT', 'eighty'],
+    ['PORT', '70000'],
+    ['HUBHOOK_ENV', 'staging'],
+    ['RETRY_SCHEDULE', '5s,soon'],
+    ['DISABLE_AFTER', 'forever'],
+    ['DELIVERY_TIMEOUT_MS', '-1'],
+    ['LOG_LEVEL', 'loud'],
+    ['SECRETS_KEY', 'c2hvcnQ='],
+    ['REDIS_URL', 'http://localhost:6379'],
+    ['DATABASE_URL', 'mysql://localhost/x'],
+    ['OPERATOR_TOKEN', 'short'],
+  ])('names %s when it is %s', (name, value) => {
+    expect(problems({ ...base, [name]: value })).toEqual([expect.stringMatching(new RegExp(`^${name}: `))]);
+  });
+
+  it('requires SECRETS_KEY in production', () => {
+    expect(problems({ ...base, HUBHOOK_ENV: 'production' })).toEqual([expect.stringMatching(/^SECRETS_KEY: .*production/)]);
+  });
+
+  it('names every missing required variable at once', () => {
+    expect(problems({}).map((p) => p.split(':')[0])).toEqual(['DATABASE_URL', 'OPERATOR_TOKEN', 'HUB_TOKEN']);
+  });
+
+  it('stops the api process with a message naming the bad variable', () => {
+    const run = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', 'services/api/src/main.ts'], {
+      env: { PATH: process.env.PATH, ...base, PORT: 'not-a-port' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('PORT:');
+  });
+});

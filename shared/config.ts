@@ -1,0 +1,159 @@
+import { z } from 'zod';
+import { parseDuration, parseSchedule } from './duration.ts';
+
+/**
+ * Every setting hubhook reads from the environment, parsed once at start.
+ * A bad value stops the process with a message naming the variable (see `loadConfig`).
+ * `.env.example` documents each of them; keep the two in step.
+ */
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      try {
+        return parseDuration(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    });
+
+const int = (fallback: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+
+const csv = z
+  .string()
+  .default('')
+  .transform((value) =>
+    value
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean),
+  );
+
+const secretsKey = z
+  .string()
+  .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
+  .optional();
+
+const token = z.string().min(16, 'must be at least 16 characters');
+
+const EnvSchema = z
+  .object({
+    DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// URL')
+      .default('redis://127.0.0.1:6379'),
+    PORT: int(3000, 0, 65535),
+    HUBHOOK_ENV: z.enum(['test', 'production']).default('test'),
+    OPERATOR_TOKEN: token,
+    HUB_TOKEN: token,
+    SECRETS_KEY: secretsKey,
+    RETRY_SCHEDULE: z
+      .string()
+      .default('5s,5m,30m,2h,5h,10h,10h')
+      .transform((value, ctx) => {
+        try {
+          return parseSchedule(value);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+          return z.NEVER;
+        }
+      }),
+    DELIVERY_TIMEOUT_MS: int(15_000, 100, 120_000),
+    VERIFY_TIMEOUT_MS: int(5_000, 100, 60_000),
+    DISABLE_AFTER: duration('5d'),
+    ALLOW_PRIVATE_RECEIVERS: csv,
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    QUEUE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_{}:-]+$/, 'letters, digits, _ - : { } only')
+      .default('{hubhook}'),
+    BODY_LIMIT: z
+      .string()
+      .regex(/^\d+(b|kb|mb)$/i, 'a size such as 1mb or 512kb')
+      .default('1mb'),
+    MAX_IN_FLIGHT_PER_SUBSCRIPTION: int(10, 1, 1000),
+    DELIVERY_CONCURRENCY: int(200, 1, 10_000),
+    RETENTION_MESSAGES: duration('30d'),
+    RETENTION_ATTEMPTS: duration('14d'),
+    SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 120_000),
+    SMTP_URL: z
+      .string()
+      .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+      .optional(),
+    MAIL_FROM: z.string().default('hubhook <no-reply@hubhook.local>'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.HUBHOOK_ENV === 'production' && !env.SECRETS_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['SECRETS_KEY'], message: 'is required when HUBHOOK_ENV=production' });
+    }
+  });
+
+export type Env = z.infer<typeof EnvSchema>;
+
+/** The parsed settings, in the shape the code uses them. */
+export type Config = ReturnType<typeof toConfig>;
+
+function toConfig(env: Env) {
+  return {
+    env: env.HUBHOOK_ENV,
+    databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
+    port: env.PORT,
+    operatorToken: env.OPERATOR_TOKEN,
+    hubToken: env.HUB_TOKEN,
+    secretsKey: env.SECRETS_KEY,
+    retryScheduleMs: env.RETRY_SCHEDULE,
+    deliveryTimeoutMs: env.DELIVERY_TIMEOUT_MS,
+    verifyTimeoutMs: env.VERIFY_TIMEOUT_MS,
+    disableAfterMs: env.DISABLE_AFTER,
+    allowPrivateReceivers: env.ALLOW_PRIVATE_RECEIVERS,
+    logLevel: env.LOG_LEVEL,
+    queuePrefix: env.QUEUE_PREFIX,
+    bodyLimit: env.BODY_LIMIT,
+    maxInFlightPerSubscription: env.MAX_IN_FLIGHT_PER_SUBSCRIPTION,
+    deliveryConcurrency: env.DELIVERY_CONCURRENCY,
+    retentionMessagesMs: env.RETENTION_MESSAGES,
+    retentionAttemptsMs: env.RETENTION_ATTEMPTS,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    smtpUrl: env.SMTP_URL,
+    mailFrom: env.MAIL_FROM,
+  };
+}
+
+/** A setting that could not be parsed; `problems` names each variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment into a Config; throws ConfigError naming every bad variable. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings count as unset, as they do in most .env files and compose files.
+  const env = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`),
+    );
+  }
+  return toConfig(parsed.data);
+}
+
+/** loadConfig for an entry point: on a bad value, print what is wrong and exit 1. */
+export function loadConfigOrExit(source: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(source);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,7 @@
+import type { Knex } from 'knex';
+import * as portal from './0001-portal.ts';
+
+/** Every migration, in the order it runs. Add new ones at the end; never edit a shipped one. */
+export const migrations: Record<string, Knex.Migration> = {
+  '0001-portal': portal,
+};

@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import type { JobsOptions } from 'bullmq';
+
+/**
+ * The one catalog of queues and jobs. Every queue name, job name, payload schema and retry
+ * policy is defined here; producers (`enqueue`) and workers are typed from it.
+ * Payloads carry ids only: workers reload the rows from Postgres, the source of truth.
+ */
+export const QUEUES = {
+  /** One job per ingested batch of events: match subscriptions, create messages. */
+  fanout: {
+    jobs: {
+      'fanout-events': z.object({ eventIds: z.array(z.string()).min(1) }),
+    },
+    defaults: { attempts: 10, backoff: { type: 'exponential', delay: 1_000 } },
+  },
+  /** Deliveries: batches of first attempts and single delayed retries. */
+  deliver: {
+    jobs: {
+      'deliver-messages': z.object({ messageIds: z.array(z.string()).min(1) }),
+    },
+    defaults: { attempts: 5, backoff: { type: 'exponential', delay: 1_000 } },
+  },
+  /** Notices to partners and installations (upgrade available, subscription disabled, ...). */
+  notify: {
+    jobs: {
+      'upgrade-available': z.object({ productId: z.string(), version: z.number().int() }),
+    },
+    defaults: { attempts: 10, backoff: { type: 'exponential', delay: 2_000 } },
+  },
+  /** Periodic upkeep: reconciliation, retention, auto-disable. */
+  maintenance: {
+    jobs: {
+      reconcile: z.object({}),
+    },
+    defaults: { attempts: 1 },
+  },
+} as const satisfies Record<string, { jobs: Record<string, z.ZodType>; defaults: JobsOptions }>;
+
+export type QueueName = keyof typeof QUEUES;
+export type JobName<Q extends QueueName> = keyof (typeof QUEUES)[Q]['jobs'] & string;
+export type JobData<Q extends QueueName, J extends JobName<Q>> = z.infer<(typeof QUEUES)[Q]['jobs'][J]>;
+
+export const QUEUE_NAMES = Object.keys(QUEUES) as QueueName[];
+
+/** Validates a job's payload against the catalog; a malformed job is a bug, so it throws. */
+export function parseJobData<Q extends QueueName, J extends JobName<Q>>(queue: Q, job: J, data: unknown): JobData<Q, J> {
+  const schema = (QUEUES[queue].jobs as Record<string, z.ZodType>)[job];
+  if (!schema) throw new Error(`queue ${queue} has no job named ${job}`);
+  return schema.parse(data) as JobData<Q, J>;
+}

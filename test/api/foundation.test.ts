@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestContext, testEnv, type TestContext } from '../support/context.ts';
+import { createLogger } from '#shared/logger';
+import { openResources } from '#shared/resources';
+import { loadConfig } from '#shared/config';
+import { startApi } from '#api/server';
+
+describe('the api skeleton', () => {
+  let ctx: TestContext;
+  beforeAll(async () => {
+    ctx = await startTestContext();
+  });
+  afterAll(async () => {
+    await ctx.stop();
+  });
+
+  it('answers /healthz', async () => {
+    const res = await ctx.request('GET', '/healthz');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok' });
+  });
+
+  it('answers /readyz with both checks ok', async () => {
+    const res = await ctx.request('GET', '/readyz');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok' } });
+  });
+
+  it('answers an unknown route with a 404 in the error shape', async () => {
+    const res = await ctx.request('GET', '/v1/no-such-thing');
+    expect(res.status).toBe(404);
+    expect(res.body).toEqual({ error: { code: 'route_not_found', message: expect.stringContaining('/v1/no-such-thing'), details: [] } });
+  });
+
+  it('refuses a body over the limit with 413 in the error shape', async () => {
+    const big = JSON.stringify({ blob: 'x'.repeat(1_100_000) });
+    const res = await ctx.request('POST', '/v1/anything', { body: big });
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe('payload_too_large');
+  });
+
+  it('refuses malformed JSON with 400 in the error shape', async () => {
+    const res = await ctx.request('POST', '/v1/anything', { body: '{"unterminated": ' });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'invalid_json', details: [] });
+  });
+
+  it('echoes a sane x-request-id and makes one otherwise', async () => {
+    const given = await ctx.request('GET', '/healthz', { headers: { 'x-request-id': 'abc-123' } });
+    expect(given.headers.get('x-request-id')).toBe('abc-123');
+    const forged = await ctx.request('GET', '/healthz', { headers: { 'x-request-id': 'bad id\twith spaces' } });
+    expect(forged.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const made = await ctx.request('GET', '/healthz');
+    expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('serves an OpenAPI document listing the routes', async () => {
+    const res = await ctx.request('GET', '/openapi.json');
+    expect(res.status).toBe(200);
+    expect(res.body.openapi).toBe('3.1.0');
+    expect(Object.keys(res.body.paths)).toEqual(expect.arrayContaining(['/healthz', '/readyz']));
+  });
+});
+
+describe('/readyz when a dependency is down', () => {
+  it('answers 503 naming Redis when Redis does not answer', async () => {
+    // A Redis URL on a port nothing listens on; Postgres is the real one.
+    const config = loadConfig(testEnv({ REDIS_URL: 'redis://127.0.0.1:1' }));
+    const logger = createLogger({ level: 'silent', pretty: false });
+    const resources = openResources(config);
+    resources.redis.on('error', () => {});
+    const api = await startApi({ config, logger, ...resources }, 0, '127.0.0.1');
+    try {
+      const res = await fetch(`${api.url}/readyz`);
+      const body = (await res.json()) as { error: { code: string; details: { path: string }[] } };
+      expect(res.status).toBe(503);
+      expect(body.error.code).toBe('not_ready');
+      expect(body.error.details.map((d: { path: string }) => d.path)).toEqual(['redis']);
+    } finally {
+      await api.close();
+      resources.redis.disconnect();
+      await resources.db.destroy();
+    }
+  });
+
+  it('answers 503 naming Postgres when Postgres does not answer', async () => {
+    const config = loadConfig(testEnv({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' }));
+    const logger = createLogger({ level: 'silent', pretty: false });
+    const resources = openResources(config);
+    const api = await startApi({ config, logger, ...resources }, 0, '127.0.0.1');
+    try {
+      const res = await fetch(`${api.url}/readyz`);
+      const body = (await res.json()) as { error: { code: string; details: { path: string }[] } };
+      expect(res.status).toBe(503);
+      expect(body.error.details.map((d: { path: string }) => d.path)).toEqual(['postgres']);
+    } finally {
+      await api.close();
+      await resources.close();
+    }
+  });
+});
