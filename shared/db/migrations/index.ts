@@ -1,7 +1,9 @@
 import type { Knex } from 'knex';
 import * as portal from './0001-portal.ts';
+import * as subscriptions from './0002-subscriptions.ts';
 
 /** Every migration, in the order it runs. Add new ones at the end; never edit a shipped one. */
 export const migrations: Record<string, Knex.Migration> = {
   '0001-portal': portal,
+  '0002-subscriptions': subscriptions,
 };
