@@ -1,0 +1,62 @@
+import type { Db } from '#shared/db/knex';
+import { ConflictError } from '#shared/errors';
+import { newId } from '#shared/ids';
+import { issueUserKey } from './keys.ts';
+import type { CreatePartnerInput, PartnerView, UserView } from './schema.ts';
+
+type PartnerRow = { id: string; name: string; contact_email: string; created_at: Date };
+type UserRow = { id: string; partner_id: string; email: string; is_contact: boolean; created_at: Date };
+
+/** A partner row as the API shows it. */
+export const toPartner = (row: PartnerRow): PartnerView => ({
+  id: row.id,
+  name: row.name,
+  contactEmail: row.contact_email,
+  createdAt: row.created_at.toISOString(),
+});
+
+/** A user row as the API shows it. */
+export const toUser = (row: UserRow): UserView => ({
+  id: row.id,
+  partnerId: row.partner_id,
+  email: row.email,
+  isContact: row.is_contact,
+  createdAt: row.created_at.toISOString(),
+});
+
+const isUniqueViolation = (err: unknown, constraint: string) =>
+  (err as { code?: string; constraint?: string }).code === '23505' && (err as { constraint?: string }).constraint === constraint;
+
+/** Adds a user (by e-mail) to a partner with a first API key; 409 if the address is taken. Run in a transaction. */
+export async function addUser(db: Db, partnerId: string, email: string, isContact = false): Promise<{ user: UserView; apiKey: string }> {
+  const id = newId('user');
+  try {
+    const [row] = await db('users').insert({ id, partner_id: partnerId, email, is_contact: isContact }).returning('*');
+    const { apiKey } = await issueUserKey(db, partnerId, id);
+    return { user: toUser(row as UserRow), apiKey };
+  } catch (err) {
+    if (isUniqueViolation(err, 'users_email_unique')) {
+      throw new ConflictError('email_taken', `a user with e-mail ${email} already exists`, [{ path: 'body.email', message: 'already registered' }]);
+    }
+    throw err;
+  }
+}
+
+/**
+ * Creates a partner with its contact person (a user with an API key). Used by the operator
+ * route and by approving an access application. Run it in a transaction: all or nothing.
+ */
+export async function createPartner(db: Db, input: CreatePartnerInput): Promise<{ partner: PartnerView; user: UserView; apiKey: string }> {
+  const id = newId('partner');
+  let rows: PartnerRow[];
+  try {
+    rows = (await db('partners').insert({ id, name: input.name, contact_email: input.contactEmail }).returning('*')) as PartnerRow[];
+  } catch (err) {
+    if (isUniqueViolation(err, 'partners_name_key')) {
+      throw new ConflictError('partner_exists', `a partner named ${input.name} already exists`, [{ path: 'body.name', message: 'already taken' }]);
+    }
+    throw err;
+  }
+  const { user, apiKey } = await addUser(db, id, input.contactEmail, true);
+  return { partner: toPartner(rows[0]!), user, apiKey };
+}
