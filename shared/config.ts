@@ -75,8 +75,14 @@ const EnvSchema = z
       .string()
       .regex(/^\d+(b|kb|mb)$/i, 'a size such as 1mb or 512kb')
       .default('1mb'),
+    EVENTS_BODY_LIMIT: z
+      .string()
+      .regex(/^\d+(b|kb|mb)$/i, 'a size such as 8mb')
+      .default('8mb'),
     MAX_IN_FLIGHT_PER_SUBSCRIPTION: int(10, 1, 1000),
     DELIVERY_CONCURRENCY: int(200, 1, 10_000),
+    DELIVERY_LEASE: duration('60s'),
+    RECONCILE_INTERVAL: duration('30s'),
     RETENTION_MESSAGES: duration('30d'),
     RETENTION_ATTEMPTS: duration('14d'),
     SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 120_000),
@@ -87,6 +93,10 @@ const EnvSchema = z
     MAIL_FROM: z.string().default('hubhook <no-reply@hubhook.local>'),
   })
   .superRefine((env, ctx) => {
+    // A lease shorter than a request lets the reconciler send a message still in flight again.
+    if (env.DELIVERY_LEASE <= env.DELIVERY_TIMEOUT_MS) {
+      ctx.addIssue({ code: 'custom', path: ['DELIVERY_LEASE'], message: 'must be longer than DELIVERY_TIMEOUT_MS' });
+    }
     if (env.HUBHOOK_ENV === 'production' && !env.SECRETS_KEY) {
       ctx.addIssue({ code: 'custom', path: ['SECRETS_KEY'], message: 'is required when HUBHOOK_ENV=production' });
     }
@@ -114,8 +124,11 @@ function toConfig(env: Env) {
     logLevel: env.LOG_LEVEL,
     queuePrefix: env.QUEUE_PREFIX,
     bodyLimit: env.BODY_LIMIT,
+    eventsBodyLimit: env.EVENTS_BODY_LIMIT,
     maxInFlightPerSubscription: env.MAX_IN_FLIGHT_PER_SUBSCRIPTION,
     deliveryConcurrency: env.DELIVERY_CONCURRENCY,
+    deliveryLeaseMs: env.DELIVERY_LEASE,
+    reconcileIntervalMs: env.RECONCILE_INTERVAL,
     retentionMessagesMs: env.RETENTION_MESSAGES,
     retentionAttemptsMs: env.RETENTION_ATTEMPTS,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,

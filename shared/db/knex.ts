@@ -33,3 +33,12 @@ export function createDb(options: DbOptions): Knex {
 export async function pingDb(db: Knex): Promise<void> {
   await db.raw('select 1');
 }
+
+/**
+ * Bindings for `unnest(?::text[], ?::int[], ...)`: one JS array per column. pg sends each as a
+ * Postgres array, so any number of rows costs one parameter per column (knex's types do not
+ * admit arrays as raw bindings, hence this one cast).
+ */
+export function columnBindings(...columns: unknown[][]): Knex.RawBinding[] {
+  return columns as unknown as Knex.RawBinding[];
+}

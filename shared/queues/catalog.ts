@@ -32,6 +32,8 @@ export const QUEUES = {
   maintenance: {
     jobs: {
       reconcile: z.object({}),
+      prune: z.object({}),
+      'disable-failing': z.object({}),
     },
     defaults: { attempts: 1 },
   },

@@ -9,6 +9,8 @@ import { ApiRoutes } from './http/route.ts';
 import { errorHandler, notFound } from './http/errors.ts';
 import { requestId } from './http/request-id.ts';
 import { registerHealthRoutes } from './health/router.ts';
+import { registerEventRoutes } from './events/router.ts';
+import { registerMessageRoutes } from './messages/router.ts';
 import { buildOpenApiDocument, registerDocsRoutes } from './docs/router.ts';
 
 /** What the api needs from the outside; tests build these against their own schema and prefix. */
@@ -23,6 +25,8 @@ export interface AppDeps {
 /** Every route set of the API, in one list: the OpenAPI document is built from the same calls. */
 export function registerRoutes(api: ApiRoutes, deps: AppDeps): void {
   registerHealthRoutes(api, deps);
+  registerEventRoutes(api, deps);
+  registerMessageRoutes(api, deps);
 }
 
 /** Builds the express app (not listening): tests start it on a random port. */
@@ -39,6 +43,8 @@ export function createApp(deps: AppDeps): { app: Express; api: ApiRoutes } {
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
     }),
   );
+  // A batch of 1000 events outgrows the general limit; only this route takes the larger one.
+  app.use('/v1/hub/events', express.json({ limit: deps.config.eventsBodyLimit }));
   app.use(express.json({ limit: deps.config.bodyLimit }));
 
   const api = new ApiRoutes({ db: deps.db, config: deps.config });

@@ -4,6 +4,12 @@ import type { Knex } from '#shared/db/knex';
 import type { Logger } from '#shared/logger';
 import type { Queues } from '#shared/queues/connection';
 import type { JobData, JobName, QueueName } from '#shared/queues/catalog';
+import type { DeliveryEngine } from './delivery/engine.ts';
+import { fanoutEvents } from './fanout/fanout-events.ts';
+import { deliverMessages } from './delivery/deliver-messages.ts';
+import { reconcile } from './maintenance/reconcile.ts';
+import { prune } from './maintenance/prune.ts';
+import { disableFailing } from './maintenance/disable-failing.ts';
 
 /** What a job handler may use. */
 export interface WorkerDeps {
@@ -11,6 +17,7 @@ export interface WorkerDeps {
   db: Knex;
   queues: Queues;
   logger: Logger;
+  engine: DeliveryEngine;
 }
 
 /** A handler for one job of the catalog; it gets the parsed payload and a job-scoped logger. */
@@ -22,26 +29,14 @@ export type JobHandler<Q extends QueueName, J extends JobName<Q>> = (
 /** Every job of the catalog must have a handler here; the compiler checks it. */
 export type HandlerTable = { [Q in QueueName]: { [J in JobName<Q>]: JobHandler<Q, J> } };
 
-/** The handlers. Later issues replace these placeholders with the real work. */
+/** The handlers, one per job of the catalog. */
 export const handlers: HandlerTable = {
-  fanout: {
-    'fanout-events': async (data, { log }) => {
-      log.debug({ events: data.eventIds.length }, 'fan-out not yet implemented');
-    },
-  },
-  deliver: {
-    'deliver-messages': async (data, { log }) => {
-      log.debug({ messages: data.messageIds.length }, 'delivery not yet implemented');
-    },
-  },
+  fanout: { 'fanout-events': fanoutEvents },
+  deliver: { 'deliver-messages': deliverMessages },
   notify: {
     'upgrade-available': async (data, { log }) => {
       log.debug({ productId: data.productId }, 'upgrade notices not yet implemented');
     },
   },
-  maintenance: {
-    reconcile: async (_data, { log }) => {
-      log.debug('reconcile not yet implemented');
-    },
-  },
+  maintenance: { reconcile, prune, 'disable-failing': disableFailing },
 };

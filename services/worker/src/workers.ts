@@ -2,23 +2,43 @@ import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QUEUE_NAMES, parseJobData, type QueueName } from '#shared/queues/catalog';
 import { handlers, type JobHandler, type WorkerDeps } from './handlers.ts';
+import { createDeliveryEngine, type DeliveryEngine } from './delivery/engine.ts';
+import type { DeliveryObserver } from './delivery/observer.ts';
 
 /** Options for `startWorkers`. */
 export interface WorkerOptions {
   prefix: string;
-  /** Jobs processed at once per queue; default 8. */
+  /** Jobs processed at once per queue. */
   concurrency?: Partial<Record<QueueName, number>>;
+  /** Register the periodic maintenance jobs (default true). */
+  schedules?: boolean;
+  /** Metrics hook for the engine. */
+  observer?: DeliveryObserver;
 }
 
-/** Running BullMQ workers, one per queue of the catalog. */
+/** Running BullMQ workers, one per queue of the catalog, and the delivery engine they share. */
 export interface RunningWorkers {
   workers: Worker[];
-  /** Stops taking jobs and waits for active ones; past `deadlineMs` it abandons them (they are retried). */
+  engine: DeliveryEngine;
+  /** Stops taking jobs and finishes or hands back work in hand; past `deadlineMs` it abandons the rest (it is retried). */
   close(deadlineMs: number): Promise<void>;
 }
 
+// Deliveries wait on receivers, so many run at once; fan-out and upkeep are short and few.
+const DEFAULT_CONCURRENCY: Record<QueueName, number> = { fanout: 4, deliver: 100, notify: 8, maintenance: 1 };
+
+/** Periodic upkeep: how often each maintenance job runs. */
+const schedules = (reconcileEvery: number) =>
+  [
+    { name: 'reconcile', every: reconcileEvery },
+    { name: 'disable-failing', every: 300_000 },
+    { name: 'prune', every: 3_600_000 },
+  ] as const;
+
 /** Starts a worker for every queue of the catalog, dispatching each job to its handler. */
-export function startWorkers(connection: Redis, deps: WorkerDeps, options: WorkerOptions): RunningWorkers {
+export function startWorkers(connection: Redis, deps: Omit<WorkerDeps, 'engine'>, options: WorkerOptions): RunningWorkers {
+  const engine = createDeliveryEngine(deps, options.observer);
+  const workerDeps: WorkerDeps = { ...deps, engine };
   // A job's lock must outlive the longest delivery it may be making; a lock that expires mid-request
   // lets a second worker take the job and deliver the same message twice in parallel.
   const lockDuration = Math.max(30_000, deps.config.deliveryTimeoutMs * 2 + 5_000);
@@ -31,12 +51,12 @@ export function startWorkers(connection: Redis, deps: WorkerDeps, options: Worke
           const handler = table[job.name];
           if (!handler) throw new Error(`no handler for job ${job.name} on queue ${queue}`);
           const log = deps.logger.child({ queue, jobId: job.id, job: job.name });
-          await handler(parseJobData(queue, job.name as never, job.data) as never, { job, log, deps });
+          await handler(parseJobData(queue, job.name as never, job.data) as never, { job, log, deps: workerDeps });
         },
         {
           connection,
           prefix: options.prefix,
-          concurrency: options.concurrency?.[queue] ?? 8,
+          concurrency: options.concurrency?.[queue] ?? DEFAULT_CONCURRENCY[queue],
           lockDuration,
           autorun: true,
         },
@@ -46,15 +66,32 @@ export function startWorkers(connection: Redis, deps: WorkerDeps, options: Worke
     worker.on('failed', (job, err) => deps.logger.warn({ queue: worker.name, jobId: job?.id, err }, 'job failed'));
     worker.on('error', (err) => deps.logger.error({ queue: worker.name, err }, 'worker error'));
   }
+  if (options.schedules !== false) {
+    for (const { name, every } of schedules(deps.config.reconcileIntervalMs)) {
+      void deps.queues.maintenance
+        .upsertJobScheduler(name, { every }, { name, data: {} })
+        .catch((err: unknown) => deps.logger.error({ err, name }, 'could not schedule maintenance job'));
+    }
+  }
+  const byName = (name: QueueName) => workers.find((w) => w.name === name)!;
+
+  async function closeGracefully(): Promise<void> {
+    // New events first, so nothing new reaches the dispatcher; then the dispatcher hands back
+    // what it has not started and finishes what is in flight, which completes the delivery jobs.
+    await byName('fanout').close();
+    await engine.stop();
+    await Promise.all(workers.map((w) => w.close()));
+  }
+
   return {
     workers,
+    engine,
     async close(deadlineMs) {
       let timer: NodeJS.Timeout | undefined;
-      const graceful = Promise.all(workers.map((w) => w.close()));
       const deadline = new Promise<'late'>((resolve) => {
         timer = setTimeout(() => resolve('late'), deadlineMs);
       });
-      const outcome = await Promise.race([graceful, deadline]);
+      const outcome = await Promise.race([closeGracefully(), deadline]);
       clearTimeout(timer);
       if (outcome === 'late') {
         deps.logger.warn({ deadlineMs }, 'workers did not finish in time; forcing close, active jobs will be retried');

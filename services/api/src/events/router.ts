@@ -1,0 +1,18 @@
+import type { ApiRoutes } from '../http/route.ts';
+import type { AppDeps } from '../app.ts';
+import { PublishEventsAnswer, PublishEventsBody } from './schema.ts';
+import { ingestEvents } from './service.ts';
+
+/** HUB publishes change events here. */
+export function registerEventRoutes(api: ApiRoutes, deps: AppDeps): void {
+  api.add({
+    method: 'post',
+    path: '/v1/hub/events',
+    auth: ['hub'],
+    summary: 'Publish change events (1–1000); answered once they are committed',
+    tags: ['hub'],
+    body: PublishEventsBody,
+    responses: { 202: PublishEventsAnswer, 400: 'An event is malformed; details name it' },
+    handler: async ({ body }) => ({ status: 202, body: await ingestEvents(deps, body.events) }),
+  });
+}

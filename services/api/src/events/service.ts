@@ -1,0 +1,40 @@
+import { createHash } from 'node:crypto';
+import type { Knex } from '#shared/db/knex';
+import { columnBindings } from '#shared/db/knex';
+import type { Logger } from '#shared/logger';
+import type { Queues } from '#shared/queues/connection';
+import type { HubEventInput } from './schema.ts';
+
+/**
+ * Takes a batch of HUB events. They are committed before anything else happens (the 202 means
+ * "saved"); the fan-out job is enqueued after the commit. If that enqueue fails, the events
+ * are still safe: the reconciler finds events not yet fanned out and enqueues them.
+ * An id seen before (in this batch or earlier) counts as a duplicate, not an error.
+ */
+export async function ingestEvents(
+  deps: { db: Knex; queues: Queues; logger: Logger },
+  events: HubEventInput[],
+): Promise<{ accepted: number; duplicates: number }> {
+  const result = await deps.db.raw(
+    `insert into events (id, installation_id, type, entity_id, occurred_at, data)
+     select * from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::jsonb[])
+     on conflict (id) do nothing
+     returning id`,
+    columnBindings(
+      events.map((e) => e.id),
+      events.map((e) => e.installationId),
+      events.map((e) => e.type),
+      events.map((e) => e.entityId ?? null),
+      events.map((e) => e.occurredAt),
+      events.map((e) => JSON.stringify(e.data)),
+    ),
+  );
+  const accepted = (result.rows as { id: string }[]).map((r) => r.id);
+  if (accepted.length > 0) {
+    const jobId = `ingest-${createHash('sha1').update(accepted.join('\n')).digest('hex')}`;
+    await deps.queues.enqueue('fanout', 'fanout-events', { eventIds: accepted }, { jobId }).catch((err: unknown) => {
+      deps.logger.warn({ err, events: accepted.length }, 'fan-out not enqueued; the reconciler will pick the events up');
+    });
+  }
+  return { accepted: accepted.length, duplicates: events.length - accepted.length };
+}

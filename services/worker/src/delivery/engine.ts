@@ -1,0 +1,73 @@
+import type { Config } from '#shared/config';
+import type { Knex } from '#shared/db/knex';
+import type { Logger } from '#shared/logger';
+import type { Queues } from '#shared/queues/connection';
+import { createSecretBox } from '#shared/secret-box';
+import { createTransport } from '#shared/http/transport';
+import { createRetryPolicy } from '#shared/delivery/retry-policy';
+import { checkUrl, classifyAddress, createGuardedLookup, isAllowed, type GuardPolicy } from '#shared/url-guard';
+import { RoutingCache } from '../fanout/routing-table.ts';
+import { AttemptWriter } from './attempt-writer.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { NO_OBSERVER, type DeliveryObserver } from './observer.ts';
+
+/** The delivery engine of one worker process: routing, dispatch and recording. */
+export interface DeliveryEngine {
+  routing: RoutingCache;
+  dispatcher: Dispatcher;
+  writer: AttemptWriter;
+  observer: DeliveryObserver;
+  /** Returns unstarted deliveries to the queue, lets those in flight finish, writes every outcome. */
+  stop(): Promise<void>;
+}
+
+/** The SSRF policy of receivers: the allow-list, and https only in production. */
+export function guardPolicy(config: Config): GuardPolicy {
+  return { allow: config.allowPrivateReceivers, httpsOnly: config.env === 'production' };
+}
+
+/** Builds the engine from the configuration. */
+export function createDeliveryEngine(
+  deps: { config: Config; db: Knex; queues: Queues; logger: Logger },
+  observer: DeliveryObserver = NO_OBSERVER,
+): DeliveryEngine {
+  const { config, db, queues, logger } = deps;
+  if (!config.secretsKey) {
+    throw new Error('SECRETS_KEY is not set: signing secrets cannot be read (npm start makes one in .data/dev-secrets.json)');
+  }
+  const box = createSecretBox(config.secretsKey);
+  const policy = guardPolicy(config);
+  const transport = createTransport({
+    timeoutMs: config.deliveryTimeoutMs,
+    lookup: createGuardedLookup(policy),
+    // Node skips the lookup for IP-literal hosts; this checks the socket's address instead.
+    checkAddress: (ip) => (isAllowed(ip, policy) ? null : classifyAddress(ip)),
+    connectionsPerOrigin: Math.max(16, config.maxInFlightPerSubscription * 2),
+  });
+  const urlVerdicts = new Map<string, string | null>();
+  const writer = new AttemptWriter(db, queues, logger, observer, { disableAfterMs: config.disableAfterMs });
+  const dispatcher = new Dispatcher(transport, writer, createRetryPolicy({ scheduleMs: config.retryScheduleMs }), queues, logger, {
+    concurrency: config.deliveryConcurrency,
+    maxInFlightPerSubscription: config.maxInFlightPerSubscription,
+    checkUrl: (url) => {
+      let verdict = urlVerdicts.get(url);
+      if (verdict === undefined) {
+        const checked = checkUrl(url, policy);
+        verdict = checked.ok ? null : `${checked.code}: ${checked.reason}`;
+        if (urlVerdicts.size > 10_000) urlVerdicts.clear();
+        urlVerdicts.set(url, verdict);
+      }
+      return verdict;
+    },
+  });
+  return {
+    routing: new RoutingCache(db, box),
+    dispatcher,
+    writer,
+    observer,
+    async stop() {
+      await dispatcher.stop();
+      await transport.close();
+    },
+  };
+}

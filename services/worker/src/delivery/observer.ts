@@ -1,0 +1,20 @@
+import type { AttemptRecord } from './attempt-writer.ts';
+
+/**
+ * What the engine reports as it works, for metrics. The engine calls it after each commit, so
+ * counts match what Postgres holds. The default does nothing.
+ */
+export interface DeliveryObserver {
+  /** One committed delivery outcome (an attempt, a circuit-open skip, or a hold). */
+  attempt(record: AttemptRecord): void;
+  /** Subscriptions disabled in a batch (410 Gone, or failing too long). */
+  disabled(count: number): void;
+  /** Messages created by a fan-out, and how long after the events were received. */
+  fanout(messages: number, lagMs: number[]): void;
+}
+
+export const NO_OBSERVER: DeliveryObserver = {
+  attempt() {},
+  disabled() {},
+  fanout() {},
+};

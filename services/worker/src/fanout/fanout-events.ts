@@ -1,0 +1,110 @@
+import { newId } from '#shared/ids';
+import { columnBindings } from '#shared/db/knex';
+import { buildPayload } from '#shared/delivery/payload';
+import type { JobHandler } from '../handlers.ts';
+import type { DeliveryItem } from '../delivery/dispatcher.ts';
+
+type EventRow = {
+  id: string;
+  installation_id: string;
+  type: string;
+  entity_id: string | null;
+  occurred_at: Date;
+  data: unknown;
+  received_at: Date;
+};
+
+// unnest() takes any number of rows in five parameters; chunks keep one statement's memory bounded.
+const INSERT_CHUNK = 10_000;
+
+/**
+ * Fan-out, stage one of two: match each event against the routing table, create one message per
+ * (event, subscription) and mark the events fanned out, all in one transaction, then hand the
+ * new messages to the dispatcher for their first attempt straight away (no job per message).
+ *
+ * Failure policy: idempotent. Events already fanned out are skipped; a message that exists is
+ * not made twice (unique event+subscription). A crash after the commit leaves the messages
+ * pending under a lease, and the reconciler sends them once it passes.
+ */
+export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ eventIds }, { deps }) => {
+  const { db, engine } = deps;
+  const table = await engine.routing.get();
+  const events: EventRow[] = await db('events')
+    .whereIn('id', eventIds)
+    .whereNull('fanout_at')
+    .select('id', 'installation_id', 'type', 'entity_id', 'occurred_at', 'data', 'received_at');
+  if (events.length === 0) return;
+
+  const now = new Date();
+  const lease = new Date(now.getTime() + deps.config.deliveryLeaseMs);
+  const planned: { id: string; event: EventRow; sub: ReturnType<typeof table.match>[number] }[] = [];
+  for (const event of events) {
+    for (const sub of table.match({ installationId: event.installation_id, type: event.type, data: event.data })) {
+      planned.push({ id: newId('message'), event, sub });
+    }
+  }
+
+  const created = await db.transaction(async (trx) => {
+    const ids = new Set<string>();
+    for (let i = 0; i < planned.length; i += INSERT_CHUNK) {
+      const chunk = planned.slice(i, i + INSERT_CHUNK);
+      const result = await trx.raw(
+        `insert into messages (id, event_id, subscription_id, status, next_attempt_at, created_at, updated_at)
+         select v.id, v.event_id, v.subscription_id, v.status, v.next_attempt_at, ?, ?
+         from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[]) as v(id, event_id, subscription_id, status, next_attempt_at)
+         on conflict (event_id, subscription_id) do nothing
+         returning id`,
+        [
+          now,
+          now,
+          ...columnBindings(
+          chunk.map((p) => p.id),
+          chunk.map((p) => p.event.id),
+          chunk.map((p) => p.sub.id),
+          chunk.map((p) => (p.sub.state === 'active' ? 'pending' : 'held')),
+          chunk.map((p) => (p.sub.state === 'active' ? lease : null)),
+          ),
+        ],
+      );
+      for (const row of result.rows as { id: string }[]) ids.add(row.id);
+    }
+    await trx('events')
+      .whereIn(
+        'id',
+        events.map((e) => e.id),
+      )
+      .whereNull('fanout_at')
+      .update({ fanout_at: now });
+    return ids;
+  });
+
+  engine.observer.fanout(
+    created.size,
+    events.map((e) => now.getTime() - e.received_at.getTime()),
+  );
+
+  // The body is the same for every subscription of an event: build it once.
+  const bodies = new Map<string, string>();
+  const items: DeliveryItem[] = [];
+  for (const p of planned) {
+    if (!created.has(p.id) || p.sub.state !== 'active') continue;
+    let body = bodies.get(p.event.id);
+    if (body === undefined) {
+      body = buildPayload(
+        {
+          id: p.event.id,
+          installationId: p.event.installation_id,
+          type: p.event.type,
+          entityId: p.event.entity_id,
+          occurredAt: p.event.occurred_at,
+          data: p.event.data,
+        },
+        now,
+      );
+      bodies.set(p.event.id, body);
+    }
+    items.push({ messageId: p.id, attemptsMade: 0, subscription: p.sub, body });
+  }
+  // First attempts run while this job completes; their outcomes are written by the dispatcher.
+  void engine.dispatcher.submit(items);
+};

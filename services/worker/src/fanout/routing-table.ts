@@ -1,0 +1,207 @@
+import type { Db } from '#shared/db/knex';
+import type { SecretBox } from '#shared/secret-box';
+import { activeSecrets } from '#shared/delivery/secrets';
+
+/** A subscription as the engine needs it: where to send, with which secrets, in which state. */
+export interface RoutedSubscription {
+  id: string;
+  partnerId: string;
+  productId: string;
+  functionKey: string;
+  url: string;
+  eventTypes: ReadonlySet<string>;
+  state: 'active' | 'paused' | 'disabled';
+  /** Current secret first; the previous one too while a rotation overlaps. */
+  secrets: string[];
+  /** When the previous secret stops signing; the table is reloaded then. */
+  secretsChangeAt: number | null;
+}
+
+/** An event as fan-out matches it. */
+export interface MatchableEvent {
+  installationId: string;
+  type: string;
+  data: unknown;
+}
+
+type Filters = Record<string, string[]>;
+
+interface RoutedProduct {
+  active: boolean;
+  availableToAll: boolean;
+  installations: ReadonlySet<string>;
+}
+
+const key = (...parts: (string | number)[]) => parts.join('\u0000');
+
+/** True when every filtered field of the event's data has one of the allowed values. */
+export function filtersMatch(filters: Filters, data: unknown): boolean {
+  const fields = Object.entries(filters);
+  if (fields.length === 0) return true;
+  if (typeof data !== 'object' || data === null) return false;
+  const record = data as Record<string, unknown>;
+  return fields.every(([field, allowed]) => {
+    const value = record[field];
+    if (value === undefined || value === null || typeof value === 'object') return false;
+    return allowed.includes(String(value));
+  });
+}
+
+/**
+ * Who receives what, held in memory so that matching an event costs no query.
+ * Matching rule (DESIGN.md): subscription S gets event (I, T, D) when S is active (or paused:
+ * its messages are kept and held), T is one of S's event types, S's product is active and
+ * available to I, I has activated the product at a version granting S's function, and that
+ * version's filters for the function match D.
+ */
+export class RoutingTable {
+  constructor(
+    readonly version: number,
+    private readonly byType: Map<string, RoutedSubscription[]>,
+    readonly subscriptions: Map<string, RoutedSubscription>,
+    private readonly products: Map<string, RoutedProduct>,
+    private readonly activations: Map<string, number>,
+    private readonly grants: Map<string, Filters>,
+    readonly loadedAt: number,
+    /** The earliest moment a rotation's previous secret expires, or Infinity. */
+    readonly staleAt: number,
+  ) {}
+
+  /** The subscriptions that must get a message for this event. */
+  match(event: MatchableEvent): RoutedSubscription[] {
+    const candidates = this.byType.get(event.type);
+    if (!candidates) return [];
+    const matched: RoutedSubscription[] = [];
+    for (const sub of candidates) {
+      if (sub.state === 'disabled') continue;
+      const product = this.products.get(sub.productId);
+      if (!product?.active) continue;
+      if (!product.availableToAll && !product.installations.has(event.installationId)) continue;
+      const version = this.activations.get(key(event.installationId, sub.productId));
+      if (version === undefined) continue;
+      const filters = this.grants.get(key(sub.productId, version, sub.functionKey));
+      if (filters === undefined) continue;
+      if (!filtersMatch(filters, event.data)) continue;
+      matched.push(sub);
+    }
+    return matched;
+  }
+}
+
+type SubscriptionRow = {
+  id: string;
+  partner_id: string;
+  product_id: string;
+  function_key: string;
+  url: string;
+  event_types: string[];
+  state: RoutedSubscription['state'];
+  secret_sealed: string;
+  previous_secret_sealed: string | null;
+  previous_secret_expires_at: Date | null;
+};
+
+/** Reads the whole routing table from Postgres at the given version. */
+export async function loadRoutingTable(db: Db, box: SecretBox, version: number): Promise<RoutingTable> {
+  const now = new Date();
+  const rows: SubscriptionRow[] = await db('subscriptions')
+    .whereNull('deleted_at')
+    .select(
+      'id',
+      'partner_id',
+      'product_id',
+      'function_key',
+      'url',
+      'event_types',
+      'state',
+      'secret_sealed',
+      'previous_secret_sealed',
+      'previous_secret_expires_at',
+    );
+  const subscriptions = new Map<string, RoutedSubscription>();
+  const byType = new Map<string, RoutedSubscription[]>();
+  let staleAt = Number.POSITIVE_INFINITY;
+  for (const row of rows) {
+    const sub: RoutedSubscription = {
+      id: row.id,
+      partnerId: row.partner_id,
+      productId: row.product_id,
+      functionKey: row.function_key,
+      url: row.url,
+      eventTypes: new Set(row.event_types),
+      state: row.state,
+      secrets: activeSecrets(row, box, now),
+      secretsChangeAt: row.previous_secret_expires_at && row.previous_secret_expires_at > now ? row.previous_secret_expires_at.getTime() : null,
+    };
+    if (sub.secretsChangeAt !== null) staleAt = Math.min(staleAt, sub.secretsChangeAt);
+    subscriptions.set(sub.id, sub);
+    for (const type of sub.eventTypes) {
+      const list = byType.get(type) ?? [];
+      list.push(sub);
+      byType.set(type, list);
+    }
+  }
+
+  const productIds = [...new Set(rows.map((r) => r.product_id))];
+  const products = new Map<string, RoutedProduct>();
+  const activations = new Map<string, number>();
+  const grants = new Map<string, Filters>();
+  if (productIds.length > 0) {
+    const [productRows, activationRows, grantRows] = await Promise.all([
+      db('products')
+        .whereIn('id', productIds)
+        .select('id', 'status', 'availability_mode', 'availability_installation_ids'),
+      db('activations').whereIn('product_id', productIds).select('installation_id', 'product_id', 'version'),
+      db('version_functions').whereIn('product_id', productIds).select('product_id', 'version', 'function_key', 'filters'),
+    ]);
+    for (const p of productRows) {
+      products.set(p.id, {
+        active: p.status === 'active',
+        availableToAll: p.availability_mode === 'all',
+        installations: new Set(p.availability_installation_ids as string[]),
+      });
+    }
+    for (const a of activationRows) activations.set(key(a.installation_id, a.product_id), a.version);
+    for (const g of grantRows) grants.set(key(g.product_id, g.version, g.function_key), (g.filters ?? {}) as Filters);
+  }
+  return new RoutingTable(version, byType, subscriptions, products, activations, grants, Date.now(), staleAt);
+}
+
+/** Options of the RoutingCache. */
+export interface RoutingCacheOptions {
+  /** Reload at least this often even when the version has not moved; default 60 s. */
+  maxAgeMs?: number;
+}
+
+/**
+ * Keeps the routing table current. Each `get` reads the trigger-maintained version (one cheap
+ * query per fan-out batch) and reloads when it moved, when a rotation's previous secret
+ * expired, or when the table is older than `maxAgeMs`. Concurrent callers share one reload.
+ */
+export class RoutingCache {
+  private table: RoutingTable | null = null;
+  private loading: Promise<RoutingTable> | null = null;
+  private readonly maxAgeMs: number;
+
+  constructor(
+    private readonly db: Db,
+    private readonly box: SecretBox,
+    options: RoutingCacheOptions = {},
+  ) {
+    this.maxAgeMs = options.maxAgeMs ?? 60_000;
+  }
+
+  /** The current table. */
+  async get(): Promise<RoutingTable> {
+    const row = await this.db('routing_state').where({ id: 1 }).first('version');
+    const version = Number(row?.version ?? 0);
+    const now = Date.now();
+    const table = this.table;
+    if (table && table.version === version && now - table.loadedAt < this.maxAgeMs && now < table.staleAt) return table;
+    this.loading ??= loadRoutingTable(this.db, this.box, version).finally(() => {
+      this.loading = null;
+    });
+    this.table = await this.loading;
+    return this.table;
+  }
+}

@@ -1,0 +1,58 @@
+import { createHash } from 'node:crypto';
+import { enqueueDeliveries, leaseUntil } from '#shared/delivery/requeue';
+import type { JobHandler } from '../handlers.ts';
+
+/** At most this much is re-enqueued per run and kind; the next run takes the rest. */
+const BATCH = 5_000;
+const FANOUT_CHUNK = 100;
+
+/**
+ * Nothing accepted is lost: re-enqueues work that Postgres says is owed but that no job may
+ * carry (Redis restarted empty, a crash between commit and enqueue, a lease that ran out):
+ * events not yet fanned out, pending messages past their due time or lease, and held messages
+ * of subscriptions that are active again. Safe to run any number of times: fan-out skips
+ * events already done, and delivery job ids derive from message ids, so a job that still exists
+ * is not doubled.
+ */
+export const reconcile: JobHandler<'maintenance', 'reconcile'> = async (_data, { deps, log }) => {
+  const { db, queues, config } = deps;
+  // Work older than one reconcile interval with no sign of progress is taken to be lost.
+  const graceMs = config.reconcileIntervalMs;
+  const graceAgo = db.raw(`now() - (? * interval '1 millisecond')`, [graceMs]);
+
+  const eventIds: string[] = await db('events').whereNull('fanout_at').where('received_at', '<', graceAgo).orderBy('received_at').limit(BATCH).pluck('id');
+  for (let i = 0; i < eventIds.length; i += FANOUT_CHUNK) {
+    const chunk = eventIds.slice(i, i + FANOUT_CHUNK);
+    // One job per chunk and run: a failed earlier job with the same id must not block this one.
+    const jobId = `reconcile-${Math.floor(Date.now() / graceMs)}-${createHash('sha1').update(chunk.join(',')).digest('hex')}`;
+    await queues.enqueue('fanout', 'fanout-events', { eventIds: chunk }, { jobId });
+  }
+
+  const due: { id: string; attempts: number }[] = await db('messages')
+    .where('status', 'pending')
+    .where('next_attempt_at', '<', graceAgo)
+    .orderBy('next_attempt_at')
+    .limit(BATCH)
+    .select('id', 'attempts');
+  await enqueueDeliveries(queues, due);
+
+  const released: { id: string; attempts: number }[] = await db('messages')
+    .whereIn('id', (q) =>
+      q
+        .from('messages as m')
+        .join('subscriptions as s', 's.id', 'm.subscription_id')
+        .where('m.status', 'held')
+        .where('s.state', 'active')
+        .whereNull('s.deleted_at')
+        .limit(BATCH)
+        .select('m.id'),
+    )
+    .where('status', 'held')
+    .update({ status: 'pending', next_attempt_at: leaseUntil(db, deps.config.deliveryLeaseMs), updated_at: db.fn.now() })
+    .returning(['id', 'attempts']);
+  await enqueueDeliveries(queues, released);
+
+  if (eventIds.length + due.length + released.length > 0) {
+    log.info({ events: eventIds.length, messages: due.length, released: released.length }, 'reconciled owed work');
+  }
+};
