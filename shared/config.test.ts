@@ -53,6 +53,7 @@ describe('loadConfig', () => {
     ['REDIS_URL', 'http://localhost:6379'],
     ['DATABASE_URL', 'mysql://localhost/x'],
     ['OPERATOR_TOKEN', 'short'],
+    ['ALLOW_PRIVATE_RECEIVERS', '127.0.0.0/8,10.1/8'],
   ])('names %s when it is %s', (name, value) => {
     expect(problems({ ...base, [name]: value })).toEqual([expect.stringMatching(new RegExp(`^${name}: `))]);
   });

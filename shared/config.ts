@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration, parseSchedule } from './duration.ts';
+import { parseAllowList, UrlGuardConfigError } from './url-guard.ts';
 
 /**
  * Every setting hubhook reads from the environment, parsed once at start.
@@ -22,15 +23,20 @@ const duration = (fallback: string) =>
 
 const int = (fallback: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
-const csv = z
+// The SSRF guard's own parser, so an entry it could not use stops the start, naming the variable.
+const allowList = z
   .string()
   .default('')
-  .transform((value) =>
-    value
-      .split(',')
-      .map((part) => part.trim())
-      .filter(Boolean),
-  );
+  .transform((value, ctx) => {
+    try {
+      return parseAllowList(value);
+    } catch (err) {
+      // The issue path names the variable; the guard's own message would name it a second time.
+      const message = err instanceof UrlGuardConfigError ? `${err.reason}: "${err.entry}"` : (err as Error).message;
+      ctx.addIssue({ code: 'custom', message });
+      return z.NEVER;
+    }
+  });
 
 const secretsKey = z
   .string()
@@ -65,7 +71,7 @@ const EnvSchema = z
     DELIVERY_TIMEOUT_MS: int(15_000, 100, 120_000),
     VERIFY_TIMEOUT_MS: int(5_000, 100, 60_000),
     DISABLE_AFTER: duration('5d'),
-    ALLOW_PRIVATE_RECEIVERS: csv,
+    ALLOW_PRIVATE_RECEIVERS: allowList,
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     QUEUE_PREFIX: z
       .string()
