@@ -88,7 +88,8 @@ const toOpenApiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}');
 export class ApiRoutes {
   readonly router = Router();
   readonly registry = new OpenAPIRegistry();
-  readonly specs: { method: Method; path: string }[] = [];
+  /** Every route added, with who may call it (the tenant-isolation test walks this list). */
+  readonly specs: { method: Method; path: string; auth: readonly (PrincipalKind | 'public')[] }[] = [];
 
   constructor(private readonly deps: AuthDeps) {
     this.registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
@@ -98,7 +99,7 @@ export class ApiRoutes {
   add<P extends AnyObject, Q extends AnyObject, B extends z.ZodType, A extends PrincipalKind | 'public'>(
     spec: RouteSpec<P, Q, B, A>,
   ): void {
-    this.specs.push({ method: spec.method, path: spec.path });
+    this.specs.push({ method: spec.method, path: spec.path, auth: spec.auth });
     this.document(spec);
     const isPublic = (spec.auth as readonly string[]).includes('public');
     const kinds = spec.auth.filter((a): a is Exclude<A, 'public'> => a !== 'public') as PrincipalKind[];
