@@ -12,6 +12,7 @@ import { registerHealthRoutes } from './health/router.ts';
 import { registerEventRoutes } from './events/router.ts';
 import { registerMessageRoutes } from './messages/router.ts';
 import { buildOpenApiDocument, registerDocsRoutes } from './docs/router.ts';
+import { registerPartnerRoutes } from './partners/router.ts';
 
 /** What the api needs from the outside; tests build these against their own schema and prefix. */
 export interface AppDeps {
@@ -27,6 +28,7 @@ export function registerRoutes(api: ApiRoutes, deps: AppDeps): void {
   registerHealthRoutes(api, deps);
   registerEventRoutes(api, deps);
   registerMessageRoutes(api, deps);
+  registerPartnerRoutes(api, deps);
 }
 
 /** Builds the express app (not listening): tests start it on a random port. */
