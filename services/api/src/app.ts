@@ -13,6 +13,7 @@ import { registerEventRoutes } from './events/router.ts';
 import { registerMessageRoutes } from './messages/router.ts';
 import { buildOpenApiDocument, registerDocsRoutes } from './docs/router.ts';
 import { registerPartnerRoutes } from './partners/router.ts';
+import { registerUserRoutes } from './users/router.ts';
 
 /** What the api needs from the outside; tests build these against their own schema and prefix. */
 export interface AppDeps {
@@ -29,6 +30,7 @@ export function registerRoutes(api: ApiRoutes, deps: AppDeps): void {
   registerEventRoutes(api, deps);
   registerMessageRoutes(api, deps);
   registerPartnerRoutes(api, deps);
+  registerUserRoutes(api, deps);
 }
 
 /** Builds the express app (not listening): tests start it on a random port. */

@@ -1,0 +1,25 @@
+import type { Db } from '#shared/db/knex';
+import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
+import { toUser } from '../partners/service.ts';
+import type { UserView } from '../partners/schema.ts';
+
+type UserRow = Parameters<typeof toUser>[0];
+
+/** A user of this partner by id, or null (another partner's user is null too). */
+export async function findUser(db: Db, partnerId: string, id: string, options: { forUpdate?: boolean } = {}): Promise<UserView | null> {
+  const query = db('users').where({ id, partner_id: partnerId }).first();
+  const row = (await (options.forUpdate ? query.forUpdate() : query)) as UserRow | undefined;
+  return row ? toUser(row) : null;
+}
+
+/** One page of a partner's users, oldest first. */
+export async function listUsers(db: Db, partnerId: string, page: PageRequest): Promise<Page<UserView>> {
+  const query = db('users').select('users.*').where({ partner_id: partnerId });
+  const rows = await paginate<UserRow>(db, query, page, { keys: ['created_at', 'id'] });
+  return { data: rows.data.map(toUser), nextCursor: rows.nextCursor };
+}
+
+/** Deletes a user; its API keys go with it (api_keys.user_id cascades). True if a row went. */
+export async function deleteUser(db: Db, partnerId: string, id: string): Promise<boolean> {
+  return (await db('users').where({ id, partner_id: partnerId }).delete()) > 0;
+}

@@ -1,0 +1,81 @@
+import type { ApiRoutes } from '../http/route.ts';
+import type { AppDeps } from '../app.ts';
+import { NotFoundError } from '#shared/errors';
+import { PageQuery, pageOf } from '../http/pagination.ts';
+import { recordAudit } from '../audit/audit.ts';
+import { User } from '../partners/schema.ts';
+import { addUser } from '../partners/service.ts';
+import { findPartner } from '../partners/repository.ts';
+import { findUser, listUsers } from './repository.ts';
+import { removeUser } from './service.ts';
+import { AddUserBody, AddedUser, Me, UserIdParams } from './schema.ts';
+
+/** Partner routes: who am I, and the partner's users (any user may add and remove users). */
+export function registerUserRoutes(api: ApiRoutes, deps: AppDeps): void {
+  api.add({
+    method: 'get',
+    path: '/v1/me',
+    auth: ['partner'],
+    summary: 'The calling key’s partner and user (null for a key that is not a user’s)',
+    tags: ['users'],
+    responses: { 200: Me },
+    handler: async ({ principal }) => {
+      const partner = await findPartner(deps.db, principal.partnerId);
+      // The key was valid a moment ago; its partner can only be gone if it was deleted since.
+      if (!partner) throw new NotFoundError('partner', principal.partnerId);
+      const user = principal.userId ? await findUser(deps.db, principal.partnerId, principal.userId) : null;
+      return { status: 200, body: { partner, user } };
+    },
+  });
+
+  api.add({
+    method: 'get',
+    path: '/v1/users',
+    auth: ['partner'],
+    summary: 'List the partner’s users, oldest first',
+    tags: ['users'],
+    query: PageQuery,
+    responses: { 200: pageOf(User) },
+    handler: async ({ query, principal }) => ({ status: 200, body: await listUsers(deps.db, principal.partnerId, query) }),
+  });
+
+  api.add({
+    method: 'post',
+    path: '/v1/users',
+    auth: ['partner'],
+    summary: 'Add a user by e-mail; the answer carries its API key, shown once',
+    tags: ['users'],
+    body: AddUserBody,
+    responses: { 201: AddedUser, 400: 'invalid e-mail', 409: 'a user with that e-mail (compared case-insensitively) exists' },
+    handler: async ({ req, body, principal }) => {
+      const added = await deps.db.transaction(async (trx) => {
+        const result = await addUser(trx, principal.partnerId, body.email);
+        await recordAudit(trx, req, principal, {
+          action: 'user.added',
+          targetType: 'user',
+          targetId: result.user.id,
+          data: { email: result.user.email },
+        });
+        return result;
+      });
+      return { status: 201, body: added };
+    },
+  });
+
+  api.add({
+    method: 'delete',
+    path: '/v1/users/:id',
+    auth: ['partner'],
+    summary: 'Remove a user and revoke its API keys (not the contact person)',
+    tags: ['users'],
+    params: UserIdParams,
+    responses: { 204: 'removed', 404: 'no such user of this partner', 409: 'the contact person (`contact_person`)' },
+    handler: async ({ req, params, principal }) => {
+      await deps.db.transaction(async (trx) => {
+        const user = await removeUser(trx, principal.partnerId, params.id);
+        await recordAudit(trx, req, principal, { action: 'user.removed', targetType: 'user', targetId: user.id, data: { email: user.email } });
+      });
+      return { status: 204 };
+    },
+  });
+}
