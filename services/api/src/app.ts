@@ -14,6 +14,7 @@ import { registerMessageRoutes } from './messages/router.ts';
 import { buildOpenApiDocument, registerDocsRoutes } from './docs/router.ts';
 import { registerPartnerRoutes } from './partners/router.ts';
 import { registerUserRoutes } from './users/router.ts';
+import { registerInstallationRoutes } from './installations/router.ts';
 
 /** What the api needs from the outside; tests build these against their own schema and prefix. */
 export interface AppDeps {
@@ -31,6 +32,7 @@ export function registerRoutes(api: ApiRoutes, deps: AppDeps): void {
   registerMessageRoutes(api, deps);
   registerPartnerRoutes(api, deps);
   registerUserRoutes(api, deps);
+  registerInstallationRoutes(api, deps);
 }
 
 /** Builds the express app (not listening): tests start it on a random port. */

@@ -1,0 +1,32 @@
+import type { Db } from '#shared/db/knex';
+import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
+import type { CreateInstallationInput, InstallationView } from './schema.ts';
+
+type InstallationRow = { id: string; name: string; created_at: Date };
+
+const toInstallation = (row: InstallationRow): InstallationView => ({
+  installationId: row.id,
+  name: row.name,
+  createdAt: row.created_at.toISOString(),
+});
+
+/** Inserts an installation; null when the InstallationID is taken. */
+export async function insertInstallation(db: Db, input: CreateInstallationInput): Promise<InstallationView | null> {
+  const rows = (await db('installations')
+    .insert({ id: input.installationId, name: input.name })
+    .onConflict('id')
+    .ignore()
+    .returning('*')) as InstallationRow[];
+  return rows[0] ? toInstallation(rows[0]) : null;
+}
+
+/** True when the installation exists (ids are stored upper-case; pass a normalised one). */
+export async function installationExists(db: Db, installationId: string): Promise<boolean> {
+  return (await db('installations').where({ id: installationId }).first('id')) !== undefined;
+}
+
+/** One page of installations, by InstallationID. */
+export async function listInstallations(db: Db, page: PageRequest): Promise<Page<InstallationView>> {
+  const rows = await paginate<InstallationRow>(db, db('installations').select('installations.*'), page, { keys: ['id'] });
+  return { data: rows.data.map(toInstallation), nextCursor: rows.nextCursor };
+}

@@ -1,0 +1,44 @@
+import type { ApiRoutes } from '../http/route.ts';
+import type { AppDeps } from '../app.ts';
+import { PageQuery, pageOf } from '../http/pagination.ts';
+import { recordAudit } from '../audit/audit.ts';
+import { CreateInstallationBody, Installation } from './schema.ts';
+import { createInstallation } from './service.ts';
+import { listInstallations } from './repository.ts';
+
+/** Operator routes: register and list customer installations. */
+export function registerInstallationRoutes(api: ApiRoutes, deps: AppDeps): void {
+  api.add({
+    method: 'post',
+    path: '/v1/installations',
+    auth: ['operator'],
+    summary: 'Register an installation (its InstallationID is stored upper-case)',
+    tags: ['installations'],
+    body: CreateInstallationBody,
+    responses: { 201: Installation, 400: 'invalid input', 409: 'the InstallationID exists' },
+    handler: async ({ req, body, principal }) => {
+      const created = await deps.db.transaction(async (trx) => {
+        const installation = await createInstallation(trx, body);
+        await recordAudit(trx, req, principal, {
+          action: 'installation.created',
+          targetType: 'installation',
+          targetId: installation.installationId,
+          data: { name: installation.name },
+        });
+        return installation;
+      });
+      return { status: 201, body: created };
+    },
+  });
+
+  api.add({
+    method: 'get',
+    path: '/v1/installations',
+    auth: ['operator'],
+    summary: 'List installations by InstallationID',
+    tags: ['installations'],
+    query: PageQuery,
+    responses: { 200: pageOf(Installation) },
+    handler: async ({ query }) => ({ status: 200, body: await listInstallations(deps.db, query) }),
+  });
+}
