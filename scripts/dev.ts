@@ -9,6 +9,7 @@ import { loadConfigOrExit } from '#shared/config';
 import { createLogger } from '#shared/logger';
 import { openResources } from '#shared/resources';
 import { migrateLatest } from '#shared/db/migrate';
+import { seedFunctions } from '#shared/db/seeds/functions';
 import { createRedis } from '#shared/queues/connection';
 import { startApi } from '#api/server';
 import { startWorkers } from '#worker/workers';
@@ -47,6 +48,8 @@ async function main(): Promise<void> {
   const resources = openResources(config);
   const migrated = await migrateLatest(resources.db);
   if (migrated.length > 0) logger.info({ migrations: migrated }, 'migrations applied');
+  const seeded = await seedFunctions(resources.db);
+  if (seeded.length > 0) logger.info({ functions: seeded }, 'default function catalog installed');
 
   const workerRedis = createRedis(config.redisUrl);
   const workers = startWorkers(workerRedis, { config, logger, ...resources }, { prefix: config.queuePrefix });

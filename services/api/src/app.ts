@@ -15,6 +15,7 @@ import { buildOpenApiDocument, registerDocsRoutes } from './docs/router.ts';
 import { registerPartnerRoutes } from './partners/router.ts';
 import { registerUserRoutes } from './users/router.ts';
 import { registerInstallationRoutes } from './installations/router.ts';
+import { registerFunctionRoutes } from './functions/router.ts';
 
 /** What the api needs from the outside; tests build these against their own schema and prefix. */
 export interface AppDeps {
@@ -33,6 +34,7 @@ export function registerRoutes(api: ApiRoutes, deps: AppDeps): void {
   registerPartnerRoutes(api, deps);
   registerUserRoutes(api, deps);
   registerInstallationRoutes(api, deps);
+  registerFunctionRoutes(api, deps);
 }
 
 /** Builds the express app (not listening): tests start it on a random port. */

@@ -1,0 +1,71 @@
+import type { Db } from '#shared/db/knex';
+import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
+import type { FunctionView, PutFunctionInput } from './schema.ts';
+
+type FunctionRow = {
+  key: string;
+  name: string;
+  description: string;
+  event_types: string[];
+  filter_fields: string[];
+  created_at: Date;
+  updated_at: Date;
+};
+
+const toFunction = (row: FunctionRow): FunctionView => ({
+  key: row.key,
+  name: row.name,
+  description: row.description,
+  eventTypes: row.event_types,
+  filterFields: row.filter_fields,
+  pushable: row.event_types.length > 0,
+  createdAt: row.created_at.toISOString(),
+  updatedAt: row.updated_at.toISOString(),
+});
+
+/** A function by key, locked for the rest of the transaction when `forUpdate`; null if unknown. */
+export async function findFunction(db: Db, key: string, options: { forUpdate?: boolean } = {}): Promise<FunctionView | null> {
+  const query = db('functions').where({ key }).first();
+  const row = (await (options.forUpdate ? query.forUpdate() : query)) as FunctionRow | undefined;
+  return row ? toFunction(row) : null;
+}
+
+/** Inserts or replaces a function's fields. */
+export async function upsertFunction(db: Db, key: string, input: PutFunctionInput): Promise<FunctionView> {
+  const fields = { name: input.name, description: input.description, event_types: input.eventTypes, filter_fields: input.filterFields };
+  const [row] = (await db('functions')
+    .insert({ key, ...fields })
+    .onConflict('key')
+    .merge({ ...fields, updated_at: db.fn.now() })
+    .returning('*')) as FunctionRow[];
+  return toFunction(row!);
+}
+
+/** Which of `fields` some product version's filters on this function use. */
+export async function filterFieldsInUse(db: Db, key: string, fields: string[]): Promise<string[]> {
+  if (fields.length === 0) return [];
+  const rows = (await db('version_functions')
+    .where({ function_key: key })
+    .crossJoin(db.raw('jsonb_object_keys(version_functions.filters) as used(field)'))
+    .whereIn('used.field', fields)
+    .distinct('used.field as field')) as { field: string }[];
+  return rows.map((row) => row.field).sort();
+}
+
+/** Which of `eventTypes` a live subscription on this function asks for. */
+export async function eventTypesInUse(db: Db, key: string, eventTypes: string[]): Promise<string[]> {
+  if (eventTypes.length === 0) return [];
+  const rows = (await db('subscriptions')
+    .where({ function_key: key })
+    .whereNull('deleted_at')
+    .crossJoin(db.raw('unnest(subscriptions.event_types) as wanted(type)'))
+    .whereIn('wanted.type', eventTypes)
+    .distinct('wanted.type as type')) as { type: string }[];
+  return rows.map((row) => row.type).sort();
+}
+
+/** One page of the catalog, by key. */
+export async function listFunctions(db: Db, page: PageRequest): Promise<Page<FunctionView>> {
+  const rows = await paginate<FunctionRow>(db, db('functions').select('functions.*'), page, { keys: ['key'] });
+  return { data: rows.data.map(toFunction), nextCursor: rows.nextCursor };
+}
