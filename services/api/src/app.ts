@@ -16,6 +16,7 @@ import { registerPartnerRoutes } from './partners/router.ts';
 import { registerUserRoutes } from './users/router.ts';
 import { registerInstallationRoutes } from './installations/router.ts';
 import { registerFunctionRoutes } from './functions/router.ts';
+import { registerLegacyGrantRoutes } from './legacy-grants/router.ts';
 
 /** What the api needs from the outside; tests build these against their own schema and prefix. */
 export interface AppDeps {
@@ -35,6 +36,7 @@ export function registerRoutes(api: ApiRoutes, deps: AppDeps): void {
   registerUserRoutes(api, deps);
   registerInstallationRoutes(api, deps);
   registerFunctionRoutes(api, deps);
+  registerLegacyGrantRoutes(api, deps);
 }
 
 /** Builds the express app (not listening): tests start it on a random port. */

@@ -1,0 +1,75 @@
+import type { ApiRoutes } from '../http/route.ts';
+import type { AppDeps } from '../app.ts';
+import { PageQuery, pageOf } from '../http/pagination.ts';
+import { recordAudit } from '../audit/audit.ts';
+import { CreateLegacyGrantBody, LegacyGrant, LegacyGrantIdParams, PartnerIdParams } from './schema.ts';
+import { createLegacyGrant, removeLegacyGrant } from './service.ts';
+import { listLegacyGrants } from './repository.ts';
+
+/** Legacy (pre-product) direct grants: operators add and remove them, partners list theirs with coverage. */
+export function registerLegacyGrantRoutes(api: ApiRoutes, deps: AppDeps): void {
+  api.add({
+    method: 'post',
+    path: '/v1/partners/:id/legacy-grants',
+    auth: ['operator'],
+    summary: 'Record a legacy grant: the partner may call the function for the installation',
+    tags: ['legacy-grants'],
+    params: PartnerIdParams,
+    body: CreateLegacyGrantBody,
+    responses: {
+      201: LegacyGrant,
+      400: 'invalid input',
+      404: 'no such partner',
+      409: 'the partner has this grant (`legacy_grant_exists`)',
+      422: 'unknown installation or function (`unknown_reference`, details name the field)',
+    },
+    handler: async ({ req, params, body, principal }) => {
+      const grant = await deps.db.transaction(async (trx) => {
+        const created = await createLegacyGrant(trx, params.id, body);
+        await recordAudit(trx, req, principal, {
+          action: 'legacy_grant.created',
+          targetType: 'legacy_grant',
+          targetId: created.id,
+          partnerId: created.partnerId,
+          data: { installationId: created.installationId, functionKey: created.functionKey },
+        });
+        return created;
+      });
+      return { status: 201, body: grant };
+    },
+  });
+
+  api.add({
+    method: 'delete',
+    path: '/v1/legacy-grants/:id',
+    auth: ['operator'],
+    summary: 'Remove a legacy grant (once a product covers it)',
+    tags: ['legacy-grants'],
+    params: LegacyGrantIdParams,
+    responses: { 204: 'removed', 404: 'no such grant' },
+    handler: async ({ req, params, principal }) => {
+      await deps.db.transaction(async (trx) => {
+        const removed = await removeLegacyGrant(trx, params.id);
+        await recordAudit(trx, req, principal, {
+          action: 'legacy_grant.removed',
+          targetType: 'legacy_grant',
+          targetId: removed.id,
+          partnerId: removed.partnerId,
+          data: { installationId: removed.installationId, functionKey: removed.functionKey },
+        });
+      });
+      return { status: 204 };
+    },
+  });
+
+  api.add({
+    method: 'get',
+    path: '/v1/legacy-grants',
+    auth: ['partner'],
+    summary: 'The partner’s legacy grants, each with the products that already cover it',
+    tags: ['legacy-grants'],
+    query: PageQuery,
+    responses: { 200: pageOf(LegacyGrant) },
+    handler: async ({ query, principal }) => ({ status: 200, body: await listLegacyGrants(deps.db, principal.partnerId, query) }),
+  });
+}
