@@ -16,7 +16,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedFunctions } from '#shared/db/seeds/functions';
-import { randomText } from '#shared/ids';
+import { newId, randomText } from '#shared/ids';
 import { createApp } from '#api/app';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { addTestUser, createTestPartner, insertActivation, insertProduct, type TestPartner } from '../support/portal.ts';
@@ -29,6 +29,9 @@ interface Victim {
   legacyGrantId: string;
   /** An active product of A (version 1 granting estates.read), activated in MSVPAR; written directly. */
   productId: string;
+  /** A subscription of A on that product, and one message in its delivery log; written directly. */
+  subscriptionId: string;
+  messageId: string;
 }
 
 type IsolationCase =
@@ -48,6 +51,14 @@ const PARTNER_ROUTES: Record<string, IsolationCase> = {
   'DELETE /v1/users/:id': hidden((a) => `/v1/users/${a.userId}`),
   'GET /v1/legacy-grants': own('/v1/legacy-grants?limit=500'),
   'GET /v1/functions': shared('/v1/functions', 'the function catalog is the same for every partner'),
+  'GET /v1/subscriptions/:id/messages': hidden((a) => `/v1/subscriptions/${a.subscriptionId}/messages`),
+  'GET /v1/subscriptions/:id/stats': hidden((a) => `/v1/subscriptions/${a.subscriptionId}/stats`),
+  'POST /v1/subscriptions/:id/recover': hidden(
+    (a) => `/v1/subscriptions/${a.subscriptionId}/recover`,
+    () => ({ since: new Date(0).toISOString() }),
+  ),
+  'GET /v1/messages/:id': hidden((a) => `/v1/messages/${a.messageId}`),
+  'POST /v1/messages/:id/resend': hidden((a) => `/v1/messages/${a.messageId}/resend`),
 };
 
 const routeKey = (spec: { method: string; path: string }) => `${spec.method.toUpperCase()} ${spec.path}`;
@@ -94,14 +105,35 @@ describe('tenant isolation', () => {
     expect(grant.status, grant.text).toBe(201);
     const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: { 1: ['estates.read'] } });
     await insertActivation(ctx.db, 'MSVPAR', productId, 1);
-    a = { partner, userId: user.userId, legacyGrantId: grant.body.id, productId };
+    const subscriptionId = newId('subscription');
+    await ctx.db('subscriptions').insert({
+      id: subscriptionId,
+      partner_id: partner.partnerId,
+      product_id: productId,
+      function_key: 'estates.read',
+      url: 'https://receiver.example.com/hook',
+      event_types: ['estate.created'],
+      secret_sealed: 'sealed',
+    });
+    await ctx.db('events').insert({ id: 'hub-event-a', installation_id: 'MSVPAR', type: 'estate.created', occurred_at: new Date(), data: {} });
+    const messageId = newId('message');
+    await ctx.db('messages').insert({ id: messageId, event_id: 'hub-event-a', subscription_id: subscriptionId, status: 'dead', attempts: 8 });
+    a = { partner, userId: user.userId, legacyGrantId: grant.body.id, productId, subscriptionId, messageId };
     b = await createTestPartner(ctx, { name: 'Partner B' });
   });
   afterAll(async () => {
     await ctx.stop();
   });
 
-  const idsOf = (victim: Victim) => [victim.partner.partnerId, victim.partner.userId, victim.userId, victim.legacyGrantId, victim.productId];
+  const idsOf = (victim: Victim) => [
+    victim.partner.partnerId,
+    victim.partner.userId,
+    victim.userId,
+    victim.legacyGrantId,
+    victim.productId,
+    victim.subscriptionId,
+    victim.messageId,
+  ];
 
   it('has a line for every partner route, and none for a route that is gone', () => {
     const partnerRoutes = specs.filter((s) => s.auth.includes('partner')).map(routeKey);
