@@ -31,22 +31,50 @@ export async function enqueueDeliveries(
 }
 
 /**
+ * Takes messages for delivery: of those given, the ones that are pending and due (or overdue:
+ * a lease that ran out) get a new lease, atomically, and are returned. Two jobs carrying the same
+ * message cannot both take it, so a reconciled copy of a job never sends a message twice.
+ * `now() + 1 s` admits a delayed job that fires a moment before its due time.
+ */
+export async function claimMessages(db: Knex, ids: string[], leaseMs: number): Promise<string[]> {
+  if (ids.length === 0) return [];
+  return db('messages')
+    .whereIn('id', ids)
+    .where('status', 'pending')
+    .where('next_attempt_at', '<=', db.raw(`now() + interval '1 second'`))
+    .update({ next_attempt_at: leaseUntil(db, leaseMs) })
+    .returning('id')
+    .then((rows: { id: string }[]) => rows.map((r) => r.id));
+}
+
+/**
+ * Gives messages back to the queue (a stopping worker's unstarted deliveries): due now, with a
+ * job each under an id of their own, since the job that carried one may still exist.
+ */
+export async function handBackMessages(db: Knex, queues: Queues, messages: { id: string; attempts: number }[]): Promise<void> {
+  if (messages.length === 0) return;
+  await db('messages')
+    .whereIn(
+      'id',
+      messages.map((m) => m.id),
+    )
+    .where('status', 'pending')
+    .update({ next_attempt_at: db.fn.now() });
+  await enqueueDeliveries(queues, messages, `.handback.${Date.now()}`);
+}
+
+/**
  * Sends messages again now, whatever their state but cancelled (resend, recover, dead-letter
- * replay): they become pending and get a delivery job. Saved first, enqueued after: if the
+ * replay): they become pending and due, and get a delivery job. Saved first, enqueued after: if the
  * enqueue fails, the reconciler finds them pending once the lease passes.
  * Takes the pool, not a transaction: the update must be committed before the jobs exist.
  * Returns the ids requeued.
  */
-export async function requeueMessages(
-  db: Knex,
-  queues: Queues,
-  leaseMs: number,
-  where: (q: Knex.QueryBuilder) => void,
-): Promise<string[]> {
+export async function requeueMessages(db: Knex, queues: Queues, where: (q: Knex.QueryBuilder) => void): Promise<string[]> {
   const rows: { id: string; attempts: number }[] = await db('messages')
     .where(where)
     .whereNot('status', 'cancelled')
-    .update({ status: 'pending', next_attempt_at: leaseUntil(db, leaseMs), updated_at: db.fn.now() })
+    .update({ status: 'pending', next_attempt_at: db.fn.now(), updated_at: db.fn.now() })
     .returning(['id', 'attempts']);
   // A resend must not collide with a retry job of the same attempt that may still exist.
   await enqueueDeliveries(queues, rows, `.resend.${Date.now()}`);
@@ -57,10 +85,10 @@ export async function requeueMessages(
  * Releases a subscription's held messages (it was resumed or enabled): they become pending and
  * get delivery jobs. Takes the pool, not a transaction; returns how many were released.
  */
-export async function releaseHeldMessages(db: Knex, queues: Queues, leaseMs: number, subscriptionId: string): Promise<number> {
+export async function releaseHeldMessages(db: Knex, queues: Queues, subscriptionId: string): Promise<number> {
   const rows: { id: string; attempts: number }[] = await db('messages')
     .where({ subscription_id: subscriptionId, status: 'held' })
-    .update({ status: 'pending', next_attempt_at: leaseUntil(db, leaseMs), updated_at: db.fn.now() })
+    .update({ status: 'pending', next_attempt_at: db.fn.now(), updated_at: db.fn.now() })
     .returning(['id', 'attempts']);
   await enqueueDeliveries(queues, rows);
   return rows.length;

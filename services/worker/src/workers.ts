@@ -76,10 +76,12 @@ export function startWorkers(connection: Redis, deps: Omit<WorkerDeps, 'engine'>
   const byName = (name: QueueName) => workers.find((w) => w.name === name)!;
 
   async function closeGracefully(): Promise<void> {
-    // New events first, so nothing new reaches the dispatcher; then the dispatcher hands back
-    // what it has not started and finishes what is in flight, which completes the delivery jobs.
+    // New events first, so nothing new reaches the dispatcher. Then, together: the delivery
+    // worker stops fetching (else it would take the handed-back jobs again) and waits for its
+    // active jobs, while the dispatcher hands back what it has not started and finishes what is
+    // in flight, which completes those jobs.
     await byName('fanout').close();
-    await engine.stop();
+    await Promise.all([byName('deliver').close(), engine.stop()]);
     await Promise.all(workers.map((w) => w.close()));
   }
 

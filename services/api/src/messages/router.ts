@@ -63,7 +63,7 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
     responses: { 202: z.object({ messageId: z.string() }), 404: 'No such message', 409: 'The message was cancelled' },
     handler: async ({ params, principal }) => {
       const row = await findOwnMessage(db, principal.partnerId, params.id);
-      const requeued = await requeueMessages(db, queues, deps.config.deliveryLeaseMs, (q) => q.where('id', row.id));
+      const requeued = await requeueMessages(db, queues, (q) => q.where('id', row.id));
       if (requeued.length === 0) throw new ConflictError('message_cancelled', 'the message was cancelled with its subscription');
       return { status: 202, body: { messageId: row.id } };
     },
@@ -80,7 +80,7 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
     responses: { 202: z.object({ requeued: z.number().int() }), 404: 'No such subscription' },
     handler: async ({ params, body, principal }) => {
       await findOwnSubscription(db, principal.partnerId, params.id);
-      const requeued = await requeueMessages(db, queues, deps.config.deliveryLeaseMs, (q) =>
+      const requeued = await requeueMessages(db, queues, (q) =>
         q
           .where('subscription_id', params.id)
           .where('created_at', '>=', body.since)

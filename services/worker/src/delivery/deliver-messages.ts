@@ -1,12 +1,13 @@
 import { buildPayload } from '#shared/delivery/payload';
-import { leaseUntil } from '#shared/delivery/requeue';
+import { claimMessages } from '#shared/delivery/requeue';
 import type { JobHandler } from '../handlers.ts';
 import type { DeliveryItem } from './dispatcher.ts';
 
 /**
  * Delivery, stage two: a retry, a resend, a held message released, or a message the reconciler
- * found. Reloads each message and its event, renews the lease, and waits for the attempt to be
- * written, so the job completes only when the outcome is in Postgres.
+ * found. Reloads each message and its event, claims the ones still due (another job carrying the
+ * same message then finds it taken), and waits for the attempt to be written, so the job
+ * completes only when the outcome is in Postgres.
  *
  * Failure policy: a message no longer pending (delivered, dead, cancelled, held) is skipped; a
  * message whose subscription is gone is cancelled. The job id is derived from the message id and
@@ -61,13 +62,12 @@ export const deliverMessages: JobHandler<'deliver', 'deliver-messages'> = async 
   if (orphaned.length > 0) {
     await db('messages').whereIn('id', orphaned).where('status', 'pending').update({ status: 'cancelled', next_attempt_at: null, updated_at: db.fn.now() });
   }
-  if (items.length === 0) return;
-  await db('messages')
-    .whereIn(
-      'id',
+  const claimed = new Set(
+    await claimMessages(
+      db,
       items.map((i) => i.messageId),
-    )
-    .where('status', 'pending')
-    .update({ next_attempt_at: leaseUntil(db, deps.config.deliveryLeaseMs) });
-  await engine.dispatcher.submit(items);
+      deps.config.deliveryLeaseMs,
+    ),
+  );
+  await engine.dispatcher.submit(items.filter((i) => claimed.has(i.messageId)));
 };

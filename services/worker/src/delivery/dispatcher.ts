@@ -1,9 +1,7 @@
 import type { Logger } from '#shared/logger';
-import type { Queues } from '#shared/queues/connection';
 import type { Transport, PostResult } from '#shared/http/transport';
 import type { RetryPolicy } from '#shared/delivery/retry-policy';
 import { parseRetryAfter } from '#shared/delivery/retry-policy';
-import { enqueueDeliveries } from '#shared/delivery/requeue';
 import { sign } from '#shared/signing';
 import type { AttemptRecord, AttemptWriter } from './attempt-writer.ts';
 import type { RoutedSubscription } from '../fanout/routing-table.ts';
@@ -30,6 +28,8 @@ export interface DispatcherOptions {
   breakerMaxCooldownMs?: number;
   /** Checks a receiver URL just before sending (the SSRF guard's static part); null = fine. */
   checkUrl: (url: string) => string | null;
+  /** Returns unstarted messages to the queue when the dispatcher stops. */
+  handBack: (messages: { id: string; attempts: number }[]) => Promise<void>;
 }
 
 type BreakerState = { failures: number; openUntil: number; cooldownMs: number; probing: boolean };
@@ -66,7 +66,6 @@ export class Dispatcher {
     private readonly transport: Transport,
     private readonly writer: AttemptWriter,
     private readonly policy: RetryPolicy,
-    private readonly queues: Queues,
     private readonly logger: Logger,
     private readonly options: DispatcherOptions,
   ) {
@@ -114,13 +113,9 @@ export class Dispatcher {
     await this.writer.flush();
   }
 
-  /** Returns items to the queue as delivery jobs, under ids of their own (the job carrying them may still exist). */
+  /** Returns items to the queue as delivery jobs, due now. */
   private async handBack(items: DeliveryItem[]): Promise<void> {
-    await enqueueDeliveries(
-      this.queues,
-      items.map((i) => ({ id: i.messageId, attempts: i.attemptsMade })),
-      `.handback.${Date.now()}`,
-    ).catch((err: unknown) => this.logger.warn({ err }, 'could not return unstarted deliveries; the reconciler will'));
+    await this.options.handBack(items.map((i) => ({ id: i.messageId, attempts: i.attemptsMade }))).catch((err: unknown) => this.logger.warn({ err }, 'could not return unstarted deliveries; the reconciler will'));
   }
 
   private lane(sub: RoutedSubscription): Lane {

@@ -5,6 +5,7 @@ import type { Queues } from '#shared/queues/connection';
 import { createSecretBox } from '#shared/secret-box';
 import { createTransport } from '#shared/http/transport';
 import { createRetryPolicy } from '#shared/delivery/retry-policy';
+import { handBackMessages } from '#shared/delivery/requeue';
 import { checkUrl, classifyAddress, createGuardedLookup, isAllowed, type GuardPolicy } from '#shared/url-guard';
 import { RoutingCache } from '../fanout/routing-table.ts';
 import { AttemptWriter } from './attempt-writer.ts';
@@ -46,7 +47,8 @@ export function createDeliveryEngine(
   });
   const urlVerdicts = new Map<string, string | null>();
   const writer = new AttemptWriter(db, queues, logger, observer, { disableAfterMs: config.disableAfterMs });
-  const dispatcher = new Dispatcher(transport, writer, createRetryPolicy({ scheduleMs: config.retryScheduleMs }), queues, logger, {
+  const dispatcher = new Dispatcher(transport, writer, createRetryPolicy({ scheduleMs: config.retryScheduleMs }), logger, {
+    handBack: (messages) => handBackMessages(db, queues, messages),
     concurrency: config.deliveryConcurrency,
     maxInFlightPerSubscription: config.maxInFlightPerSubscription,
     checkUrl: (url) => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { enqueueDeliveries, leaseUntil } from '#shared/delivery/requeue';
+import { enqueueDeliveries } from '#shared/delivery/requeue';
 import type { JobHandler } from '../handlers.ts';
 
 /** At most this much is re-enqueued per run and kind; the next run takes the rest. */
@@ -48,7 +48,7 @@ export const reconcile: JobHandler<'maintenance', 'reconcile'> = async (_data, {
         .select('m.id'),
     )
     .where('status', 'held')
-    .update({ status: 'pending', next_attempt_at: leaseUntil(db, deps.config.deliveryLeaseMs), updated_at: db.fn.now() })
+    .update({ status: 'pending', next_attempt_at: db.fn.now(), updated_at: db.fn.now() })
     .returning(['id', 'attempts']);
   await enqueueDeliveries(queues, released);
 

@@ -1,0 +1,141 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
+import { eventually, startReceiver, type TestReceiver } from '../support/receiver.ts';
+import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+
+// Short lease and reconcile interval, so lost work is found within seconds instead of a minute.
+const ENV = { DELIVERY_TIMEOUT_MS: '2000', DELIVERY_LEASE: '3s', RECONCILE_INTERVAL: '1s', RETRY_SCHEDULE: '1s,1s,1s,1s,1s' };
+
+/** Starts the production worker entry point as its own process, on this test's schema and prefix; resolves once it runs. */
+async function startWorkerProcess(ctx: TestContext): Promise<ChildProcess> {
+  const url = new URL(ctx.config.databaseUrl);
+  url.searchParams.set('options', `-c search_path=${ctx.schema}`);
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'services/worker/src/main.ts'], {
+    env: {
+      PATH: process.env.PATH,
+      DATABASE_URL: url.toString(),
+      REDIS_URL: ctx.config.redisUrl,
+      QUEUE_PREFIX: ctx.queuePrefix,
+      OPERATOR_TOKEN: ctx.config.operatorToken,
+      HUB_TOKEN: ctx.config.hubToken,
+      SECRETS_KEY: ctx.config.secretsKey,
+      ALLOW_PRIVATE_RECEIVERS: '127.0.0.0/8',
+      LOG_LEVEL: 'info',
+      ...ENV,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  // Its signal handlers exist once it logs that it started.
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('worker started')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`worker exited with ${code} before starting`)));
+  });
+  child.stdout!.resume();
+  return child;
+}
+
+/** Stops a worker process and waits for it; resolves to its exit code. */
+function stopWorkerProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.kill(signal);
+  });
+}
+
+describe('nothing accepted is lost', () => {
+  let ctx: TestContext;
+  let receiver: TestReceiver;
+  let worker: ChildProcess | null = null;
+
+  beforeAll(async () => {
+    ctx = await startTestContext({ env: ENV });
+    receiver = await startReceiver();
+  });
+  afterAll(async () => {
+    if (worker) await stopWorkerProcess(worker, 'SIGKILL');
+    await receiver.close();
+    await ctx.stop();
+  });
+
+  it('delivers every message at least once across a SIGKILLed worker and an emptied Redis', async () => {
+    await seedFunction(ctx.db, 'estates.read', ['estate.updated']);
+    const { partner } = await seedPartner(ctx.db);
+    const product = await seedProduct(ctx.db, partner.id, { 'estates.read': {} });
+    await seedActivation(ctx.db, 'INSTL', product);
+    const subscriptions = 4;
+    for (let i = 0; i < subscriptions; i++) {
+      await seedSubscription(ctx.db, { partnerId: partner.id, productId: product, functionKey: 'estates.read', url: `${receiver.url}?s=${i}`, eventTypes: ['estate.updated'] });
+    }
+    // A slow receiver keeps deliveries in flight when the worker dies.
+    receiver.behave(() => new Promise((resolve) => setTimeout(() => resolve({ status: 200 }), 25)));
+
+    worker = await startWorkerProcess(ctx);
+    const events = Array.from({ length: 300 }, (_, i) => hubEvent('INSTL', 'estate.updated', { i }));
+    for (let i = 0; i < events.length; i += 100) {
+      const res = await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: events.slice(i, i + 100) } });
+      expect(res.status).toBe(202);
+    }
+    const expected = events.length * subscriptions;
+
+    // Kill it mid-flight: some delivered, most not.
+    await eventually(() => receiver.requests.length >= 50, 30_000, 10);
+    await stopWorkerProcess(worker, 'SIGKILL');
+    const deliveredBeforeCrash = receiver.requests.length;
+    expect(deliveredBeforeCrash).toBeLessThan(expected);
+
+    // Redis loses everything this system had in it.
+    const keys = await ctx.redis.keys(`${ctx.queuePrefix}:*`);
+    if (keys.length > 0) await ctx.redis.del(...keys);
+
+    worker = await startWorkerProcess(ctx);
+    await eventually(async () => (await ctx.db('messages').where('status', 'succeeded').count({ n: '*' }).first())?.n === expected, 90_000, 250);
+
+    // Every (event, subscription) reached the receiver at least once.
+    const seen = new Set(receiver.requests.map((r) => `${r.path}|${(JSON.parse(r.body) as { eventId: string }).eventId}`));
+    expect(seen.size).toBe(expected);
+    console.warn(`${expected} messages: ${deliveredBeforeCrash} received before the SIGKILL, ${receiver.requests.length} requests in all (duplicates are allowed: at least once)`);
+    await stopWorkerProcess(worker, 'SIGTERM');
+  }, 120_000);
+
+  it('on SIGTERM finishes deliveries in flight and hands the rest back: each message arrives exactly once', async () => {
+    await seedFunction(ctx.db, 'contacts.read', ['contact.updated']);
+    const { partner } = await seedPartner(ctx.db);
+    const product = await seedProduct(ctx.db, partner.id, { 'contacts.read': {} });
+    await seedActivation(ctx.db, 'INSTT', product);
+    const graceful = await startReceiver();
+    try {
+      graceful.behave(() => new Promise((resolve) => setTimeout(() => resolve({ status: 200 }), 25)));
+      for (let i = 0; i < 4; i++) {
+        await seedSubscription(ctx.db, { partnerId: partner.id, productId: product, functionKey: 'contacts.read', url: `${graceful.url}?s=${i}`, eventTypes: ['contact.updated'] });
+      }
+      worker = await startWorkerProcess(ctx);
+      const events = Array.from({ length: 200 }, (_, i) => hubEvent('INSTT', 'contact.updated', { i }));
+      for (let i = 0; i < events.length; i += 100) {
+        await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: events.slice(i, i + 100) } });
+      }
+      const expected = events.length * 4;
+      await eventually(() => graceful.requests.length >= 50, 30_000, 10);
+      expect(await stopWorkerProcess(worker, 'SIGTERM')).toBe(0);
+      expect(graceful.requests.length).toBeLessThan(expected);
+
+      worker = await startWorkerProcess(ctx);
+      await eventually(
+        async () => (await ctx.db('messages').whereIn('event_id', events.map((e) => e.id)).where('status', 'succeeded').count({ n: '*' }).first())?.n === expected,
+        60_000,
+        250,
+      );
+      const ids = graceful.requests.map((r) => r.headers['webhook-id']);
+      expect(new Set(ids).size).toBe(expected);
+      expect(ids).toHaveLength(expected);
+      await stopWorkerProcess(worker, 'SIGTERM');
+    } finally {
+      await graceful.close();
+    }
+  }, 120_000);
+});
