@@ -1,0 +1,200 @@
+import type { Db, Knex } from '#shared/db/knex';
+import type { CredentialView, ProductView, VersionFunctionView, VersionView } from './schema.ts';
+
+/** A `products` row. */
+export interface ProductRow {
+  id: string;
+  partner_id: string;
+  name: string;
+  type: 'order_integration' | 'rights';
+  description: string;
+  order_url: string | null;
+  availability_mode: 'all' | 'restricted';
+  availability_installation_ids: string[];
+  status: 'draft' | 'active';
+  active_version: number | null;
+  login: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** A `product_versions` row. */
+export interface VersionRow {
+  product_id: string;
+  number: number;
+  status: 'draft' | 'active' | 'superseded';
+  created_at: Date;
+  activated_at: Date | null;
+}
+
+/** A `version_functions` row. */
+export interface VersionFunctionRow {
+  product_id: string;
+  version: number;
+  function_key: string;
+  require_access: boolean;
+  filters: Record<string, string[]>;
+}
+
+/** A `product_credentials` row. */
+export interface CredentialRow {
+  id: string;
+  product_id: string;
+  secret_hash: string;
+  created_at: Date;
+  revoked_at: Date | null;
+}
+
+/** A `functions` row (the catalog). */
+export interface FunctionRow {
+  key: string;
+  name: string;
+  event_types: string[];
+  filter_fields: string[];
+}
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/** Postgres error 23505 on the named unique index or constraint. */
+export const isUniqueViolation = (err: unknown, constraint: string) =>
+  (err as { code?: string }).code === '23505' && (err as { constraint?: string }).constraint === constraint;
+
+/** One of the partner's products; null when it does not exist or is another partner's. */
+export async function findPartnerProduct(db: Db, partnerId: string, productId: string, lock?: 'update' | 'share'): Promise<ProductRow | null> {
+  const q = db<ProductRow>('products').where({ id: productId, partner_id: partnerId }).first();
+  if (lock === 'update') q.forUpdate();
+  if (lock === 'share') q.forShare();
+  return ((await q) as ProductRow | undefined) ?? null;
+}
+
+/** A product by id, whoever owns it; null when unknown. */
+export async function findProduct(db: Db, productId: string, lock?: 'update' | 'share'): Promise<ProductRow | null> {
+  const q = db<ProductRow>('products').where({ id: productId }).first();
+  if (lock === 'update') q.forUpdate();
+  if (lock === 'share') q.forShare();
+  return ((await q) as ProductRow | undefined) ?? null;
+}
+
+/** The partner's products query, for the list (the caller pages it). */
+export function partnerProductsQuery(db: Db, partnerId: string): Knex.QueryBuilder {
+  return db('products').select('products.*').where('products.partner_id', partnerId);
+}
+
+/** Which of `ids` are known installations. */
+export async function existingInstallations(db: Db, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = (await db('installations').whereIn('id', ids).select('id')) as { id: string }[];
+  return new Set(rows.map((r) => r.id));
+}
+
+/** A catalog function by key; null when unknown. */
+export async function findFunction(db: Db, key: string): Promise<FunctionRow | null> {
+  const row = (await db('functions').where({ key }).first('key', 'name', 'event_types', 'filter_fields')) as FunctionRow | undefined;
+  return row ?? null;
+}
+
+/** A product's version; null when it has no such version. */
+export async function findVersion(db: Db, productId: string, number: number): Promise<VersionRow | null> {
+  const row = (await db('product_versions').where({ product_id: productId, number }).first()) as VersionRow | undefined;
+  return row ?? null;
+}
+
+/** The product's highest version number (every product has version 1 from its creation). */
+export async function latestVersionNumber(db: Db, productId: string): Promise<number> {
+  const row = (await db('product_versions').where({ product_id: productId }).max({ n: 'number' }).first()) as { n: number | null } | undefined;
+  return row?.n ?? 0;
+}
+
+/** The installations that have the product activated at `version`. */
+export async function installationsOnVersion(db: Db, productId: string, version: number): Promise<string[]> {
+  const rows = (await db('activations').where({ product_id: productId, version }).orderBy('installation_id').select('installation_id')) as {
+    installation_id: string;
+  }[];
+  return rows.map((r) => r.installation_id);
+}
+
+/** The functions a version grants, by key. */
+export async function versionFunctions(db: Db, productId: string, version: number): Promise<VersionFunctionRow[]> {
+  return (await db('version_functions').where({ product_id: productId, version }).orderBy('function_key')) as VersionFunctionRow[];
+}
+
+/** Active (not revoked) credentials of a product. */
+export async function activeCredentialCount(db: Db, productId: string): Promise<number> {
+  const row = (await db('product_credentials').where({ product_id: productId }).whereNull('revoked_at').count({ n: '*' }).first()) as
+    | { n: number }
+    | undefined;
+  return row?.n ?? 0;
+}
+
+const toFunction = (row: VersionFunctionRow): VersionFunctionView => ({
+  key: row.function_key,
+  requireAccess: row.require_access,
+  filters: row.filters ?? {},
+});
+
+/** A version row with its functions and activation count, as the API shows it. */
+export function toVersion(row: VersionRow, functions: VersionFunctionRow[], activations: number): VersionView {
+  return {
+    number: row.number,
+    status: row.status,
+    createdAt: row.created_at.toISOString(),
+    activatedAt: iso(row.activated_at),
+    activations,
+    functions: functions.map(toFunction),
+  };
+}
+
+const toCredential = (row: CredentialRow): CredentialView => ({
+  keyId: row.id,
+  createdAt: row.created_at.toISOString(),
+  revokedAt: iso(row.revoked_at),
+});
+
+/**
+ * Product rows as the API shows them, with their versions (and each version's functions and
+ * activation count) and credentials: four queries for any number of products.
+ */
+export async function toProductViews(db: Db, rows: ProductRow[]): Promise<ProductView[]> {
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => r.id);
+  const [versions, functions, credentials, counts] = await Promise.all([
+    db('product_versions').whereIn('product_id', ids).orderBy(['product_id', 'number']) as Promise<VersionRow[]>,
+    db('version_functions').whereIn('product_id', ids).orderBy(['product_id', 'version', 'function_key']) as Promise<VersionFunctionRow[]>,
+    db('product_credentials').whereIn('product_id', ids).orderBy(['product_id', 'created_at', 'id']) as Promise<CredentialRow[]>,
+    db('activations').whereIn('product_id', ids).groupBy(['product_id', 'version']).select('product_id', 'version').count({ n: '*' }) as Promise<
+      { product_id: string; version: number; n: number }[]
+    >,
+  ]);
+  const key = (productId: string, version: number) => `${productId}#${version}`;
+  const functionsBy = new Map<string, VersionFunctionRow[]>();
+  for (const f of functions) functionsBy.set(key(f.product_id, f.version), [...(functionsBy.get(key(f.product_id, f.version)) ?? []), f]);
+  const countBy = new Map(counts.map((c) => [key(c.product_id, c.version), c.n]));
+  return rows.map((row) => {
+    const own = versions.filter((v) => v.product_id === row.id);
+    return {
+      id: row.id,
+      partnerId: row.partner_id,
+      name: row.name,
+      type: row.type,
+      description: row.description,
+      orderUrl: row.order_url,
+      availability: { mode: row.availability_mode, installationIds: row.availability_installation_ids },
+      status: row.status,
+      activeVersion: row.active_version,
+      latestVersion: own.reduce((max, v) => Math.max(max, v.number), 0),
+      login: row.login,
+      credentials: credentials.filter((c) => c.product_id === row.id).map(toCredential),
+      versions: own.map((v) => toVersion(v, functionsBy.get(key(row.id, v.number)) ?? [], countBy.get(key(row.id, v.number)) ?? 0)),
+      createdAt: row.created_at.toISOString(),
+      updatedAt: row.updated_at.toISOString(),
+    };
+  });
+}
+
+/** One version as the API shows it. */
+export async function loadVersionView(db: Db, productId: string, number: number): Promise<VersionView | null> {
+  const row = await findVersion(db, productId, number);
+  if (!row) return null;
+  const [functions, on] = await Promise.all([versionFunctions(db, productId, number), installationsOnVersion(db, productId, number)]);
+  return toVersion(row, functions, on.length);
+}

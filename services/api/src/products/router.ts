@@ -1,0 +1,167 @@
+import type { Request } from 'express';
+import type { ApiRoutes } from '../http/route.ts';
+import type { AppDeps } from '../app.ts';
+import {
+  CreateProductBody,
+  CreatedProduct,
+  CredentialParams,
+  NewCredential,
+  Product,
+  ProductParams,
+  PutVersionFunctionBody,
+  UpdateProductBody,
+  UpdatedProduct,
+  Version,
+  VersionFunctionParams,
+  VersionParams,
+} from './schema.ts';
+import { createCredential, createProduct, getProduct, listProducts, revokeCredential, updateProduct, type PartnerPrincipal } from './service.ts';
+import { activateVersion, createVersion, putVersionFunction, removeVersionFunction } from './versions.ts';
+import { PageQuery, pageOf } from './paging.ts';
+
+const tags = ['products'];
+const errors = {
+  400: 'invalid input; details name each field',
+  401: 'no valid token',
+  403: 'not a partner token',
+  404: 'no such product (or another partner’s)',
+};
+
+/** Partner routes for products, their credentials and versions (API.md, Partner). */
+export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
+  const call = (req: Request, principal: PartnerPrincipal) => ({ db: deps.db, config: deps.config, req, principal });
+
+  api.add({
+    method: 'post',
+    path: '/v1/products',
+    auth: ['partner'],
+    summary: 'Create a product (with a draft version 1)',
+    tags,
+    body: CreateProductBody,
+    responses: {
+      201: CreatedProduct,
+      ...errors,
+      409: 'you already have a product of that name',
+      422: 'an availability installation does not exist',
+    },
+    handler: async ({ req, body, principal }) => ({ status: 201, body: await createProduct(call(req, principal), body) }),
+  });
+
+  api.add({
+    method: 'get',
+    path: '/v1/products',
+    auth: ['partner'],
+    summary: 'List your products with their versions and state',
+    tags,
+    query: PageQuery,
+    responses: { 200: pageOf(Product), ...errors },
+    handler: async ({ query, principal }) => ({ status: 200, body: await listProducts(deps.db, principal.partnerId, query) }),
+  });
+
+  api.add({
+    method: 'get',
+    path: '/v1/products/:id',
+    auth: ['partner'],
+    summary: 'A product with its versions (and their functions), credentials and state',
+    tags,
+    params: ProductParams,
+    responses: { 200: Product, ...errors },
+    handler: async ({ params, principal }) => ({ status: 200, body: await getProduct(deps.db, principal.partnerId, params.id) }),
+  });
+
+  api.add({
+    method: 'patch',
+    path: '/v1/products/:id',
+    auth: ['partner'],
+    summary: 'Change any field but functions (no new version needed)',
+    tags,
+    params: ProductParams,
+    body: UpdateProductBody,
+    responses: { 200: UpdatedProduct, ...errors, 409: 'you already have a product of that name', 422: 'an availability installation does not exist' },
+    handler: async ({ req, params, body, principal }) => ({ status: 200, body: await updateProduct(call(req, principal), params.id, body) }),
+  });
+
+  api.add({
+    method: 'post',
+    path: '/v1/products/:id/credentials',
+    auth: ['partner'],
+    summary: 'Issue an access key (shown once); at most two active',
+    tags,
+    params: ProductParams,
+    responses: { 201: NewCredential, ...errors, 409: 'two keys are active already: revoke one first' },
+    handler: async ({ req, params, principal }) => ({ status: 201, body: await createCredential(call(req, principal), params.id) }),
+  });
+
+  api.add({
+    method: 'delete',
+    path: '/v1/products/:id/credentials/:keyId',
+    auth: ['partner'],
+    summary: 'Revoke an access key',
+    tags,
+    params: CredentialParams,
+    responses: { 204: 'revoked (or already revoked)', ...errors },
+    handler: async ({ req, params, principal }) => {
+      await revokeCredential(call(req, principal), params.id, params.keyId);
+      return { status: 204 };
+    },
+  });
+
+  api.add({
+    method: 'post',
+    path: '/v1/products/:id/versions',
+    auth: ['partner'],
+    summary: 'Create a draft version copying the latest version’s functions',
+    tags,
+    params: ProductParams,
+    responses: { 201: Version, ...errors },
+    handler: async ({ req, params, principal }) => ({ status: 201, body: await createVersion(call(req, principal), params.id) }),
+  });
+
+  api.add({
+    method: 'put',
+    path: '/v1/products/:id/versions/:n/functions/:key',
+    auth: ['partner'],
+    summary: 'Put a function (with filters) into a version',
+    tags,
+    params: VersionFunctionParams,
+    body: PutVersionFunctionBody,
+    responses: {
+      200: Version,
+      ...errors,
+      409: '`new_version_required`: the version is activated in installations other than MSVPAR',
+      422: 'no such function, or a filter field the function does not declare',
+    },
+    handler: async ({ req, params, body, principal }) => ({
+      status: 200,
+      body: await putVersionFunction(call(req, principal), params.id, params.n, params.key, body),
+    }),
+  });
+
+  api.add({
+    method: 'delete',
+    path: '/v1/products/:id/versions/:n/functions/:key',
+    auth: ['partner'],
+    summary: 'Remove a function from a version',
+    tags,
+    params: VersionFunctionParams,
+    responses: { 204: 'removed', ...errors, 409: '`new_version_required`: the version is activated in installations other than MSVPAR' },
+    handler: async ({ req, params, principal }) => {
+      await removeVersionFunction(call(req, principal), params.id, params.n, params.key);
+      return { status: 204 };
+    },
+  });
+
+  api.add({
+    method: 'post',
+    path: '/v1/products/:id/versions/:n/activate',
+    auth: ['partner'],
+    summary: 'Activate a version: the product becomes active; installations on older versions are told',
+    tags,
+    params: VersionParams,
+    responses: { 200: Product, ...errors, 409: 'older than the active version', 422: 'the version grants no function' },
+    handler: async ({ req, params, principal }) => ({
+      status: 200,
+      body: await activateVersion(call(req, principal), deps.queues, params.id, params.n),
+    }),
+  });
+}
