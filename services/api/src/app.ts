@@ -17,6 +17,9 @@ import { registerUserRoutes } from './users/router.ts';
 import { registerInstallationRoutes } from './installations/router.ts';
 import { registerFunctionRoutes } from './functions/router.ts';
 import { registerLegacyGrantRoutes } from './legacy-grants/router.ts';
+import { registerProductRoutes } from './products/router.ts';
+import { registerActivationRoutes } from './activations/router.ts';
+import { registerAccessCheckRoutes } from './access-check/router.ts';
 
 /** What the api needs from the outside; tests build these against their own schema and prefix. */
 export interface AppDeps {
@@ -37,6 +40,9 @@ export function registerRoutes(api: ApiRoutes, deps: AppDeps): void {
   registerInstallationRoutes(api, deps);
   registerFunctionRoutes(api, deps);
   registerLegacyGrantRoutes(api, deps);
+  registerProductRoutes(api, deps);
+  registerActivationRoutes(api, deps);
+  registerAccessCheckRoutes(api, deps);
 }
 
 /** Builds the express app (not listening): tests start it on a random port. */

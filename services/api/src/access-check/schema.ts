@@ -1,0 +1,35 @@
+import { z } from 'zod';
+
+/** `POST /v1/hub/access-check`: product credentials, an installation and a function. */
+export const AccessCheckBody = z.object({
+  login: z.string().min(1).max(200),
+  accessKey: z.string().min(1).max(500),
+  installationId: z.string().min(1).max(64),
+  functionKey: z.string().min(1).max(200),
+});
+export type AccessCheckInput = z.infer<typeof AccessCheckBody>;
+
+/** Why access is allowed or denied; each denial has a code of its own. */
+export const AccessReason = z.enum([
+  'granted',
+  'legacy_grant',
+  'unknown_login',
+  'invalid_key',
+  'key_revoked',
+  'unknown_installation',
+  'unknown_function',
+  'product_inactive',
+  'not_available',
+  'not_activated',
+  'function_not_granted',
+]);
+export type AccessReasonCode = z.infer<typeof AccessReason>;
+
+export const AccessDecision = z.object({
+  allowed: z.boolean(),
+  reason: AccessReason,
+  via: z.enum(['product', 'legacy']).nullable(),
+  /** The product the login belongs to, once the credentials are valid. */
+  productId: z.string().optional(),
+});
+export type AccessDecisionView = z.infer<typeof AccessDecision>;

@@ -1,0 +1,70 @@
+import type { Db } from '#shared/db/knex';
+import { isAvailableTo } from '#shared/availability';
+import { hashSecret, parseToken, safeEqual } from '#shared/tokens';
+import { PRODUCT_KEY_ID_PREFIX, PRODUCT_KEY_PREFIX } from '../products/service.ts';
+import type { CredentialRow, ProductRow } from '../products/repository.ts';
+import type { AccessCheckInput, AccessDecisionView, AccessReasonCode } from './schema.ts';
+
+/**
+ * May this product call this function for this installation? (DESIGN.md: Product credentials,
+ * Activation, Legacy access.)
+ *
+ * 1. The credentials must be valid: a known login, a key of that login's product whose secret
+ *    matches, and not revoked. Without them nothing else is looked at: legacy grants belong to
+ *    a partner, and only valid product credentials say which partner is asking.
+ * 2. The installation and the function must exist.
+ * 3. Via the product: it is active, available to the installation, the installation has it
+ *    activated, and the activated version (not necessarily the newest) grants the function.
+ * 4. Otherwise via a legacy grant (partner of the product, installation, function), honoured
+ *    until an operator removes it.
+ * A denial answers the first reason found, in that order, each with a code of its own.
+ *
+ * Failure policy: fail closed. Only a positive match allows; a malformed key is `invalid_key`;
+ * bad input never reaches here (400), and unknown names are denials, not errors.
+ */
+export async function checkAccess(db: Db, input: AccessCheckInput): Promise<AccessDecisionView> {
+  const deny = (reason: AccessReasonCode, productId?: string): AccessDecisionView => ({
+    allowed: false,
+    reason,
+    via: null,
+    ...(productId ? { productId } : {}),
+  });
+
+  const product = (await db('products').where({ login: input.login }).first()) as ProductRow | undefined;
+  if (!product) return deny('unknown_login');
+  const parsed = parseToken(PRODUCT_KEY_PREFIX, PRODUCT_KEY_ID_PREFIX, input.accessKey);
+  if (!parsed) return deny('invalid_key');
+  const credential = (await db('product_credentials').where({ id: parsed.id, product_id: product.id }).first()) as CredentialRow | undefined;
+  if (!credential || !safeEqual(hashSecret(parsed.secret), credential.secret_hash)) return deny('invalid_key');
+  if (credential.revoked_at) return deny('key_revoked', product.id);
+
+  const [installation, fn] = await Promise.all([
+    db('installations').where({ id: input.installationId }).first('id'),
+    db('functions').where({ key: input.functionKey }).first('key'),
+  ]);
+  if (!installation) return deny('unknown_installation', product.id);
+  if (!fn) return deny('unknown_function', product.id);
+
+  const viaProduct = await productReason(db, product, input.installationId, input.functionKey);
+  if (viaProduct === 'granted') return { allowed: true, reason: 'granted', via: 'product', productId: product.id };
+
+  const legacy = await db('legacy_grants')
+    .where({ partner_id: product.partner_id, installation_id: input.installationId, function_key: input.functionKey })
+    .first('id');
+  if (legacy) return { allowed: true, reason: 'legacy_grant', via: 'legacy', productId: product.id };
+  return deny(viaProduct, product.id);
+}
+
+/** 'granted', or why the product itself does not grant the function here. */
+async function productReason(db: Db, product: ProductRow, installationId: string, functionKey: string): Promise<AccessReasonCode> {
+  if (product.status !== 'active') return 'product_inactive';
+  if (!isAvailableTo(product, installationId)) return 'not_available';
+  const activation = (await db('activations').where({ installation_id: installationId, product_id: product.id }).first('version')) as
+    | { version: number }
+    | undefined;
+  if (!activation) return 'not_activated';
+  const granted = await db('version_functions')
+    .where({ product_id: product.id, version: activation.version, function_key: functionKey })
+    .first('function_key');
+  return granted ? 'granted' : 'function_not_granted';
+}

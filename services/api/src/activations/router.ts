@@ -1,0 +1,106 @@
+import type { ApiRoutes } from '../http/route.ts';
+import type { AppDeps } from '../app.ts';
+import { PageQuery, pageOf } from '../products/paging.ts';
+import { InstallationParams, InstallationProduct, InstallationProductParams, Notification, UpgradeBody, UpgradeDiff } from './schema.ts';
+import {
+  activateProduct,
+  deactivateProduct,
+  getUpgrade,
+  listInstallationNotifications,
+  listInstallationProducts,
+  upgradeProduct,
+} from './service.ts';
+
+const tags = ['installations'];
+const errors = {
+  400: 'invalid input; details name each field',
+  401: 'no valid token',
+  403: 'not the HUB token',
+  404: 'no such installation or product',
+};
+const notOffered = '`product_inactive` (no active version) or `not_available` (restricted to other installations)';
+
+/** HUB routes acting for an installation's administrator (API.md, HUB and broker platform). */
+export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
+  api.add({
+    method: 'get',
+    path: '/v1/installations/:iid/products',
+    auth: ['hub'],
+    summary: 'Products available to the installation, with its activation; upgradable first',
+    tags,
+    params: InstallationParams,
+    query: PageQuery,
+    responses: { 200: pageOf(InstallationProduct), ...errors },
+    handler: async ({ params, query }) => ({ status: 200, body: await listInstallationProducts(deps.db, params.iid, query) }),
+  });
+
+  api.add({
+    method: 'post',
+    path: '/v1/installations/:iid/products/:productId/activate',
+    auth: ['hub'],
+    summary: 'Activate the product for the installation at its active version',
+    tags,
+    params: InstallationProductParams,
+    responses: { 200: InstallationProduct, ...errors, 409: notOffered },
+    handler: async ({ req, params, principal }) => ({
+      status: 200,
+      body: await activateProduct({ db: deps.db, req, principal }, params.iid, params.productId),
+    }),
+  });
+
+  api.add({
+    method: 'get',
+    path: '/v1/installations/:iid/products/:productId/upgrade',
+    auth: ['hub'],
+    summary: 'What upgrading to the active version changes',
+    tags,
+    params: InstallationProductParams,
+    responses: { 200: UpgradeDiff, ...errors, 409: notOffered },
+    handler: async ({ params }) => ({ status: 200, body: await getUpgrade(deps.db, params.iid, params.productId) }),
+  });
+
+  api.add({
+    method: 'post',
+    path: '/v1/installations/:iid/products/:productId/upgrade',
+    auth: ['hub'],
+    summary: 'Confirm the upgrade: the installation now grants the active version',
+    tags,
+    params: InstallationProductParams,
+    body: UpgradeBody,
+    responses: {
+      200: InstallationProduct,
+      ...errors,
+      409: `${notOffered}, \`no_upgrade_available\`, or \`upgrade_target_changed\` (body.version is no longer the active one)`,
+    },
+    handler: async ({ req, params, body, principal }) => ({
+      status: 200,
+      body: await upgradeProduct({ db: deps.db, req, principal }, params.iid, params.productId, body),
+    }),
+  });
+
+  api.add({
+    method: 'delete',
+    path: '/v1/installations/:iid/products/:productId',
+    auth: ['hub'],
+    summary: 'Deactivate the product for the installation',
+    tags,
+    params: InstallationProductParams,
+    responses: { 204: 'deactivated', ...errors },
+    handler: async ({ req, params, principal }) => {
+      await deactivateProduct({ db: deps.db, req, principal }, params.iid, params.productId);
+      return { status: 204 };
+    },
+  });
+
+  api.add({
+    method: 'get',
+    path: '/v1/installations/:iid/notifications',
+    auth: ['hub'],
+    summary: 'Notices for the installation’s administrators (upgrade available), newest first',
+    tags,
+    params: InstallationParams,
+    query: PageQuery,
+    responses: { 200: pageOf(Notification), ...errors },
+    handler: async ({ params, query }) => ({ status: 200, body: await listInstallationNotifications(deps.db, params.iid, query) }),
+  });
+}
