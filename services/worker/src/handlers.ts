@@ -10,6 +10,7 @@ import { deliverMessages } from './delivery/deliver-messages.ts';
 import { reconcile } from './maintenance/reconcile.ts';
 import { prune } from './maintenance/prune.ts';
 import { disableFailing } from './maintenance/disable-failing.ts';
+import { recordUpgradeNotices } from './notify/upgrade-available.ts';
 
 /** What a job handler may use. */
 export interface WorkerDeps {
@@ -33,10 +34,6 @@ export type HandlerTable = { [Q in QueueName]: { [J in JobName<Q>]: JobHandler<Q
 export const handlers: HandlerTable = {
   fanout: { 'fanout-events': fanoutEvents },
   deliver: { 'deliver-messages': deliverMessages },
-  notify: {
-    'upgrade-available': async (data, { log }) => {
-      log.debug({ productId: data.productId }, 'upgrade notices not yet implemented');
-    },
-  },
+  notify: { 'upgrade-available': recordUpgradeNotices },
   maintenance: { reconcile, prune, 'disable-failing': disableFailing },
 };
