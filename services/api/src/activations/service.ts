@@ -5,6 +5,7 @@ import { ConflictError, NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
 import { recordAudit } from '../audit/audit.ts';
 import type { Principal } from '../http/auth.ts';
+import { isQueryableText } from '../http/text.ts';
 import { findProduct, versionFunctions, type ProductRow } from '../products/repository.ts';
 import { paginate, type PageRequest } from '../products/paging.ts';
 import {
@@ -42,7 +43,7 @@ export interface InstallationCallContext {
 }
 
 async function requireInstallation(db: Db, installationId: string): Promise<void> {
-  if (installationId.length > 64 || !(await installationExists(db, installationId))) throw new NotFoundError('installation', installationId);
+  if (!isQueryableText(installationId, 64) || !(await installationExists(db, installationId))) throw new NotFoundError('installation', installationId);
 }
 
 /** The product (locked for share, so the partner's version changes wait for us), or 404. */
@@ -112,7 +113,8 @@ export async function activateProduct(call: InstallationCallContext, installatio
 }
 
 async function diffOf(db: Db, productId: string, from: number, to: number): Promise<UpgradeDiffView> {
-  const [before, after] = await Promise.all([versionFunctions(db, productId, from), versionFunctions(db, productId, to)]);
+  const before = await versionFunctions(db, productId, from);
+  const after = await versionFunctions(db, productId, to);
   const was = new Map(before.map((f) => [f.function_key, f]));
   const now = new Map(after.map((f) => [f.function_key, f]));
   const same = (a: (typeof before)[number], b: (typeof before)[number]) =>

@@ -157,14 +157,15 @@ const toCredential = (row: CredentialRow): CredentialView => ({
 export async function toProductViews(db: Db, rows: ProductRow[]): Promise<ProductView[]> {
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id);
-  const [versions, functions, credentials, counts] = await Promise.all([
-    db('product_versions').whereIn('product_id', ids).orderBy(['product_id', 'number']) as Promise<VersionRow[]>,
-    db('version_functions').whereIn('product_id', ids).orderBy(['product_id', 'version', 'function_key']) as Promise<VersionFunctionRow[]>,
-    db('product_credentials').whereIn('product_id', ids).orderBy(['product_id', 'created_at', 'id']) as Promise<CredentialRow[]>,
-    db('activations').whereIn('product_id', ids).groupBy(['product_id', 'version']).select('product_id', 'version').count({ n: '*' }) as Promise<
-      { product_id: string; version: number; n: number }[]
-    >,
-  ]);
+  // One after the other: `db` may be a transaction, whose one connection runs one query at a time.
+  const versions = (await db('product_versions').whereIn('product_id', ids).orderBy(['product_id', 'number'])) as VersionRow[];
+  const functions = (await db('version_functions').whereIn('product_id', ids).orderBy(['product_id', 'version', 'function_key'])) as VersionFunctionRow[];
+  const credentials = (await db('product_credentials').whereIn('product_id', ids).orderBy(['product_id', 'created_at', 'id'])) as CredentialRow[];
+  const counts = (await db('activations').whereIn('product_id', ids).groupBy(['product_id', 'version']).select('product_id', 'version').count({ n: '*' })) as {
+    product_id: string;
+    version: number;
+    n: number;
+  }[];
   const key = (productId: string, version: number) => `${productId}#${version}`;
   const functionsBy = new Map<string, VersionFunctionRow[]>();
   for (const f of functions) functionsBy.set(key(f.product_id, f.version), [...(functionsBy.get(key(f.product_id, f.version)) ?? []), f]);
@@ -195,6 +196,7 @@ export async function toProductViews(db: Db, rows: ProductRow[]): Promise<Produc
 export async function loadVersionView(db: Db, productId: string, number: number): Promise<VersionView | null> {
   const row = await findVersion(db, productId, number);
   if (!row) return null;
-  const [functions, on] = await Promise.all([versionFunctions(db, productId, number), installationsOnVersion(db, productId, number)]);
+  const functions = await versionFunctions(db, productId, number);
+  const on = await installationsOnVersion(db, productId, number);
   return toVersion(row, functions, on.length);
 }

@@ -1,10 +1,11 @@
 import { z } from 'zod';
+import { PgText } from '../http/text.ts';
 
 /** The two kinds of product (DESIGN.md "Product"). */
 export const ProductType = z.enum(['order_integration', 'rights']);
 
 /** An InstallationID as given by a partner; whether it exists is checked by the service (422). */
-export const InstallationIdInput = z.string().trim().min(1).max(64);
+export const InstallationIdInput = PgText().trim().min(1).max(64);
 
 /**
  * Which installations may see and activate a product: `all`, or `restricted` to a list.
@@ -25,10 +26,9 @@ export const AvailabilityInput = z
   });
 export type AvailabilityInputValue = z.infer<typeof AvailabilityInput>;
 
-const Name = z.string().trim().min(1).max(200);
-const Description = z.string().trim().max(5000);
-const OrderUrl = z
-  .string()
+const Name = PgText().trim().min(1).max(200);
+const Description = PgText().trim().max(5000);
+const OrderUrl = PgText()
   .trim()
   .max(2000)
   .pipe(z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }));
@@ -56,16 +56,19 @@ export const UpdateProductBody = z
 export type UpdateProductInput = z.infer<typeof UpdateProductBody>;
 
 /** Filters of one function in a version: field → allowed values. */
-export const Filters = z.record(z.string().min(1).max(100), z.array(z.string().min(1).max(200)).min(1).max(500));
+export const Filters = z.record(PgText().min(1).max(100), z.array(PgText().min(1).max(200)).min(1).max(500));
 
 /**
  * `PUT /v1/products/{id}/versions/{n}/functions/{key}`: the function's whole setting in that
  * version (a PUT replaces it: omitted filters mean none, omitted requireAccess means true).
+ * The body may be left out altogether: the function with no filters.
  */
-export const PutVersionFunctionBody = z.strictObject({
-  filters: Filters.optional(),
-  requireAccess: z.boolean().optional(),
-});
+export const PutVersionFunctionBody = z
+  .strictObject({
+    filters: Filters.optional(),
+    requireAccess: z.boolean().optional(),
+  })
+  .optional();
 export type PutVersionFunctionInput = z.infer<typeof PutVersionFunctionBody>;
 
 export const ProductParams = z.object({ id: z.string() });

@@ -3,6 +3,7 @@ import type { Queues } from '#shared/queues/connection';
 import type { Db } from '#shared/db/knex';
 import { ConflictError, NotFoundError, UnprocessableError } from '#shared/errors';
 import { recordAudit } from '../audit/audit.ts';
+import { isQueryableText } from '../http/text.ts';
 import {
   findFunction,
   findVersion,
@@ -43,7 +44,8 @@ async function mustLoadVersion(db: Db, productId: string, number: number): Promi
  * so none can land on this version between the check and the change.
  */
 async function assertVersionChangeable(call: ProductCallContext, db: Db, product: ProductRow, number: number): Promise<void> {
-  const [latestVersion, activatedIn] = await Promise.all([latestVersionNumber(db, product.id), installationsOnVersion(db, product.id, number)]);
+  const latestVersion = await latestVersionNumber(db, product.id);
+  const activatedIn = await installationsOnVersion(db, product.id, number);
   const decision = decideVersionChange({ env: call.config.env, version: number, latestVersion, activatedIn });
   if (decision.allowed) return;
   const count = decision.blockingInstallations.length;
@@ -105,13 +107,13 @@ export async function putVersionFunction(
     const product = await requirePartnerProduct(trx, principal.partnerId, productId, 'update');
     const number = parseVersionNumber(versionText);
     await requireVersion(trx, product, number);
-    const fn = await findFunction(trx, functionKey);
+    const fn = isQueryableText(functionKey) ? await findFunction(trx, functionKey) : null;
     if (!fn) {
       throw new UnprocessableError('unknown_function', `no function ${functionKey} in the catalog`, [
         { path: 'params.key', message: `no function ${functionKey} in the catalog (GET /v1/functions lists them)` },
       ]);
     }
-    const filters = canonicalFilters(input.filters ?? {});
+    const filters = canonicalFilters(input?.filters ?? {});
     const undeclared = Object.keys(filters).filter((field) => !fn.filter_fields.includes(field));
     if (undeclared.length > 0) {
       const declared = fn.filter_fields.length > 0 ? fn.filter_fields.join(', ') : 'none';
@@ -121,7 +123,7 @@ export async function putVersionFunction(
         undeclared.map((field) => ({ path: `body.filters.${field}`, message: `not a filter field of ${fn.key} (its filter fields: ${declared})` })),
       );
     }
-    const requireAccess = input.requireAccess ?? true;
+    const requireAccess = input?.requireAccess ?? true;
     const existing = (await versionFunctions(trx, product.id, number)).find((f) => f.function_key === fn.key);
     if (existing && existing.require_access === requireAccess && isDeepStrictEqual(canonicalFilters(existing.filters ?? {}), filters)) {
       return mustLoadVersion(trx, product.id, number);
