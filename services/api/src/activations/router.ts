@@ -1,6 +1,6 @@
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../app.ts';
-import { PageQuery, pageOf } from '../products/paging.ts';
+import { PageQuery, pageOf } from '../http/pagination.ts';
 import { InstallationParams, InstallationProduct, InstallationProductParams, Notification, UpgradeBody, UpgradeDiff } from './schema.ts';
 import {
   activateProduct,

@@ -5,9 +5,9 @@ import { ConflictError, NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
 import { recordAudit } from '../audit/audit.ts';
 import type { Principal } from '../http/auth.ts';
-import { isQueryableText } from '../http/text.ts';
+import { InstallationId } from '../installations/schema.ts';
 import { findProduct, versionFunctions, type ProductRow } from '../products/repository.ts';
-import { paginate, type PageRequest } from '../products/paging.ts';
+import { paginate, type PageRequest } from '../http/pagination.ts';
 import {
   availableProductsQuery,
   findActivation,
@@ -42,8 +42,11 @@ export interface InstallationCallContext {
   principal: Principal;
 }
 
-async function requireInstallation(db: Db, installationId: string): Promise<void> {
-  if (!isQueryableText(installationId, 64) || !(await installationExists(db, installationId))) throw new NotFoundError('installation', installationId);
+/** The installation's canonical (upper-case) InstallationID, or 404 for a malformed or unknown one. */
+async function requireInstallation(db: Db, given: string): Promise<string> {
+  const parsed = InstallationId.safeParse(given);
+  if (!parsed.success || !(await installationExists(db, parsed.data))) throw new NotFoundError('installation', given);
+  return parsed.data;
 }
 
 /** The product (locked for share, so the partner's version changes wait for us), or 404. */
@@ -76,10 +79,10 @@ const noActivation = (installationId: string, productId: string) =>
 /** The products available to the installation, upgradable first, a page at a time. */
 export async function listInstallationProducts(
   db: Db,
-  installationId: string,
+  givenInstallationId: string,
   page: PageRequest,
 ): Promise<{ data: InstallationProductView[]; nextCursor: string | null }> {
-  await requireInstallation(db, installationId);
+  const installationId = await requireInstallation(db, givenInstallationId);
   const rows = await paginate<InstallationProductRow & Record<string, unknown>>(db, availableProductsQuery(db, installationId), page, {
     keys: ['x.upgrade_rank', 'x.sort_name', 'x.id'],
   });
@@ -91,10 +94,10 @@ export async function listInstallationProducts(
  * installation already has changes nothing (an upgrade is its own, confirmed step) and answers
  * the current state.
  */
-export async function activateProduct(call: InstallationCallContext, installationId: string, productId: string): Promise<InstallationProductView> {
+export async function activateProduct(call: InstallationCallContext, givenInstallationId: string, productId: string): Promise<InstallationProductView> {
   const { db, req, principal } = call;
   return db.transaction(async (trx) => {
-    await requireInstallation(trx, installationId);
+    const installationId = await requireInstallation(trx, givenInstallationId);
     const product = await requireProduct(trx, productId);
     assertOffered(product, installationId);
     const existing = await findActivation(trx, installationId, product.id);
@@ -130,9 +133,9 @@ async function diffOf(db: Db, productId: string, from: number, to: number): Prom
 }
 
 /** What upgrading would change: from the installation's version to the active one (equal when none is waiting). */
-export async function getUpgrade(db: Knex, installationId: string, productId: string): Promise<UpgradeDiffView> {
+export async function getUpgrade(db: Knex, givenInstallationId: string, productId: string): Promise<UpgradeDiffView> {
   return db.transaction(async (trx) => {
-    await requireInstallation(trx, installationId);
+    const installationId = await requireInstallation(trx, givenInstallationId);
     const product = await requireProduct(trx, productId);
     assertOffered(product, installationId);
     const activation = await findActivation(trx, installationId, product.id);
@@ -149,13 +152,13 @@ export async function getUpgrade(db: Knex, installationId: string, productId: st
  */
 export async function upgradeProduct(
   call: InstallationCallContext,
-  installationId: string,
+  givenInstallationId: string,
   productId: string,
   input: UpgradeInput,
 ): Promise<InstallationProductView> {
   const { db, req, principal } = call;
   return db.transaction(async (trx) => {
-    await requireInstallation(trx, installationId);
+    const installationId = await requireInstallation(trx, givenInstallationId);
     const product = await requireProduct(trx, productId);
     assertOffered(product, installationId);
     const activation = await findActivation(trx, installationId, product.id, true);
@@ -188,10 +191,10 @@ export async function upgradeProduct(
 }
 
 /** Removes the installation's activation (404 if it has none); allowed whatever the product's state. */
-export async function deactivateProduct(call: InstallationCallContext, installationId: string, productId: string): Promise<void> {
+export async function deactivateProduct(call: InstallationCallContext, givenInstallationId: string, productId: string): Promise<void> {
   const { db, req, principal } = call;
   await db.transaction(async (trx) => {
-    await requireInstallation(trx, installationId);
+    const installationId = await requireInstallation(trx, givenInstallationId);
     const product = await requireProduct(trx, productId);
     const deleted = (await trx('activations')
       .where({ installation_id: installationId, product_id: product.id })
@@ -211,10 +214,10 @@ export async function deactivateProduct(call: InstallationCallContext, installat
 /** The installation's notices (upgrade available, ...), newest first. */
 export async function listInstallationNotifications(
   db: Db,
-  installationId: string,
+  givenInstallationId: string,
   page: PageRequest,
 ): Promise<{ data: NotificationView[]; nextCursor: string | null }> {
-  await requireInstallation(db, installationId);
+  const installationId = await requireInstallation(db, givenInstallationId);
   const rows = await paginate<NotificationRow & Record<string, unknown>>(db, notificationsQuery(db, installationId), page, {
     keys: ['notifications.created_at', 'notifications.id'],
     order: 'desc',

@@ -17,7 +17,7 @@ import {
 } from './schema.ts';
 import { createCredential, createProduct, getProduct, listProducts, revokeCredential, updateProduct, type PartnerPrincipal } from './service.ts';
 import { activateVersion, createVersion, putVersionFunction, removeVersionFunction } from './versions.ts';
-import { PageQuery, pageOf } from './paging.ts';
+import { PageQuery, pageOf } from '../http/pagination.ts';
 
 const tags = ['products'];
 const errors = {

@@ -1,11 +1,10 @@
 import { z } from 'zod';
 import { PgText } from '../http/text.ts';
+import { InstallationId } from '../installations/schema.ts';
 
 /** The two kinds of product (DESIGN.md "Product"). */
 export const ProductType = z.enum(['order_integration', 'rights']);
 
-/** An InstallationID as given by a partner; whether it exists is checked by the service (422). */
-export const InstallationIdInput = PgText().trim().min(1).max(64);
 
 /**
  * Which installations may see and activate a product: `all`, or `restricted` to a list.
@@ -14,7 +13,8 @@ export const InstallationIdInput = PgText().trim().min(1).max(64);
 export const AvailabilityInput = z
   .strictObject({
     mode: z.enum(['all', 'restricted']),
-    installationIds: z.array(InstallationIdInput).max(1000).default([]),
+    // Upper-cased like every InstallationID; whether each exists is checked by the service (422).
+    installationIds: z.array(InstallationId).max(1000).default([]),
   })
   .superRefine((value, ctx) => {
     if (value.mode === 'restricted' && value.installationIds.length === 0) {

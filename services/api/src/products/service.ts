@@ -16,7 +16,7 @@ import {
   type ProductRow,
 } from './repository.ts';
 import { nameWarnings } from './naming.ts';
-import { paginate, type PageRequest } from './paging.ts';
+import { paginate, type PageRequest } from '../http/pagination.ts';
 import { PARTNER_TEST_INSTALLATION } from './version-rule.ts';
 import type { AvailabilityInputValue, CreateProductInput, ProductView, UpdateProductInput, WarningView } from './schema.ts';
 
