@@ -1,17 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
+import { createTestPartner, type TestPartner } from '../support/portal.ts';
 import {
-  createActiveProductFixture,
-  createInstallationFixture,
-  createLegacyGrantFixture,
-  createPartnerFixture,
-  upsertFunctionFixture,
-} from '../support/fixtures.ts';
+  createActiveProduct,
+  createInstallation,
+  createLegacyGrant,
+  putFunction,
+} from '../support/products.ts';
 
 describe('POST /v1/hub/access-check', () => {
   let ctx: TestContext;
-  let partner: Awaited<ReturnType<typeof createPartnerFixture>>;
-  let stranger: Awaited<ReturnType<typeof createPartnerFixture>>;
+  let partner: TestPartner;
+  let stranger: TestPartner;
   let customer: string;
   let outsider: string;
   let product: { id: string };
@@ -28,14 +28,14 @@ describe('POST /v1/hub/access-check', () => {
 
   beforeAll(async () => {
     ctx = await startTestContext();
-    partner = await createPartnerFixture(ctx, 'Gatekeeper');
-    stranger = await createPartnerFixture(ctx, 'Stranger');
-    customer = await createInstallationFixture(ctx);
-    outsider = await createInstallationFixture(ctx);
-    await upsertFunctionFixture(ctx, { key: 'estates.read', eventTypes: ['estate.updated'], filterFields: ['departmentId'] });
-    await upsertFunctionFixture(ctx, { key: 'contacts.read' });
-    await upsertFunctionFixture(ctx, { key: 'documents.read' });
-    product = await createActiveProductFixture(ctx, partner.apiKey, {
+    partner = await createTestPartner(ctx, { name: 'Gatekeeper' });
+    stranger = await createTestPartner(ctx, { name: 'Stranger' });
+    customer = await createInstallation(ctx);
+    outsider = await createInstallation(ctx);
+    await putFunction(ctx, { key: 'estates.read', eventTypes: ['estate.updated'], filterFields: ['departmentId'] });
+    await putFunction(ctx, { key: 'contacts.read' });
+    await putFunction(ctx, { key: 'documents.read' });
+    product = await createActiveProduct(ctx, partner.apiKey, {
       functions: ['estates.read'],
       availability: { mode: 'restricted', installationIds: [customer, 'MSVPAR'] },
     });
@@ -60,13 +60,20 @@ describe('POST /v1/hub/access-check', () => {
     expect(res.body).toEqual({ allowed: true, reason: 'granted', via: 'product', productId: product.id });
   });
 
+  it('reads InstallationIDs in any case, as every route does', async () => {
+    expect((await check(request({ installationId: customer.toLowerCase() }))).body).toMatchObject({ allowed: true, via: 'product' });
+    const listed = await hub('GET', `/v1/installations/${customer.toLowerCase()}/products`);
+    expect(listed.status).toBe(200);
+    expect(listed.body.data.find((p: { id: string }) => p.id === product.id).activation).toMatchObject({ version: 1 });
+  });
+
   it('denies an unknown login', async () => {
     const res = await check(request({ login: 'nobody-0000000000' }));
     expect(res.body).toEqual({ allowed: false, reason: 'unknown_login', via: null });
   });
 
   it('denies a key that is malformed, wrong, or another product’s: invalid_key', async () => {
-    const other = await createActiveProductFixture(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
+    const other = await createActiveProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
     const otherKey = await addKey(other.id);
     const [, lookup] = creds.accessKey.split('_');
     const wrongSecret = `hhp_${lookup}_${'A'.repeat(43)}`;
@@ -117,8 +124,8 @@ describe('POST /v1/hub/access-check', () => {
   });
 
   it('grants what the installation’s version grants, not what a newer, unconfirmed one does', async () => {
-    const installation = await createInstallationFixture(ctx);
-    const p = await createActiveProductFixture(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
+    const installation = await createInstallation(ctx);
+    const p = await createActiveProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
     const key = await addKey(p.id);
     await hub('POST', `/v1/installations/${installation}/products/${p.id}/activate`);
     await partnerCall('POST', `/v1/products/${p.id}/versions`);
@@ -135,8 +142,8 @@ describe('POST /v1/hub/access-check', () => {
   });
 
   it('stops granting when the installation deactivates the product', async () => {
-    const installation = await createInstallationFixture(ctx);
-    const p = await createActiveProductFixture(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
+    const installation = await createInstallation(ctx);
+    const p = await createActiveProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
     const key = await addKey(p.id);
     await hub('POST', `/v1/installations/${installation}/products/${p.id}/activate`);
     const ask = () => check({ login: key.login, accessKey: key.accessKey, installationId: installation, functionKey: 'estates.read' });
@@ -147,31 +154,31 @@ describe('POST /v1/hub/access-check', () => {
 
   describe('legacy grants', () => {
     it('allow via legacy where the product does not grant, for the product’s partner', async () => {
-      const grantId = await createLegacyGrantFixture(ctx, { partnerId: partner.partner.id, installationId: outsider, functionKey: 'contacts.read' });
+      const grantId = await createLegacyGrant(ctx, { partnerId: partner.partnerId, installationId: outsider, functionKey: 'contacts.read' });
       const res = await check(request({ installationId: outsider, functionKey: 'contacts.read' }));
       expect(res.body).toEqual({ allowed: true, reason: 'legacy_grant', via: 'legacy', productId: product.id });
       // Removed by an operator: no longer honoured.
-      await ctx.db('legacy_grants').where({ id: grantId }).delete();
+      expect((await ctx.request('DELETE', `/v1/legacy-grants/${grantId}`, { token: OPERATOR_TOKEN })).status).toBe(204);
       expect((await check(request({ installationId: outsider, functionKey: 'contacts.read' }))).body).toMatchObject({ allowed: false, reason: 'not_available' });
     });
 
     it('are honoured even while the product is inactive', async () => {
       const draft = await partnerCall('POST', '/v1/products', { name: 'Gatekeeper Legacy Draft', type: 'rights' });
       const key = await addKey(draft.body.id);
-      await createLegacyGrantFixture(ctx, { partnerId: partner.partner.id, installationId: customer, functionKey: 'documents.read' });
+      await createLegacyGrant(ctx, { partnerId: partner.partnerId, installationId: customer, functionKey: 'documents.read' });
       const res = await check({ login: key.login, accessKey: key.accessKey, installationId: customer, functionKey: 'documents.read' });
       expect(res.body).toEqual({ allowed: true, reason: 'legacy_grant', via: 'legacy', productId: draft.body.id });
     });
 
     it('need valid credentials, and count only for their own partner', async () => {
-      const installation = await createInstallationFixture(ctx);
-      await createLegacyGrantFixture(ctx, { partnerId: partner.partner.id, installationId: installation, functionKey: 'estates.read' });
-      const spare = await addKey((await createActiveProductFixture(ctx, partner.apiKey, { functions: ['contacts.read'] })).id);
+      const installation = await createInstallation(ctx);
+      await createLegacyGrant(ctx, { partnerId: partner.partnerId, installationId: installation, functionKey: 'estates.read' });
+      const spare = await addKey((await createActiveProduct(ctx, partner.apiKey, { functions: ['contacts.read'] })).id);
       await ctx.db('product_credentials').where({ id: spare.keyId }).update({ revoked_at: ctx.db.fn.now() });
       const revoked = await check({ login: spare.login, accessKey: spare.accessKey, installationId: installation, functionKey: 'estates.read' });
       expect(revoked.body).toMatchObject({ allowed: false, reason: 'key_revoked' });
 
-      const theirs = await createActiveProductFixture(ctx, stranger.apiKey, { functions: ['contacts.read'], availability: { mode: 'all' } });
+      const theirs = await createActiveProduct(ctx, stranger.apiKey, { functions: ['contacts.read'], availability: { mode: 'all' } });
       const theirKey = (await ctx.request('POST', `/v1/products/${theirs.id}/credentials`, { token: stranger.apiKey })).body;
       const foreign = await check({ login: theirKey.login, accessKey: theirKey.accessKey, installationId: installation, functionKey: 'estates.read' });
       expect(foreign.body).toMatchObject({ allowed: false, reason: 'not_activated', via: null });

@@ -1,30 +1,30 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
+import { createTestPartner, type TestPartner } from '../support/portal.ts';
 import {
-  createActiveProductFixture,
-  createInstallationFixture,
-  createPartnerFixture,
+  createActiveProduct,
+  createInstallation,
   eventually,
-  upsertFunctionFixture,
-} from '../support/fixtures.ts';
+  putFunction,
+} from '../support/products.ts';
 import { recordUpgradeNotices } from '#worker/notify/upgrade-available';
 import type { WorkerDeps } from '#worker/handlers';
 
 describe('installations’ products (HUB acting for an installation)', () => {
   let ctx: TestContext;
-  let partner: Awaited<ReturnType<typeof createPartnerFixture>>;
+  let partner: TestPartner;
   let customer: string;
   let bystander: string;
 
   beforeAll(async () => {
     // Workers run: activating a version queues the upgrade-notice job, which must really run.
     ctx = await startTestContext({ workers: true, env: { UPGRADE_NOTICE_DELAY: '100ms' } });
-    partner = await createPartnerFixture(ctx, 'Shelf');
-    customer = await createInstallationFixture(ctx);
-    bystander = await createInstallationFixture(ctx);
-    await upsertFunctionFixture(ctx, { key: 'estates.read', eventTypes: ['estate.updated'], filterFields: ['departmentId'] });
-    await upsertFunctionFixture(ctx, { key: 'contacts.read' });
-    await upsertFunctionFixture(ctx, { key: 'documents.read' });
+    partner = await createTestPartner(ctx, { name: 'Shelf' });
+    customer = await createInstallation(ctx);
+    bystander = await createInstallation(ctx);
+    await putFunction(ctx, { key: 'estates.read', eventTypes: ['estate.updated'], filterFields: ['departmentId'] });
+    await putFunction(ctx, { key: 'contacts.read' });
+    await putFunction(ctx, { key: 'documents.read' });
   });
   afterAll(async () => {
     await ctx.stop();
@@ -34,14 +34,14 @@ describe('installations’ products (HUB acting for an installation)', () => {
   const partnerCall = (method: string, path: string, body?: unknown) => ctx.request(method, path, { token: partner.apiKey, body });
 
   it('lists only active products available to the installation', async () => {
-    const installation = await createInstallationFixture(ctx);
-    const open = await createActiveProductFixture(ctx, partner.apiKey, { name: 'Shelf Open', functions: ['estates.read'], availability: { mode: 'all' } });
-    const mine = await createActiveProductFixture(ctx, partner.apiKey, {
+    const installation = await createInstallation(ctx);
+    const open = await createActiveProduct(ctx, partner.apiKey, { name: 'Shelf Open', functions: ['estates.read'], availability: { mode: 'all' } });
+    const mine = await createActiveProduct(ctx, partner.apiKey, {
       name: 'Shelf Mine',
       functions: ['contacts.read'],
       availability: { mode: 'restricted', installationIds: [installation] },
     });
-    await createActiveProductFixture(ctx, partner.apiKey, { name: 'Shelf Elsewhere', functions: ['estates.read'], availability: { mode: 'restricted', installationIds: [bystander] } });
+    await createActiveProduct(ctx, partner.apiKey, { name: 'Shelf Elsewhere', functions: ['estates.read'], availability: { mode: 'restricted', installationIds: [bystander] } });
     const draft = await partnerCall('POST', '/v1/products', { name: 'Shelf Draft', type: 'rights', availability: { mode: 'all' } });
     expect(draft.status).toBe(201);
 
@@ -58,7 +58,7 @@ describe('installations’ products (HUB acting for an installation)', () => {
       type: 'rights',
       description: '',
       orderUrl: null,
-      partner: { id: partner.partner.id, name: 'Shelf' },
+      partner: { id: partner.partnerId, name: 'Shelf' },
       activeVersion: 1,
       functions: ['contacts.read'],
       activation: null,
@@ -67,7 +67,7 @@ describe('installations’ products (HUB acting for an installation)', () => {
   });
 
   it('activates at the active version; activating again changes nothing', async () => {
-    const product = await createActiveProductFixture(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
+    const product = await createActiveProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
     const res = await hub('POST', `/v1/installations/${customer}/products/${product.id}/activate`);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ id: product.id, activation: { version: 1, activatedAt: expect.any(String) }, upgradeAvailable: false });
@@ -75,11 +75,11 @@ describe('installations’ products (HUB acting for an installation)', () => {
     expect(again.status).toBe(200);
     expect(again.body.activation.activatedAt).toBe(res.body.activation.activatedAt);
     const audit = await ctx.db('audit_log').where({ action: 'installation.product_activated', target_id: customer });
-    expect(audit).toEqual([expect.objectContaining({ actor_type: 'hub', partner_id: partner.partner.id })]);
+    expect(audit).toEqual([expect.objectContaining({ actor_type: 'hub', partner_id: partner.partnerId })]);
   });
 
   it('answers 404 for an unknown installation or product, 409 for a product not offered to the installation', async () => {
-    const elsewhere = await createActiveProductFixture(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'restricted', installationIds: [bystander] } });
+    const elsewhere = await createActiveProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'restricted', installationIds: [bystander] } });
     const draft = await partnerCall('POST', '/v1/products', { name: 'Shelf Unready', type: 'rights', availability: { mode: 'all' } });
 
     expect((await hub('GET', '/v1/installations/NOSUCH/products')).status).toBe(404);
@@ -102,7 +102,7 @@ describe('installations’ products (HUB acting for an installation)', () => {
   });
 
   it('answers 404 for an upgrade or deactivation of a product the installation has not activated', async () => {
-    const product = await createActiveProductFixture(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
+    const product = await createActiveProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
     expect((await hub('GET', `/v1/installations/${bystander}/products/${product.id}/upgrade`)).status).toBe(404);
     expect((await hub('POST', `/v1/installations/${bystander}/products/${product.id}/upgrade`)).status).toBe(404);
     expect((await hub('DELETE', `/v1/installations/${bystander}/products/${product.id}`)).status).toBe(404);
@@ -117,14 +117,14 @@ describe('installations’ products (HUB acting for an installation)', () => {
   });
 
   it('runs the upgrade flow end to end: notice, upgradable first, difference, confirm', async () => {
-    const installation = await createInstallationFixture(ctx);
-    const product = await createActiveProductFixture(ctx, partner.apiKey, {
+    const installation = await createInstallation(ctx);
+    const product = await createActiveProduct(ctx, partner.apiKey, {
       name: 'Shelf Upgrade',
       functions: ['estates.read', 'contacts.read'],
       availability: { mode: 'restricted', installationIds: [installation, bystander] },
     });
     // Another product, activated and current, named to sort before it.
-    const steady = await createActiveProductFixture(ctx, partner.apiKey, {
+    const steady = await createActiveProduct(ctx, partner.apiKey, {
       name: 'Shelf AAA Steady',
       functions: ['estates.read'],
       availability: { mode: 'restricted', installationIds: [installation] },
@@ -200,8 +200,8 @@ describe('installations’ products (HUB acting for an installation)', () => {
   });
 
   it('records each notice once, however often the job runs', async () => {
-    const installation = await createInstallationFixture(ctx);
-    const product = await createActiveProductFixture(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
+    const installation = await createInstallation(ctx);
+    const product = await createActiveProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
     await hub('POST', `/v1/installations/${installation}/products/${product.id}/activate`);
     await partnerCall('POST', `/v1/products/${product.id}/versions`);
     await partnerCall('PUT', `/v1/products/${product.id}/versions/2/functions/contacts.read`);
@@ -218,9 +218,9 @@ describe('installations’ products (HUB acting for an installation)', () => {
   });
 
   it('pages the installation’s product list', async () => {
-    const installation = await createInstallationFixture(ctx);
+    const installation = await createInstallation(ctx);
     for (const n of [1, 2, 3]) {
-      await createActiveProductFixture(ctx, partner.apiKey, { name: `Shelf Page ${n}`, functions: ['estates.read'], availability: { mode: 'restricted', installationIds: [installation] } });
+      await createActiveProduct(ctx, partner.apiKey, { name: `Shelf Page ${n}`, functions: ['estates.read'], availability: { mode: 'restricted', installationIds: [installation] } });
     }
     // Products open to all installations (from other tests) are listed too: walk every page.
     const whole = await hub('GET', `/v1/installations/${installation}/products?limit=500`);
@@ -239,8 +239,8 @@ describe('installations’ products (HUB acting for an installation)', () => {
   });
 
   it('deactivates (204), after which the product is offered but not activated', async () => {
-    const installation = await createInstallationFixture(ctx);
-    const product = await createActiveProductFixture(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
+    const installation = await createInstallation(ctx);
+    const product = await createActiveProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
     await hub('POST', `/v1/installations/${installation}/products/${product.id}/activate`);
     expect((await hub('DELETE', `/v1/installations/${installation}/products/${product.id}`)).status).toBe(204);
     expect((await hub('DELETE', `/v1/installations/${installation}/products/${product.id}`)).status).toBe(404);

@@ -1,17 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { createPartnerFixture } from '../support/fixtures.ts';
+import { createTestPartner, type TestPartner } from '../support/portal.ts';
 import { hashSecret } from '#shared/tokens';
 
 describe('product credentials', () => {
   let ctx: TestContext;
-  let partner: Awaited<ReturnType<typeof createPartnerFixture>>;
-  let other: Awaited<ReturnType<typeof createPartnerFixture>>;
+  let partner: TestPartner;
+  let other: TestPartner;
 
   beforeAll(async () => {
     ctx = await startTestContext();
-    partner = await createPartnerFixture(ctx, 'Keyholder');
-    other = await createPartnerFixture(ctx, 'Stranger');
+    partner = await createTestPartner(ctx, { name: 'Keyholder' });
+    other = await createTestPartner(ctx, { name: 'Stranger' });
   });
   afterAll(async () => {
     await ctx.stop();

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { createInstallationFixture, createPartnerFixture, upsertFunctionFixture } from '../support/fixtures.ts';
+import { createTestPartner } from '../support/portal.ts';
+import { createInstallation, putFunction } from '../support/products.ts';
 
 /** Catalog and HTTP helpers shared by the `test` and `production` runs below. */
 function helpers(get: () => { ctx: TestContext; apiKey: string }) {
@@ -27,9 +28,9 @@ function helpers(get: () => { ctx: TestContext; apiKey: string }) {
 }
 
 async function seedCatalog(ctx: TestContext): Promise<void> {
-  await upsertFunctionFixture(ctx, { key: 'estates.read', eventTypes: ['estate.created', 'estate.updated'], filterFields: ['departmentId', 'estateStatus'] });
-  await upsertFunctionFixture(ctx, { key: 'contacts.read', eventTypes: ['contact.updated'], filterFields: ['departmentId'] });
-  await upsertFunctionFixture(ctx, { key: 'documents.read' });
+  await putFunction(ctx, { key: 'estates.read', eventTypes: ['estate.created', 'estate.updated'], filterFields: ['departmentId', 'estateStatus'] });
+  await putFunction(ctx, { key: 'contacts.read', eventTypes: ['contact.updated'], filterFields: ['departmentId'] });
+  await putFunction(ctx, { key: 'documents.read' });
 }
 
 describe('versions (test environment)', () => {
@@ -40,8 +41,8 @@ describe('versions (test environment)', () => {
 
   beforeAll(async () => {
     ctx = await startTestContext();
-    apiKey = (await createPartnerFixture(ctx, 'Versioner')).apiKey;
-    customer = await createInstallationFixture(ctx);
+    apiKey = (await createTestPartner(ctx, { name: 'Versioner' })).apiKey;
+    customer = await createInstallation(ctx);
     await seedCatalog(ctx);
   });
   afterAll(async () => {
@@ -208,8 +209,8 @@ describe('versions (production environment)', () => {
 
   beforeAll(async () => {
     ctx = await startTestContext({ env: { HUBHOOK_ENV: 'production' } });
-    apiKey = (await createPartnerFixture(ctx, 'Versioner')).apiKey;
-    customer = await createInstallationFixture(ctx);
+    apiKey = (await createTestPartner(ctx, { name: 'Versioner' })).apiKey;
+    customer = await createInstallation(ctx);
     await seedCatalog(ctx);
   });
   afterAll(async () => {

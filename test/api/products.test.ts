@@ -1,19 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { createInstallationFixture, createPartnerFixture, upsertFunctionFixture } from '../support/fixtures.ts';
+import { createTestPartner, type TestPartner } from '../support/portal.ts';
+import { createInstallation, putFunction } from '../support/products.ts';
 
 describe('products (partner)', () => {
   let ctx: TestContext;
-  let acme: Awaited<ReturnType<typeof createPartnerFixture>>;
-  let other: Awaited<ReturnType<typeof createPartnerFixture>>;
+  let acme: TestPartner;
+  let other: TestPartner;
   let installation: string;
 
   beforeAll(async () => {
     ctx = await startTestContext();
-    acme = await createPartnerFixture(ctx, 'Acme Software AB');
-    other = await createPartnerFixture(ctx, 'Othercorp');
-    installation = await createInstallationFixture(ctx);
-    await upsertFunctionFixture(ctx, { key: 'estates.read', eventTypes: ['estate.updated'], filterFields: ['departmentId'] });
+    acme = await createTestPartner(ctx, { name: 'Acme Software AB' });
+    other = await createTestPartner(ctx, { name: 'Othercorp' });
+    installation = await createInstallation(ctx);
+    await putFunction(ctx, { key: 'estates.read', eventTypes: ['estate.updated'], filterFields: ['departmentId'] });
   });
   afterAll(async () => {
     await ctx.stop();
@@ -27,7 +28,7 @@ describe('products (partner)', () => {
       expect(res.status).toBe(201);
       expect(res.body).toMatchObject({
         id: expect.stringMatching(/^prd_/),
-        partnerId: acme.partner.id,
+        partnerId: acme.partnerId,
         name: 'Acme Estate Sync',
         type: 'order_integration',
         description: 'Syncs estates',
@@ -51,6 +52,9 @@ describe('products (partner)', () => {
       const restricted = await create({ name: 'Acme Closed', type: 'rights', availability: { mode: 'restricted', installationIds: [installation, 'MSVPAR', installation] } });
       expect(restricted.status).toBe(201);
       expect(restricted.body.availability).toEqual({ mode: 'restricted', installationIds: [installation, 'MSVPAR'] });
+      // InstallationIDs are upper-case everywhere: `msvpar` names MSVPAR.
+      const lower = await create({ name: 'Acme Lower', type: 'rights', availability: { mode: 'restricted', installationIds: ['msvpar'] } });
+      expect(lower.body.availability).toEqual({ mode: 'restricted', installationIds: ['MSVPAR'] });
     });
 
     it('answers 422 naming each unknown installation of a restricted availability', async () => {
@@ -110,7 +114,7 @@ describe('products (partner)', () => {
     it('records who created the product in the audit log', async () => {
       const res = await create({ name: 'Acme Audited', type: 'rights' });
       const audit = await ctx.db('audit_log').where({ action: 'product.created', target_id: res.body.id }).first();
-      expect(audit).toMatchObject({ actor_type: 'partner', actor_id: acme.user.id, partner_id: acme.partner.id });
+      expect(audit).toMatchObject({ actor_type: 'partner', actor_id: acme.userId, partner_id: acme.partnerId });
     });
 
     it('is for partner tokens only', async () => {
@@ -122,7 +126,7 @@ describe('products (partner)', () => {
 
   describe('GET /v1/products and /v1/products/{id}', () => {
     it('lists only the partner’s products, a page at a time', async () => {
-      const partner = await createPartnerFixture(ctx, 'Pager');
+      const partner = await createTestPartner(ctx, { name: 'Pager' });
       for (const n of [1, 2, 3]) expect((await create({ name: `Pager ${n}`, type: 'rights' }, partner.apiKey)).status).toBe(201);
       const first = await ctx.request('GET', '/v1/products?limit=2', { token: partner.apiKey });
       expect(first.status).toBe(200);
@@ -258,7 +262,7 @@ describe('products in production', () => {
   });
 
   it('are available to all installations unless the partner restricts them', async () => {
-    const partner = await createPartnerFixture(ctx, 'Prodco');
+    const partner = await createTestPartner(ctx, { name: 'Prodco' });
     const res = await ctx.request('POST', '/v1/products', { token: partner.apiKey, body: { name: 'Prodco Sync', type: 'rights' } });
     expect(res.status).toBe(201);
     expect(res.body.availability).toEqual({ mode: 'all', installationIds: [] });

@@ -29,6 +29,8 @@ interface Victim {
   legacyGrantId: string;
   /** An active product of A (version 1 granting estates.read), activated in MSVPAR; written directly. */
   productId: string;
+  /** An access key of that product, made by A through the credentials route. */
+  credentialKeyId: string;
   /** A subscription of A on that product, and one message in its delivery log; written directly. */
   subscriptionId: string;
   messageId: string;
@@ -57,6 +59,16 @@ const PARTNER_ROUTES: Record<string, IsolationCase> = {
     (a) => `/v1/subscriptions/${a.subscriptionId}/recover`,
     () => ({ since: new Date(0).toISOString() }),
   ),
+  'POST /v1/products': own('/v1/products', () => ({ name: `Partner B ${randomText(8)}`, type: 'rights' })),
+  'GET /v1/products': own('/v1/products?limit=500'),
+  'GET /v1/products/:id': hidden((a) => `/v1/products/${a.productId}`),
+  'PATCH /v1/products/:id': hidden((a) => `/v1/products/${a.productId}`, () => ({ description: 'changed by B' })),
+  'POST /v1/products/:id/credentials': hidden((a) => `/v1/products/${a.productId}/credentials`),
+  'DELETE /v1/products/:id/credentials/:keyId': hidden((a) => `/v1/products/${a.productId}/credentials/${a.credentialKeyId}`),
+  'POST /v1/products/:id/versions': hidden((a) => `/v1/products/${a.productId}/versions`),
+  'PUT /v1/products/:id/versions/:n/functions/:key': hidden((a) => `/v1/products/${a.productId}/versions/1/functions/contacts.read`, () => ({})),
+  'DELETE /v1/products/:id/versions/:n/functions/:key': hidden((a) => `/v1/products/${a.productId}/versions/1/functions/estates.read`),
+  'POST /v1/products/:id/versions/:n/activate': hidden((a) => `/v1/products/${a.productId}/versions/1/activate`),
   'GET /v1/messages/:id': hidden((a) => `/v1/messages/${a.messageId}`),
   'POST /v1/messages/:id/resend': hidden((a) => `/v1/messages/${a.messageId}/resend`),
 };
@@ -118,7 +130,9 @@ describe('tenant isolation', () => {
     await ctx.db('events').insert({ id: 'hub-event-a', installation_id: 'MSVPAR', type: 'estate.created', occurred_at: new Date(), data: {} });
     const messageId = newId('message');
     await ctx.db('messages').insert({ id: messageId, event_id: 'hub-event-a', subscription_id: subscriptionId, status: 'dead', attempts: 8 });
-    a = { partner, userId: user.userId, legacyGrantId: grant.body.id, productId, subscriptionId, messageId };
+    const credential = await ctx.request('POST', `/v1/products/${productId}/credentials`, { token: partner.apiKey });
+    expect(credential.status, credential.text).toBe(201);
+    a = { partner, userId: user.userId, legacyGrantId: grant.body.id, productId, credentialKeyId: credential.body.keyId, subscriptionId, messageId };
     b = await createTestPartner(ctx, { name: 'Partner B' });
   });
   afterAll(async () => {
@@ -131,6 +145,7 @@ describe('tenant isolation', () => {
     victim.userId,
     victim.legacyGrantId,
     victim.productId,
+    victim.credentialKeyId,
     victim.subscriptionId,
     victim.messageId,
   ];

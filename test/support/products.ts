@@ -1,48 +1,41 @@
 import { expect } from 'vitest';
 import { randomText } from '#shared/ids';
-import { createPartner } from '#api/partners/service';
-import type { TestContext } from './context.ts';
+import { HUB_TOKEN, OPERATOR_TOKEN, type TestContext } from './context.ts';
 
 /**
- * Test data made directly through services or tables, for what a test needs but does not test:
- * a partner with its contact person's key, catalog functions, installations, legacy grants.
- * What a test is about goes through HTTP.
+ * Helpers for the product tests: what a test needs but does not test is made through the
+ * operator's routes (installations, catalog functions, legacy grants) or, for a ready product,
+ * the partner's. Partners come from `createTestPartner` in portal.ts.
  */
 
-/** A partner (and its contact person with an API key), made as the operator route makes it. */
-export async function createPartnerFixture(ctx: TestContext, name = `Partner ${randomText(8)}`) {
-  return ctx.db.transaction((trx) => createPartner(trx, { name, contactEmail: `contact-${randomText(10)}@example.test` }));
+/** Puts a function into the catalog (or replaces it) through `PUT /v1/functions/{key}`. */
+export async function putFunction(ctx: TestContext, fn: { key: string; eventTypes?: string[]; filterFields?: string[] }): Promise<void> {
+  const res = await ctx.request('PUT', `/v1/functions/${fn.key}`, {
+    token: OPERATOR_TOKEN,
+    body: { name: fn.key, eventTypes: fn.eventTypes ?? [], filterFields: fn.filterFields ?? [] },
+  });
+  expect(res.status, res.text).toBe(200);
 }
 
-/** Puts a function into the catalog (or replaces it). */
-export async function upsertFunctionFixture(
-  ctx: TestContext,
-  fn: { key: string; name?: string; eventTypes?: string[]; filterFields?: string[] },
-): Promise<void> {
-  await ctx
-    .db('functions')
-    .insert({ key: fn.key, name: fn.name ?? fn.key, event_types: fn.eventTypes ?? [], filter_fields: fn.filterFields ?? [] })
-    .onConflict('key')
-    .merge();
+/** Registers an installation with a fresh InstallationID through `POST /v1/installations`. */
+export async function createInstallation(ctx: TestContext): Promise<string> {
+  const id = `I${randomText(8).toUpperCase()}`;
+  const res = await ctx.request('POST', '/v1/installations', { token: OPERATOR_TOKEN, body: { installationId: id, name: `Installation ${id}` } });
+  expect(res.status, res.text).toBe(201);
+  return res.body.installationId;
 }
 
-/** An installation with a fresh (or the given) InstallationID. */
-export async function createInstallationFixture(ctx: TestContext, id = `I${randomText(8).toUpperCase()}`): Promise<string> {
-  await ctx.db('installations').insert({ id, name: `Installation ${id}` }).onConflict('id').ignore();
-  return id;
+/** Records a legacy grant (partner, installation, function) through the operator route. */
+export async function createLegacyGrant(ctx: TestContext, grant: { partnerId: string; installationId: string; functionKey: string }): Promise<string> {
+  const res = await ctx.request('POST', `/v1/partners/${grant.partnerId}/legacy-grants`, {
+    token: OPERATOR_TOKEN,
+    body: { installationId: grant.installationId, functionKey: grant.functionKey },
+  });
+  expect(res.status, res.text).toBe(201);
+  return res.body.id;
 }
 
-/** A legacy grant (partner, installation, function), as operators record them. */
-export async function createLegacyGrantFixture(
-  ctx: TestContext,
-  grant: { partnerId: string; installationId: string; functionKey: string },
-): Promise<string> {
-  const id = `lgr_${randomText(20)}`;
-  await ctx.db('legacy_grants').insert({ id, partner_id: grant.partnerId, installation_id: grant.installationId, function_key: grant.functionKey });
-  return id;
-}
-
-/** Options for `createActiveProductFixture`. */
+/** Options for `createActiveProduct`. */
 export interface ActiveProductOptions {
   name?: string;
   type?: 'order_integration' | 'rights';
@@ -51,10 +44,10 @@ export interface ActiveProductOptions {
 }
 
 /**
- * Through HTTP, as a partner: creates a product, puts the functions into version 1 and
- * activates it. Returns the product's answer.
+ * As a partner, through HTTP: creates a product, puts the functions into version 1 and
+ * activates it. Returns the product as the activation answered it.
  */
-export async function createActiveProductFixture(ctx: TestContext, apiKey: string, options: ActiveProductOptions) {
+export async function createActiveProduct(ctx: TestContext, apiKey: string, options: ActiveProductOptions) {
   const created = await ctx.request('POST', '/v1/products', {
     token: apiKey,
     body: {
@@ -73,6 +66,12 @@ export async function createActiveProductFixture(ctx: TestContext, apiKey: strin
   const activated = await ctx.request('POST', `/v1/products/${id}/versions/1/activate`, { token: apiKey });
   expect(activated.status, activated.text).toBe(200);
   return activated.body;
+}
+
+/** The HUB activates a product for an installation (at its active version). */
+export async function activateFor(ctx: TestContext, installationId: string, productId: string): Promise<void> {
+  const res = await ctx.request('POST', `/v1/installations/${installationId}/products/${productId}/activate`, { token: HUB_TOKEN });
+  expect(res.status, res.text).toBe(200);
 }
 
 /** Polls `probe` until it returns something other than undefined; fails after `timeoutMs`. */
