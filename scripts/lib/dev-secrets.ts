@@ -9,16 +9,21 @@ export interface DevSecrets {
   SECRETS_KEY: string;
 }
 
-/** Reads `.data/dev-secrets.json`, making it (mode 0600) on first use. */
+/**
+ * Reads `.data/dev-secrets.json`, making it (mode 0600) on first use. A file missing some of
+ * the values (the api or worker started alone adds only SECRETS_KEY, see shared/secrets-key.ts)
+ * is completed, keeping what it holds: a kept key must never change, or sealed secrets are lost.
+ */
 export function loadDevSecrets(dataDir: string): DevSecrets {
   const file = path.join(dataDir, 'dev-secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DevSecrets;
+  const kept: Partial<DevSecrets> = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<DevSecrets>) : {};
   const secrets: DevSecrets = {
-    OPERATOR_TOKEN: `op_${randomBytes(24).toString('base64url')}`,
-    HUB_TOKEN: `hub_${randomBytes(24).toString('base64url')}`,
-    SECRETS_KEY: randomBytes(32).toString('base64'),
+    OPERATOR_TOKEN: kept.OPERATOR_TOKEN ?? `op_${randomBytes(24).toString('base64url')}`,
+    HUB_TOKEN: kept.HUB_TOKEN ?? `hub_${randomBytes(24).toString('base64url')}`,
+    SECRETS_KEY: kept.SECRETS_KEY ?? randomBytes(32).toString('base64'),
   };
+  if (kept.OPERATOR_TOKEN && kept.HUB_TOKEN && kept.SECRETS_KEY) return secrets;
   mkdirSync(dataDir, { recursive: true });
-  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  writeFileSync(file, JSON.stringify({ ...kept, ...secrets }, null, 2), { mode: 0o600 });
   return secrets;
 }

@@ -1,4 +1,5 @@
 import { loadConfigOrExit } from '#shared/config';
+import { withSecretsKey } from '#shared/secrets-key';
 import { createLogger } from '#shared/logger';
 import { openResources } from '#shared/resources';
 import { migrateLatest } from '#shared/db/migrate';
@@ -6,8 +7,10 @@ import { onShutdownSignal } from '#shared/shutdown';
 import { startApi } from './server.ts';
 
 /** Production entry point of the api: `npm run start:api` after `npm run build`. */
-const config = loadConfigOrExit();
-const logger = createLogger({ level: config.logLevel });
+const loaded = loadConfigOrExit();
+const logger = createLogger({ level: loaded.logLevel });
+// Outside production a missing SECRETS_KEY is made once and kept under .data/ (production refuses to start).
+const config = withSecretsKey(loaded, { warn: (message) => logger.warn(message) });
 const resources = openResources(config);
 const migrated = await migrateLatest(resources.db);
 if (migrated.length > 0) logger.info({ migrations: migrated }, 'migrations applied');

@@ -1,4 +1,5 @@
 import { loadConfigOrExit } from '#shared/config';
+import { withSecretsKey } from '#shared/secrets-key';
 import { createLogger } from '#shared/logger';
 import { openResources } from '#shared/resources';
 import { createRedis } from '#shared/queues/connection';
@@ -6,8 +7,10 @@ import { onShutdownSignal } from '#shared/shutdown';
 import { startWorkers } from './workers.ts';
 
 /** Production entry point of the worker: `npm run start:worker` after `npm run build`. */
-const config = loadConfigOrExit();
-const logger = createLogger({ level: config.logLevel });
+const loaded = loadConfigOrExit();
+const logger = createLogger({ level: loaded.logLevel });
+// Outside production a missing SECRETS_KEY is made once and kept under .data/ (production refuses to start).
+const config = withSecretsKey(loaded, { warn: (message) => logger.warn(message) });
 const resources = openResources(config);
 // Workers block on their connection, so they get one of their own, apart from the producers'.
 const workerRedis = createRedis(config.redisUrl);
