@@ -20,6 +20,7 @@ import { registerLegacyGrantRoutes } from './legacy-grants/router.ts';
 import { registerProductRoutes } from './products/router.ts';
 import { registerActivationRoutes } from './activations/router.ts';
 import { registerAccessCheckRoutes } from './access-check/router.ts';
+import { registerSubscriptionRoutes } from './subscriptions/router.ts';
 
 /** What the api needs from the outside; tests build these against their own schema and prefix. */
 export interface AppDeps {
@@ -43,6 +44,7 @@ export function registerRoutes(api: ApiRoutes, deps: AppDeps): void {
   registerProductRoutes(api, deps);
   registerActivationRoutes(api, deps);
   registerAccessCheckRoutes(api, deps);
+  registerSubscriptionRoutes(api, deps);
 }
 
 /** Builds the express app (not listening): tests start it on a random port. */

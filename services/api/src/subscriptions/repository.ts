@@ -1,0 +1,152 @@
+/**
+ * Queries behind subscriptions. Each takes a `Db` (the pool or a transaction) so the service can
+ * run several in one transaction. Partner scoping is part of every lookup a partner can reach:
+ * another partner's row is simply not found.
+ */
+import type { Db } from '#shared/db/knex';
+import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
+import type { SubscriptionStateValue } from './schema.ts';
+
+/** A `subscriptions` row. */
+export interface SubscriptionRow {
+  id: string;
+  partner_id: string;
+  product_id: string;
+  function_key: string;
+  url: string;
+  event_types: string[];
+  description: string;
+  state: SubscriptionStateValue;
+  disabled_reason: string | null;
+  secret_sealed: string;
+  previous_secret_sealed: string | null;
+  previous_secret_expires_at: Date | null;
+  last_success_at: Date | null;
+  last_failure_at: Date | null;
+  failing_since: Date | null;
+  consecutive_failures: number;
+  created_at: Date;
+  updated_at: Date;
+  deleted_at: Date | null;
+}
+
+/** A `functions` row, as far as subscriptions care. */
+export interface FunctionRow {
+  key: string;
+  name: string;
+  event_types: string[];
+  filter_fields: string[];
+}
+
+/** The partner's product (id and name), or undefined; `forUpdate` locks it for the transaction. */
+export async function findPartnerProduct(
+  db: Db,
+  partnerId: string,
+  productId: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<{ id: string; name: string } | undefined> {
+  const q = db('products').where({ id: productId, partner_id: partnerId }).first('id', 'name');
+  if (options.forUpdate) q.forUpdate();
+  return q;
+}
+
+/** A catalog function by key. */
+export async function findFunction(db: Db, key: string): Promise<FunctionRow | undefined> {
+  return db('functions').where({ key }).first('key', 'name', 'event_types', 'filter_fields');
+}
+
+/** The product's latest version (highest number) and, if it grants `functionKey`, that grant's filters. */
+export async function latestVersionGrant(
+  db: Db,
+  productId: string,
+  functionKey: string,
+): Promise<{ version: number | null; filters: Record<string, unknown[]> | null }> {
+  const latest = await db('product_versions').where({ product_id: productId }).max<{ max: number | null }>('number as max').first();
+  const version = latest?.max ?? null;
+  if (version === null) return { version: null, filters: null };
+  const grant = await db('version_functions')
+    .where({ product_id: productId, version, function_key: functionKey })
+    .first<{ filters: Record<string, unknown[]> } | undefined>('filters');
+  return { version, filters: grant ? grant.filters : null };
+}
+
+/** How many live (not deleted) subscriptions the product has. */
+export async function countLiveSubscriptions(db: Db, productId: string): Promise<number> {
+  const row = await db('subscriptions').where({ product_id: productId }).whereNull('deleted_at').count<{ count: number }>('* as count').first();
+  return Number(row?.count ?? 0);
+}
+
+/** Inserts a subscription and returns its row. */
+export async function insertSubscription(
+  db: Db,
+  values: Pick<SubscriptionRow, 'id' | 'partner_id' | 'product_id' | 'function_key' | 'url' | 'event_types' | 'description' | 'secret_sealed'>,
+): Promise<SubscriptionRow> {
+  const [row] = await db('subscriptions').insert(values).returning('*');
+  return row as SubscriptionRow;
+}
+
+/** The partner's live subscription, or undefined (deleted ones and other partners' are not found). */
+export async function findPartnerSubscription(
+  db: Db,
+  partnerId: string,
+  id: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<SubscriptionRow | undefined> {
+  const q = db('subscriptions').where({ id, partner_id: partnerId }).whereNull('deleted_at').first('*');
+  if (options.forUpdate) q.forUpdate();
+  return q as Promise<SubscriptionRow | undefined>;
+}
+
+/** One page of a product's live subscriptions, oldest first. */
+export async function listProductSubscriptions(db: Db, productId: string, page: PageRequest): Promise<Page<SubscriptionRow>> {
+  const query = db('subscriptions').select('subscriptions.*').where({ product_id: productId }).whereNull('deleted_at');
+  return paginate<SubscriptionRow & Record<string, unknown>>(db, query, page, { keys: ['created_at', 'id'] });
+}
+
+/** Updates columns of a subscription (and `updated_at`); returns the new row. */
+export async function updateSubscription(
+  db: Db,
+  id: string,
+  values: Partial<Pick<SubscriptionRow, 'url' | 'event_types' | 'description' | 'state' | 'disabled_reason' | 'secret_sealed' | 'previous_secret_sealed' | 'previous_secret_expires_at' | 'deleted_at'>>,
+): Promise<SubscriptionRow> {
+  const [row] = await db('subscriptions')
+    .where({ id })
+    .update({ ...values, updated_at: db.fn.now() })
+    .returning('*');
+  return row as SubscriptionRow;
+}
+
+/** Marks the subscription's undelivered messages (pending or held) cancelled; returns how many. */
+export async function cancelOpenMessages(db: Db, subscriptionId: string): Promise<number> {
+  return db('messages')
+    .where({ subscription_id: subscriptionId })
+    .whereIn('status', ['pending', 'held'])
+    .update({ status: 'cancelled', next_attempt_at: null, updated_at: db.fn.now() });
+}
+
+/** Turns the subscription's held messages into pending ones due now; returns their ids. */
+export async function releaseHeld(db: Db, subscriptionId: string): Promise<string[]> {
+  const rows: { id: string }[] = await db('messages')
+    .where({ subscription_id: subscriptionId, status: 'held' })
+    .update({ status: 'pending', next_attempt_at: db.fn.now(), updated_at: db.fn.now() })
+    .returning('id');
+  return rows.map((row) => row.id);
+}
+
+/** Inserts an event that needs no fan-out (its one message is made with it) and that message. */
+export async function insertDirectMessage(
+  db: Db,
+  event: { id: string; installation_id: string; type: string; entity_id: string | null; occurred_at: Date; data: unknown },
+  message: { id: string; subscription_id: string; status: 'pending' | 'held' },
+): Promise<void> {
+  // fanout_at is set at once: the fan-out (and the reconciler) must never match this event to
+  // other subscriptions; it exists for the one message below.
+  await db('events').insert({ ...event, data: JSON.stringify(event.data), fanout_at: db.fn.now() });
+  await db('messages').insert({
+    id: message.id,
+    event_id: event.id,
+    subscription_id: message.subscription_id,
+    status: message.status,
+    next_attempt_at: message.status === 'pending' ? db.fn.now() : null,
+  });
+}

@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { PageQuery } from '../http/pagination.ts';
+
+/** Most subscriptions one product may have (live ones; deleted ones do not count). */
+export const MAX_SUBSCRIPTIONS_PER_PRODUCT = 50;
+/** Longest description. */
+export const MAX_DESCRIPTION_LENGTH = 500;
+
+// The URL's rules (form, scheme, length, addresses) are the SSRF guard's, applied in the service
+// so that every refusal carries the guard's code and reason; here it only has to be text.
+const Url = z.string().min(1, 'must be a URL');
+const EventTypes = z
+  .array(z.string().min(1).max(200))
+  .min(1, 'list at least one event type, or leave eventTypes out for all of them')
+  .max(100);
+const Description = z.string().trim().max(MAX_DESCRIPTION_LENGTH);
+
+export const ProductParams = z.object({ id: z.string() });
+export const SubscriptionParams = z.object({ id: z.string() });
+export const ListSubscriptionsQuery = PageQuery;
+
+export const CreateSubscriptionBody = z.object({
+  functionKey: z.string().min(1).max(200),
+  url: Url,
+  eventTypes: EventTypes.optional(),
+  description: Description.optional(),
+});
+export type CreateSubscriptionInput = z.infer<typeof CreateSubscriptionBody>;
+
+export const UpdateSubscriptionBody = z
+  .object({ url: Url.optional(), eventTypes: EventTypes.optional(), description: Description.optional() })
+  .refine((body) => body.url !== undefined || body.eventTypes !== undefined || body.description !== undefined, {
+    message: 'give at least one of url, eventTypes, description',
+  });
+export type UpdateSubscriptionInput = z.infer<typeof UpdateSubscriptionBody>;
+
+export const SubscriptionState = z.enum(['active', 'paused', 'disabled']);
+export type SubscriptionStateValue = z.infer<typeof SubscriptionState>;
+
+/** A subscription as the API shows it: never its secret. */
+export const Subscription = z.object({
+  id: z.string(),
+  productId: z.string(),
+  functionKey: z.string(),
+  url: z.string(),
+  eventTypes: z.array(z.string()),
+  description: z.string(),
+  state: SubscriptionState,
+  disabledReason: z.string().nullable(),
+  /** Set while a rotation overlaps: until then the previous secret signs too. */
+  previousSecretExpiresAt: z.string().nullable(),
+  lastSuccessAt: z.string().nullable(),
+  lastFailureAt: z.string().nullable(),
+  consecutiveFailures: z.number().int(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type SubscriptionView = z.infer<typeof Subscription>;
+
+export const CreatedSubscription = z.object({
+  subscription: Subscription,
+  /** The signing secret (`whsec_…`): shown here and on rotation only. */
+  secret: z.string(),
+});
+export const RotatedSecret = z.object({
+  secret: z.string(),
+  /** Until then the previous secret keeps signing too. */
+  previousSecretExpiresAt: z.string(),
+});
+export const TestMessage = z.object({ messageId: z.string() });
