@@ -3,7 +3,7 @@
  * run several in one transaction. Partner scoping is part of every lookup a partner can reach:
  * another partner's row is simply not found.
  */
-import type { Db } from '#shared/db/knex';
+import type { Db, Knex } from '#shared/db/knex';
 import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
 import type { SubscriptionStateValue } from './schema.ts';
 
@@ -124,20 +124,11 @@ export async function cancelOpenMessages(db: Db, subscriptionId: string): Promis
     .update({ status: 'cancelled', next_attempt_at: null, updated_at: db.fn.now() });
 }
 
-/** Turns the subscription's held messages into pending ones due now; returns their ids. */
-export async function releaseHeld(db: Db, subscriptionId: string): Promise<string[]> {
-  const rows: { id: string }[] = await db('messages')
-    .where({ subscription_id: subscriptionId, status: 'held' })
-    .update({ status: 'pending', next_attempt_at: db.fn.now(), updated_at: db.fn.now() })
-    .returning('id');
-  return rows.map((row) => row.id);
-}
-
 /** Inserts an event that needs no fan-out (its one message is made with it) and that message. */
 export async function insertDirectMessage(
   db: Db,
   event: { id: string; installation_id: string; type: string; entity_id: string | null; occurred_at: Date; data: unknown },
-  message: { id: string; subscription_id: string; status: 'pending' | 'held' },
+  message: { id: string; subscription_id: string; status: 'pending' | 'held'; next_attempt_at: Knex.Raw | Date | null },
 ): Promise<void> {
   // fanout_at is set at once: the fan-out (and the reconciler) must never match this event to
   // other subscriptions; it exists for the one message below.
@@ -147,6 +138,6 @@ export async function insertDirectMessage(
     event_id: event.id,
     subscription_id: message.subscription_id,
     status: message.status,
-    next_attempt_at: message.status === 'pending' ? db.fn.now() : null,
+    next_attempt_at: message.next_attempt_at,
   });
 }

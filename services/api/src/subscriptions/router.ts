@@ -30,6 +30,7 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     box: createSecretBox(requireSecretsKey(deps.config)),
     policy: receiverPolicy(deps.config),
     verifyTimeoutMs: deps.config.verifyTimeoutMs,
+    deliveryLeaseMs: deps.config.deliveryLeaseMs,
   };
 
   api.add({

@@ -19,7 +19,8 @@ import { ConflictError, NotFoundError, UnprocessableError, type ErrorDetail } fr
 import { isId, newId, randomText } from '#shared/ids';
 import { generateSecret } from '#shared/signing';
 import { checkUrl, type GuardPolicy } from '#shared/url-guard';
-import { activeSecrets, ROTATION_OVERLAP_MS } from '#shared/subscription-secrets';
+import { activeSecrets } from '#shared/delivery/secrets';
+import { enqueueDeliveries, leaseUntil, releaseHeldMessages } from '#shared/delivery/requeue';
 import type { Principal } from '../http/auth.ts';
 import type { PageRequest } from '../http/pagination.ts';
 import { recordAudit } from '../audit/audit.ts';
@@ -40,6 +41,8 @@ export interface SubscriptionDeps {
   box: SecretBox;
   policy: GuardPolicy;
   verifyTimeoutMs: number;
+  /** How long a message handed to a delivery job is leased before the reconciler takes it over. */
+  deliveryLeaseMs: number;
 }
 
 /** The caller: a partner principal and its request (for the audit record's request id). */
@@ -51,8 +54,8 @@ export interface PartnerActor {
 
 /** The installation test messages are published for: the shared partner test installation. */
 export const TEST_INSTALLATION_ID = 'MSVPAR';
-/** Largest number of message ids in one delivery job when held messages are released. */
-const RELEASE_BATCH = 100;
+/** How long the previous secret keeps signing after a rotation. */
+export const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
 
 const iso = (value: Date | null): string | null => (value === null ? null : value.toISOString());
 
@@ -267,48 +270,28 @@ export async function pauseSubscription(deps: SubscriptionDeps, actor: PartnerAc
 }
 
 /**
- * Resumes a paused subscription and releases its held messages in the same transaction, then
- * queues them for delivery. Resuming an active one changes nothing; a disabled one is 409 (only
- * operators re-enable: a disabled receiver was failing, and the partner must not simply undo that).
+ * Resumes a paused subscription, then releases its held messages to delivery. Resuming an active
+ * one changes nothing; a disabled one is 409 (only operators re-enable: a disabled receiver was
+ * failing, and the partner must not simply undo that).
+ * The release runs after the state change commits (it enqueues jobs, which must see committed
+ * rows); if it fails, the reconciler releases held messages of active subscriptions.
  */
 export async function resumeSubscription(deps: SubscriptionDeps, actor: PartnerActor, id: string): Promise<SubscriptionView> {
-  let released: string[] = [];
+  let resumed = false;
   const row = await deps.db.transaction(async (trx) => {
     const current = await partnerSubscription(trx, actor, id, true);
     if (current.state === 'disabled') throw disabledConflict(current);
     if (current.state === 'active') return current;
     const updated = await repo.updateSubscription(trx, id, { state: 'active' });
-    released = await releaseHeldMessages(trx, id);
-    await recordAudit(trx, actor.req, actor.principal, {
-      action: 'subscription.resumed',
-      targetType: 'subscription',
-      targetId: id,
-      data: { releasedMessages: released.length },
-    });
+    await recordAudit(trx, actor.req, actor.principal, { action: 'subscription.resumed', targetType: 'subscription', targetId: id });
+    resumed = true;
     return updated;
   });
-  await enqueueReleased(deps.queues, released);
-  return toSubscription(row);
-}
-
-/**
- * The delivery engine's hook on resume, run inside the resume transaction: turns the
- * subscription's held messages into pending ones due now and returns their ids (queued by
- * `enqueueReleased` after the commit). Extend it here when delivery needs more on resume.
- */
-export async function releaseHeldMessages(trx: Knex.Transaction, subscriptionId: string): Promise<string[]> {
-  return repo.releaseHeld(trx, subscriptionId);
-}
-
-/**
- * Queues released messages for delivery in batches. No job id: a message may have had jobs
- * before (ids derived from the message id would be de-duplicated against those). If this fails
- * after the commit the reconciler finds the pending messages.
- */
-export async function enqueueReleased(queues: Queues, messageIds: readonly string[]): Promise<void> {
-  for (let i = 0; i < messageIds.length; i += RELEASE_BATCH) {
-    await queues.enqueue('deliver', 'deliver-messages', { messageIds: messageIds.slice(i, i + RELEASE_BATCH) });
+  if (resumed) {
+    const released = await releaseHeldMessages(deps.db, deps.queues, deps.deliveryLeaseMs, id);
+    actor.log?.info({ subscriptionId: id, released }, 'subscription resumed');
   }
+  return toSubscription(row);
 }
 
 /** Makes a new signing secret; the previous one keeps signing for 24 h. Returns the new one (shown this once). */
@@ -376,7 +359,7 @@ export async function sendTestMessage(deps: SubscriptionDeps, actor: PartnerActo
     await repo.insertDirectMessage(
       trx,
       { id: eventId, installation_id: TEST_INSTALLATION_ID, type, entity_id: entityId, occurred_at: new Date(), data: exampleData(fn, grant.filters ?? {}, entityId) },
-      { id: messageId, subscription_id: sub.id, status: messageStatus },
+      { id: messageId, subscription_id: sub.id, status: messageStatus, next_attempt_at: messageStatus === 'pending' ? leaseUntil(trx, deps.deliveryLeaseMs) : null },
     );
     await recordAudit(trx, actor.req, actor.principal, {
       action: 'subscription.test_sent',
@@ -386,7 +369,8 @@ export async function sendTestMessage(deps: SubscriptionDeps, actor: PartnerActo
     });
     return messageStatus;
   });
-  // Job id = message id: re-enqueueing (the reconciler) is then a no-op while this job exists.
-  if (status === 'pending') await deps.queues.enqueue('deliver', 'deliver-messages', { messageIds: [messageId] }, { jobId: messageId });
+  // The engine's job id (message id and attempt count): a re-enqueue by the reconciler, once the
+  // lease passed with no attempt, collapses into this job while it exists.
+  if (status === 'pending') await enqueueDeliveries(deps.queues, [{ id: messageId, attempts: 0 }]);
   return { messageId };
 }
