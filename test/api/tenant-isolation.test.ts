@@ -53,6 +53,21 @@ const PARTNER_ROUTES: Record<string, IsolationCase> = {
   'DELETE /v1/users/:id': hidden((a) => `/v1/users/${a.userId}`),
   'GET /v1/legacy-grants': own('/v1/legacy-grants?limit=500'),
   'GET /v1/functions': shared('/v1/functions', 'the function catalog is the same for every partner'),
+  'POST /v1/products/:id/subscriptions': hidden(
+    (a) => `/v1/products/${a.productId}/subscriptions`,
+    () => ({ functionKey: 'estates.read', url: 'https://receiver.example.com/b-wants-in' }),
+  ),
+  'GET /v1/products/:id/subscriptions': hidden((a) => `/v1/products/${a.productId}/subscriptions`),
+  'GET /v1/subscriptions/:id': hidden((a) => `/v1/subscriptions/${a.subscriptionId}`),
+  'PATCH /v1/subscriptions/:id': hidden(
+    (a) => `/v1/subscriptions/${a.subscriptionId}`,
+    () => ({ url: 'https://receiver.example.com/b-took-it', description: 'mine now' }),
+  ),
+  'DELETE /v1/subscriptions/:id': hidden((a) => `/v1/subscriptions/${a.subscriptionId}`),
+  'POST /v1/subscriptions/:id/pause': hidden((a) => `/v1/subscriptions/${a.subscriptionId}/pause`),
+  'POST /v1/subscriptions/:id/resume': hidden((a) => `/v1/subscriptions/${a.subscriptionId}/resume`),
+  'POST /v1/subscriptions/:id/rotate-secret': hidden((a) => `/v1/subscriptions/${a.subscriptionId}/rotate-secret`),
+  'POST /v1/subscriptions/:id/test': hidden((a) => `/v1/subscriptions/${a.subscriptionId}/test`),
   'GET /v1/subscriptions/:id/messages': hidden((a) => `/v1/subscriptions/${a.subscriptionId}/messages`),
   'GET /v1/subscriptions/:id/stats': hidden((a) => `/v1/subscriptions/${a.subscriptionId}/stats`),
   'POST /v1/subscriptions/:id/recover': hidden(
