@@ -128,7 +128,7 @@ export async function cancelOpenMessages(db: Db, subscriptionId: string): Promis
 export async function insertDirectMessage(
   db: Db,
   event: { id: string; installation_id: string; type: string; entity_id: string | null; occurred_at: Date; data: unknown },
-  message: { id: string; subscription_id: string; status: 'pending' | 'held'; next_attempt_at: Knex.Raw | Date | null },
+  message: { id: string; subscription_id: string; status: 'pending' | 'held'; next_attempt_at: Knex.Raw | Knex.FunctionHelper | Date | null },
 ): Promise<void> {
   // fanout_at is set at once: the fan-out (and the reconciler) must never match this event to
   // other subscriptions; it exists for the one message below.

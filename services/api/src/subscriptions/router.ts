@@ -30,7 +30,6 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     box: createSecretBox(requireSecretsKey(deps.config)),
     policy: receiverPolicy(deps.config),
     verifyTimeoutMs: deps.config.verifyTimeoutMs,
-    deliveryLeaseMs: deps.config.deliveryLeaseMs,
   };
 
   api.add({

@@ -20,7 +20,7 @@ import { isId, newId, randomText } from '#shared/ids';
 import { generateSecret } from '#shared/signing';
 import { checkUrl, type GuardPolicy } from '#shared/url-guard';
 import { activeSecrets } from '#shared/delivery/secrets';
-import { enqueueDeliveries, leaseUntil, releaseHeldMessages } from '#shared/delivery/requeue';
+import { enqueueDeliveries, releaseHeldMessages } from '#shared/delivery/requeue';
 import type { Principal } from '../http/auth.ts';
 import type { PageRequest } from '../http/pagination.ts';
 import { recordAudit } from '../audit/audit.ts';
@@ -41,8 +41,6 @@ export interface SubscriptionDeps {
   box: SecretBox;
   policy: GuardPolicy;
   verifyTimeoutMs: number;
-  /** How long a message handed to a delivery job is leased before the reconciler takes it over. */
-  deliveryLeaseMs: number;
 }
 
 /** The caller: a partner principal and its request (for the audit record's request id). */
@@ -288,7 +286,7 @@ export async function resumeSubscription(deps: SubscriptionDeps, actor: PartnerA
     return updated;
   });
   if (resumed) {
-    const released = await releaseHeldMessages(deps.db, deps.queues, deps.deliveryLeaseMs, id);
+    const released = await releaseHeldMessages(deps.db, deps.queues, id);
     actor.log?.info({ subscriptionId: id, released }, 'subscription resumed');
   }
   return toSubscription(row);
@@ -359,7 +357,7 @@ export async function sendTestMessage(deps: SubscriptionDeps, actor: PartnerActo
     await repo.insertDirectMessage(
       trx,
       { id: eventId, installation_id: TEST_INSTALLATION_ID, type, entity_id: entityId, occurred_at: new Date(), data: exampleData(fn, grant.filters ?? {}, entityId) },
-      { id: messageId, subscription_id: sub.id, status: messageStatus, next_attempt_at: messageStatus === 'pending' ? leaseUntil(trx, deps.deliveryLeaseMs) : null },
+      { id: messageId, subscription_id: sub.id, status: messageStatus, next_attempt_at: messageStatus === 'pending' ? trx.fn.now() : null },
     );
     await recordAudit(trx, actor.req, actor.principal, {
       action: 'subscription.test_sent',
@@ -369,8 +367,8 @@ export async function sendTestMessage(deps: SubscriptionDeps, actor: PartnerActo
     });
     return messageStatus;
   });
-  // The engine's job id (message id and attempt count): a re-enqueue by the reconciler, once the
-  // lease passed with no attempt, collapses into this job while it exists.
+  // Due now, with the engine's job id (message id and attempt count): the job claims the message
+  // when it runs, and a re-enqueue by the reconciler collapses into this job while it exists.
   if (status === 'pending') await enqueueDeliveries(deps.queues, [{ id: messageId, attempts: 0 }]);
   return { messageId };
 }
