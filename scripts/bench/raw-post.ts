@@ -3,13 +3,15 @@
  * and of the transport itself, against a loopback receiver running in its own process.
  *
  *   cd /work/main && node --import tsx scripts/bench/raw-post.ts \
- *     [--duration-ms 4000] [--warmup-ms 1000] [--concurrency 64] [--rounds 3]
+ *     [--duration-ms 4000] [--slice-ms 500] [--warmup-ms 1000] [--concurrency 64]
  *
- * Each client POSTs 1 KiB JSON bodies with a fixed number of requests in flight, first for a
- * warm-up that is not counted, then for the measured window. Every client runs once per round
- * and keeps its best round. The table gives req/s, the ratio to the fastest client of the same
- * run (the transport should reach >= 80 %), and the client process's CPU time per request:
- * on a shared 2-core box req/s swings with whatever else runs, CPU per request much less.
+ * Each client POSTs 1 KiB JSON bodies with a fixed number of requests in flight: first a
+ * warm-up that is not counted, then `duration-ms` of measured load, taken in `slice-ms` turns
+ * that rotate through the clients. On a 2-core box shared with other work, load from elsewhere
+ * comes and goes in bursts of seconds; interleaving spreads each burst over all clients
+ * instead of handing it to whichever ran at the time. The table gives req/s, the ratio to the
+ * fastest client (the transport should reach >= 80 %), and the client process's CPU time per
+ * request, which other load hardly moves.
  * `measureRawPost` gives the node:http figure to later benchmarks as a machine baseline.
  */
 import { spawn } from 'node:child_process';
@@ -78,13 +80,14 @@ export async function startReceiver(): Promise<{ url: string; stop(): Promise<vo
   };
 }
 
-/** Throughput of one load run, and the client process's CPU time per request (robust to a busy machine). */
+/** What one load run measured: requests completed in the window, its length, and client CPU time. */
 export interface LoadResult {
-  rps: number;
-  cpuUsPerRequest: number;
+  requests: number;
+  elapsedMs: number;
+  cpuUs: number;
 }
 
-/** Runs `send` with `concurrency` requests in flight and measures the window after the warm-up. */
+/** Runs `send` with `concurrency` requests in flight; measures the window after the warm-up. */
 export async function runLoad(send: () => Promise<unknown>, load: LoadOptions = {}): Promise<LoadResult> {
   const { concurrency, durationMs, warmupMs } = { ...DEFAULT_LOAD, ...load };
   let phase: 'warmup' | 'measure' | 'stop' = 'warmup';
@@ -96,17 +99,16 @@ export async function runLoad(send: () => Promise<unknown>, load: LoadOptions = 
     }
   };
   const workers = Array.from({ length: concurrency }, worker);
-  await sleep(warmupMs);
+  if (warmupMs > 0) await sleep(warmupMs);
   phase = 'measure';
   const startedAt = performance.now();
   const cpuBefore = process.cpuUsage();
   await sleep(durationMs);
   const cpu = process.cpuUsage(cpuBefore);
-  const elapsedMs = performance.now() - startedAt;
-  const counted = completed;
+  const result = { requests: completed, elapsedMs: performance.now() - startedAt, cpuUs: cpu.user + cpu.system };
   phase = 'stop';
   await Promise.all(workers);
-  return { rps: (counted * 1000) / elapsedMs, cpuUsPerRequest: (cpu.user + cpu.system) / counted };
+  return result;
 }
 
 /** node:http with a keep-alive Agent of `maxSockets` sockets. */
@@ -185,7 +187,8 @@ export async function measureRawPost(opts: RawPostOptions = {}): Promise<number>
   const receiver = url === undefined ? await startReceiver() : undefined;
   const client = nodeHttpClient(url ?? receiver!.url, load.concurrency ?? DEFAULT_LOAD.concurrency);
   try {
-    return (await runLoad(client.send, load)).rps;
+    const { requests, elapsedMs } = await runLoad(client.send, load);
+    return (requests * 1000) / elapsedMs;
   } finally {
     await client.close();
     await receiver?.stop();
@@ -196,65 +199,62 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       'duration-ms': { type: 'string', default: String(DEFAULT_LOAD.durationMs) },
+      'slice-ms': { type: 'string', default: '500' },
       'warmup-ms': { type: 'string', default: String(DEFAULT_LOAD.warmupMs) },
       concurrency: { type: 'string', default: String(DEFAULT_LOAD.concurrency) },
-      rounds: { type: 'string', default: '3' },
     },
   });
-  const load = {
-    durationMs: Number(values['duration-ms']),
-    warmupMs: Number(values['warmup-ms']),
-    concurrency: Number(values.concurrency),
-  };
-  const rounds = Number(values.rounds);
-  const sockets = load.concurrency;
-  const clients: Array<(url: string) => Client> = [
-    (url) => nodeHttpClient(url, sockets),
-    (url) => undiciPoolClient(url, sockets),
-    (url) => undiciRequestClient(url, sockets),
-    (url) => gotClient(url, sockets),
-    (url) => transportClient(url, sockets, `hubhook transport (${sockets} conns)`),
-    (url) => transportClient(url, 16, 'hubhook transport (16 conns, default)'),
-  ];
+  const durationMs = Number(values['duration-ms']);
+  const sliceMs = Number(values['slice-ms']);
+  const warmupMs = Number(values['warmup-ms']);
+  const concurrency = Number(values.concurrency);
   console.log(
-    `POST ${BODY_1KIB.length} B JSON, ${load.concurrency} in flight, ` +
-      `${load.warmupMs} ms warm-up + ${load.durationMs} ms per client, best of ${rounds} rounds`,
+    `POST ${BODY_1KIB.length} B JSON, ${concurrency} in flight, per client ${warmupMs} ms warm-up ` +
+      `then ${durationMs} ms measured in ${sliceMs} ms turns`,
   );
-  // Best of the rounds: other work on the machine only ever slows a run down.
-  const best = new Map<string, LoadResult>();
+
   const receiver = await startReceiver();
+  const clients = [
+    nodeHttpClient(receiver.url, concurrency),
+    undiciPoolClient(receiver.url, concurrency),
+    undiciRequestClient(receiver.url, concurrency),
+    gotClient(receiver.url, concurrency),
+    transportClient(receiver.url, concurrency, `hubhook transport (${concurrency} conns)`),
+    transportClient(receiver.url, 16, 'hubhook transport (16 conns, default)'),
+  ];
+  const totals = clients.map(() => ({ requests: 0, elapsedMs: 0, cpuUs: 0 }));
   try {
-    // The receiver's own JIT warm-up would otherwise favour whichever client runs last.
-    await measureRawPost({ url: receiver.url, ...load, durationMs: 2_000 });
-    for (let round = 0; round < rounds; round++) {
-      // Odd rounds run the clients in reverse, so no client always follows the same one.
-      const order = round % 2 === 0 ? clients : [...clients].reverse();
-      for (const make of order) {
-        const client = make(receiver.url);
-        try {
-          const { rps, cpuUsPerRequest } = await runLoad(client.send, load);
-          const prev = best.get(client.name) ?? { rps: 0, cpuUsPerRequest: Infinity };
-          best.set(client.name, {
-            rps: Math.max(rps, prev.rps),
-            cpuUsPerRequest: Math.min(cpuUsPerRequest, prev.cpuUsPerRequest),
-          });
-        } finally {
-          await client.close();
-        }
-        process.stdout.write('.');
+    for (const client of clients) await runLoad(client.send, { concurrency, warmupMs, durationMs: 0 });
+    const turns = Math.ceil(durationMs / sliceMs);
+    for (let turn = 0; turn < turns; turn++) {
+      // Rotate the order so that no client always follows the same one.
+      for (let k = 0; k < clients.length; k++) {
+        const i = (turn + k) % clients.length;
+        const slice = await runLoad(clients[i]!.send, { concurrency, warmupMs: 0, durationMs: sliceMs });
+        const total = totals[i]!;
+        total.requests += slice.requests;
+        total.elapsedMs += slice.elapsedMs;
+        total.cpuUs += slice.cpuUs;
       }
+      process.stdout.write('.');
     }
   } finally {
+    await Promise.all(clients.map((client) => client.close()));
     await receiver.stop();
   }
   process.stdout.write('\n');
-  const fastest = Math.max(...[...best.values()].map((result) => result.rps));
+
+  const rows = clients.map((client, i) => {
+    const { requests, elapsedMs, cpuUs } = totals[i]!;
+    return { client: client.name, rps: (requests * 1000) / elapsedMs, cpuUsPerRequest: cpuUs / requests };
+  });
+  const fastest = Math.max(...rows.map((row) => row.rps));
   console.table(
-    [...best].map(([client, { rps, cpuUsPerRequest }]) => ({
-      client,
-      'req/s': Math.round(rps),
-      'vs fastest': `${((rps / fastest) * 100).toFixed(0)} %`,
-      'client CPU µs/req': Math.round(cpuUsPerRequest),
+    rows.map((row) => ({
+      client: row.client,
+      'req/s': Math.round(row.rps),
+      'vs fastest': `${((row.rps / fastest) * 100).toFixed(0)} %`,
+      'client CPU µs/req': Math.round(row.cpuUsPerRequest),
     })),
   );
 }

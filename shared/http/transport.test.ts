@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { LookupFunction } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGuardedLookup, type BaseLookup } from '../url-guard.ts';
-import { createTransport, type PostResult, type Transport, type TransportOptions } from './transport.ts';
+import { createTransport, type PostResponse, type PostResult, type Transport, type TransportOptions } from './transport.ts';
 
 /** A loopback receiver that records what reached it. */
 interface TestServer {
@@ -64,9 +64,9 @@ function loopbackLookup(asked: string[]): LookupFunction {
   };
 }
 
-function expectResponse(result: PostResult): Extract<PostResult, { kind: 'response' }> {
+function expectResponse(result: PostResult): PostResponse {
   expect(result.kind, JSON.stringify(result)).toBe('response');
-  return result as Extract<PostResult, { kind: 'response' }>;
+  return result as PostResponse;
 }
 
 function expectError(result: PostResult, error: string): void {
