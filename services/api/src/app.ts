@@ -21,6 +21,11 @@ import { registerProductRoutes } from './products/router.ts';
 import { registerActivationRoutes } from './activations/router.ts';
 import { registerAccessCheckRoutes } from './access-check/router.ts';
 import { registerSubscriptionRoutes } from './subscriptions/router.ts';
+import { createMetrics, type Metrics } from '#shared/metrics';
+import { registerMetricsRoutes } from './metrics/router.ts';
+import { registerOpsRoutes } from './ops/router.ts';
+import { mountQueueBoard } from './ops/board.ts';
+import { catalogQueues } from './ops/service.ts';
 
 /** What the api needs from the outside; tests build these against their own schema and prefix. */
 export interface AppDeps {
@@ -29,10 +34,15 @@ export interface AppDeps {
   redis: Redis;
   queues: Queues;
   logger: Logger;
+  /**
+   * Metrics to serve at /metrics. Give one only where the worker runs in the same process
+   * (`npm start`, tests) so one scrape shows both; otherwise the app makes its own.
+   */
+  metrics?: Metrics;
 }
 
 /** Every route set of the API, in one list: the OpenAPI document is built from the same calls. */
-export function registerRoutes(api: ApiRoutes, deps: AppDeps): void {
+export function registerRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Metrics }): void {
   registerHealthRoutes(api, deps);
   registerEventRoutes(api, deps);
   registerMessageRoutes(api, deps);
@@ -45,10 +55,17 @@ export function registerRoutes(api: ApiRoutes, deps: AppDeps): void {
   registerActivationRoutes(api, deps);
   registerAccessCheckRoutes(api, deps);
   registerSubscriptionRoutes(api, deps);
+  registerMetricsRoutes(api, deps.metrics);
+  registerOpsRoutes(api, deps);
+}
+
+/** The metrics an app serves: the given ones, or its own reading queue depths and subscription states on scrape. */
+function metricsFor(deps: AppDeps): Metrics {
+  return deps.metrics ?? createMetrics({ queues: catalogQueues(deps.queues), db: deps.db, logger: deps.logger });
 }
 
 /** Builds the express app (not listening): tests start it on a random port. */
-export function createApp(deps: AppDeps): { app: Express; api: ApiRoutes } {
+export function createApp(deps: AppDeps): { app: Express; api: ApiRoutes; metrics: Metrics } {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -65,12 +82,14 @@ export function createApp(deps: AppDeps): { app: Express; api: ApiRoutes } {
   app.use('/v1/hub/events', express.json({ limit: deps.config.eventsBodyLimit }));
   app.use(express.json({ limit: deps.config.bodyLimit }));
 
+  const metrics = metricsFor(deps);
   const api = new ApiRoutes({ db: deps.db, config: deps.config });
-  registerRoutes(api, deps);
+  registerRoutes(api, { ...deps, metrics });
   const openApi = buildOpenApiDocument(api);
   registerDocsRoutes(app, openApi);
+  mountQueueBoard(app, deps);
   app.use(api.router);
   app.use(notFound);
   app.use(errorHandler);
-  return { app, api };
+  return { app, api, metrics };
 }
