@@ -13,6 +13,9 @@ import { seedFunctions } from '#shared/db/seeds/functions';
 import { createRedis } from '#shared/queues/connection';
 import { startApi } from '#api/server';
 import { startWorkers } from '#worker/workers';
+import { metricsObserver } from '#worker/delivery/metrics-observer';
+import { catalogQueues } from '#api/ops/service';
+import { createMetrics } from '#shared/metrics';
 import { findRedis, startEmbeddedPostgres, type LocalService } from './lib/local-services.ts';
 import { loadDevSecrets } from './lib/dev-secrets.ts';
 
@@ -52,15 +55,18 @@ async function main(): Promise<void> {
   if (seeded.length > 0) logger.info({ functions: seeded }, 'default function catalog installed');
 
   const workerRedis = createRedis(config.redisUrl);
-  const workers = startWorkers(workerRedis, { config, logger, ...resources }, { prefix: config.queuePrefix });
-  const api = await startApi({ config, logger, ...resources }, config.port);
+  // One process runs both: one registry, so the api's /metrics shows the deliveries too.
+  const metrics = createMetrics({ queues: catalogQueues(resources.queues), db: resources.db, logger });
+  const workers = startWorkers(workerRedis, { config, logger, ...resources }, { prefix: config.queuePrefix, observer: metricsObserver(metrics) });
+  const api = await startApi({ config, logger, ...resources, metrics }, config.port);
 
   console.log(
     [
       '',
       `hubhook is up: ${api.url}`,
       `  readiness     ${api.url}/readyz`,
-      `  API reference ${api.url}/openapi.json`,
+      `  API reference ${api.url}/docs (and /openapi.json)`,
+      `  queues        ${api.url}/ops/board (operator token)`,
       `  Postgres      ${env.DATABASE_URL === process.env.DATABASE_URL ? 'from DATABASE_URL' : 'embedded (.data/postgres)'}`,
       `  Redis         ${redis.source === 'started' ? `started on ${redis.url}` : `${redis.url} (${redis.source})`}`,
       '',

@@ -93,6 +93,7 @@ const EnvSchema = z
     RETENTION_MESSAGES: duration('30d'),
     RETENTION_ATTEMPTS: duration('14d'),
     SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 120_000),
+    METRICS_PORT: int(9464, 0, 65535),
     SMTP_URL: z
       .string()
       .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
@@ -140,6 +141,7 @@ function toConfig(env: Env) {
     retentionMessagesMs: env.RETENTION_MESSAGES,
     retentionAttemptsMs: env.RETENTION_ATTEMPTS,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    metricsPort: env.METRICS_PORT,
     smtpUrl: env.SMTP_URL,
     mailFrom: env.MAIL_FROM,
   };

@@ -23,8 +23,8 @@ import type { Logger } from './logger.ts';
 /** How one delivery attempt ended, as the delivery worker classifies it. */
 export type DeliveryOutcome = 'success' | 'failure' | 'timeout' | 'error' | 'gone';
 
-/** Why a subscription was disabled: 410 from the receiver, no success for DISABLE_AFTER, an operator. */
-export type DisableReason = 'gone' | 'failing' | 'operator';
+/** Who disabled a subscription: the engine (410 Gone, or no success for DISABLE_AFTER) or an operator. */
+export type DisableReason = 'engine' | 'operator';
 
 /** The job states reported per queue; `waiting` sums BullMQ's wait, paused and prioritized lists. */
 export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
@@ -124,6 +124,14 @@ export function createMetrics(options: MetricsOptions = {}) {
       registers,
     }),
 
+    /** Messages not tried: held (subscription paused or disabled) or skipped while the receiver's circuit is open. */
+    deliveriesSkipped: new Counter({
+      name: 'hubhook_deliveries_skipped_total',
+      help: 'Messages due but not sent, by reason: held (subscription paused or disabled), circuit_open (receiver failing; retried later).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+
     /** Seconds from sending the request to the end of the answer (or the timeout), by outcome. */
     attemptDuration: new Histogram({
       name: 'hubhook_delivery_attempt_duration_seconds',
@@ -148,10 +156,10 @@ export function createMetrics(options: MetricsOptions = {}) {
       registers,
     }),
 
-    /** Subscriptions disabled, by why: gone (410), failing (no success for DISABLE_AFTER), operator. */
+    /** Subscriptions disabled, by who: engine (410 Gone, or no success for DISABLE_AFTER) or operator. */
     subscriptionsDisabled: new Counter({
       name: 'hubhook_subscriptions_disabled_total',
-      help: 'Subscriptions disabled, by reason: gone (receiver answered 410), failing (auto-disable), operator.',
+      help: 'Subscriptions disabled, by reason: engine (receiver answered 410, or no success for DISABLE_AFTER) or operator.',
       labelNames: ['reason'] as const,
       registers,
     }),

@@ -8,6 +8,9 @@ import { createRedis } from '#shared/queues/connection';
 import { randomText } from '#shared/ids';
 import { startApi, type RunningApi } from '#api/server';
 import { startWorkers, type RunningWorkers } from '#worker/workers';
+import { metricsObserver } from '#worker/delivery/metrics-observer';
+import { catalogQueues } from '#api/ops/service';
+import { createMetrics } from '#shared/metrics';
 
 export const OPERATOR_TOKEN = 'test-operator-token-0123456789';
 export const HUB_TOKEN = 'test-hub-token-0123456789abcdef';
@@ -82,10 +85,12 @@ export async function startTestContext(options: TestContextOptions = {}): Promis
   });
   const resources = openResources(config, { schema, queuePrefix });
   await migrateLatest(resources.db, schema);
+  // Api and workers share one registry, as under `npm start`: one scrape of /metrics shows both.
+  const metrics = createMetrics({ queues: catalogQueues(resources.queues), db: resources.db, logger });
   const deps = { config, logger, ...resources };
-  const api = await startApi(deps, 0, '127.0.0.1');
+  const api = await startApi({ ...deps, metrics }, 0, '127.0.0.1');
   const workerRedis = options.workers ? createRedis(config.redisUrl) : null;
-  const workers = workerRedis ? startWorkers(workerRedis, deps, { prefix: queuePrefix }) : null;
+  const workers = workerRedis ? startWorkers(workerRedis, deps, { prefix: queuePrefix, observer: metricsObserver(metrics) }) : null;
 
   return {
     ...resources,

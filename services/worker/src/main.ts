@@ -4,7 +4,10 @@ import { createLogger } from '#shared/logger';
 import { openResources } from '#shared/resources';
 import { createRedis } from '#shared/queues/connection';
 import { onShutdownSignal } from '#shared/shutdown';
+import { createMetrics } from '#shared/metrics';
 import { startWorkers } from './workers.ts';
+import { metricsObserver } from './delivery/metrics-observer.ts';
+import { startMetricsServer } from './metrics-server.ts';
 
 /** Production entry point of the worker: `npm run start:worker` after `npm run build`. */
 const loaded = loadConfigOrExit();
@@ -14,10 +17,19 @@ const config = withSecretsKey(loaded, { warn: (message) => logger.warn(message) 
 const resources = openResources(config);
 // Workers block on their connection, so they get one of their own, apart from the producers'.
 const workerRedis = createRedis(config.redisUrl);
-const workers = startWorkers(workerRedis, { config, logger, ...resources }, { prefix: config.queuePrefix });
-logger.info({ queues: workers.workers.map((w) => w.name) }, 'worker started');
+// Delivery counters live here; queue depths and subscription states are the api's to report.
+const metrics = createMetrics({ logger });
+const workers = startWorkers(workerRedis, { config, logger, ...resources }, { prefix: config.queuePrefix, observer: metricsObserver(metrics) });
+// Deliveries matter more than their metrics: if the port is taken, log it and deliver anyway
+// (Prometheus then sees the worker down, and HubhookWorkerDown says so).
+const metricsServer = await startMetricsServer(metrics, { port: config.metricsPort, operatorToken: config.operatorToken }).catch((err: unknown) => {
+  logger.error({ err, port: config.metricsPort }, 'metrics endpoint not started; delivering without it');
+  return null;
+});
+logger.info({ queues: workers.workers.map((w) => w.name), metrics: metricsServer ? `${metricsServer.url}/metrics` : null }, 'worker started');
 onShutdownSignal(logger, config.shutdownTimeoutMs + 2_000, async () => {
   await workers.close(config.shutdownTimeoutMs);
+  await metricsServer?.close();
   await workerRedis.quit();
   await resources.close();
 });

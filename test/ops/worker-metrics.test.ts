@@ -1,0 +1,134 @@
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
+import { createMetrics, metricValue } from '#shared/metrics';
+import { deliveryOutcome, metricsObserver } from '#worker/delivery/metrics-observer';
+import { startMetricsServer } from '#worker/metrics-server';
+import type { AttemptRecord } from '#worker/delivery/attempt-writer';
+
+const record = (over: Partial<AttemptRecord>): AttemptRecord => ({
+  messageId: 'msg_x',
+  subscriptionId: 'sub_x',
+  attempt: 1,
+  attemptedAt: new Date(),
+  durationMs: 20,
+  outcome: 'failure',
+  statusCode: null,
+  error: null,
+  responseBody: null,
+  status: 'pending',
+  nextAttemptAt: null,
+  reachedReceiver: true,
+  ...over,
+});
+
+describe('the metrics observer of the delivery engine', () => {
+  it('classifies each committed attempt', () => {
+    expect(deliveryOutcome(record({ outcome: 'success', statusCode: 204, status: 'succeeded' }))).toBe('success');
+    expect(deliveryOutcome(record({ statusCode: 503 }))).toBe('failure');
+    expect(deliveryOutcome(record({ statusCode: 410, status: 'dead' }))).toBe('gone');
+    expect(deliveryOutcome(record({ error: 'timeout' }))).toBe('timeout');
+    expect(deliveryOutcome(record({ error: 'refused' }))).toBe('error');
+    expect(deliveryOutcome(record({ error: 'forbidden_address' }))).toBe('error');
+    // No request made: not a delivery outcome.
+    expect(deliveryOutcome(record({ error: 'circuit_open', reachedReceiver: false }))).toBeNull();
+    expect(deliveryOutcome(record({ attempt: null, status: 'held', reachedReceiver: false }))).toBeNull();
+  });
+
+  it('moves the counters: outcomes with latency, skips apart, dead letters, disablings, fan-out', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const observer = metricsObserver(metrics);
+    observer.attempt(record({ outcome: 'success', statusCode: 200, status: 'succeeded', durationMs: 1500 }));
+    observer.attempt(record({ error: 'timeout', status: 'dead', durationMs: 5000 }));
+    observer.attempt(record({ error: 'circuit_open', reachedReceiver: false }));
+    observer.attempt(record({ attempt: null, status: 'held', reachedReceiver: false }));
+    observer.disabled(0);
+    observer.disabled(2);
+    observer.fanout(7, [12, 30]);
+    const value = (name: string, labels?: Record<string, string>) => metricValue(metrics, name, labels);
+    expect(await value('hubhook_deliveries_total', { outcome: 'success' })).toBe(1);
+    expect(await value('hubhook_deliveries_total', { outcome: 'timeout' })).toBe(1);
+    expect(await value('hubhook_deliveries_skipped_total', { reason: 'circuit_open' })).toBe(1);
+    expect(await value('hubhook_deliveries_skipped_total', { reason: 'held' })).toBe(1);
+    expect(await value('hubhook_messages_dead_total')).toBe(1);
+    expect(await value('hubhook_subscriptions_disabled_total', { reason: 'engine' })).toBe(2);
+    expect(await value('hubhook_messages_created_total')).toBe(7);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('hubhook_delivery_attempt_duration_seconds_sum{outcome="success"} 1.5');
+    expect(text).toContain('hubhook_delivery_attempt_duration_seconds_bucket{le="2.5",outcome="success"} 1');
+    expect(text).toContain('hubhook_fanout_lag_seconds_count 2');
+  });
+});
+
+describe("a worker's metrics endpoint", () => {
+  it('serves /metrics to the operator token only, and /healthz to anyone', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    metrics.messagesDead.inc(4);
+    const server = await startMetricsServer(metrics, { port: 0, host: '127.0.0.1', operatorToken: OPERATOR_TOKEN });
+    try {
+      expect((await fetch(`${server.url}/metrics`)).status).toBe(401);
+      expect((await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
+      const ok = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } });
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+      expect(await ok.text()).toContain('hubhook_messages_dead_total 4');
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${server.url}/other`)).status).toBe(404);
+    } finally {
+      await server.close();
+    }
+  });
+
+  describe('of the production entry point (services/worker/src/main.ts)', () => {
+    let ctx: TestContext;
+    beforeAll(async () => {
+      ctx = await startTestContext();
+    });
+    afterAll(async () => {
+      await ctx.stop();
+    });
+
+    it('listens on METRICS_PORT and serves the delivery metrics', { timeout: 60_000 }, async () => {
+      const url = new URL(ctx.config.databaseUrl);
+      url.searchParams.set('options', `-c search_path=${ctx.schema}`);
+      const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'services/worker/src/main.ts'], {
+        env: {
+          PATH: process.env.PATH,
+          DATABASE_URL: url.toString(),
+          REDIS_URL: ctx.config.redisUrl,
+          QUEUE_PREFIX: ctx.queuePrefix,
+          OPERATOR_TOKEN,
+          HUB_TOKEN: ctx.config.hubToken,
+          SECRETS_KEY: ctx.config.secretsKey,
+          METRICS_PORT: '0',
+          LOG_LEVEL: 'info',
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      try {
+        // The start line names the endpoint (port 0: the system picked one).
+        const metricsUrl = await new Promise<string>((resolve, reject) => {
+          let out = '';
+          child.stdout!.on('data', (chunk: Buffer) => {
+            out += chunk.toString();
+            const line = out.split('\n').find((l) => l.includes('worker started'));
+            if (line) resolve((JSON.parse(line) as { metrics: string }).metrics);
+          });
+          child.once('exit', (code) => reject(new Error(`worker exited with ${code} before starting`)));
+        });
+        const res = await fetch(metricsUrl, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } });
+        expect(res.status).toBe(200);
+        const text = await res.text();
+        expect(text).toContain('# TYPE hubhook_deliveries_total counter');
+        expect(text).toContain('# TYPE process_cpu_seconds_total counter');
+        // Queue depths are the api's to report: two processes must not both count them.
+        expect(text).not.toContain('hubhook_queue_jobs');
+      } finally {
+        await new Promise((resolve) => {
+          child.once('exit', resolve);
+          child.kill('SIGTERM');
+        });
+      }
+    });
+  });
+});
