@@ -154,7 +154,7 @@ const commands: Record<string, Command> = {
       options.out('no dead letters');
       return;
     }
-    for (const line of formatTable(page.data, ['id', 'subscriptionId', 'eventType', 'attempts', 'lastStatus', 'lastError', 'deadAt'])) options.out(line);
+    for (const line of formatTable(page.data, ['id', 'subscriptionId', 'eventType', 'attempts', 'lastStatusCode', 'lastError', 'deadAt'])) options.out(line);
     if (page.nextCursor) options.out(`more: --cursor ${page.nextCursor}`);
   },
 

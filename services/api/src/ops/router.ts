@@ -1,11 +1,36 @@
+import type { Metrics } from '#shared/metrics';
+import { releaseHeldMessages } from '#shared/delivery/requeue';
 import type { AppDeps } from '../app.ts';
 import { recordAudit } from '../audit/audit.ts';
 import type { ApiRoutes } from '../http/route.ts';
-import { QueueList, QueueParams } from './schema.ts';
-import { findQueue, listQueueStats } from './service.ts';
+import { pageOf } from '../http/pagination.ts';
+import {
+  DeadLetter,
+  DeadLetterQuery,
+  DisableBody,
+  OpsSubscription,
+  QueueList,
+  QueueParams,
+  ReplayBody,
+  ReplayResult,
+  SubscriptionHealthQuery,
+  SubscriptionParams,
+} from './schema.ts';
+import {
+  disableByOperator,
+  enableByOperator,
+  findQueue,
+  getOpsSubscription,
+  listDeadLetters,
+  listQueueStats,
+  listSubscriptionHealth,
+  replayDeadLetters,
+} from './service.ts';
 
 /** Operators' queue and delivery repair routes (`/v1/ops/...`). */
-export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps): void {
+export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Metrics }): void {
+  const { db } = deps;
+
   api.add({
     method: 'get',
     path: '/v1/ops/queues',
@@ -39,4 +64,96 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps): void {
       },
     });
   }
+
+  api.add({
+    method: 'get',
+    path: '/v1/ops/dead-letters',
+    auth: ['operator'],
+    summary: 'Dead letters (messages that failed their last retry), newest first',
+    tags: ['ops'],
+    query: DeadLetterQuery,
+    responses: { 200: pageOf(DeadLetter), 400: 'A filter or the cursor is malformed' },
+    handler: async ({ query }) => ({ status: 200, body: await listDeadLetters(db, query) }),
+  });
+
+  api.add({
+    method: 'post',
+    path: '/v1/ops/dead-letters/replay',
+    auth: ['operator'],
+    summary: 'Deliver dead letters again: given ids, or a subscription\'s that died since a time',
+    tags: ['ops'],
+    body: ReplayBody,
+    responses: { 202: ReplayResult, 400: 'Neither ids nor a subscription and a time, or both' },
+    handler: async ({ req, body, principal }) => {
+      const replayed = await replayDeadLetters(deps, body);
+      const done = new Set(replayed);
+      const skipped = 'messageIds' in body ? [...new Set(body.messageIds)].filter((id) => !done.has(id)) : [];
+      // The requeue commits before its jobs are queued; the audit row follows it.
+      await recordAudit(db, req, principal, {
+        action: 'dead_letters.replay',
+        targetType: 'subscriptionId' in body ? 'subscription' : 'messages',
+        targetId: 'subscriptionId' in body ? body.subscriptionId : `${replayed.length} messages`,
+        data: { replayed, ...('since' in body ? { since: body.since } : {}) },
+      });
+      return { status: 202, body: { replayed: replayed.length, skipped } };
+    },
+  });
+
+  api.add({
+    method: 'get',
+    path: '/v1/ops/subscriptions',
+    auth: ['operator'],
+    summary: 'Subscriptions with their delivery health: success rate over a window, last success, failure streak, circuit',
+    tags: ['ops'],
+    query: SubscriptionHealthQuery,
+    responses: { 200: pageOf(OpsSubscription), 400: 'A filter or the cursor is malformed' },
+    handler: async ({ query }) => ({ status: 200, body: await listSubscriptionHealth(db, query) }),
+  });
+
+  api.add({
+    method: 'post',
+    path: '/v1/ops/subscriptions/:id/disable',
+    auth: ['operator'],
+    summary: 'Disable a subscription (its partner is notified why); its waiting messages are held',
+    tags: ['ops'],
+    params: SubscriptionParams,
+    body: DisableBody,
+    responses: { 200: OpsSubscription, 404: 'No such subscription' },
+    handler: async ({ req, params, body, principal }) => {
+      const changed = await db.transaction(async (trx) => {
+        const disabled = await disableByOperator(trx, params.id, body.reason);
+        if (disabled) {
+          await recordAudit(trx, req, principal, {
+            action: 'subscription.disable',
+            targetType: 'subscription',
+            targetId: params.id,
+            data: { reason: body.reason ?? null },
+          });
+        }
+        return disabled;
+      });
+      if (changed) deps.metrics.subscriptionsDisabled.inc({ reason: 'operator' });
+      return { status: 200, body: await getOpsSubscription(db, params.id) };
+    },
+  });
+
+  api.add({
+    method: 'post',
+    path: '/v1/ops/subscriptions/:id/enable',
+    auth: ['operator'],
+    summary: 'Enable a disabled subscription: its held messages are delivered',
+    tags: ['ops'],
+    params: SubscriptionParams,
+    responses: { 200: OpsSubscription, 404: 'No such subscription', 409: 'The partner paused it; only they resume it' },
+    handler: async ({ req, params, principal }) => {
+      const changed = await db.transaction(async (trx) => {
+        const enabled = await enableByOperator(trx, params.id);
+        if (enabled) await recordAudit(trx, req, principal, { action: 'subscription.enable', targetType: 'subscription', targetId: params.id });
+        return enabled;
+      });
+      // After the commit, so a worker taking a released message sees the subscription active.
+      if (changed) await releaseHeldMessages(db, deps.queues, params.id);
+      return { status: 200, body: await getOpsSubscription(db, params.id) };
+    },
+  });
 }

@@ -1,5 +1,9 @@
 import { z } from 'zod';
 import { QUEUE_NAMES } from '#shared/queues/catalog';
+import { isId } from '#shared/ids';
+import { parseDuration } from '#shared/duration';
+import { PageQuery } from '../http/pagination.ts';
+import { Message } from '../messages/schema.ts';
 
 /** Job counts of one queue, and whether it is paused. */
 export const QueueStats = z.object({
@@ -17,3 +21,97 @@ export type QueueStats = z.infer<typeof QueueStats>;
 export const QueueList = z.object({ data: z.array(QueueStats) });
 
 export const QueueParams = z.object({ name: z.string() });
+
+const isoTime = z.iso.datetime({ offset: true });
+
+const subscriptionIdFilter = z.string().refine((value) => isId('subscription', value), 'not a subscription id (sub_…)');
+
+/** `GET /v1/ops/dead-letters` filters: one subscription's, dead since a time. */
+export const DeadLetterQuery = PageQuery.extend({
+  subscriptionId: subscriptionIdFilter.optional(),
+  /** Messages that became dead at or after this time. */
+  since: isoTime.optional(),
+});
+
+/** A dead message: its delivery log entry and whose it is. */
+export const DeadLetter = Message.omit({ status: true, nextAttemptAt: true, succeededAt: true }).extend({
+  partnerId: z.string(),
+  productId: z.string(),
+  /** When the last retry failed and the message became dead. */
+  deadAt: z.string(),
+});
+export type DeadLetter = z.infer<typeof DeadLetter>;
+
+/** Replay by ids, or every dead letter of a subscription that died since a time (as the list filters them). */
+export const ReplayBody = z.union([
+  z.object({ messageIds: z.array(z.string()).min(1).max(1000) }).strict(),
+  z.object({ subscriptionId: subscriptionIdFilter, since: isoTime }).strict(),
+]);
+
+export const ReplayResult = z.object({
+  replayed: z.number().int(),
+  /** Of the given ids, those that are not dead letters (unknown, or not dead): nothing was done with them. */
+  skipped: z.array(z.string()),
+});
+
+export const SUBSCRIPTION_STATES = ['active', 'paused', 'disabled'] as const;
+
+const windowDuration = z
+  .string()
+  .default('24h')
+  .refine((value) => {
+    try {
+      const ms = parseDuration(value);
+      return ms > 0 && ms <= 90 * 86_400_000;
+    } catch {
+      return false;
+    }
+  }, 'a duration from 1s to 90d, such as 1h or 7d');
+
+/** `GET /v1/ops/subscriptions` filters. */
+export const SubscriptionHealthQuery = PageQuery.extend({
+  state: z.enum(SUBSCRIPTION_STATES).optional(),
+  /** Only subscriptions whose deliveries are failing now (no success since their failures began). */
+  failing: z.enum(['true', 'false']).optional(),
+  /** The window of the success rate; default 24h. */
+  window: windowDuration,
+});
+
+/** How a subscription's deliveries are going. */
+export const SubscriptionHealth = z.object({
+  window: z.string(),
+  /** Requests made to the receiver in the window (circuit-open skips are not requests). */
+  attempts: z.number().int(),
+  successes: z.number().int(),
+  /** successes / attempts in the window; null without attempts. */
+  successRate: z.number().nullable(),
+  lastSuccessAt: z.string().nullable(),
+  lastFailureAt: z.string().nullable(),
+  /** Since when deliveries fail without a success; null when the last one succeeded. */
+  failingSince: z.string().nullable(),
+  consecutiveFailures: z.number().int(),
+  /**
+   * The circuit breaker as Postgres shows it: `open` once consecutive failures reach the
+   * breaker's threshold (the worker then holds new messages on the retry schedule and probes).
+   */
+  circuit: z.enum(['closed', 'open']),
+});
+
+export const OpsSubscription = z.object({
+  id: z.string(),
+  partnerId: z.string(),
+  productId: z.string(),
+  functionKey: z.string(),
+  url: z.string(),
+  eventTypes: z.array(z.string()),
+  state: z.enum(SUBSCRIPTION_STATES),
+  disabledReason: z.string().nullable(),
+  createdAt: z.string(),
+  health: SubscriptionHealth,
+});
+export type OpsSubscription = z.infer<typeof OpsSubscription>;
+
+export const SubscriptionParams = z.object({ id: z.string() });
+
+// The body is optional: a bare POST disables with no reason given.
+export const DisableBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict().default({});

@@ -1,9 +1,17 @@
 import type { Queue } from 'bullmq';
-import { NotFoundError } from '#shared/errors';
+import type { z } from 'zod';
+import type { Db, Knex } from '#shared/db/knex';
+import { ConflictError, NotFoundError } from '#shared/errors';
+import { disableSubscriptions } from '#worker/delivery/disable';
+import { parseDuration } from '#shared/duration';
+import { requeueMessages } from '#shared/delivery/requeue';
 import { QUEUE_NAMES, type QueueName } from '#shared/queues/catalog';
 import type { Queues } from '#shared/queues/connection';
 import { queueCounts } from '#shared/metrics';
-import type { QueueStats } from './schema.ts';
+import type { AppDeps } from '../app.ts';
+import { paginate, type Page } from '../http/pagination.ts';
+import { attemptCounts, deadLettersQuery, findSubscription, subscriptionsQuery, toDeadLetter, type DeadLetterRow, type SubscriptionRow } from './repository.ts';
+import type { DeadLetter, DeadLetterQuery, OpsSubscription, QueueStats, ReplayBody, SubscriptionHealthQuery } from './schema.ts';
 
 /** The catalog's queues by name (the `Queues` handle without its helper functions). */
 export function catalogQueues(queues: Queues): Record<QueueName, Queue> {
@@ -25,4 +33,112 @@ export async function listQueueStats(queues: Queues): Promise<QueueStats[]> {
       return { name, ...counts, paused };
     }),
   );
+}
+
+/** Consecutive failures at which the worker's circuit breaker opens (the Dispatcher's default). */
+export const BREAKER_THRESHOLD = 5;
+
+/** Dead letters, newest death first, filtered by subscription and time of death. */
+export async function listDeadLetters(db: Db, query: z.infer<typeof DeadLetterQuery>): Promise<Page<DeadLetter>> {
+  const q = deadLettersQuery(db);
+  if (query.subscriptionId) q.where('m.subscription_id', query.subscriptionId);
+  if (query.since) q.where('m.updated_at', '>=', query.since);
+  const page = await paginate<DeadLetterRow>(db, q, query, { keys: ['m.updated_at', 'm.id'], order: 'desc' });
+  return { data: page.data.map(toDeadLetter), nextCursor: page.nextCursor };
+}
+
+/**
+ * Sends dead letters again through the engine's own requeue (they become pending with a fresh
+ * delivery job); only messages still dead are touched, so a replay twice in a row sends once.
+ * Returns the ids replayed.
+ */
+export async function replayDeadLetters(deps: Pick<AppDeps, 'db' | 'queues'>, request: z.infer<typeof ReplayBody>): Promise<string[]> {
+  return requeueMessages(deps.db, deps.queues, (q) => {
+    q.where('status', 'dead');
+    if ('messageIds' in request) q.whereIn('id', request.messageIds);
+    else q.where('subscription_id', request.subscriptionId).where('updated_at', '>=', request.since);
+  });
+}
+
+function toOpsSubscription(row: SubscriptionRow, counts: { attempts: number; successes: number } | undefined, window: string): OpsSubscription {
+  const iso = (d: Date | null) => (d ? d.toISOString() : null);
+  const attempts = counts?.attempts ?? 0;
+  const successes = counts?.successes ?? 0;
+  return {
+    id: row.id,
+    partnerId: row.partner_id,
+    productId: row.product_id,
+    functionKey: row.function_key,
+    url: row.url,
+    eventTypes: row.event_types,
+    state: row.state,
+    disabledReason: row.disabled_reason,
+    createdAt: row.created_at.toISOString(),
+    health: {
+      window,
+      attempts,
+      successes,
+      successRate: attempts === 0 ? null : Math.round((successes / attempts) * 10_000) / 10_000,
+      lastSuccessAt: iso(row.last_success_at),
+      lastFailureAt: iso(row.last_failure_at),
+      failingSince: iso(row.failing_since),
+      consecutiveFailures: row.consecutive_failures,
+      circuit: row.consecutive_failures >= BREAKER_THRESHOLD ? 'open' : 'closed',
+    },
+  };
+}
+
+/** Subscriptions with their delivery health, oldest first, filtered by state and by failing now. */
+export async function listSubscriptionHealth(db: Db, query: z.infer<typeof SubscriptionHealthQuery>): Promise<Page<OpsSubscription>> {
+  const q = subscriptionsQuery(db);
+  if (query.state) q.where('s.state', query.state);
+  if (query.failing === 'true') q.whereNotNull('s.failing_since');
+  if (query.failing === 'false') q.whereNull('s.failing_since');
+  const page = await paginate<SubscriptionRow>(db, q, query, { keys: ['s.created_at', 's.id'] });
+  const counts = await attemptCounts(
+    db,
+    page.data.map((r) => r.id),
+    parseDuration(query.window),
+  );
+  return { data: page.data.map((r) => toOpsSubscription(r, counts.get(r.id), query.window)), nextCursor: page.nextCursor };
+}
+
+/** One subscription as the ops views show it (health over the last 24 h). */
+export async function getOpsSubscription(db: Db, id: string): Promise<OpsSubscription> {
+  const row = await findSubscription(db, id);
+  const counts = await attemptCounts(db, [id], parseDuration('24h'));
+  return toOpsSubscription(row, counts.get(id), '24h');
+}
+
+/**
+ * An operator disables a subscription: the engine's own disable (state, reason, and a notice
+ * to the partner saying why), in the caller's transaction. Its waiting messages are held, not
+ * dropped, until it is enabled. Returns false when it was already disabled (nothing changed).
+ */
+export async function disableByOperator(trx: Knex.Transaction, id: string, reason: string | undefined): Promise<boolean> {
+  await findSubscription(trx, id);
+  const disabled = await disableSubscriptions(trx, new Map([[id, `disabled by an operator${reason ? `: ${reason}` : ''}`]]));
+  return disabled > 0;
+}
+
+/**
+ * An operator enables a disabled subscription: active again, with its failure streak cleared
+ * (else the auto-disable would take it straight back). A paused one is the partner's to
+ * resume: 409. Returns false when it was already active. Run in a transaction; release the
+ * held messages after the commit.
+ */
+export async function enableByOperator(trx: Knex.Transaction, id: string): Promise<boolean> {
+  const row = await findSubscription(trx, id);
+  if (row.state === 'paused') {
+    throw new ConflictError('subscription_paused', `subscription ${id} is paused by its partner; only they can resume it`);
+  }
+  if (row.state === 'active') return false;
+  await trx('subscriptions').where({ id }).update({
+    state: 'active',
+    disabled_reason: null,
+    failing_since: null,
+    consecutive_failures: 0,
+    updated_at: trx.fn.now(),
+  });
+  return true;
 }
