@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration, parseSchedule } from './duration.ts';
 import { parseAllowList, UrlGuardConfigError } from './url-guard.ts';
+import { parseRateLimit } from './rate-limit.ts';
 
 /**
  * Every setting hubhook reads from the environment, parsed once at start.
@@ -15,6 +16,19 @@ const duration = (fallback: string) =>
     .transform((value, ctx) => {
       try {
         return parseDuration(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    });
+
+const rateLimit = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      try {
+        return parseRateLimit(value);
       } catch (err) {
         ctx.addIssue({ code: 'custom', message: (err as Error).message });
         return z.NEVER;
@@ -99,6 +113,16 @@ const EnvSchema = z
       .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
       .optional(),
     MAIL_FROM: z.string().default('hubhook <no-reply@hubhook.local>'),
+    PUBLIC_URL: z
+      .string()
+      .regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL')
+      .transform((value) => value.replace(/\/+$/, ''))
+      .optional(),
+    SIGN_IN_CODE_TTL: duration('10m'),
+    SESSION_TTL: duration('12h'),
+    RATE_LIMIT_APPLICATIONS: rateLimit('5/1h'),
+    RATE_LIMIT_AUTH_PER_EMAIL: rateLimit('10/15m'),
+    RATE_LIMIT_AUTH_PER_CLIENT: rateLimit('30/15m'),
   })
   .superRefine((env, ctx) => {
     // A lease shorter than a request lets the reconciler send a message still in flight again.
@@ -144,6 +168,14 @@ function toConfig(env: Env) {
     metricsPort: env.METRICS_PORT,
     smtpUrl: env.SMTP_URL,
     mailFrom: env.MAIL_FROM,
+    publicUrl: env.PUBLIC_URL,
+    signInCodeTtlMs: env.SIGN_IN_CODE_TTL,
+    sessionTtlMs: env.SESSION_TTL,
+    rateLimits: {
+      applicationsPerClient: env.RATE_LIMIT_APPLICATIONS,
+      authPerEmail: env.RATE_LIMIT_AUTH_PER_EMAIL,
+      authPerClient: env.RATE_LIMIT_AUTH_PER_CLIENT,
+    },
   };
 }
 

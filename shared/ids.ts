@@ -18,6 +18,8 @@ export const ID_PREFIXES = {
   attempt: 'atm',
   application: 'app',
   mail: 'mail',
+  accountCredential: 'acr',
+  cleanUpRequest: 'lcr',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -2,10 +2,12 @@ import type { Knex } from 'knex';
 import * as portal from './0001-portal.ts';
 import * as subscriptions from './0002-subscriptions.ts';
 import * as delivery from './0003-delivery.ts';
+import * as onboarding from './0005-onboarding.ts';
 
 /** Every migration, in the order it runs. Add new ones at the end; never edit a shipped one. */
 export const migrations: Record<string, Knex.Migration> = {
   '0001-portal': portal,
   '0002-subscriptions': subscriptions,
   '0003-delivery': delivery,
+  '0005-onboarding': onboarding,
 };

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { Redis } from 'ioredis';
+import { randomText } from './ids.ts';
+import { RateLimiter, parseRateLimit } from './rate-limit.ts';
+
+describe('parseRateLimit', () => {
+  it('reads <count>/<duration>', () => {
+    expect(parseRateLimit('5/15m')).toEqual({ limit: 5, windowMs: 900_000 });
+    expect(parseRateLimit(' 100 / 1h ')).toEqual({ limit: 100, windowMs: 3_600_000 });
+  });
+
+  it.each(['5', '0/1m', 'x/1m', '5/soon', '5/0s', ''])('refuses %j', (text) => {
+    expect(() => parseRateLimit(text)).toThrow();
+  });
+});
+
+describe('RateLimiter over a real Redis', () => {
+  let redis: Redis;
+  const prefix = `{rl_${randomText(8)}}`;
+
+  beforeAll(() => {
+    redis = new Redis(inject('redisUrl'));
+  });
+  afterAll(async () => {
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  it('allows up to the limit, then refuses with the time left in the window', async () => {
+    const limiter = new RateLimiter({ redis, prefix });
+    const rule = { limit: 3, windowMs: 60_000 };
+    const results = [];
+    for (let i = 0; i < 5; i++) results.push(await limiter.hit('a', 'client-1', rule));
+    expect(results.map((r) => r.allowed)).toEqual([true, true, true, false, false]);
+    expect(results.map((r) => r.remaining)).toEqual([2, 1, 0, 0, 0]);
+    expect(results[3]!.retryAfterSeconds).toBeGreaterThan(0);
+    expect(results[3]!.retryAfterSeconds).toBeLessThanOrEqual(60);
+  });
+
+  it('counts each id and each bucket apart', async () => {
+    const limiter = new RateLimiter({ redis, prefix });
+    const rule = { limit: 1, windowMs: 60_000 };
+    expect((await limiter.hit('b', 'x', rule)).allowed).toBe(true);
+    expect((await limiter.hit('b', 'x', rule)).allowed).toBe(false);
+    expect((await limiter.hit('b', 'y', rule)).allowed).toBe(true);
+    expect((await limiter.hit('c', 'x', rule)).allowed).toBe(true);
+  });
+
+  it('starts a new window once the old one has ended', async () => {
+    const limiter = new RateLimiter({ redis, prefix });
+    const rule = { limit: 1, windowMs: 200 };
+    expect((await limiter.hit('d', 'x', rule)).allowed).toBe(true);
+    expect((await limiter.hit('d', 'x', rule)).allowed).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect((await limiter.hit('d', 'x', rule)).allowed).toBe(true);
+  });
+
+  it('keeps no address in Redis keys', async () => {
+    const limiter = new RateLimiter({ redis, prefix });
+    await limiter.hit('e', 'someone@example.com', { limit: 5, windowMs: 60_000 });
+    const keys = await redis.keys(`${prefix}:rl:e:*`);
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).not.toContain('someone');
+  });
+
+  it('fails open, and says so, when Redis does not answer', async () => {
+    const dead = new Redis('redis://127.0.0.1:1', { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: () => 50 });
+    dead.on('error', () => {});
+    const errors: Error[] = [];
+    const limiter = new RateLimiter({ redis: dead, prefix, timeoutMs: 200, onError: (err) => errors.push(err) });
+    const result = await limiter.hit('f', 'x', { limit: 1, windowMs: 60_000 });
+    expect(result.allowed).toBe(true);
+    expect(errors).toHaveLength(1);
+    dead.disconnect();
+  });
+});
