@@ -28,6 +28,18 @@ export const QUEUES = {
     },
     defaults: { attempts: 10, backoff: { type: 'exponential', delay: 2_000 } },
   },
+  /**
+   * Outgoing e-mail (sign-in codes, invitations, application outcomes). The request writes the
+   * mail row and enqueues after commit; the worker sends it (SMTP) or marks it delivered to the
+   * outbox. Retries here, so a slow or failing mail server never slows or fails a request.
+   */
+  mail: {
+    jobs: {
+      'send-mail': z.object({ mailId: z.string() }),
+    },
+    // 2 s, 4 s, 8 s ... the twelfth try comes about 2 h after the first.
+    defaults: { attempts: 12, backoff: { type: 'exponential', delay: 2_000 } },
+  },
   /** Periodic upkeep: reconciliation, retention, auto-disable. */
   maintenance: {
     jobs: {

@@ -26,6 +26,10 @@ import { registerMetricsRoutes } from './metrics/router.ts';
 import { registerOpsRoutes } from './ops/router.ts';
 import { mountQueueBoard } from './ops/board.ts';
 import { catalogQueues } from './ops/service.ts';
+import { registerOutboxRoutes } from './outbox/router.ts';
+import { registerApplicationRoutes } from './applications/router.ts';
+import { registerSessionRoutes } from './sessions/router.ts';
+import { registerAccountCredentialRoutes } from './account-credentials/router.ts';
 
 /** What the api needs from the outside; tests build these against their own schema and prefix. */
 export interface AppDeps {
@@ -57,6 +61,10 @@ export function registerRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Metric
   registerSubscriptionRoutes(api, deps);
   registerMetricsRoutes(api, deps.metrics);
   registerOpsRoutes(api, deps);
+  registerOutboxRoutes(api, deps);
+  registerApplicationRoutes(api, deps);
+  registerSessionRoutes(api, deps);
+  registerAccountCredentialRoutes(api, deps);
 }
 
 /** The metrics an app serves: the given ones, or its own reading queue depths and subscription states on scrape. */

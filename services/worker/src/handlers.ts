@@ -11,6 +11,7 @@ import { reconcile } from './maintenance/reconcile.ts';
 import { prune } from './maintenance/prune.ts';
 import { disableFailing } from './maintenance/disable-failing.ts';
 import { recordUpgradeNotices } from './notify/upgrade-available.ts';
+import { sendMail } from './mail/send-mail.ts';
 
 /** What a job handler may use. */
 export interface WorkerDeps {
@@ -35,5 +36,8 @@ export const handlers: HandlerTable = {
   fanout: { 'fanout-events': fanoutEvents },
   deliver: { 'deliver-messages': deliverMessages },
   notify: { 'upgrade-available': recordUpgradeNotices },
+  mail: {
+    'send-mail': sendMail,
+  },
   maintenance: { reconcile, prune, 'disable-failing': disableFailing },
 };

@@ -1,0 +1,66 @@
+import type { Db } from '#shared/db/knex';
+
+type CredentialRow = { id: string; partner_id: string; secret_hash: string; created_at: Date; revoked_at: Date | null; last_used_at: Date | null };
+
+/** A partner's account login (null if none issued yet), locked for the rest of the transaction; undefined if no such partner. */
+export async function partnerLoginForUpdate(db: Db, partnerId: string): Promise<{ login: string | null } | undefined> {
+  const row = (await db('partners').where({ id: partnerId }).forUpdate().first('account_login')) as { account_login: string | null } | undefined;
+  return row ? { login: row.account_login } : undefined;
+}
+
+/** A partner's account login; undefined if no such partner. */
+export async function partnerLogin(db: Db, partnerId: string): Promise<{ login: string | null } | undefined> {
+  const row = (await db('partners').where({ id: partnerId }).first('account_login')) as { account_login: string | null } | undefined;
+  return row ? { login: row.account_login } : undefined;
+}
+
+/** Gives a partner its account login. */
+export async function setPartnerLogin(db: Db, partnerId: string, login: string): Promise<void> {
+  await db('partners').where({ id: partnerId }).update({ account_login: login });
+}
+
+/** How many of a partner's account keys are active. */
+export async function countActiveKeys(db: Db, partnerId: string): Promise<number> {
+  const row = (await db('account_credentials').where({ partner_id: partnerId }).whereNull('revoked_at').count({ n: '*' }).first()) as { n: number };
+  return Number(row.n);
+}
+
+/** Stores a new account key's hash. */
+export async function insertCredential(db: Db, id: string, partnerId: string, secretHash: string): Promise<{ createdAt: Date }> {
+  const [row] = (await db('account_credentials').insert({ id, partner_id: partnerId, secret_hash: secretHash }).returning('created_at')) as {
+    created_at: Date;
+  }[];
+  return { createdAt: row!.created_at };
+}
+
+/** Every account key of a partner, newest first. */
+export async function listCredentials(db: Db, partnerId: string): Promise<CredentialRow[]> {
+  return (await db('account_credentials').where({ partner_id: partnerId }).orderBy([
+    { column: 'created_at', order: 'desc' },
+    { column: 'id', order: 'desc' },
+  ])) as CredentialRow[];
+}
+
+/** Revokes one of a partner's keys; false if it has no such active key. */
+export async function revokeCredential(db: Db, partnerId: string, credentialId: string): Promise<boolean> {
+  const n = await db('account_credentials')
+    .where({ id: credentialId, partner_id: partnerId })
+    .whereNull('revoked_at')
+    .update({ revoked_at: db.fn.now() });
+  return n > 0;
+}
+
+/** The active key hashes under an account login, with their partner. */
+export async function activeKeysForLogin(db: Db, login: string): Promise<{ id: string; partnerId: string; secretHash: string }[]> {
+  const rows = (await db('account_credentials as c')
+    .join('partners as p', 'p.id', 'c.partner_id')
+    .where('p.account_login', login)
+    .whereNull('c.revoked_at')
+    .select('c.id', 'c.partner_id', 'c.secret_hash')) as { id: string; partner_id: string; secret_hash: string }[];
+  return rows.map((r) => ({ id: r.id, partnerId: r.partner_id, secretHash: r.secret_hash }));
+}
+
+/** Notes that a key was used (best effort). */
+export async function touchCredential(db: Db, credentialId: string): Promise<void> {
+  await db('account_credentials').where({ id: credentialId }).update({ last_used_at: db.fn.now() });
+}

@@ -1,0 +1,101 @@
+import { NotFoundError } from '#shared/errors';
+import { isId } from '#shared/ids';
+import { dispatchMail } from '#shared/mail/outbox';
+import type { ApiRoutes } from '../http/route.ts';
+import type { AppDeps } from '../app.ts';
+import { clientAddress } from '../http/client-address.ts';
+import { createRateLimits } from '../http/rate-limits.ts';
+import { findApplication, listApplications } from './repository.ts';
+import {
+  Application,
+  ApplicationPage,
+  ApplicationParams,
+  ApplicationReceived,
+  ApprovedApplication,
+  CreateApplicationBody,
+  ListApplicationsQuery,
+  RejectApplicationBody,
+} from './schema.ts';
+import { approveApplication, rejectApplication, submitApplication } from './service.ts';
+
+
+/** Access applications: anyone applies; operators list, approve and reject. */
+export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
+  const limits = createRateLimits(deps);
+
+  api.add({
+    method: 'post',
+    path: '/v1/applications',
+    auth: ['public'],
+    summary: 'Apply for partner access',
+    tags: ['onboarding'],
+    body: CreateApplicationBody,
+    responses: { 202: ApplicationReceived, 400: 'a field is missing or malformed', 429: 'too many applications from this address; see Retry-After' },
+    handler: async ({ req, body }) => {
+      await limits.enforce('applications', clientAddress(req), deps.config.rateLimits.applicationsPerClient);
+      const application = await submitApplication(deps.db, body);
+      return { status: 202, body: { id: application.id, status: 'pending' } };
+    },
+  });
+
+  api.add({
+    method: 'get',
+    path: '/v1/applications',
+    auth: ['operator'],
+    summary: 'List access applications, newest first',
+    tags: ['onboarding'],
+    query: ListApplicationsQuery,
+    responses: { 200: ApplicationPage },
+    handler: async ({ query }) => ({ status: 200, body: await listApplications(deps.db, query) }),
+  });
+
+  api.add({
+    method: 'get',
+    path: '/v1/applications/:id',
+    auth: ['operator'],
+    summary: 'One access application',
+    tags: ['onboarding'],
+    params: ApplicationParams,
+    responses: { 200: Application, 404: 'no such application' },
+    handler: async ({ params }) => {
+      const application = isId('application', params.id) ? await findApplication(deps.db, params.id) : null;
+      if (!application) throw new NotFoundError('application', params.id);
+      return { status: 200, body: application };
+    },
+  });
+
+  api.add({
+    method: 'post',
+    path: '/v1/applications/:id/approve',
+    auth: ['operator'],
+    summary: 'Approve an application: creates the partner and its contact person, who is e-mailed how to sign in',
+    tags: ['onboarding'],
+    params: ApplicationParams,
+    responses: {
+      200: ApprovedApplication,
+      404: 'no such application',
+      409: 'already decided (application_decided), or the company name or address is taken',
+    },
+    handler: async ({ req, params, principal }) => {
+      const { result, mailId } = await approveApplication(deps.db, req, principal, params.id, deps.config.publicUrl);
+      dispatchMail(deps.queues, [mailId], req.log);
+      return { status: 200, body: result };
+    },
+  });
+
+  api.add({
+    method: 'post',
+    path: '/v1/applications/:id/reject',
+    auth: ['operator'],
+    summary: 'Reject an application with a reason; the applicant is e-mailed it',
+    tags: ['onboarding'],
+    params: ApplicationParams,
+    body: RejectApplicationBody,
+    responses: { 200: Application, 404: 'no such application', 409: 'already decided (application_decided)' },
+    handler: async ({ req, params, body, principal }) => {
+      const { result, mailId } = await rejectApplication(deps.db, req, principal, params.id, body.reason);
+      dispatchMail(deps.queues, [mailId], req.log);
+      return { status: 200, body: result };
+    },
+  });
+}

@@ -1,0 +1,25 @@
+import type { Db } from '#shared/db/knex';
+import type { MailRow } from '#shared/mail/outbox';
+import { pageNewestFirst } from '../http/pagination.ts';
+import type { ListOutboxInput, MailView } from './schema.ts';
+
+const toMail = (row: MailRow): MailView => ({
+  id: row.id,
+  kind: row.kind,
+  to: row.to_address,
+  subject: row.subject,
+  text: row.text_body,
+  status: row.status,
+  attempts: row.attempts,
+  lastError: row.last_error,
+  createdAt: row.created_at.toISOString(),
+  deliveredAt: row.delivered_at ? row.delivered_at.toISOString() : null,
+});
+
+/** Outgoing mail, newest first, optionally by status and recipient. */
+export async function listMail(db: Db, input: ListOutboxInput) {
+  const query = db('mail_outbox').select('*');
+  if (input.status) query.where({ status: input.status });
+  if (input.to) query.where({ to_address: input.to });
+  return pageNewestFirst<MailRow, MailView>(db, query, input, toMail);
+}

@@ -1,0 +1,18 @@
+import type { ApiRoutes } from '../http/route.ts';
+import type { AppDeps } from '../app.ts';
+import { ListOutboxQuery, MailPage } from './schema.ts';
+import { listMail } from './repository.ts';
+
+/** Operators read outgoing mail: with no SMTP_URL the outbox is where a developer finds it. */
+export function registerOutboxRoutes(api: ApiRoutes, deps: AppDeps): void {
+  api.add({
+    method: 'get',
+    path: '/v1/ops/outbox',
+    auth: ['operator'],
+    summary: 'List outgoing mail, newest first',
+    tags: ['ops', 'mail'],
+    query: ListOutboxQuery,
+    responses: { 200: MailPage },
+    handler: async ({ query }) => ({ status: 200, body: await listMail(deps.db, query) }),
+  });
+}

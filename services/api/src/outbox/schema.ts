@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { pageOf, pageQueryFields } from '../http/pagination.ts';
+
+export const MailStatus = z.enum(['pending', 'sent', 'outbox', 'failed']);
+
+export const ListOutboxQuery = z.object({
+  ...pageQueryFields,
+  status: MailStatus.optional(),
+  to: z.string().trim().toLowerCase().max(254).optional(),
+});
+export type ListOutboxInput = z.infer<typeof ListOutboxQuery>;
+
+export const Mail = z.object({
+  id: z.string(),
+  kind: z.string(),
+  to: z.string(),
+  subject: z.string(),
+  /** Null once a sensitive mail (a sign-in code) has been handed to the SMTP server. */
+  text: z.string().nullable(),
+  status: MailStatus,
+  attempts: z.number().int(),
+  lastError: z.string().nullable(),
+  createdAt: z.string(),
+  deliveredAt: z.string().nullable(),
+});
+export type MailView = z.infer<typeof Mail>;
+
+export const MailPage = pageOf(Mail);

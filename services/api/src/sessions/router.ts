@@ -1,0 +1,90 @@
+import type { ApiRoutes } from '../http/route.ts';
+import type { AppDeps } from '../app.ts';
+import { clientAddress } from '../http/client-address.ts';
+import { createRateLimits } from '../http/rate-limits.ts';
+import { keyExpiry } from './repository.ts';
+import { CurrentCredential, SessionIssued, SignInAccepted, SignInBody, VerifyBody } from './schema.ts';
+import { SessionService } from './service.ts';
+
+const ACCEPTED = {
+  status: 'accepted' as const,
+  message: 'If this address belongs to a user, a sign-in code is on its way. If none arrives, contact support.',
+};
+
+/** E-mail sign-in: ask for a code, exchange it for a session token, sign out. */
+export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
+  const limits = createRateLimits(deps);
+  const sessions = new SessionService(deps);
+  const rules = deps.config.rateLimits;
+
+  api.add({
+    method: 'post',
+    path: '/v1/auth/sign-in',
+    auth: ['public'],
+    summary: 'Ask for a one-time sign-in code by e-mail (always 202: never says whether the address is registered)',
+    tags: ['auth'],
+    body: SignInBody,
+    responses: { 202: SignInAccepted, 400: 'the address is malformed', 429: 'too many requests from this client or for this address; see Retry-After' },
+    handler: async ({ req, body }) => {
+      await limits.enforce('sign-in:client', clientAddress(req), rules.authPerClient);
+      await limits.enforce('sign-in:email', body.email, rules.authPerEmail);
+      await sessions.requestSignIn(body.email, req.log);
+      return { status: 202, body: ACCEPTED };
+    },
+  });
+
+  api.add({
+    method: 'post',
+    path: '/v1/auth/verify',
+    auth: ['public'],
+    summary: 'Exchange the e-mailed code for a session token',
+    tags: ['auth'],
+    body: VerifyBody,
+    responses: {
+      200: SessionIssued,
+      400: 'the address or code is malformed',
+      401: 'invalid_code (wrong, unknown address, or none sent) or code_expired',
+      429: 'too_many_attempts (the code is used up: ask for a new one) or rate_limited (see Retry-After)',
+    },
+    handler: async ({ req, body }) => {
+      await limits.enforce('verify:client', clientAddress(req), rules.authPerClient);
+      await limits.enforce('verify:email', body.email, rules.authPerEmail);
+      return { status: 200, body: await sessions.verify(req, body.email, body.code) };
+    },
+  });
+
+  api.add({
+    method: 'post',
+    path: '/v1/auth/sign-out',
+    auth: ['partner'],
+    summary: 'End the session whose token makes this request',
+    tags: ['auth'],
+    responses: { 204: 'signed out: the token no longer works', 422: 'not_a_session: the token is an API key' },
+    handler: async ({ req, principal }) => {
+      await sessions.signOut(req, principal);
+      return { status: 204 };
+    },
+  });
+
+  api.add({
+    method: 'get',
+    path: '/v1/auth/session',
+    auth: ['partner'],
+    summary: 'The credential making this request: its partner, user, kind and expiry',
+    tags: ['auth'],
+    responses: { 200: CurrentCredential },
+    handler: async ({ principal }) => {
+      const expiresAt = await keyExpiry(deps.db, principal.keyId);
+      return {
+        status: 200,
+        body: {
+          partnerId: principal.partnerId,
+          userId: principal.userId,
+          keyId: principal.keyId,
+          keyKind: principal.keyKind,
+          expiresAt: expiresAt ? expiresAt.toISOString() : null,
+        },
+      };
+    },
+  });
+}
