@@ -25,7 +25,7 @@ export interface NewMail {
 }
 
 /** A mail row. */
-export interface MailRow {
+export type MailRow = {
   id: string;
   kind: string;
   to_address: string;
@@ -38,7 +38,7 @@ export interface MailRow {
   provider_message_id: string | null;
   created_at: Date;
   delivered_at: Date | null;
-}
+};
 
 /** Writes a pending mail; returns its id. Call it inside the transaction of the change. */
 export async function writeMail(db: Db, mail: NewMail): Promise<string> {

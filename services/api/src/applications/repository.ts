@@ -1,6 +1,6 @@
 import type { Db } from '#shared/db/knex';
 import { newId } from '#shared/ids';
-import { pageNewestFirst } from '../http/pagination.ts';
+import { paginate, type Page } from '../http/pagination.ts';
 import type { ApplicationView, CreateApplicationInput, ListApplicationsInput } from './schema.ts';
 
 type ApplicationRow = {
@@ -72,8 +72,9 @@ export async function decideApplication(
 }
 
 /** Applications, newest first, optionally by status. */
-export async function listApplications(db: Db, input: ListApplicationsInput) {
-  const query = db('applications').select('*');
+export async function listApplications(db: Db, input: ListApplicationsInput): Promise<Page<ApplicationView>> {
+  const query = db('applications').select('applications.*');
   if (input.status) query.where({ status: input.status });
-  return pageNewestFirst<ApplicationRow, ApplicationView>(db, query, input, toApplication);
+  const page = await paginate<ApplicationRow>(db, query, input, { keys: ['created_at', 'id'], order: 'desc' });
+  return { data: page.data.map(toApplication), nextCursor: page.nextCursor };
 }

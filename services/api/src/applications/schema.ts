@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Email, Partner, User } from '../partners/schema.ts';
-import { pageOf, pageQueryFields } from '../http/pagination.ts';
+import { PageQuery, pageOf } from '../http/pagination.ts';
 
 export const ApplicationStatus = z.enum(['pending', 'approved', 'rejected']);
 
@@ -34,7 +34,7 @@ export type ApplicationView = z.infer<typeof Application>;
 
 export const ApplicationReceived = z.object({ id: z.string(), status: z.literal('pending') });
 
-export const ListApplicationsQuery = z.object({ ...pageQueryFields, status: ApplicationStatus.optional() });
+export const ListApplicationsQuery = PageQuery.extend({ status: ApplicationStatus.optional() });
 export type ListApplicationsInput = z.infer<typeof ListApplicationsQuery>;
 export const ApplicationPage = pageOf(Application);
 

@@ -1,6 +1,6 @@
 import type { Db } from '#shared/db/knex';
 import type { MailRow } from '#shared/mail/outbox';
-import { pageNewestFirst } from '../http/pagination.ts';
+import { paginate, type Page } from '../http/pagination.ts';
 import type { ListOutboxInput, MailView } from './schema.ts';
 
 const toMail = (row: MailRow): MailView => ({
@@ -17,9 +17,10 @@ const toMail = (row: MailRow): MailView => ({
 });
 
 /** Outgoing mail, newest first, optionally by status and recipient. */
-export async function listMail(db: Db, input: ListOutboxInput) {
-  const query = db('mail_outbox').select('*');
+export async function listMail(db: Db, input: ListOutboxInput): Promise<Page<MailView>> {
+  const query = db('mail_outbox').select('mail_outbox.*');
   if (input.status) query.where({ status: input.status });
   if (input.to) query.where({ to_address: input.to });
-  return pageNewestFirst<MailRow, MailView>(db, query, input, toMail);
+  const page = await paginate<MailRow>(db, query, input, { keys: ['created_at', 'id'], order: 'desc' });
+  return { data: page.data.map(toMail), nextCursor: page.nextCursor };
 }

@@ -1,10 +1,9 @@
 import { z } from 'zod';
-import { pageOf, pageQueryFields } from '../http/pagination.ts';
+import { PageQuery, pageOf } from '../http/pagination.ts';
 
 export const MailStatus = z.enum(['pending', 'sent', 'outbox', 'failed']);
 
-export const ListOutboxQuery = z.object({
-  ...pageQueryFields,
+export const ListOutboxQuery = PageQuery.extend({
   status: MailStatus.optional(),
   to: z.string().trim().toLowerCase().max(254).optional(),
 });
