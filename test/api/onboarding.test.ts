@@ -375,3 +375,29 @@ describe('account-level credentials', () => {
     expect((await ctx.request('POST', `/v1/partners/${partner.id}/account-credentials`, { token: apiKey })).status).toBe(403);
   });
 });
+
+describe('the OpenAPI document', () => {
+  it('lists every onboarding route', async () => {
+    const res = await ctx.request('GET', '/openapi.json');
+    const paths = res.body.paths as Record<string, Record<string, unknown>>;
+    const routes = Object.entries(paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
+    expect(routes).toEqual(
+      expect.arrayContaining([
+        'POST /v1/applications',
+        'GET /v1/applications',
+        'GET /v1/applications/{id}',
+        'POST /v1/applications/{id}/approve',
+        'POST /v1/applications/{id}/reject',
+        'POST /v1/auth/sign-in',
+        'POST /v1/auth/verify',
+        'POST /v1/auth/sign-out',
+        'GET /v1/auth/session',
+        'GET /v1/ops/outbox',
+        'POST /v1/partners/{id}/account-credentials',
+        'GET /v1/partners/{id}/account-credentials',
+        'DELETE /v1/partners/{id}/account-credentials/{credentialId}',
+      ]),
+    );
+    expect(paths['/v1/auth/sign-in']!.post).toMatchObject({ security: [] });
+  });
+});
