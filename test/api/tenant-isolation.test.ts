@@ -6,8 +6,8 @@
  *
  * - `hidden(path, body?)`: the route names one of A's resources; B must get 404 `not_found`
  *   (never 403, so ids cannot be probed). Give a valid body, so validation cannot answer first.
- * - `own(path, body?)`: the route names no resource (lists, creates, `me`); B's answer must be
- *   2xx and mention none of A's ids.
+ * - `own(path, body?, status?)`: the route names no resource (lists, creates, `me`); B's answer
+ *   must be 2xx (or exactly `status`, where B's own state makes it refuse) and mention none of A's ids.
  * - `shared(path, why)`: data that is the same for every partner (the function catalog).
  *
  * Every route that does not take partner keys must answer a partner key with 403, and every
@@ -38,11 +38,11 @@ interface Victim {
 
 type IsolationCase =
   | { kind: 'hidden'; path: (a: Victim) => string; body?: (a: Victim) => unknown }
-  | { kind: 'own'; path: string; body?: () => unknown }
+  | { kind: 'own'; path: string; body?: () => unknown; status?: number }
   | { kind: 'shared'; path: string; why: string };
 
 const hidden = (path: (a: Victim) => string, body?: (a: Victim) => unknown): IsolationCase => ({ kind: 'hidden', path, body });
-const own = (path: string, body?: () => unknown): IsolationCase => ({ kind: 'own', path, body });
+const own = (path: string, body?: () => unknown, status?: number): IsolationCase => ({ kind: 'own', path, body, status });
 const shared = (path: string, why: string): IsolationCase => ({ kind: 'shared', path, why });
 
 // One line per partner route, keyed by `METHOD path` as declared with api.add.
@@ -68,6 +68,11 @@ const PARTNER_ROUTES: Record<string, IsolationCase> = {
   'POST /v1/subscriptions/:id/resume': hidden((a) => `/v1/subscriptions/${a.subscriptionId}/resume`),
   'POST /v1/subscriptions/:id/rotate-secret': hidden((a) => `/v1/subscriptions/${a.subscriptionId}/rotate-secret`),
   'POST /v1/subscriptions/:id/test': hidden((a) => `/v1/subscriptions/${a.subscriptionId}/test`),
+  // B's key is an API key, not a session: 422 not_a_session, and nothing of A's is touched.
+  'POST /v1/auth/sign-out': own('/v1/auth/sign-out', undefined, 422),
+  'GET /v1/auth/session': own('/v1/auth/session'),
+  // B has no covered grants (A's are covered): 422 nothing_to_clean_up, never A's grants.
+  'POST /v1/legacy-grants/clean-up-request': own('/v1/legacy-grants/clean-up-request', () => ({}), 422),
   'GET /v1/subscriptions/:id/messages': hidden((a) => `/v1/subscriptions/${a.subscriptionId}/messages`),
   'GET /v1/subscriptions/:id/stats': hidden((a) => `/v1/subscriptions/${a.subscriptionId}/stats`),
   'POST /v1/subscriptions/:id/recover': hidden(
@@ -184,7 +189,8 @@ describe('tenant isolation', () => {
         if (res.status !== 404 || res.body?.error?.code !== 'not_found') failures.push(`${key}: ${res.status} ${res.text.slice(0, 200)}`);
       } else {
         const res = await ctx.request(method, entry.path, { token: b.apiKey, body: entry.kind === 'own' ? entry.body?.() : undefined });
-        if (res.status < 200 || res.status > 299) failures.push(`${key}: ${res.status} ${res.text.slice(0, 200)}`);
+        const expected = entry.kind === 'own' && entry.status !== undefined ? res.status === entry.status : res.status >= 200 && res.status <= 299;
+        if (!expected) failures.push(`${key}: ${res.status} ${res.text.slice(0, 200)}`);
         const leaked = idsOf(a).filter((id) => res.text.includes(id));
         if (leaked.length > 0) failures.push(`${key}: B's answer shows A's ${leaked.join(', ')}`);
       }

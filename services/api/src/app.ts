@@ -30,6 +30,7 @@ import { registerOutboxRoutes } from './outbox/router.ts';
 import { registerApplicationRoutes } from './applications/router.ts';
 import { registerSessionRoutes } from './sessions/router.ts';
 import { registerAccountCredentialRoutes } from './account-credentials/router.ts';
+import { registerCleanUpRequestRoutes } from './clean-up-requests/router.ts';
 
 /** What the api needs from the outside; tests build these against their own schema and prefix. */
 export interface AppDeps {
@@ -65,6 +66,7 @@ export function registerRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Metric
   registerApplicationRoutes(api, deps);
   registerSessionRoutes(api, deps);
   registerAccountCredentialRoutes(api, deps);
+  registerCleanUpRequestRoutes(api, deps);
 }
 
 /** The metrics an app serves: the given ones, or its own reading queue depths and subscription states on scrape. */

@@ -25,7 +25,7 @@ export interface RunningWorkers {
 }
 
 // Deliveries wait on receivers, so many run at once; fan-out and upkeep are short and few.
-const DEFAULT_CONCURRENCY: Record<QueueName, number> = { fanout: 4, deliver: 100, notify: 8, maintenance: 1 };
+const DEFAULT_CONCURRENCY: Record<QueueName, number> = { fanout: 4, deliver: 100, notify: 8, mail: 4, maintenance: 1 };
 
 /** Periodic upkeep: how often each maintenance job runs. */
 const schedules = (reconcileEvery: number) =>

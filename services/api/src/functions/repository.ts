@@ -64,8 +64,19 @@ export async function eventTypesInUse(db: Db, key: string, eventTypes: string[])
   return rows.map((row) => row.type).sort();
 }
 
-/** One page of the catalog, by key. */
-export async function listFunctions(db: Db, page: PageRequest): Promise<Page<FunctionView>> {
-  const rows = await paginate<FunctionRow>(db, db('functions').select('functions.*'), page, { keys: ['key'] });
+// LIKE's own characters in a search word match themselves.
+const likeEscape = (word: string) => word.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/**
+ * One page of the catalog, by key. With `q`, only functions whose key, name or description
+ * contains every word of it (case-insensitive): `estate read` finds `estates.read`.
+ */
+export async function listFunctions(db: Db, page: PageRequest & { q?: string | undefined }): Promise<Page<FunctionView>> {
+  const query = db('functions').select('functions.*');
+  for (const word of (page.q ?? '').split(/\s+/).filter(Boolean)) {
+    const pattern = `%${likeEscape(word)}%`;
+    query.where((w) => w.whereILike('key', pattern).orWhereILike('name', pattern).orWhereILike('description', pattern));
+  }
+  const rows = await paginate<FunctionRow>(db, query, page, { keys: ['key'] });
   return { data: rows.data.map(toFunction), nextCursor: rows.nextCursor };
 }

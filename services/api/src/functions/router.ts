@@ -1,8 +1,8 @@
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../app.ts';
-import { PageQuery, pageOf } from '../http/pagination.ts';
+import { pageOf } from '../http/pagination.ts';
 import { recordAudit } from '../audit/audit.ts';
-import { CatalogFunction, FunctionKeyParams, PutFunctionBody } from './schema.ts';
+import { CatalogFunction, FunctionKeyParams, ListFunctionsQuery, PutFunctionBody } from './schema.ts';
 import { putFunction } from './service.ts';
 import { listFunctions } from './repository.ts';
 
@@ -36,9 +36,9 @@ export function registerFunctionRoutes(api: ApiRoutes, deps: AppDeps): void {
     method: 'get',
     path: '/v1/functions',
     auth: ['operator', 'hub', 'partner'],
-    summary: 'The function catalog, by key',
+    summary: 'The function catalog, by key; `q` keeps the functions whose key, name or description contains every word of it',
     tags: ['functions'],
-    query: PageQuery,
+    query: ListFunctionsQuery,
     responses: { 200: pageOf(CatalogFunction) },
     handler: async ({ query }) => ({ status: 200, body: await listFunctions(deps.db, query) }),
   });

@@ -67,3 +67,9 @@ export async function listLegacyGrants(db: Db, partnerId: string, page: PageRequ
   const rows = await paginate<LegacyGrantRow>(db, query, page, { keys: ['created_at', 'id'] });
   return { data: await withCoverage(db, rows.data), nextCursor: rows.nextCursor };
 }
+
+/** The partner's grants that a product covers now, oldest first, each with its covering products (for clean-up requests). */
+export async function coveredLegacyGrants(db: Db, partnerId: string): Promise<LegacyGrantView[]> {
+  const rows = (await db('legacy_grants').where({ partner_id: partnerId }).orderBy([{ column: 'created_at' }, { column: 'id' }])) as LegacyGrantRow[];
+  return (await withCoverage(db, rows)).filter((grant) => grant.coveredBy.length > 0);
+}

@@ -4,10 +4,10 @@ import { NotFoundError } from '#shared/errors';
 import { PageQuery, pageOf } from '../http/pagination.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { User } from '../partners/schema.ts';
-import { addUser } from '../partners/service.ts';
+import { dispatchMail } from '#shared/mail/outbox';
 import { findPartner } from '../partners/repository.ts';
 import { findUser, listUsers } from './repository.ts';
-import { removeUser } from './service.ts';
+import { inviteUser, removeUser } from './service.ts';
 import { AddUserBody, AddedUser, Me, UserIdParams } from './schema.ts';
 
 /** Partner routes: who am I, and the partner's users (any user may add and remove users). */
@@ -43,21 +43,23 @@ export function registerUserRoutes(api: ApiRoutes, deps: AppDeps): void {
     method: 'post',
     path: '/v1/users',
     auth: ['partner'],
-    summary: 'Add a user by e-mail; the answer carries its API key, shown once',
+    summary: 'Add a user by e-mail; the answer carries its API key, shown once, and the user is e-mailed how to sign in',
     tags: ['users'],
     body: AddUserBody,
     responses: { 201: AddedUser, 400: 'invalid e-mail', 409: 'a user with that e-mail (compared case-insensitively) exists' },
     handler: async ({ req, body, principal }) => {
-      const added = await deps.db.transaction(async (trx) => {
-        const result = await addUser(trx, principal.partnerId, body.email);
+      const { added, mailId } = await deps.db.transaction(async (trx) => {
+        const result = await inviteUser(trx, principal.partnerId, body.email, principal.userId, deps.config.publicUrl);
         await recordAudit(trx, req, principal, {
           action: 'user.added',
           targetType: 'user',
-          targetId: result.user.id,
-          data: { email: result.user.email },
+          targetId: result.added.user.id,
+          data: { email: result.added.user.email },
         });
         return result;
       });
+      // After the commit; the mail never holds the answer up (see shared/mail/outbox.ts).
+      dispatchMail(deps.queues, [mailId], req.log);
       return { status: 201, body: added };
     },
   });

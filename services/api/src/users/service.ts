@@ -1,8 +1,33 @@
 import type { Db } from '#shared/db/knex';
 import { ConflictError, NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
+import { writeMail } from '#shared/mail/outbox';
+import { invitationMail } from '#shared/mail/templates';
 import type { UserView } from '../partners/schema.ts';
+import { findPartner } from '../partners/repository.ts';
+import { addUser } from '../partners/service.ts';
 import { deleteUser, findUser } from './repository.ts';
+
+/**
+ * Adds a user to the partner (409 `email_taken` if the address has one) and writes the mail that
+ * tells them how to sign in, naming who added them. Run it in a transaction: the user and the
+ * mail row commit together; the caller enqueues `mailId` after the commit.
+ */
+export async function inviteUser(
+  db: Db,
+  partnerId: string,
+  email: string,
+  invitedBy: string | null,
+  publicUrl: string | undefined,
+): Promise<{ added: { user: UserView; apiKey: string }; mailId: string }> {
+  const added = await addUser(db, partnerId, email);
+  const [partner, inviter] = await Promise.all([findPartner(db, partnerId), invitedBy ? findUser(db, partnerId, invitedBy) : null]);
+  const mailId = await writeMail(
+    db,
+    invitationMail({ to: added.user.email, partnerName: partner?.name ?? 'your partner account', invitedBy: inviter?.email ?? null, publicUrl }),
+  );
+  return { added, mailId };
+}
 
 /**
  * Removes a user of the partner; its API keys stop working at once (they cascade away).

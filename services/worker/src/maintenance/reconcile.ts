@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { enqueueDeliveries } from '#shared/delivery/requeue';
+import { requeuePendingMail } from '#shared/mail/outbox';
 import type { JobHandler } from '../handlers.ts';
 
 /** At most this much is re-enqueued per run and kind; the next run takes the rest. */
@@ -9,8 +10,8 @@ const FANOUT_CHUNK = 100;
 /**
  * Nothing accepted is lost: re-enqueues work that Postgres says is owed but that no job may
  * carry (Redis restarted empty, a crash between commit and enqueue, a lease that ran out):
- * events not yet fanned out, pending messages past their due time or lease, and held messages
- * of subscriptions that are active again. Safe to run any number of times: fan-out skips
+ * events not yet fanned out, pending messages past their due time or lease, held messages
+ * of subscriptions that are active again, and outgoing mail still pending. Safe to run any number of times: fan-out skips
  * events already done, and delivery job ids derive from message ids, so a job that still exists
  * is not doubled.
  */
@@ -52,7 +53,10 @@ export const reconcile: JobHandler<'maintenance', 'reconcile'> = async (_data, {
     .returning(['id', 'attempts']);
   await enqueueDeliveries(queues, released);
 
-  if (eventIds.length + due.length + released.length > 0) {
-    log.info({ events: eventIds.length, messages: due.length, released: released.length }, 'reconciled owed work');
+  // Mail rows still pending (job ids are mail ids: a job still queued or waiting to retry is not doubled).
+  const mails = await requeuePendingMail(db, queues, graceMs);
+
+  if (eventIds.length + due.length + released.length + mails > 0) {
+    log.info({ events: eventIds.length, messages: due.length, released: released.length, mails }, 'reconciled owed work');
   }
 };
