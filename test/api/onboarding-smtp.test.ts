@@ -49,6 +49,9 @@ describe('e-mail over SMTP', () => {
     const me = await ctx.request('GET', '/v1/auth/session', { token });
     expect(me.status).toBe(200);
     expect(me.body).toMatchObject({ partnerId: partner.id, userId: user.id, keyKind: 'session', expiresAt: verified.body.expiresAt });
+    const portalMe = await ctx.request('GET', '/v1/me', { token });
+    expect(portalMe.status).toBe(200);
+    expect(portalMe.body.user.id).toBe(user.id);
 
     // The code works once.
     const again = await ctx.request('POST', '/v1/auth/verify', { body: { email: 'anna@acme.test', code } });
@@ -59,6 +62,7 @@ describe('e-mail over SMTP', () => {
     expect(out.status).toBe(204);
     const after = await ctx.request('GET', '/v1/auth/session', { token });
     expect(after.status).toBe(401);
+    expect((await ctx.request('GET', '/v1/me', { token })).status).toBe(401);
   });
 
   it('e-mails the applicant the outcome of an application, and the approved one can sign in', async () => {
@@ -96,6 +100,26 @@ describe('e-mail over SMTP', () => {
     expect(rejected.status).toBe(200);
     const rejection = await smtp.waitFor('spam@spam.test');
     expect(rejection.text).toContain('Reason: Scraping is not a use we support.');
+  });
+
+  it('e-mails a user added with POST /v1/users how to sign in, naming the partner and who added them', async () => {
+    const { apiKey } = await ctx.db.transaction((trx) => createPartner(trx, { name: 'Inviting Partner AS', contactEmail: 'boss@inviting.test' }));
+    const added = await ctx.request('POST', '/v1/users', { token: apiKey, body: { email: 'New.Colleague@Inviting.test' } });
+    expect(added.status).toBe(201);
+
+    const invitation = await smtp.waitFor('new.colleague@inviting.test');
+    expect(invitation.subject).toBe('You have been given access to Inviting Partner AS on hubhook');
+    expect(invitation.text).toContain('by boss@inviting.test');
+    expect(invitation.text).toContain('POST /v1/auth/sign-in');
+
+    // And the invitation leads to a working sign-in.
+    await ctx.request('POST', '/v1/auth/sign-in', { body: { email: 'new.colleague@inviting.test' } });
+    const codeMail = await smtp.waitFor('new.colleague@inviting.test', { subject: /sign-in code/ });
+    const verified = await ctx.request('POST', '/v1/auth/verify', { body: { email: 'new.colleague@inviting.test', code: codeIn(codeMail.text) } });
+    expect(verified.status).toBe(200);
+    const me = await ctx.request('GET', '/v1/me', { token: verified.body.token });
+    expect(me.status).toBe(200);
+    expect(me.body.user).toMatchObject({ id: added.body.user.id, email: 'new.colleague@inviting.test' });
   });
 
   it('never holds the request up for a failing mail server: the job retries until it gets through', async () => {

@@ -269,6 +269,17 @@ describe('access applications', () => {
     );
   });
 
+  it('refuses NUL characters before they reach Postgres (400, not 500)', async () => {
+    const res = await apply(application({ companyName: 'Nul\u0000 AS', purpose: 'x\u0000' }));
+    expect(res.status).toBe(400);
+    expect(res.body.error.details.map((d: { path: string }) => d.path).sort()).toEqual(['body.companyName', 'body.purpose']);
+    const { body: created } = await apply(application({ companyName: 'Nul Reason AS', contactEmail: 'nul@reason.test' }));
+    const reject = await ctx.request('POST', `/v1/applications/${created.id}/reject`, { token: OPERATOR_TOKEN, body: { reason: 'no\u0000' } });
+    expect(reject.status).toBe(400);
+    const outbox = await ctx.request('GET', `/v1/ops/outbox?to=${encodeURIComponent('a\u0000@b.test')}`, { token: OPERATOR_TOKEN });
+    expect(outbox.status).toBe(400);
+  });
+
   it('approves: creates the partner and its contact person, mails sign-in steps, hands out no key, and decides once', async () => {
     const { body: created } = await apply(application({ companyName: 'Approved AS', contactEmail: 'boss@approved.test' }));
     const res = await ctx.request('POST', `/v1/applications/${created.id}/approve`, { token: OPERATOR_TOKEN });

@@ -1,0 +1,174 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedFunctions } from '#shared/db/seeds/functions';
+import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
+import { createTestPartner, insertActivation, insertProduct, walkPages } from '../support/portal.ts';
+
+/**
+ * Onboarding where it meets the portal: invitations from POST /v1/users (outbox path), the
+ * catalog search, and legacy clean-up requests.
+ */
+let ctx: TestContext;
+beforeAll(async () => {
+  ctx = await startTestContext();
+  await seedFunctions(ctx.db);
+});
+afterAll(async () => {
+  await ctx.stop();
+});
+
+describe('invitations', () => {
+  it('writes the invitation mail with the user, and none when the address is taken', async () => {
+    const partner = await createTestPartner(ctx, { name: 'Invites AS' });
+    const added = await ctx.request('POST', '/v1/users', { token: partner.apiKey, body: { email: 'Invited@Invites.test' } });
+    expect(added.status).toBe(201);
+    const mails = await ctx.db('mail_outbox').where({ to_address: 'invited@invites.test' });
+    expect(mails).toHaveLength(1);
+    expect(mails[0]).toMatchObject({ kind: 'invitation', status: 'pending', subject: 'You have been given access to Invites AS on hubhook' });
+    expect(mails[0].text_body).toContain(`by ${partner.email}`);
+
+    const again = await ctx.request('POST', '/v1/users', { token: partner.apiKey, body: { email: 'invited@invites.test' } });
+    expect(again.status).toBe(409);
+    expect(await ctx.db('mail_outbox').where({ to_address: 'invited@invites.test' })).toHaveLength(1);
+  });
+});
+
+describe('GET /v1/functions?q=', () => {
+  const keys = async (query: string, token = OPERATOR_TOKEN) => {
+    const res = await ctx.request('GET', `/v1/functions?limit=500&q=${encodeURIComponent(query)}`, { token });
+    expect(res.status, res.text).toBe(200);
+    return res.body.data.map((f: { key: string }) => f.key) as string[];
+  };
+
+  it('matches key, name and description, case-insensitively', async () => {
+    expect(await keys('ESTATES.READ')).toEqual(['estates.read']);
+    expect(await keys('Write contacts')).toEqual(['contacts.write']);
+    // Only in a description: "leads registered by a partner’s website".
+    expect(await keys('website')).toEqual(['contacts.write']);
+    const estates = await keys('estate');
+    expect(estates).toEqual(expect.arrayContaining(['estates.read', 'estates.write']));
+  });
+
+  it('keeps only functions holding every word', async () => {
+    const found = await keys('estate read');
+    expect(found).toContain('estates.read');
+    expect(found).not.toContain('estates.write');
+  });
+
+  it('treats LIKE wildcards as plain characters, and an empty q as no filter', async () => {
+    expect(await keys('%')).toEqual([]);
+    expect(await keys('estates_read')).toEqual([]);
+    const all = await ctx.request('GET', '/v1/functions?limit=500', { token: OPERATOR_TOKEN });
+    expect(await keys('')).toHaveLength(all.body.data.length);
+  });
+
+  it('pages through the results and works for every kind of token', async () => {
+    const whole = await keys('read');
+    const { items, pages } = await walkPages(ctx, `/v1/functions?limit=2&q=read`, HUB_TOKEN);
+    expect(items.map((f) => f.key)).toEqual(whole);
+    expect(pages.length).toBeGreaterThan(1);
+    const partner = await createTestPartner(ctx);
+    expect(await keys('read', partner.apiKey)).toEqual(whole);
+  });
+
+  it('refuses a q too long or with a NUL character with 400', async () => {
+    for (const q of ['x'.repeat(201), 'estate\u0000']) {
+      const res = await ctx.request('GET', `/v1/functions?q=${encodeURIComponent(q)}`, { token: OPERATOR_TOKEN });
+      expect(res.status).toBe(400);
+      expect(res.body.error.details[0].path).toBe('query.q');
+    }
+  });
+});
+
+describe('legacy clean-up requests', () => {
+  async function partnerWithGrants() {
+    const partner = await createTestPartner(ctx);
+    const grant = async (functionKey: string) => {
+      const res = await ctx.request('POST', `/v1/partners/${partner.partnerId}/legacy-grants`, {
+        token: OPERATOR_TOKEN,
+        body: { installationId: 'MSVPAR', functionKey },
+      });
+      expect(res.status, res.text).toBe(201);
+      return res.body.id as string;
+    };
+    const covered = await grant('estates.read');
+    const uncovered = await grant('contacts.read');
+    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: { 1: ['estates.read'] } });
+    await insertActivation(ctx.db, 'MSVPAR', productId, 1);
+    return { partner, covered, uncovered, productId };
+  }
+
+  it('records the grants the partner’s products cover now, once at a time', async () => {
+    const { partner, covered, productId } = await partnerWithGrants();
+    const res = await ctx.request('POST', '/v1/legacy-grants/clean-up-request', { token: partner.apiKey, body: { note: 'we moved to products' } });
+    expect(res.status, res.text).toBe(201);
+    expect(res.body).toMatchObject({
+      id: expect.stringMatching(/^lcr_/),
+      partnerId: partner.partnerId,
+      requestedBy: partner.userId,
+      note: 'we moved to products',
+      status: 'open',
+      grants: [{ grantId: covered, installationId: 'MSVPAR', functionKey: 'estates.read', coveredBy: [productId] }],
+      resolvedAt: null,
+    });
+    const again = await ctx.request('POST', '/v1/legacy-grants/clean-up-request', { token: partner.apiKey });
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('clean_up_pending');
+
+    const listed = await ctx.request('GET', '/v1/ops/clean-up-requests?status=open', { token: OPERATOR_TOKEN });
+    expect(listed.body.data.map((r: { id: string }) => r.id)).toContain(res.body.id);
+    expect((await ctx.request('GET', '/v1/ops/clean-up-requests', { token: partner.apiKey })).status).toBe(403);
+  });
+
+  it('answers 422 nothing_to_clean_up when no grant is covered', async () => {
+    const partner = await createTestPartner(ctx);
+    await ctx.request('POST', `/v1/partners/${partner.partnerId}/legacy-grants`, {
+      token: OPERATOR_TOKEN,
+      body: { installationId: 'MSVPAR', functionKey: 'estates.read' },
+    });
+    const res = await ctx.request('POST', '/v1/legacy-grants/clean-up-request', { token: partner.apiKey });
+    expect(res.status).toBe(422);
+    expect(res.body.error.code).toBe('nothing_to_clean_up');
+  });
+
+  it('lets operators resolve a request, removing the grants still covered and only those', async () => {
+    const { partner, covered, uncovered } = await partnerWithGrants();
+    const request = await ctx.request('POST', '/v1/legacy-grants/clean-up-request', { token: partner.apiKey });
+    const resolved = await ctx.request('POST', `/v1/ops/clean-up-requests/${request.body.id}/resolve`, {
+      token: OPERATOR_TOKEN,
+      body: { removeGrants: true },
+    });
+    expect(resolved.status, resolved.text).toBe(200);
+    expect(resolved.body).toMatchObject({ request: { status: 'done', resolvedAt: expect.any(String) }, removedGrantIds: [covered], keptGrantIds: [] });
+    const left = await ctx.db('legacy_grants').where({ partner_id: partner.partnerId }).pluck('id');
+    expect(left).toEqual([uncovered]);
+
+    const again = await ctx.request('POST', `/v1/ops/clean-up-requests/${request.body.id}/resolve`, { token: OPERATOR_TOKEN, body: {} });
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('clean_up_resolved');
+    const actions = await ctx.db('audit_log').where({ target_id: request.body.id }).orderBy('id').pluck('action');
+    expect(actions).toEqual(['legacy_clean_up.requested', 'legacy_clean_up.resolved']);
+  });
+
+  it('keeps a grant a product stopped covering since the request', async () => {
+    const { partner, covered, productId } = await partnerWithGrants();
+    const request = await ctx.request('POST', '/v1/legacy-grants/clean-up-request', { token: partner.apiKey });
+    await ctx.db('activations').where({ product_id: productId }).delete();
+    const resolved = await ctx.request('POST', `/v1/ops/clean-up-requests/${request.body.id}/resolve`, {
+      token: OPERATOR_TOKEN,
+      body: { removeGrants: true },
+    });
+    expect(resolved.body).toMatchObject({ removedGrantIds: [], keptGrantIds: [covered] });
+    expect(await ctx.db('legacy_grants').where({ id: covered })).toHaveLength(1);
+  });
+
+  it('answers unknown or malformed request ids with 404, and a bad body with 400', async () => {
+    for (const id of ['lcr_0000000000000000000a', 'nope']) {
+      const res = await ctx.request('POST', `/v1/ops/clean-up-requests/${id}/resolve`, { token: OPERATOR_TOKEN, body: {} });
+      expect(res.status).toBe(404);
+    }
+    const partner = await createTestPartner(ctx);
+    const bad = await ctx.request('POST', '/v1/legacy-grants/clean-up-request', { token: partner.apiKey, body: { note: 42 } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details[0].path).toBe('body.note');
+  });
+});
