@@ -3,6 +3,7 @@ import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '.
 import { eventually } from '../support/poll.ts';
 import { createPartner } from '#api/partners/service';
 import { verifyAccountCredentials } from '#api/account-credentials/service';
+import { requeuePendingMail, writeMail } from '#shared/mail/outbox';
 
 /**
  * Onboarding without SMTP_URL: mail goes to the outbox table (and a log line naming only
@@ -58,6 +59,17 @@ describe('mail with no SMTP_URL: the outbox', () => {
     const verified = await verify('olga@outbox.test', code);
     expect(verified.status).toBe(200);
     expect(ctx.logs.filter((l) => l.includes(code) || l.includes(verified.body.token))).toEqual([]);
+  });
+
+  it('delivers mail whose enqueue was lost once the reconciler re-enqueues it', async () => {
+    // A row committed but never enqueued (a crash, or Redis down, between commit and enqueue).
+    const mailId = await writeMail(ctx.db, { kind: 'test', to: 'lost@outbox.test', subject: 'Lost and found', text: 'hello' });
+    await ctx.db('mail_outbox').where({ id: mailId }).update({ created_at: ctx.db.raw("now() - interval '10 minutes'") });
+    expect(await requeuePendingMail(ctx.db, ctx.queues, 60_000)).toBeGreaterThanOrEqual(1);
+    const row = await eventually(() => ctx.db('mail_outbox').where({ id: mailId, status: 'outbox' }).first(), 'the lost mail delivered');
+    expect(row.attempts).toBe(1);
+    // Running it again finds nothing owed.
+    expect(await requeuePendingMail(ctx.db, ctx.queues, 60_000)).toBe(0);
   });
 
   it('lists the outbox newest first, page by page, for operators only', async () => {

@@ -11,9 +11,9 @@ const FANOUT_CHUNK = 100;
  * Nothing accepted is lost: re-enqueues work that Postgres says is owed but that no job may
  * carry (Redis restarted empty, a crash between commit and enqueue, a lease that ran out):
  * events not yet fanned out, pending messages past their due time or lease, held messages
- * of subscriptions that are active again, and outgoing mail still pending. Safe to run any number of times: fan-out skips
- * events already done, and delivery job ids derive from message ids, so a job that still exists
- * is not doubled.
+ * of subscriptions that are active again, and outgoing mail still pending. Safe to run any
+ * number of times: fan-out skips events already done, and delivery and mail job ids derive from
+ * message and mail ids, so a job that still exists is not doubled.
  */
 export const reconcile: JobHandler<'maintenance', 'reconcile'> = async (_data, { deps, log }) => {
   const { db, queues, config } = deps;
