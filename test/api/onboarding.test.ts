@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { createPartner } from '#api/partners/service';
-import { verifyAccountCredentials } from '#api/account-credentials/service';
+import { checkAccountCredentials } from '#api/account-credentials/service';
 import { requeuePendingMail, writeMail } from '#shared/mail/outbox';
 
 /**
@@ -373,14 +373,17 @@ describe('account-level credentials', () => {
     const stored = await ctx.db('account_credentials').where({ id: first.body.id }).first();
     expect(stored.secret_hash).not.toContain(first.body.accessKey);
 
-    expect(await verifyAccountCredentials(ctx.db, first.body.login, first.body.accessKey)).toEqual({ partnerId: partner.id, credentialId: first.body.id });
-    expect(await verifyAccountCredentials(ctx.db, first.body.login, second.body.accessKey)).toEqual({ partnerId: partner.id, credentialId: second.body.id });
-    expect(await verifyAccountCredentials(ctx.db, first.body.login, `${first.body.accessKey}x`)).toBeNull();
-    expect(await verifyAccountCredentials(ctx.db, 'acct_unknown', first.body.accessKey)).toBeNull();
+    const check = (login: string, key: string) => checkAccountCredentials(ctx.db, login, key);
+    expect(await check(first.body.login, first.body.accessKey)).toEqual({ result: 'valid', partnerId: partner.id, credentialId: first.body.id });
+    expect(await check(first.body.login, second.body.accessKey)).toEqual({ result: 'valid', partnerId: partner.id, credentialId: second.body.id });
+    expect(await check(first.body.login, `${first.body.accessKey}x`)).toEqual({ result: 'invalid_key', partnerId: partner.id });
+    expect(await check('acct_0000000000000000', first.body.accessKey)).toEqual({ result: 'unknown_login' });
+    expect(await check('not-an-account-login', first.body.accessKey)).toEqual({ result: 'unknown_login' });
+    expect((await ctx.db('account_credentials').where({ id: first.body.id }).first()).last_used_at).not.toBeNull();
 
     const revoked = await ctx.request('DELETE', `${path}/${first.body.id}`, { token: OPERATOR_TOKEN });
     expect(revoked.status).toBe(204);
-    expect(await verifyAccountCredentials(ctx.db, first.body.login, first.body.accessKey)).toBeNull();
+    expect(await check(first.body.login, first.body.accessKey)).toEqual({ result: 'key_revoked', partnerId: partner.id, credentialId: first.body.id });
     expect((await ctx.request('DELETE', `${path}/${first.body.id}`, { token: OPERATOR_TOKEN })).status).toBe(404);
     expect((await ctx.request('POST', path, { token: OPERATOR_TOKEN })).status).toBe(201);
     const actions = await ctx.db('audit_log').where({ partner_id: partner.id, actor_type: 'operator' }).orderBy('id').pluck('action');

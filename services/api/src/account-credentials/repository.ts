@@ -50,14 +50,19 @@ export async function revokeCredential(db: Db, partnerId: string, credentialId: 
   return n > 0;
 }
 
-/** The active key hashes under an account login, with their partner. */
-export async function activeKeysForLogin(db: Db, login: string): Promise<{ id: string; partnerId: string; secretHash: string }[]> {
-  const rows = (await db('account_credentials as c')
-    .join('partners as p', 'p.id', 'c.partner_id')
-    .where('p.account_login', login)
-    .whereNull('c.revoked_at')
-    .select('c.id', 'c.partner_id', 'c.secret_hash')) as { id: string; partner_id: string; secret_hash: string }[];
-  return rows.map((r) => ({ id: r.id, partnerId: r.partner_id, secretHash: r.secret_hash }));
+/** The partner holding an account login and every key under it (revoked ones too); null if no such login. */
+export async function keysForLogin(
+  db: Db,
+  login: string,
+): Promise<{ partnerId: string; keys: { id: string; secretHash: string; revoked: boolean }[] } | null> {
+  const partner = (await db('partners').where({ account_login: login }).first('id')) as { id: string } | undefined;
+  if (!partner) return null;
+  const rows = (await db('account_credentials').where({ partner_id: partner.id }).select('id', 'secret_hash', 'revoked_at')) as {
+    id: string;
+    secret_hash: string;
+    revoked_at: Date | null;
+  }[];
+  return { partnerId: partner.id, keys: rows.map((r) => ({ id: r.id, secretHash: r.secret_hash, revoked: r.revoked_at !== null })) };
 }
 
 /** Notes that a key was used (best effort). */

@@ -7,7 +7,6 @@ import { hashSecret, safeEqual } from '#shared/tokens';
 import type { Principal } from '../http/auth.ts';
 import { recordAudit } from '../audit/audit.ts';
 import {
-  activeKeysForLogin,
   countActiveKeys,
   insertCredential,
   listCredentials,
@@ -15,6 +14,7 @@ import {
   partnerLoginForUpdate,
   revokeCredential,
   setPartnerLogin,
+  keysForLogin,
   touchCredential,
 } from './repository.ts';
 
@@ -78,16 +78,28 @@ export async function revokeAccountCredential(db: Knex, req: Request, principal:
   });
 }
 
+/** What `checkAccountCredentials` found. */
+export type AccountCredentialCheck =
+  | { result: 'unknown_login' }
+  | { result: 'invalid_key'; partnerId: string }
+  | { result: 'key_revoked'; partnerId: string; credentialId: string }
+  | { result: 'valid'; partnerId: string; credentialId: string };
+
+/** True when a login has the form of an account login (`acct_…`), not a product's. */
+export const isAccountLogin = (login: string) => /^acct_[0-9a-z]{16}$/.test(login);
+
 /**
- * Checks an account login and access key; the partner they belong to, or null. Fails closed:
- * anything not positively matched is null. Compares in constant time against each active key.
+ * Checks an account login and access key. Fails closed: only a key of that login whose hash
+ * matches, compared in constant time, and that is not revoked, is `valid`.
  */
-export async function verifyAccountCredentials(db: Db, login: string, accessKey: string): Promise<{ partnerId: string; credentialId: string } | null> {
-  if (!login.startsWith('acct_')) return null;
+export async function checkAccountCredentials(db: Db, login: string, accessKey: string): Promise<AccountCredentialCheck> {
+  if (!isAccountLogin(login)) return { result: 'unknown_login' };
+  const found = await keysForLogin(db, login);
+  if (!found) return { result: 'unknown_login' };
   const offered = hashSecret(accessKey);
-  const keys = await activeKeysForLogin(db, login);
-  const match = keys.find((key) => safeEqual(offered, key.secretHash));
-  if (!match) return null;
+  const match = found.keys.find((key) => safeEqual(offered, key.secretHash));
+  if (!match) return { result: 'invalid_key', partnerId: found.partnerId };
+  if (match.revoked) return { result: 'key_revoked', partnerId: found.partnerId, credentialId: match.id };
   await touchCredential(db, match.id);
-  return { partnerId: match.partnerId, credentialId: match.id };
+  return { result: 'valid', partnerId: found.partnerId, credentialId: match.id };
 }
