@@ -172,3 +172,93 @@ describe('legacy clean-up requests', () => {
     expect(bad.body.error.details[0].path).toBe('body.note');
   });
 });
+
+describe('POST /v1/hub/access-check with account-level credentials', () => {
+  const check = (body: Record<string, unknown>) => ctx.request('POST', '/v1/hub/access-check', { token: HUB_TOKEN, body });
+
+  async function accountPartner() {
+    const partner = await createTestPartner(ctx);
+    const grant = await ctx.request('POST', `/v1/partners/${partner.partnerId}/legacy-grants`, {
+      token: OPERATOR_TOKEN,
+      body: { installationId: 'MSVPAR', functionKey: 'estates.read' },
+    });
+    expect(grant.status, grant.text).toBe(201);
+    const issued = await ctx.request('POST', `/v1/partners/${partner.partnerId}/account-credentials`, { token: OPERATOR_TOKEN });
+    expect(issued.status, issued.text).toBe(201);
+    return { partner, grantId: grant.body.id as string, login: issued.body.login as string, accessKey: issued.body.accessKey as string, keyId: issued.body.id as string };
+  }
+
+  it('allows what the partner’s legacy grants allow, via "account", with a hint towards product credentials', async () => {
+    const { partner, login, accessKey } = await accountPartner();
+    const res = await check({ login, accessKey, installationId: 'MSVPAR', functionKey: 'estates.read' });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      allowed: true,
+      reason: 'legacy_grant',
+      via: 'account',
+      partnerId: partner.partnerId,
+      hint: expect.stringContaining('product credentials are preferred'),
+    });
+  });
+
+  it('denies, with a reason, anything a legacy grant does not allow — even what the partner’s products grant', async () => {
+    const { partner, login, accessKey, grantId } = await accountPartner();
+    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: { 1: ['contacts.read'] } });
+    await insertActivation(ctx.db, 'MSVPAR', productId, 1);
+    const reason = async (over: Record<string, string>) =>
+      (await check({ login, accessKey, installationId: 'MSVPAR', functionKey: 'estates.read', ...over })).body;
+
+    expect(await reason({ functionKey: 'contacts.read' })).toMatchObject({ allowed: false, reason: 'no_legacy_grant', via: null, partnerId: partner.partnerId, hint: expect.any(String) });
+    expect(await reason({ installationId: 'NOSUCH' })).toMatchObject({ allowed: false, reason: 'unknown_installation' });
+    expect(await reason({ functionKey: 'nosuch.read' })).toMatchObject({ allowed: false, reason: 'unknown_function' });
+    expect(await reason({ accessKey: `${accessKey}x` })).toMatchObject({ allowed: false, reason: 'invalid_key', via: null });
+    expect(await reason({ login: 'acct_0000000000000000' })).toEqual({ allowed: false, reason: 'unknown_login', via: null });
+
+    await ctx.request('DELETE', `/v1/legacy-grants/${grantId}`, { token: OPERATOR_TOKEN });
+    expect(await reason({})).toMatchObject({ allowed: false, reason: 'no_legacy_grant' });
+  });
+
+  it('refuses a revoked key, and an account key is not a bearer token', async () => {
+    const { partner, login, accessKey, keyId } = await accountPartner();
+    await ctx.request('DELETE', `/v1/partners/${partner.partnerId}/account-credentials/${keyId}`, { token: OPERATOR_TOKEN });
+    expect((await check({ login, accessKey, installationId: 'MSVPAR', functionKey: 'estates.read' })).body).toMatchObject({
+      allowed: false,
+      reason: 'key_revoked',
+      via: null,
+    });
+    expect((await ctx.request('GET', '/v1/me', { token: accessKey })).status).toBe(401);
+  });
+});
+
+describe('POST /v1/ops/products/{id}/activate-test', () => {
+  it('activates a partner’s active product in MSVPAR, once, audited as the operator', async () => {
+    const partner = await createTestPartner(ctx);
+    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: { 1: ['estates.read'] } });
+    const res = await ctx.request('POST', `/v1/ops/products/${productId}/activate-test`, { token: OPERATOR_TOKEN });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ id: productId, activation: { version: 1 }, upgradeAvailable: false });
+    expect(await ctx.db('activations').where({ product_id: productId }).pluck('installation_id')).toEqual(['MSVPAR']);
+    const again = await ctx.request('POST', `/v1/ops/products/${productId}/activate-test`, { token: OPERATOR_TOKEN });
+    expect(again.status).toBe(200);
+    const audit = await ctx.db('audit_log').where({ action: 'installation.product_activated', target_id: 'MSVPAR', partner_id: partner.partnerId });
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({ actor_type: 'operator' });
+  });
+
+  it('answers 409 for a draft product or one not available to MSVPAR, 404 for an unknown one, 403 for a partner', async () => {
+    const partner = await createTestPartner(ctx);
+    const draft = await insertProduct(ctx.db, { partnerId: partner.partnerId, status: 'draft' });
+    const elsewhere = await insertProduct(ctx.db, {
+      partnerId: partner.partnerId,
+      versions: { 1: ['estates.read'] },
+      availability: { mode: 'restricted', installationIds: ['OTHER1'] },
+    });
+    const call = (id: string, token = OPERATOR_TOKEN) => ctx.request('POST', `/v1/ops/products/${id}/activate-test`, { token });
+    expect((await call(draft)).body.error.code).toBe('product_inactive');
+    expect((await call(elsewhere)).body.error.code).toBe('not_available');
+    expect((await call(elsewhere)).status).toBe(409);
+    expect((await call('prd_0000000000000000000a')).status).toBe(404);
+    expect((await call('nope')).status).toBe(404);
+    expect((await call(draft, partner.apiKey)).status).toBe(403);
+  });
+});

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PgText } from '../http/text.ts';
 import { InstallationId } from '../installations/schema.ts';
 
-/** `POST /v1/hub/access-check`: product credentials, an installation and a function. */
+/** `POST /v1/hub/access-check`: product (or account-level) credentials, an installation and a function. */
 export const AccessCheckBody = z.object({
   login: PgText().min(1).max(200),
   accessKey: PgText().min(1).max(500),
@@ -24,14 +24,21 @@ export const AccessReason = z.enum([
   'not_available',
   'not_activated',
   'function_not_granted',
+  // Account-level credentials reach only the partner's legacy grants, and this one has none here.
+  'no_legacy_grant',
 ]);
 export type AccessReasonCode = z.infer<typeof AccessReason>;
 
 export const AccessDecision = z.object({
   allowed: z.boolean(),
   reason: AccessReason,
-  via: z.enum(['product', 'legacy']).nullable(),
+  /** `account`: allowed by a legacy grant, asked with account-level credentials (the old setup). */
+  via: z.enum(['product', 'legacy', 'account']).nullable(),
   /** The product the login belongs to, once the credentials are valid. */
   productId: z.string().optional(),
+  /** With account-level credentials: the partner they belong to, once they are valid. */
+  partnerId: z.string().optional(),
+  /** With account-level credentials: a nudge towards product credentials. */
+  hint: z.string().optional(),
 });
 export type AccessDecisionView = z.infer<typeof AccessDecision>;

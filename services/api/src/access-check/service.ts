@@ -4,6 +4,8 @@ import { hashSecret, parseToken, safeEqual } from '#shared/tokens';
 import { PRODUCT_KEY_ID_PREFIX, PRODUCT_KEY_PREFIX } from '../products/service.ts';
 import type { CredentialRow, ProductRow } from '../products/repository.ts';
 import type { AccessCheckInput, AccessDecisionView, AccessReasonCode } from './schema.ts';
+import { isAccountLogin } from '../account-credentials/service.ts';
+import { checkAccountAccess } from './account.ts';
 
 /**
  * May this product call this function for this installation? (DESIGN.md: Product credentials,
@@ -18,6 +20,8 @@ import type { AccessCheckInput, AccessDecisionView, AccessReasonCode } from './s
  * 4. Otherwise via a legacy grant (partner of the product, installation, function), honoured
  *    until an operator removes it.
  * A denial answers the first reason found, in that order, each with a code of its own.
+ * Account-level credentials (an `acct_…` login, the setup from before products) take their own
+ * path: see ./account.ts.
  *
  * Failure policy: fail closed. Only a positive match allows; a malformed key is `invalid_key`;
  * bad input never reaches here (400), and unknown names are denials, not errors.
@@ -29,6 +33,9 @@ export async function checkAccess(db: Db, input: AccessCheckInput): Promise<Acce
     via: null,
     ...(productId ? { productId } : {}),
   });
+
+  // Product logins are slugs with hyphens; an account login never looks like one.
+  if (isAccountLogin(input.login)) return checkAccountAccess(db, input);
 
   const product = (await db('products').where({ login: input.login }).first()) as ProductRow | undefined;
   if (!product) return deny('unknown_login');

@@ -1,7 +1,11 @@
+import { z } from 'zod';
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../app.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
 import { InstallationParams, InstallationProduct, InstallationProductParams, Notification, UpgradeBody, UpgradeDiff } from './schema.ts';
+import { PARTNER_TEST_INSTALLATION } from '../products/version-rule.ts';
+
+const ProductParams = z.object({ id: z.string() });
 import {
   activateProduct,
   deactivateProduct,
@@ -102,5 +106,19 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
     query: PageQuery,
     responses: { 200: pageOf(Notification), ...errors },
     handler: async ({ params, query }) => ({ status: 200, body: await listInstallationNotifications(deps.db, params.iid, query) }),
+  });
+
+  api.add({
+    method: 'post',
+    path: '/v1/ops/products/:id/activate-test',
+    auth: ['operator'],
+    summary: `Activate a partner's product in the partner test installation ${PARTNER_TEST_INSTALLATION} at its active version (the portal's "contact us and we will activate it")`,
+    tags: ['ops', ...tags],
+    params: ProductParams,
+    responses: { 200: InstallationProduct, 404: 'no such product', 409: notOffered },
+    handler: async ({ req, params, principal }) => ({
+      status: 200,
+      body: await activateProduct({ db: deps.db, req, principal }, PARTNER_TEST_INSTALLATION, params.id),
+    }),
   });
 }
