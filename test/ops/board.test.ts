@@ -75,7 +75,7 @@ describe('the queue dashboard at /ops/board', () => {
     const queues = await fetch(`${ctx.url}/ops/board/api/queues`, { headers: { cookie } });
     expect(queues.status).toBe(200);
     const names = ((await queues.json()) as { queues: { name: string }[] }).queues.map((q) => q.name).sort();
-    expect(names).toEqual(['deliver', 'fanout', 'maintenance', 'notify']);
+    expect(names).toEqual(['deliver', 'fanout', 'mail', 'maintenance', 'notify']);
   });
 
   it('refuses forged, expired and other-token cookies', async () => {
