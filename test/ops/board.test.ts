@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QUEUE_NAMES } from '#shared/queues/catalog';
 import { OPERATOR_TOKEN, startTestContext, testEnv, type TestContext } from '../support/context.ts';
 import { boardSessionValue, isValidBoardSession } from '#api/ops/board';
 import { startApi } from '#api/server';
@@ -75,7 +76,7 @@ describe('the queue dashboard at /ops/board', () => {
     const queues = await fetch(`${ctx.url}/ops/board/api/queues`, { headers: { cookie } });
     expect(queues.status).toBe(200);
     const names = ((await queues.json()) as { queues: { name: string }[] }).queues.map((q) => q.name).sort();
-    expect(names).toEqual(['deliver', 'fanout', 'mail', 'maintenance', 'notify']);
+    expect(names).toEqual([...QUEUE_NAMES].sort());
   });
 
   it('refuses forged, expired and other-token cookies', async () => {
