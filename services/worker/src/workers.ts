@@ -37,7 +37,8 @@ const schedules = (reconcileEvery: number) =>
 
 /** Starts a worker for every queue of the catalog, dispatching each job to its handler. */
 export function startWorkers(connection: Redis, deps: Omit<WorkerDeps, 'engine'>, options: WorkerOptions): RunningWorkers {
-  const engine = createDeliveryEngine(deps, options.observer);
+  const engine = createDeliveryEngine(deps, connection, options.observer);
+  engine.start();
   const workerDeps: WorkerDeps = { ...deps, engine };
   // A job's lock must outlive the longest delivery it may be making; a lock that expires mid-request
   // lets a second worker take the job and deliver the same message twice in parallel.

@@ -1,7 +1,6 @@
 import { columnBindings, type Knex } from '#shared/db/knex';
 import type { Logger } from '#shared/logger';
-import type { Queues } from '#shared/queues/connection';
-import { deliveryJobId } from '#shared/delivery/requeue';
+import type { RetrySchedule } from '#shared/delivery/retry-schedule';
 import type { DeliveryObserver } from './observer.ts';
 import { disableFailingSubscriptions, disableSubscriptions } from './disable.ts';
 
@@ -47,7 +46,7 @@ interface Pending {
  * Writes delivery outcomes in batches: one transaction inserts the attempts, moves the messages
  * on, updates each subscription's health and disables the ones that must be, then (after the
  * commit) schedules the retries. A single-row insert per delivery would cap the engine near 7k
- * rows/s; batches keep Postgres off the critical path.
+ * rows/s; batches keep Postgres off the critical path. Retries go to the RetrySchedule.
  *
  * Failure policy: a failed flush is retried with backoff and nothing is dropped. A crash loses
  * at most the records of one batch window (≤ maxDelayMs): their messages are still pending in
@@ -63,7 +62,7 @@ export class AttemptWriter {
 
   constructor(
     private readonly db: Knex,
-    private readonly queues: Queues,
+    private readonly schedule: RetrySchedule,
     private readonly logger: Logger,
     private readonly observer: DeliveryObserver,
     private readonly options: AttemptWriterOptions,
@@ -169,23 +168,11 @@ export class AttemptWriter {
       return this.disable(trx, records);
     });
 
-    // After the commit: retries get their delayed jobs (ids from message ids: idempotent).
+    // After the commit: retries wait in the retry schedule until they are due.
     const retries = latest.filter((r) => r.status === 'pending' && r.nextAttemptAt && r.attempt !== null);
     if (retries.length > 0) {
-      const now = Date.now();
-      await this.queues.deliver
-        .addBulk(
-          retries.map((r) => ({
-            name: 'deliver-messages',
-            data: { messageIds: [r.messageId] },
-            opts: {
-              jobId: deliveryJobId(r.messageId, r.attempt!),
-              delay: Math.max(0, r.nextAttemptAt!.getTime() - now),
-              removeOnComplete: true,
-              removeOnFail: true,
-            },
-          })),
-        )
+      await this.schedule
+        .add(retries.map((r) => ({ messageId: r.messageId, attemptsMade: r.attempt!, dueAt: r.nextAttemptAt!.getTime() })))
         .catch((err: unknown) => {
           // The messages are saved as pending with their due time; the reconciler enqueues them.
           this.logger.warn({ err, retries: retries.length }, 'could not schedule retries; the reconciler will');

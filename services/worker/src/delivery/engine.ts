@@ -6,11 +6,14 @@ import { createSecretBox } from '#shared/secret-box';
 import { createTransport } from '#shared/http/transport';
 import { createRetryPolicy } from '#shared/delivery/retry-policy';
 import { handBackMessages } from '#shared/delivery/requeue';
+import { RetrySchedule } from '#shared/delivery/retry-schedule';
+import type { Redis } from 'ioredis';
 import { checkUrl, classifyAddress, createGuardedLookup, isAllowed, type GuardPolicy } from '#shared/url-guard';
 import { RoutingCache } from '../fanout/routing-table.ts';
 import { AttemptWriter } from './attempt-writer.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { NO_OBSERVER, type DeliveryObserver } from './observer.ts';
+import { RetryPump } from './retry-pump.ts';
 
 /** The delivery engine of one worker process: routing, dispatch and recording. */
 export interface DeliveryEngine {
@@ -18,6 +21,10 @@ export interface DeliveryEngine {
   dispatcher: Dispatcher;
   writer: AttemptWriter;
   observer: DeliveryObserver;
+  /** Retries waiting for their time. */
+  retries: RetrySchedule;
+  /** Starts moving due retries into delivery jobs. */
+  start(): void;
   /** Returns unstarted deliveries to the queue, lets those in flight finish, writes every outcome. */
   stop(): Promise<void>;
 }
@@ -30,6 +37,7 @@ export function guardPolicy(config: Config): GuardPolicy {
 /** Builds the engine from the configuration. */
 export function createDeliveryEngine(
   deps: { config: Config; db: Knex; queues: Queues; logger: Logger },
+  redis: Redis,
   observer: DeliveryObserver = NO_OBSERVER,
 ): DeliveryEngine {
   const { config, db, queues, logger } = deps;
@@ -46,7 +54,9 @@ export function createDeliveryEngine(
     connectionsPerOrigin: Math.max(16, config.maxInFlightPerSubscription * 2),
   });
   const urlVerdicts = new Map<string, string | null>();
-  const writer = new AttemptWriter(db, queues, logger, observer, { disableAfterMs: config.disableAfterMs });
+  const schedule = new RetrySchedule(redis, config.queuePrefix);
+  const pump = new RetryPump(schedule, queues, logger);
+  const writer = new AttemptWriter(db, schedule, logger, observer, { disableAfterMs: config.disableAfterMs });
   const dispatcher = new Dispatcher(transport, writer, createRetryPolicy({ scheduleMs: config.retryScheduleMs }), logger, {
     handBack: (messages) => handBackMessages(db, queues, messages),
     concurrency: config.deliveryConcurrency,
@@ -67,7 +77,12 @@ export function createDeliveryEngine(
     dispatcher,
     writer,
     observer,
+    retries: schedule,
+    start() {
+      pump.start();
+    },
     async stop() {
+      await pump.stop();
       await dispatcher.stop();
       await transport.close();
     },
