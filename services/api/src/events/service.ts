@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Knex } from '#shared/db/knex';
 import { columnBindings } from '#shared/db/knex';
 import type { Logger } from '#shared/logger';
@@ -31,8 +30,10 @@ export async function ingestEvents(
   );
   const accepted = (result.rows as { id: string }[]).map((r) => r.id);
   if (accepted.length > 0) {
-    const jobId = `ingest-${createHash('sha1').update(accepted.join('\n')).digest('hex')}`;
-    await deps.queues.enqueue('fanout', 'fanout-events', { eventIds: accepted }, { jobId }).catch((err: unknown) => {
+    // No job id derived from the events: a completed job kept under the same id (events
+    // re-published after a database reset) would swallow this one. A repeated batch is all
+    // duplicates and enqueues nothing, so a random id costs no idempotency.
+    await deps.queues.enqueue('fanout', 'fanout-events', { eventIds: accepted }).catch((err: unknown) => {
       deps.logger.warn({ err, events: accepted.length }, 'fan-out not enqueued; the reconciler will pick the events up');
     });
   }

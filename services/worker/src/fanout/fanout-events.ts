@@ -29,11 +29,17 @@ const INSERT_CHUNK = 10_000;
 export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ eventIds }, { deps }) => {
   const { db, engine } = deps;
   const table = await engine.routing.get();
-  const events: EventRow[] = await db('events')
+  const heads: Omit<EventRow, 'data' | 'entity_id' | 'occurred_at'>[] = await db('events')
     .whereIn('id', eventIds)
     .whereNull('fanout_at')
-    .select('id', 'installation_id', 'type', 'entity_id', 'occurred_at', 'data', 'received_at');
-  if (events.length === 0) return;
+    .select('id', 'installation_id', 'type', 'received_at');
+  if (heads.length === 0) return;
+  // Most events want nobody's attention; only those some subscription could want are read whole.
+  const wanted = heads.filter((e) => table.mayMatch(e.installation_id, e.type)).map((e) => e.id);
+  const events: EventRow[] =
+    wanted.length === 0
+      ? []
+      : await db('events').whereIn('id', wanted).select('id', 'installation_id', 'type', 'entity_id', 'occurred_at', 'data', 'received_at');
 
   const now = new Date();
   const lease = new Date(now.getTime() + deps.config.deliveryLeaseMs);
@@ -71,7 +77,7 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
     await trx('events')
       .whereIn(
         'id',
-        events.map((e) => e.id),
+        heads.map((e) => e.id),
       )
       .whereNull('fanout_at')
       .update({ fanout_at: now });
@@ -80,7 +86,7 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
 
   engine.observer.fanout(
     created.size,
-    events.map((e) => now.getTime() - e.received_at.getTime()),
+    heads.map((e) => now.getTime() - e.received_at.getTime()),
   );
 
   // The body is the same for every subscription of an event: build it once.

@@ -53,36 +53,51 @@ export function filtersMatch(filters: Filters, data: unknown): boolean {
  * its messages are kept and held), T is one of S's event types, S's product is active and
  * available to I, I has activated the product at a version granting S's function, and that
  * version's filters for the function match D.
+ *
+ * Indexed by installation, then product, then event type: matching an event costs the products
+ * its installation has activated plus the subscriptions that want its type, however many
+ * subscriptions other installations' products have.
  */
 export class RoutingTable {
   constructor(
     readonly version: number,
-    private readonly byType: Map<string, RoutedSubscription[]>,
     readonly subscriptions: Map<string, RoutedSubscription>,
+    /** installation → product → version activated there. */
+    private readonly activations: Map<string, Map<string, number>>,
+    /** product → event type → live subscriptions. */
+    private readonly byProductType: Map<string, Map<string, RoutedSubscription[]>>,
     private readonly products: Map<string, RoutedProduct>,
-    private readonly activations: Map<string, number>,
     private readonly grants: Map<string, Filters>,
     readonly loadedAt: number,
     /** The earliest moment a rotation's previous secret expires, or Infinity. */
     readonly staleAt: number,
   ) {}
 
+  /** True when some subscription could want an event of this type in this installation (no data needed). */
+  mayMatch(installationId: string, type: string): boolean {
+    const activated = this.activations.get(installationId);
+    if (!activated) return false;
+    for (const productId of activated.keys()) if (this.byProductType.get(productId)?.has(type)) return true;
+    return false;
+  }
+
   /** The subscriptions that must get a message for this event. */
   match(event: MatchableEvent): RoutedSubscription[] {
-    const candidates = this.byType.get(event.type);
-    if (!candidates) return [];
+    const activated = this.activations.get(event.installationId);
+    if (!activated) return [];
     const matched: RoutedSubscription[] = [];
-    for (const sub of candidates) {
-      if (sub.state === 'disabled') continue;
-      const product = this.products.get(sub.productId);
+    for (const [productId, version] of activated) {
+      const candidates = this.byProductType.get(productId)?.get(event.type);
+      if (!candidates) continue;
+      const product = this.products.get(productId);
       if (!product?.active) continue;
       if (!product.availableToAll && !product.installations.has(event.installationId)) continue;
-      const version = this.activations.get(key(event.installationId, sub.productId));
-      if (version === undefined) continue;
-      const filters = this.grants.get(key(sub.productId, version, sub.functionKey));
-      if (filters === undefined) continue;
-      if (!filtersMatch(filters, event.data)) continue;
-      matched.push(sub);
+      for (const sub of candidates) {
+        if (sub.state === 'disabled') continue;
+        const filters = this.grants.get(key(productId, version, sub.functionKey));
+        if (filters === undefined || !filtersMatch(filters, event.data)) continue;
+        matched.push(sub);
+      }
     }
     return matched;
   }
@@ -119,7 +134,7 @@ export async function loadRoutingTable(db: Db, box: SecretBox, version: number):
       'previous_secret_expires_at',
     );
   const subscriptions = new Map<string, RoutedSubscription>();
-  const byType = new Map<string, RoutedSubscription[]>();
+  const byProductType = new Map<string, Map<string, RoutedSubscription[]>>();
   let staleAt = Number.POSITIVE_INFINITY;
   for (const row of rows) {
     const sub: RoutedSubscription = {
@@ -135,6 +150,8 @@ export async function loadRoutingTable(db: Db, box: SecretBox, version: number):
     };
     if (sub.secretsChangeAt !== null) staleAt = Math.min(staleAt, sub.secretsChangeAt);
     subscriptions.set(sub.id, sub);
+    let byType = byProductType.get(sub.productId);
+    if (!byType) byProductType.set(sub.productId, (byType = new Map()));
     for (const type of sub.eventTypes) {
       const list = byType.get(type) ?? [];
       list.push(sub);
@@ -144,7 +161,7 @@ export async function loadRoutingTable(db: Db, box: SecretBox, version: number):
 
   const productIds = [...new Set(rows.map((r) => r.product_id))];
   const products = new Map<string, RoutedProduct>();
-  const activations = new Map<string, number>();
+  const activations = new Map<string, Map<string, number>>();
   const grants = new Map<string, Filters>();
   if (productIds.length > 0) {
     const [productRows, activationRows, grantRows] = await Promise.all([
@@ -161,10 +178,14 @@ export async function loadRoutingTable(db: Db, box: SecretBox, version: number):
         installations: new Set(p.availability_installation_ids as string[]),
       });
     }
-    for (const a of activationRows) activations.set(key(a.installation_id, a.product_id), a.version);
+    for (const a of activationRows) {
+      let activated = activations.get(a.installation_id);
+      if (!activated) activations.set(a.installation_id, (activated = new Map()));
+      activated.set(a.product_id, a.version);
+    }
     for (const g of grantRows) grants.set(key(g.product_id, g.version, g.function_key), (g.filters ?? {}) as Filters);
   }
-  return new RoutingTable(version, byType, subscriptions, products, activations, grants, Date.now(), staleAt);
+  return new RoutingTable(version, subscriptions, activations, byProductType, products, grants, Date.now(), staleAt);
 }
 
 /** Options of the RoutingCache. */

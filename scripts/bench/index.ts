@@ -1,0 +1,488 @@
+/**
+ * `npm run bench`: the delivery engine measured end to end on this machine, with every part on
+ * it (Postgres, Redis, the api and worker processes, the receiver and the load generator).
+ *
+ * Prints, in one run: the raw limits (BullMQ no-op jobs/s, keep-alive POST/s with node:http),
+ * end-to-end signed and logged deliveries/s with 1 KiB payloads and their ratio to the raw POST
+ * rate, ingest events/s in batches of 100, the time to deliver one event to 10,000
+ * subscriptions, p50/p99 latency from ingest to the receiver at a steady 1,000 events/s, Redis
+ * bytes per pending delivery, and worker RSS. Results are also written to bench-results/.
+ *
+ * Options: --quick (smaller loads, for a smoke run), --keep (leave the schema for inspection),
+ * --only raw,deliveries,ingest,fanout,latency,redis (some phases; the table shows those).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { Queue, Worker } from 'bullmq';
+import { createDb, type Knex } from '#shared/db/knex';
+import { migrateLatest } from '#shared/db/migrate';
+import { createRedis } from '#shared/queues/connection';
+import { createSecretBox, generateKey } from '#shared/secret-box';
+import { generateSecret } from '#shared/signing';
+import { newId, randomText } from '#shared/ids';
+import { createPartner } from '#api/partners/service';
+import { findRedis, findTestPostgres, freePort, type LocalService } from '../lib/local-services.ts';
+import { measureRawPost, BODY_1KIB } from './raw-post.ts';
+
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, keep: { type: 'boolean', default: false }, only: { type: 'string' } },
+});
+const PHASES = ['raw', 'deliveries', 'ingest', 'fanout', 'latency', 'redis'] as const;
+const only = new Set(args.only ? args.only.split(',') : PHASES);
+const runs = (phase: (typeof PHASES)[number]) => only.has(phase);
+const QUICK = args.quick;
+
+// ---------------------------------------------------------------------------------------------
+// Small utilities.
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let progressText = '';
+let lastPrinted = 0;
+/** One progress line, rewritten in place at a terminal; every 2 s otherwise. */
+function progress(text: string): void {
+  progressText = text;
+  if (process.stdout.isTTY) process.stdout.write(`\r\x1b[2K${text}`);
+  else if (Date.now() - lastPrinted > 2_000) {
+    lastPrinted = Date.now();
+    console.log(text);
+  }
+}
+function doneProgress(): void {
+  if (process.stdout.isTTY && progressText) process.stdout.write('\r\x1b[2K');
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs: number, label: string, everyMs = 100): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out waiting for ${label}`);
+}
+
+/** Spawns a child that prints `{"port":N}` first; resolves to its port. */
+async function spawnWithPort(script: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const port = await new Promise<number>((resolve, reject) => {
+    lines.once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  return { child, port };
+}
+
+function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill(signal);
+  });
+}
+
+function rssOf(pid: number): { rssMb: number; peakMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rssMb: Math.round(kb('VmRSS') / 1024), peakMb: Math.round(kb('VmHWM') / 1024) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The system under test.
+
+interface System {
+  db: Knex;
+  schema: string;
+  prefix: string;
+  apiUrl: string;
+  receiverUrl: string;
+  hubToken: string;
+  api: ChildProcess;
+  worker: ChildProcess;
+  env: Record<string, string>;
+}
+
+async function startSystem(pg: LocalService, redis: LocalService, receiverPort: number, overrides: Record<string, string> = {}): Promise<System> {
+  const schema = `bench_${randomText(8)}`;
+  const prefix = `{bench_${randomText(8)}}`;
+  const db = createDb({ url: pg.url, schema, poolMax: 20 });
+  await migrateLatest(db, schema);
+  const url = new URL(pg.url);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  const port = await freePort();
+  const hubToken = `hub-${randomText(24)}`;
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    DATABASE_URL: url.toString(),
+    REDIS_URL: redis.url,
+    QUEUE_PREFIX: prefix,
+    PORT: String(port),
+    OPERATOR_TOKEN: `op-${randomText(24)}`,
+    HUB_TOKEN: hubToken,
+    SECRETS_KEY: generateKey(),
+    ALLOW_PRIVATE_RECEIVERS: '127.0.0.0/8',
+    ...overrides,
+  };
+  // BENCH_PROFILE=dir writes a CPU profile of each process there (open it in Chrome DevTools).
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const start = (script: string, level: string) =>
+    spawn(process.execPath, [...profile, '--conditions=source', '--import', 'tsx', script], {
+      env: { ...env, LOG_LEVEL: level },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+  const api = start('services/api/src/main.ts', 'warn');
+  const worker = start('services/worker/src/main.ts', 'info');
+  api.stdout!.resume();
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    worker.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('worker started')) resolve();
+    });
+    worker.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
+  });
+  worker.stdout!.resume();
+  const apiUrl = `http://127.0.0.1:${port}`;
+  await until(async () => (await fetch(`${apiUrl}/readyz`).catch(() => null))?.ok === true, 30_000, 'the api');
+  return { db, schema, prefix, apiUrl, receiverUrl: `http://127.0.0.1:${receiverPort}`, hubToken, api, worker, env };
+}
+
+async function stopSystem(system: System, redis: ReturnType<typeof createRedis>): Promise<void> {
+  await Promise.all([stopChild(system.api), stopChild(system.worker)]);
+  const keys = await redis.keys(`${system.prefix}:*`);
+  for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
+  if (!args.keep) await system.db.raw('drop schema if exists ?? cascade', [system.schema]);
+  await system.db.destroy();
+}
+
+/**
+ * A partner with an active product granting `bench.read` (event `bench.event`), activated in
+ * `installationId` only: each phase publishes to its own installation, so it reaches only its
+ * own subscriptions.
+ */
+async function seedProduct(db: Knex, installationId: string): Promise<{ partnerId: string; productId: string }> {
+  await db('functions').insert({ key: 'bench.read', name: 'Bench', event_types: ['bench.event'], filter_fields: [] }).onConflict('key').ignore();
+  const { partner } = await db.transaction((trx) => createPartner(trx, { name: `Bench ${randomText(6)}`, contactEmail: `${randomText(10)}@bench.example` }));
+  const productId = newId('product');
+  await db('products').insert({ id: productId, partner_id: partner.id, name: `Bench ${productId}`, type: 'rights', status: 'active', active_version: 1 });
+  await db('product_versions').insert({ product_id: productId, number: 1, status: 'active', activated_at: new Date() });
+  await db('version_functions').insert({ product_id: productId, version: 1, function_key: 'bench.read' });
+  await db('installations').insert({ id: installationId, name: installationId }).onConflict('id').ignore();
+  await db('activations').insert({ installation_id: installationId, product_id: productId, version: 1 });
+  return { partnerId: partner.id, productId };
+}
+
+/** `count` subscriptions to `url` (each its own lane: a distinct query string). */
+async function seedSubscriptions(system: System, owner: { partnerId: string; productId: string }, count: number, url: string): Promise<void> {
+  const sealed = createSecretBox(system.env.SECRETS_KEY!).seal(generateSecret());
+  for (let i = 0; i < count; i += 1000) {
+    const rows = Array.from({ length: Math.min(1000, count - i) }, (_, j) => ({
+      id: newId('subscription'),
+      partner_id: owner.partnerId,
+      product_id: owner.productId,
+      function_key: 'bench.read',
+      url: `${url}?s=${i + j}`,
+      event_types: ['bench.event'],
+      secret_sealed: sealed,
+    }));
+    await system.db('subscriptions').insert(rows);
+  }
+}
+
+let eventCounter = 0;
+/** A batch of `n` events of about 1 KiB each, in one installation. */
+function events(n: number, installationId: string, extra: Record<string, unknown> = {}) {
+  return Array.from({ length: n }, () => ({
+    id: `bench-${process.pid}-${++eventCounter}`,
+    installationId,
+    type: 'bench.event',
+    entityId: String(eventCounter),
+    occurredAt: new Date().toISOString(),
+    data: { padding: BODY_1KIB.slice(0, 820), ...extra },
+  }));
+}
+
+async function publish(system: System, batch: unknown[]): Promise<void> {
+  const res = await fetch(`${system.apiUrl}/v1/hub/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${system.hubToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ events: batch }),
+  });
+  if (res.status !== 202) throw new Error(`ingest answered ${res.status}: ${await res.text()}`);
+}
+
+async function succeeded(db: Knex): Promise<number> {
+  const row = await db('messages').where('status', 'succeeded').count({ n: '*' }).first();
+  return Number(row?.n ?? 0);
+}
+
+async function receiverStats(system: System): Promise<{ count: number; p50: number | null; p99: number | null; samples: number }> {
+  return (await (await fetch(`${system.receiverUrl}/_stats`)).json()) as { count: number; p50: number | null; p99: number | null; samples: number };
+}
+
+async function resetReceiver(system: System, latency = false): Promise<void> {
+  await fetch(`${system.receiverUrl}/_reset${latency ? '?latency=1' : ''}`, { method: 'POST' });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The measurements.
+
+async function measureBullmqNoop(redisUrl: string): Promise<number> {
+  const connection = createRedis(redisUrl);
+  const prefix = `{bench_q_${randomText(6)}}`;
+  const queue = new Queue('noop', { connection, prefix });
+  const total = QUICK ? 5_000 : 20_000;
+  for (let i = 0; i < total; i += 1000) {
+    await queue.addBulk(Array.from({ length: Math.min(1000, total - i) }, () => ({ name: 'noop', data: {}, opts: { removeOnComplete: true } })));
+  }
+  let done = 0;
+  const started = Date.now();
+  const worker = new Worker('noop', async () => {}, { connection: createRedis(redisUrl), prefix, concurrency: 100 });
+  worker.on('completed', () => void done++);
+  await until(async () => done >= total, 120_000, 'no-op jobs', 20);
+  const rate = total / ((Date.now() - started) / 1000);
+  await worker.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  await connection.quit();
+  return Math.round(rate);
+}
+
+async function measureDeliveries(system: System): Promise<{ perSecond: number; messages: number; seconds: number }> {
+  const owner = await seedProduct(system.db, 'DELIVER');
+  const subs = 50;
+  await seedSubscriptions(system, owner, subs, `${system.receiverUrl}/deliver`);
+  const eventCount = QUICK ? 200 : 1000;
+  const expected = eventCount * subs;
+  await sleep(500);
+  const started = Date.now();
+  for (let i = 0; i < eventCount; i += 100) await publish(system, events(100, 'DELIVER'));
+  await until(
+    async () => {
+      const n = await succeeded(system.db);
+      progress(`deliveries: ${n}/${expected} signed, sent and logged (${Math.round(n / ((Date.now() - started) / 1000))}/s)`);
+      return n >= expected;
+    },
+    300_000,
+    'deliveries',
+    250,
+  );
+  const seconds = (Date.now() - started) / 1000;
+  return { perSecond: Math.round(expected / seconds), messages: expected, seconds: Math.round(seconds * 10) / 10 };
+}
+
+async function measureIngest(system: System): Promise<{ perSecond: number; events: number; fanoutDrainedAfterSeconds: number }> {
+  const durationMs = QUICK ? 2_000 : 5_000;
+  const inFlight = 8;
+  // An installation nobody has activated: this measures taking events in, not delivering them.
+  const batches = Array.from({ length: 50 }, () => events(100, 'NOBODY'));
+  let sent = 0;
+  const end = Date.now() + durationMs;
+  const started = Date.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (Date.now() < end) {
+        // Fresh ids each time: duplicates would be cheaper than real events.
+        const batch = batches[sent % batches.length]!.map((e) => ({ ...e, id: `bench-${process.pid}-${++eventCounter}` }));
+        await publish(system, batch);
+        sent += batch.length;
+        progress(`ingest: ${sent} events committed`);
+      }
+    }),
+  );
+  const perSecond = Math.round(sent / ((Date.now() - started) / 1000));
+  // Not part of the ingest rate, but the next phases must start on an idle system.
+  const draining = Date.now();
+  await until(
+    async () => {
+      const row = await system.db('events').whereNull('fanout_at').count({ n: '*' }).first();
+      progress(`ingest: ${row?.n} events still to fan out`);
+      return Number(row?.n) === 0;
+    },
+    300_000,
+    'the fan-out backlog',
+    250,
+  );
+  return { perSecond, events: sent, fanoutDrainedAfterSeconds: Math.round((Date.now() - draining) / 100) / 10 };
+}
+
+async function measureWideFanout(system: System): Promise<{ subscriptions: number; seconds: number }> {
+  const owner = await seedProduct(system.db, 'WIDE');
+  const subs = QUICK ? 2_000 : 10_000;
+  await seedSubscriptions(system, owner, subs, `${system.receiverUrl}/wide`);
+  await resetReceiver(system);
+  await sleep(1_000);
+  const started = Date.now();
+  await publish(system, events(1, 'WIDE'));
+  await until(
+    async () => {
+      const { count } = await receiverStats(system);
+      progress(`fan-out: ${count}/${subs} subscriptions reached`);
+      return count >= subs;
+    },
+    120_000,
+    'the wide fan-out',
+    20,
+  );
+  return { subscriptions: subs, seconds: Math.round((Date.now() - started) / 10) / 100 };
+}
+
+async function measureLatency(system: System): Promise<{ rate: number; seconds: number; p50: number | null; p99: number | null; samples: number }> {
+  const owner = await seedProduct(system.db, 'LATENCY');
+  await seedSubscriptions(system, owner, 1, `${system.receiverUrl}/latency`);
+  await sleep(1_000);
+  await resetReceiver(system, true);
+  const seconds = QUICK ? 3 : 10;
+  const perTick = 10;
+  const tickMs = 10;
+  const started = Date.now();
+  let tick = 0;
+  while (Date.now() - started < seconds * 1000) {
+    const batch = events(perTick, 'LATENCY').map((e) => ({ ...e, data: { ...e.data, sentAt: Date.now() } }));
+    void publish(system, batch);
+    tick++;
+    const next = started + tick * tickMs;
+    await sleep(Math.max(0, next - Date.now()));
+    if (tick % 100 === 0) progress(`latency: ${tick * perTick} events at 1000/s`);
+  }
+  const expected = tick * perTick;
+  await until(async () => (await receiverStats(system)).samples >= expected, 60_000, 'latency samples', 100);
+  const stats = await receiverStats(system);
+  return { rate: Math.round(expected / seconds), seconds, p50: stats.p50, p99: stats.p99, samples: stats.samples };
+}
+
+async function measureRedisPerPending(system: System, redis: ReturnType<typeof createRedis>): Promise<{ bytes: number; pending: number }> {
+  const owner = await seedProduct(system.db, 'FAILING');
+  await seedSubscriptions(system, owner, 1, `${system.receiverUrl}/fail`);
+  await sleep(1_000);
+  const keysBytes = async () => {
+    const keys = await redis.keys(`${system.prefix}:*`);
+    let bytes = 0;
+    for (let i = 0; i < keys.length; i += 500) {
+      const pipeline = redis.pipeline();
+      for (const key of keys.slice(i, i + 500)) pipeline.memory('USAGE', key);
+      for (const [, value] of (await pipeline.exec()) ?? []) bytes += Number(value ?? 0);
+    }
+    return bytes;
+  };
+  const before = await keysBytes();
+  const count = QUICK ? 1_000 : 5_000;
+  for (let i = 0; i < count; i += 100) await publish(system, events(100, 'FAILING'));
+  // Every message failed its first try and waits for a retry, as a delayed job.
+  await until(
+    async () => {
+      const pending = await system.db('messages').where('status', 'pending').where('attempts', '>=', 1).count({ n: '*' }).first();
+      progress(`redis: ${pending?.n}/${count} deliveries pending a retry`);
+      return Number(pending?.n) >= count;
+    },
+    120_000,
+    'pending retries',
+    250,
+  );
+  await sleep(500);
+  const after = await keysBytes();
+  return { bytes: Math.round((after - before) / count), pending: count };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const started = new Date();
+  const services: LocalService[] = [];
+  const pg = await findTestPostgres(process.env, path.resolve('.data/bench-postgres'));
+  services.push(pg);
+  const redisService = await findRedis(process.env);
+  services.push(redisService);
+  const redis = createRedis(redisService.url);
+  const receiver = await spawnWithPort('scripts/bench/counting-receiver.ts');
+  const results: Record<string, unknown> = { startedAt: started.toISOString(), quick: QUICK, postgres: pg.source, redis: redisService.source };
+  try {
+    // The raw POST rate is the yardstick of the delivery rate, so the deliveries phase measures it too.
+    let rawPost = 0;
+    if (runs('raw') || runs('deliveries')) {
+      progress('raw: keep-alive POST/s with node:http ...');
+      rawPost = Math.round(await measureRawPost({ url: `http://127.0.0.1:${receiver.port}/raw`, durationMs: QUICK ? 2_000 : 4_000 }));
+      results.raw = { nodeHttpPostsPerSecond: rawPost };
+    }
+    if (runs('raw')) {
+      progress('raw: BullMQ no-op jobs/s ...');
+      results.raw = { bullmqNoopJobsPerSecond: await measureBullmqNoop(redisService.url), nodeHttpPostsPerSecond: rawPost };
+    }
+
+    // Retries far away, so the Redis measurement sees delayed jobs rather than attempts.
+    const system = await startSystem(pg, redisService, receiver.port, { RETRY_SCHEDULE: '1h,2h', DELIVERY_CONCURRENCY: '256' });
+    try {
+      if (runs('deliveries')) {
+        const deliveries = await measureDeliveries(system);
+        results.deliveries = { ...deliveries, ratioToRawPost: Math.round((deliveries.perSecond / rawPost) * 100) / 100 };
+      }
+      if (runs('ingest')) results.ingest = await measureIngest(system);
+      if (runs('fanout')) results.wideFanout = await measureWideFanout(system);
+      if (runs('latency')) results.latency = await measureLatency(system);
+      if (runs('redis')) results.redisPerPendingDelivery = await measureRedisPerPending(system, redis);
+      results.worker = rssOf(system.worker.pid!);
+    } finally {
+      await stopSystem(system, redis);
+    }
+  } finally {
+    doneProgress();
+    await stopChild(receiver.child);
+    await redis.quit();
+    for (const service of services.reverse()) await service.stop();
+  }
+  report(results);
+}
+
+function report(results: Record<string, unknown>): void {
+  const r = results as Partial<{
+    raw: { bullmqNoopJobsPerSecond?: number; nodeHttpPostsPerSecond: number };
+    deliveries: { perSecond: number; messages: number; seconds: number; ratioToRawPost: number };
+    ingest: { perSecond: number; events: number };
+    wideFanout: { subscriptions: number; seconds: number };
+    latency: { rate: number; p50: number | null; p99: number | null; samples: number };
+    redisPerPendingDelivery: { bytes: number; pending: number };
+    worker: { rssMb: number; peakMb: number };
+  }>;
+  const check = (ok: boolean) => (ok ? 'met' : 'MISSED');
+  const rows: [string, string, string, string][] = [];
+  if (r.raw?.bullmqNoopJobsPerSecond !== undefined) rows.push(['BullMQ no-op jobs/s (raw limit)', String(r.raw.bullmqNoopJobsPerSecond), '', '']);
+  if (r.raw) rows.push(['keep-alive POST/s, node:http (raw limit)', String(r.raw.nodeHttpPostsPerSecond), '', '']);
+  if (r.deliveries) {
+    rows.push([`deliveries/s, signed + logged, 1 KiB (${r.deliveries.messages} in ${r.deliveries.seconds} s)`, String(r.deliveries.perSecond), '', '']);
+    rows.push(['  ratio to raw POST/s', r.deliveries.ratioToRawPost.toFixed(2), '>= 0.60', check(r.deliveries.ratioToRawPost >= 0.6)]);
+  }
+  if (r.ingest) rows.push(['ingest events/s (batches of 100)', String(r.ingest.perSecond), '>= 20000', check(r.ingest.perSecond >= 20_000)]);
+  if (r.wideFanout) {
+    rows.push([`one event to ${r.wideFanout.subscriptions} subscriptions, s`, r.wideFanout.seconds.toFixed(2), '<= 3', check(r.wideFanout.seconds <= 3)]);
+  }
+  if (r.latency) {
+    rows.push([`latency ingest->receiver at ${r.latency.rate}/s, p50 ms`, String(r.latency.p50), '', '']);
+    rows.push(['  p99 ms', String(r.latency.p99), '<= 50', check((r.latency.p99 ?? Infinity) <= 50)]);
+  }
+  if (r.redisPerPendingDelivery) {
+    const { bytes, pending } = r.redisPerPendingDelivery;
+    rows.push([`Redis bytes per pending delivery (${pending} retries)`, String(bytes), '<= 600', check(bytes <= 600)]);
+  }
+  if (r.worker) rows.push(['worker RSS MB (peak)', `${r.worker.rssMb} (${r.worker.peakMb})`, '', '']);
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length), ['measure', 'value', 'target', ''][i]!.length));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(`\nhubhook benchmark${QUICK ? ' (--quick)' : ''}, ${results.startedAt as string}`);
+  console.log(line(['measure', 'value', 'target', '']));
+  console.log(line(widths.map((w) => '-'.repeat(w))));
+  for (const row of rows) console.log(line(row));
+  mkdirSync('bench-results', { recursive: true });
+  const file = path.join('bench-results', `bench-${(results.startedAt as string).replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nresults written to ${file}`);
+}
+
+main().catch((err: unknown) => {
+  doneProgress();
+  console.error(err);
+  process.exit(1);
+});
