@@ -1,5 +1,4 @@
 import type { Knex } from '#shared/db/knex';
-import { columnBindings } from '#shared/db/knex';
 import type { Logger } from '#shared/logger';
 import type { Queues } from '#shared/queues/connection';
 import type { HubEventInput } from './schema.ts';
@@ -14,19 +13,15 @@ export async function ingestEvents(
   deps: { db: Knex; queues: Queues; logger: Logger },
   events: HubEventInput[],
 ): Promise<{ accepted: number; duplicates: number }> {
+  // One JSON document for the whole batch, unpacked by Postgres: no per-row parameters to escape.
   const result = await deps.db.raw(
     `insert into events (id, installation_id, type, entity_id, occurred_at, data)
-     select * from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::jsonb[])
+     select e.id, e."installationId", e.type, e."entityId", e."occurredAt", e.data
+     from jsonb_to_recordset(?::jsonb)
+       as e(id text, "installationId" text, type text, "entityId" text, "occurredAt" timestamptz, data jsonb)
      on conflict (id) do nothing
      returning id`,
-    columnBindings(
-      events.map((e) => e.id),
-      events.map((e) => e.installationId),
-      events.map((e) => e.type),
-      events.map((e) => e.entityId ?? null),
-      events.map((e) => e.occurredAt),
-      events.map((e) => JSON.stringify(e.data)),
-    ),
+    [JSON.stringify(events)],
   );
   const accepted = (result.rows as { id: string }[]).map((r) => r.id);
   if (accepted.length > 0) {
