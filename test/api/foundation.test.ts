@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestContext, testEnv, type TestContext } from '../support/context.ts';
+import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, testEnv, type TestContext } from '../support/context.ts';
 import { createLogger } from '#shared/logger';
 import { openResources } from '#shared/resources';
 import { loadConfig } from '#shared/config';
@@ -97,5 +97,43 @@ describe('/readyz when a dependency is down', () => {
       await api.close();
       await resources.close();
     }
+  });
+});
+
+describe('input Postgres cannot store', () => {
+  let ctx: TestContext;
+  beforeAll(async () => {
+    ctx = await startTestContext();
+  });
+  afterAll(async () => {
+    await ctx.stop();
+  });
+
+  it('answers a NUL character anywhere in the input with 400 naming the field, on every route', async () => {
+    const partner = await ctx.request('POST', '/v1/partners', { token: OPERATOR_TOKEN, body: { name: 'Nul\u0000Co', contactEmail: 'a@example.com' } });
+    expect(partner.status).toBe(400);
+    expect(partner.body.error.details).toEqual([expect.objectContaining({ path: 'body.name', code: 'nul_character' })]);
+    const event = {
+      id: 'evt-nul',
+      installationId: 'MSVPAR',
+      type: 'estate.updated',
+      occurredAt: new Date().toISOString(),
+      data: { nested: ['ok', 'bad\u0000'] },
+    };
+    const ingest = await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: [event] } });
+    expect(ingest.status).toBe(400);
+    expect(ingest.body.error.details[0].path).toBe('body.events.0.data.nested.1');
+    const query = await ctx.request('GET', '/v1/partners?cursor=%00', { token: OPERATOR_TOKEN });
+    expect(query.status).toBe(400);
+  });
+
+  it('says so when a JSON body comes without a JSON content type', async () => {
+    const res = await ctx.request('POST', '/v1/partners', {
+      token: OPERATOR_TOKEN,
+      body: JSON.stringify({ name: 'Plain', contactEmail: 'plain@example.com' }),
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(res.status).toBe(415);
+    expect(res.body.error.code).toBe('unsupported_media_type');
   });
 });

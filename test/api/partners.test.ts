@@ -71,7 +71,7 @@ describe('partners (operator)', () => {
     await createTestPartner(ctx, { contactEmail: 'taken@example.com' });
     const res = await ctx.request('POST', '/v1/partners', { token: OPERATOR_TOKEN, body: { name: 'Late Comer', contactEmail: 'TAKEN@example.com' } });
     expect(res.status).toBe(409);
-    expect(res.body.error).toMatchObject({ code: 'email_taken', details: [{ path: 'body.email' }] });
+    expect(res.body.error).toMatchObject({ code: 'email_taken', details: [{ path: 'body.contactEmail' }] });
     // All or nothing: the partner row went with the failed transaction.
     expect(await ctx.db('partners').where({ name: 'Late Comer' })).toHaveLength(0);
     expect(await ctx.db('audit_log').where({ action: 'partner.created' }).whereRaw("data->>'name' = ?", ['Late Comer'])).toHaveLength(0);

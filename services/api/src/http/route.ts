@@ -1,7 +1,7 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { z } from 'zod';
 import { OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
-import { ValidationError, type ErrorDetail } from '#shared/errors';
+import { AppError, ValidationError, type ErrorDetail } from '#shared/errors';
 import type { Db } from '#shared/db/knex';
 import type { Config } from '#shared/config';
 import { authenticate, type Principal, type PrincipalKind } from './auth.ts';
@@ -67,7 +67,33 @@ export function toDetails(where: string, error: z.ZodError): ErrorDetail[] {
   }));
 }
 
+/**
+ * The paths of every string (or object key) holding a NUL character. Postgres text and jsonb
+ * refuse NUL, so such input must be a 400 here rather than a 500 from the database.
+ */
+export function findNul(value: unknown, path: string, found: string[] = []): string[] {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) found.push(path);
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => findNul(item, `${path}.${i}`, found));
+  } else if (value !== null && typeof value === 'object') {
+    for (const [key, inner] of Object.entries(value)) {
+      if (key.includes('\u0000')) found.push(`${path}.${key.split('\u0000').join('\\u0000')}`);
+      else findNul(inner, `${path}.${key}`, found);
+    }
+  }
+  return found;
+}
+
 function parsePart<T extends z.ZodType>(schema: T | undefined, value: unknown, where: string): z.infer<T> {
+  // Path parameters are ids: each route says what an id it cannot know means (404 or 422).
+  const nul = where === 'params' ? [] : findNul(value, where);
+  if (nul.length > 0) {
+    throw new ValidationError(
+      `invalid ${where}: ${nul.join(', ')}`,
+      nul.map((path) => ({ path, message: 'must not contain NUL characters', code: 'nul_character' })),
+    );
+  }
   if (!schema) return (value ?? {}) as z.infer<T>;
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
@@ -108,6 +134,9 @@ export class ApiRoutes {
         const principal = isPublic ? null : await authenticate(req, this.deps.db, this.deps.config, kinds);
         const params = parsePart(spec.params, req.params, 'params');
         const query = parsePart(spec.query, req.query, 'query');
+        if (spec.body && req.body === undefined && !req.is('application/json') && Number(req.headers['content-length'] ?? 0) > 0) {
+          throw new AppError(415, 'unsupported_media_type', 'send the body as JSON with content-type: application/json');
+        }
         const body = parsePart(spec.body, req.body, 'body');
         const reply = await spec.handler({ req, res, params, query, body, principal } as RouteContext<
           z.infer<P>,

@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type { z } from 'zod';
 import type { Db, Knex } from '#shared/db/knex';
 import { ConflictError, NotFoundError } from '#shared/errors';
-import { disableSubscriptions } from '#worker/delivery/disable';
+import { disableSubscriptions } from '#shared/delivery/disable';
 import { parseDuration } from '#shared/duration';
 import { requeueMessages } from '#shared/delivery/requeue';
 import { QUEUE_NAMES, type QueueName } from '#shared/queues/catalog';

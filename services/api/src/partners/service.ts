@@ -27,8 +27,16 @@ export const toUser = (row: UserRow): UserView => ({
 const isUniqueViolation = (err: unknown, constraint: string) =>
   (err as { code?: string; constraint?: string }).code === '23505' && (err as { constraint?: string }).constraint === constraint;
 
-/** Adds a user (by e-mail) to a partner with a first API key; 409 if the address is taken. Run in a transaction. */
-export async function addUser(db: Db, partnerId: string, email: string, isContact = false): Promise<{ user: UserView; apiKey: string }> {
+/**
+ * Adds a user (by e-mail) to a partner with a first API key; 409 if the address is taken, naming
+ * `field` (the request field the address came from). Run in a transaction.
+ */
+export async function addUser(
+  db: Db,
+  partnerId: string,
+  email: string,
+  { isContact = false, field = 'body.email' }: { isContact?: boolean; field?: string } = {},
+): Promise<{ user: UserView; apiKey: string }> {
   const id = newId('user');
   try {
     const [row] = await db('users').insert({ id, partner_id: partnerId, email, is_contact: isContact }).returning('*');
@@ -36,7 +44,7 @@ export async function addUser(db: Db, partnerId: string, email: string, isContac
     return { user: toUser(row as UserRow), apiKey };
   } catch (err) {
     if (isUniqueViolation(err, 'users_email_unique')) {
-      throw new ConflictError('email_taken', `a user with e-mail ${email} already exists`, [{ path: 'body.email', message: 'already registered' }]);
+      throw new ConflictError('email_taken', `a user with e-mail ${email} already exists`, [{ path: field, message: 'already registered' }]);
     }
     throw err;
   }
@@ -57,6 +65,6 @@ export async function createPartner(db: Db, input: CreatePartnerInput): Promise<
     }
     throw err;
   }
-  const { user, apiKey } = await addUser(db, id, input.contactEmail, true);
+  const { user, apiKey } = await addUser(db, id, input.contactEmail, { isContact: true, field: 'body.contactEmail' });
   return { partner: toPartner(rows[0]!), user, apiKey };
 }

@@ -2,7 +2,7 @@ import { columnBindings, type Knex } from '#shared/db/knex';
 import type { Logger } from '#shared/logger';
 import type { RetrySchedule } from '#shared/delivery/retry-schedule';
 import type { DeliveryObserver } from './observer.ts';
-import { disableFailingSubscriptions, disableSubscriptions } from './disable.ts';
+import { disableFailingSubscriptions, disableSubscriptions } from '#shared/delivery/disable';
 
 /** What happened to one message, to be written: an attempt (or none, for a hold) and the message's new state. */
 export interface AttemptRecord {

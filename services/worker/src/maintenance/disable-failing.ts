@@ -1,5 +1,5 @@
 import type { JobHandler } from '../handlers.ts';
-import { disableFailingSubscriptions } from '../delivery/disable.ts';
+import { disableFailingSubscriptions } from '#shared/delivery/disable';
 
 /**
  * Disables subscriptions failing for longer than DISABLE_AFTER even when no attempt reaches

@@ -1,5 +1,5 @@
-import type { Knex } from '#shared/db/knex';
-import { newId } from '#shared/ids';
+import type { Knex } from '../db/knex.ts';
+import { newId } from '../ids.ts';
 
 type Disabled = { id: string; partner_id: string; disabled_reason: string };
 
