@@ -1,52 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { eventually, startReceiver, type TestReceiver } from '../support/receiver.ts';
+import { startWorkerProcess, stopWorkerProcess } from '../support/worker-process.ts';
 import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
 
 // Short lease and reconcile interval, so lost work is found within seconds instead of a minute.
 const ENV = { DELIVERY_TIMEOUT_MS: '2000', DELIVERY_LEASE: '3s', RECONCILE_INTERVAL: '1s', RETRY_SCHEDULE: '1s,1s,1s,1s,1s' };
-
-/** Starts the production worker entry point as its own process, on this test's schema and prefix; resolves once it runs. */
-async function startWorkerProcess(ctx: TestContext): Promise<ChildProcess> {
-  const url = new URL(ctx.config.databaseUrl);
-  url.searchParams.set('options', `-c search_path=${ctx.schema}`);
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'services/worker/src/main.ts'], {
-    env: {
-      PATH: process.env.PATH,
-      DATABASE_URL: url.toString(),
-      REDIS_URL: ctx.config.redisUrl,
-      QUEUE_PREFIX: ctx.queuePrefix,
-      OPERATOR_TOKEN: ctx.config.operatorToken,
-      HUB_TOKEN: ctx.config.hubToken,
-      SECRETS_KEY: ctx.config.secretsKey,
-      ALLOW_PRIVATE_RECEIVERS: '127.0.0.0/8',
-      LOG_LEVEL: 'info',
-      ...ENV,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  // Its signal handlers exist once it logs that it started.
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('worker started')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code} before starting`)));
-  });
-  child.stdout!.resume();
-  return child;
-}
-
-/** Stops a worker process and waits for it; resolves to its exit code. */
-function stopWorkerProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
-  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => {
-    child.once('exit', (code) => resolve(code));
-    child.kill(signal);
-  });
-}
 
 describe('nothing accepted is lost', () => {
   let ctx: TestContext;
@@ -75,7 +35,7 @@ describe('nothing accepted is lost', () => {
     // A slow receiver keeps deliveries in flight when the worker dies.
     receiver.behave(() => new Promise((resolve) => setTimeout(() => resolve({ status: 200 }), 25)));
 
-    worker = await startWorkerProcess(ctx);
+    worker = (await startWorkerProcess(ctx, ENV)).child;
     const events = Array.from({ length: 300 }, (_, i) => hubEvent('INSTL', 'estate.updated', { i }));
     for (let i = 0; i < events.length; i += 100) {
       const res = await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: events.slice(i, i + 100) } });
@@ -93,7 +53,7 @@ describe('nothing accepted is lost', () => {
     const keys = await ctx.redis.keys(`${ctx.queuePrefix}:*`);
     if (keys.length > 0) await ctx.redis.del(...keys);
 
-    worker = await startWorkerProcess(ctx);
+    worker = (await startWorkerProcess(ctx, ENV)).child;
     await eventually(async () => (await ctx.db('messages').where('status', 'succeeded').count({ n: '*' }).first())?.n === expected, 90_000, 250);
 
     // Every (event, subscription) reached the receiver at least once.
@@ -114,7 +74,7 @@ describe('nothing accepted is lost', () => {
       for (let i = 0; i < 4; i++) {
         await seedSubscription(ctx.db, { partnerId: partner.id, productId: product, functionKey: 'contacts.read', url: `${graceful.url}?s=${i}`, eventTypes: ['contact.updated'] });
       }
-      worker = await startWorkerProcess(ctx);
+      worker = (await startWorkerProcess(ctx, ENV)).child;
       const events = Array.from({ length: 200 }, (_, i) => hubEvent('INSTT', 'contact.updated', { i }));
       for (let i = 0; i < events.length; i += 100) {
         await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: events.slice(i, i + 100) } });
@@ -124,7 +84,7 @@ describe('nothing accepted is lost', () => {
       expect(await stopWorkerProcess(worker, 'SIGTERM')).toBe(0);
       expect(graceful.requests.length).toBeLessThan(expected);
 
-      worker = await startWorkerProcess(ctx);
+      worker = (await startWorkerProcess(ctx, ENV)).child;
       await eventually(
         async () => (await ctx.db('messages').whereIn('event_id', events.map((e) => e.id)).where('status', 'succeeded').count({ n: '*' }).first())?.n === expected,
         60_000,

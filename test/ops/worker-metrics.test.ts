@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startWorkerProcess, stopWorkerProcess } from '../support/worker-process.ts';
 import { OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { createMetrics, metricValue } from '#shared/metrics';
 import { deliveryOutcome, metricsObserver } from '#worker/delivery/metrics-observer';
@@ -89,33 +89,10 @@ describe("a worker's metrics endpoint", () => {
     });
 
     it('listens on METRICS_PORT and serves the delivery metrics', { timeout: 60_000 }, async () => {
-      const url = new URL(ctx.config.databaseUrl);
-      url.searchParams.set('options', `-c search_path=${ctx.schema}`);
-      const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'services/worker/src/main.ts'], {
-        env: {
-          PATH: process.env.PATH,
-          DATABASE_URL: url.toString(),
-          REDIS_URL: ctx.config.redisUrl,
-          QUEUE_PREFIX: ctx.queuePrefix,
-          OPERATOR_TOKEN,
-          HUB_TOKEN: ctx.config.hubToken,
-          SECRETS_KEY: ctx.config.secretsKey,
-          METRICS_PORT: '0',
-          LOG_LEVEL: 'info',
-        },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
+      const { child, started } = await startWorkerProcess(ctx);
       try {
         // The start line names the endpoint (port 0: the system picked one).
-        const metricsUrl = await new Promise<string>((resolve, reject) => {
-          let out = '';
-          child.stdout!.on('data', (chunk: Buffer) => {
-            out += chunk.toString();
-            const line = out.split('\n').find((l) => l.includes('worker started'));
-            if (line) resolve((JSON.parse(line) as { metrics: string }).metrics);
-          });
-          child.once('exit', (code) => reject(new Error(`worker exited with ${code} before starting`)));
-        });
+        const metricsUrl = started.metrics as string;
         const res = await fetch(metricsUrl, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } });
         expect(res.status).toBe(200);
         const text = await res.text();
@@ -124,10 +101,7 @@ describe("a worker's metrics endpoint", () => {
         // Queue depths are the api's to report: two processes must not both count them.
         expect(text).not.toContain('hubhook_queue_jobs');
       } finally {
-        await new Promise((resolve) => {
-          child.once('exit', resolve);
-          child.kill('SIGTERM');
-        });
+        await stopWorkerProcess(child, 'SIGTERM');
       }
     });
   });

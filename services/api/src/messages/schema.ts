@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { PageQuery } from '../http/pagination.ts';
-import { parseDuration } from '#shared/duration';
+import { WindowDuration } from '../http/window.ts';
 
 export const MESSAGE_STATUSES = ['pending', 'held', 'succeeded', 'dead', 'cancelled'] as const;
 
@@ -15,19 +15,7 @@ export const MessageListQuery = PageQuery.extend({
 
 export const RecoverBody = z.object({ since: z.iso.datetime({ offset: true }) });
 
-export const StatsQuery = z.object({
-  window: z
-    .string()
-    .default('24h')
-    .refine((value) => {
-      try {
-        const ms = parseDuration(value);
-        return ms > 0 && ms <= 90 * 86_400_000;
-      } catch {
-        return false;
-      }
-    }, 'a duration from 1s to 90d, such as 1h or 7d'),
-});
+export const StatsQuery = z.object({ window: WindowDuration });
 
 export const Message = z.object({
   id: z.string(),

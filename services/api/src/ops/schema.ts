@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import { WindowDuration } from '../http/window.ts';
 import { QUEUE_NAMES } from '#shared/queues/catalog';
 import { isId } from '#shared/ids';
-import { parseDuration } from '#shared/duration';
 import { PageQuery } from '../http/pagination.ts';
 import { Message } from '../messages/schema.ts';
 
@@ -56,25 +56,13 @@ export const ReplayResult = z.object({
 
 export const SUBSCRIPTION_STATES = ['active', 'paused', 'disabled'] as const;
 
-const windowDuration = z
-  .string()
-  .default('24h')
-  .refine((value) => {
-    try {
-      const ms = parseDuration(value);
-      return ms > 0 && ms <= 90 * 86_400_000;
-    } catch {
-      return false;
-    }
-  }, 'a duration from 1s to 90d, such as 1h or 7d');
-
 /** `GET /v1/ops/subscriptions` filters. */
 export const SubscriptionHealthQuery = PageQuery.extend({
   state: z.enum(SUBSCRIPTION_STATES).optional(),
   /** Only subscriptions whose deliveries are failing now (no success since their failures began). */
   failing: z.enum(['true', 'false']).optional(),
   /** The window of the success rate; default 24h. */
-  window: windowDuration,
+  window: WindowDuration,
 });
 
 /** How a subscription's deliveries are going. */
