@@ -242,13 +242,16 @@ async function measureBullmqNoop(redisUrl: string): Promise<number> {
   }
   let done = 0;
   const started = Date.now();
-  const worker = new Worker('noop', async () => {}, { connection: createRedis(redisUrl), prefix, concurrency: 100 });
+  const workerConnection = createRedis(redisUrl);
+  const worker = new Worker('noop', async () => {}, { connection: workerConnection, prefix, concurrency: 100 });
   worker.on('completed', () => void done++);
   await until(async () => done >= total, 120_000, 'no-op jobs', 20);
   const rate = total / ((Date.now() - started) / 1000);
   await worker.close();
   await queue.obliterate({ force: true });
   await queue.close();
+  // A worker does not close a connection it was given.
+  await workerConnection.quit();
   await connection.quit();
   return Math.round(rate);
 }

@@ -8,7 +8,8 @@ import { createRetryPolicy } from '#shared/delivery/retry-policy';
 import { handBackMessages } from '#shared/delivery/requeue';
 import { RetrySchedule } from '#shared/delivery/retry-schedule';
 import type { Redis } from 'ioredis';
-import { checkUrl, classifyAddress, createGuardedLookup, isAllowed, type GuardPolicy } from '#shared/url-guard';
+import { checkUrl } from '#shared/url-guard';
+import { receiverGuardOptions, receiverPolicy } from '#shared/receiver-guard';
 import { RoutingCache } from '../fanout/routing-table.ts';
 import { AttemptWriter } from './attempt-writer.ts';
 import { Dispatcher } from './dispatcher.ts';
@@ -29,11 +30,6 @@ export interface DeliveryEngine {
   stop(): Promise<void>;
 }
 
-/** The SSRF policy of receivers: the allow-list, and https only in production. */
-export function guardPolicy(config: Config): GuardPolicy {
-  return { allow: config.allowPrivateReceivers, httpsOnly: config.env === 'production' };
-}
-
 /** Builds the engine from the configuration. */
 export function createDeliveryEngine(
   deps: { config: Config; db: Knex; queues: Queues; logger: Logger },
@@ -45,12 +41,11 @@ export function createDeliveryEngine(
     throw new Error('SECRETS_KEY is not set: signing secrets cannot be read (npm start makes one in .data/dev-secrets.json)');
   }
   const box = createSecretBox(config.secretsKey);
-  const policy = guardPolicy(config);
+  const policy = receiverPolicy(config);
   const transport = createTransport({
     timeoutMs: config.deliveryTimeoutMs,
-    lookup: createGuardedLookup(policy),
-    // Node skips the lookup for IP-literal hosts; this checks the socket's address instead.
-    checkAddress: (ip) => (isAllowed(ip, policy) ? null : classifyAddress(ip)),
+    // The guarded lookup, and the address check Node's skipped lookup leaves IP literals without.
+    ...receiverGuardOptions(policy),
     connectionsPerOrigin: Math.max(16, config.maxInFlightPerSubscription * 2),
   });
   const urlVerdicts = new Map<string, string | null>();
