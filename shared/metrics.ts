@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { retryScheduleKey } from './delivery/retry-schedule.ts';
 import type { Queue } from 'bullmq';
 import type { Db } from './db/knex.ts';
 import type { Logger } from './logger.ts';
@@ -206,8 +207,17 @@ export function createMetrics(options: MetricsOptions = {}) {
       registers,
       collect: refresh,
     });
+    /** Retries wait in the retry schedule (a sorted set), not as delayed jobs: they show here. */
+    const retriesGauge = new Gauge({
+      name: 'hubhook_retries_scheduled',
+      help: 'Deliveries waiting for their retry time in the retry schedule, read from Redis at scrape time.',
+      registers,
+      collect: refresh,
+    });
     onScrape('redis', async () => {
       const now = Date.now();
+      const deliver = queues.deliver;
+      if (deliver) retriesGauge.set(await (await deliver.client).zcard(retryScheduleKey(deliver.opts.prefix ?? 'bull')));
       // Per queue: counts, the pause flag, and the oldest job of each ready list (at most one each).
       const read = await Promise.all(
         names.map((name) => {

@@ -13,6 +13,9 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, to
 if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
 return due`;
 
+/** The Redis key of the retry schedule under a queue prefix. */
+export const retryScheduleKey = (prefix: string) => `${prefix}:retry-schedule`;
+
 /**
  * The retries waiting for their time, as one Redis sorted set: member `<messageId>.<attempts>`,
  * score the due time. About a hundred bytes a retry, where a delayed BullMQ job costs eight
@@ -29,7 +32,7 @@ export class RetrySchedule {
     private readonly redis: Redis,
     prefix: string,
   ) {
-    this.key = `${prefix}:retry-schedule`;
+    this.key = retryScheduleKey(prefix);
   }
 
   /** Schedules retries. */

@@ -1,3 +1,4 @@
+import { RetrySchedule } from '#shared/delivery/retry-schedule';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
@@ -63,12 +64,21 @@ describe('GET /metrics', () => {
     expect(sample(text, 'hubhook_queue_jobs{queue="maintenance",state="waiting"}')).toBe(1);
     expect(sample(text, 'hubhook_queue_paused{queue="maintenance"}')).toBe(1);
     expect(sample(text, 'hubhook_queue_paused{queue="notify"}')).toBe(0);
+    expect(sample(text, 'hubhook_retries_scheduled')).toBe(0);
     expect(sample(text, 'hubhook_queue_oldest_waiting_seconds{queue="notify"}')).toBeGreaterThanOrEqual(90);
     expect(sample(text, 'hubhook_queue_oldest_waiting_seconds{queue="fanout"}')).toBe(0);
     expect(sample(text, 'hubhook_metrics_source_up{source="redis"}')).toBe(1);
     expect(sample(text, 'hubhook_metrics_source_up{source="postgres"}')).toBe(1);
     expect(sample(text, 'hubhook_subscriptions{state="active"}')).toBe(0);
     await ctx.queues.maintenance.resume();
+  });
+  it('shows the retries waiting in the retry schedule', async () => {
+    await new RetrySchedule(ctx.redis, ctx.queuePrefix).add([
+      { messageId: 'msg_a', attemptsMade: 1, dueAt: Date.now() + 60_000 },
+      { messageId: 'msg_b', attemptsMade: 2, dueAt: Date.now() + 60_000 },
+    ]);
+    const { text } = await ctx.request('GET', '/metrics', { token: OPERATOR_TOKEN });
+    expect(sample(text, 'hubhook_retries_scheduled')).toBe(2);
   });
 
   it('exposes the metrics object the api serves, so tests and tools can read values', async () => {
