@@ -48,7 +48,7 @@ interface Client {
 
 const DEFAULT_LOAD = { concurrency: 64, durationMs: 4_000, warmupMs: 1_000 } satisfies LoadOptions;
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const RECEIVER = fileURLToPath(new URL('./receiver.ts', import.meta.url));
+const RECEIVER = fileURLToPath(new URL('./counting-receiver.ts', import.meta.url));
 
 /** A JSON webhook-like payload of exactly 1024 bytes. */
 export const BODY_1KIB = (() => {
@@ -58,7 +58,7 @@ export const BODY_1KIB = (() => {
 })();
 const HEADERS = { 'content-type': 'application/json' };
 
-/** Starts `receiver.ts` in a child process; resolves with its URL and a stop function. */
+/** Starts `counting-receiver.ts` (the end-to-end bench's receiver, so both measure against the same one) in a child process; resolves with its URL and a stop function. */
 export async function startReceiver(): Promise<{ url: string; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', RECEIVER], {
     cwd: REPO_ROOT,
