@@ -204,8 +204,9 @@ describe('createTransport: failures', () => {
   });
 
   it('times out a request still queued for a busy connection, and never sends it', async () => {
+    // Long enough that the first request reaches the server even on a loaded machine.
     const server = await startServer(() => {});
-    const client = transport({ timeoutMs: 300, connectionsPerOrigin: 1 });
+    const client = transport({ timeoutMs: 1_500, connectionsPerOrigin: 1 });
 
     const results = await Promise.all([client.post(server.url, '{}', json), client.post(server.url, '{}', json)]);
 
