@@ -1,8 +1,5 @@
-import type { Knex } from '../db/knex.ts';
+import { columnBindings, type Knex } from '../db/knex.ts';
 import type { Queues } from '../queues/connection.ts';
-
-/** `now() + leaseMs`, in SQL: how long the worker that takes a message may hold it. */
-export const leaseUntil = (db: Knex, leaseMs: number) => db.raw(`now() + (? * interval '1 millisecond')`, [leaseMs]);
 
 /**
  * The job id of the delivery job for a message's next attempt. Derived from the message id and
@@ -30,21 +27,38 @@ export async function enqueueDeliveries(
   );
 }
 
+/** A message taken for delivery, with its event: all the delivery needs from Postgres. */
+export interface ClaimedMessage {
+  id: string;
+  attempts: number;
+  created_at: Date;
+  subscription_id: string;
+  event_id: string;
+  installation_id: string;
+  type: string;
+  entity_id: string | null;
+  occurred_at: Date;
+  data: unknown;
+}
+
 /**
  * Takes messages for delivery: of those given, the ones that are pending and due (or overdue:
- * a lease that ran out) get a new lease, atomically, and are returned. Two jobs carrying the same
- * message cannot both take it, so a reconciled copy of a job never sends a message twice.
- * `now() + 1 s` admits a delayed job that fires a moment before its due time.
+ * a lease that ran out) get a new lease, atomically, and come back with their events in the same
+ * statement. Two jobs carrying the same message cannot both take it, so a reconciled copy of a
+ * job never sends a message twice. `now() + 1 s` admits a job that fires a moment early.
  */
-export async function claimMessages(db: Knex, ids: string[], leaseMs: number): Promise<string[]> {
+export async function claimMessages(db: Knex, ids: string[], leaseMs: number): Promise<ClaimedMessage[]> {
   if (ids.length === 0) return [];
-  return db('messages')
-    .whereIn('id', ids)
-    .where('status', 'pending')
-    .where('next_attempt_at', '<=', db.raw(`now() + interval '1 second'`))
-    .update({ next_attempt_at: leaseUntil(db, leaseMs) })
-    .returning('id')
-    .then((rows: { id: string }[]) => rows.map((r) => r.id));
+  const result = await db.raw(
+    `with claimed as (
+       update messages set next_attempt_at = now() + (? * interval '1 millisecond')
+       where id = any(?::text[]) and status = 'pending' and next_attempt_at <= now() + interval '1 second'
+       returning id, attempts, created_at, subscription_id, event_id)
+     select c.id, c.attempts, c.created_at, c.subscription_id, c.event_id, e.installation_id, e.type, e.entity_id, e.occurred_at, e.data
+     from claimed c join events e on e.id = c.event_id`,
+    [leaseMs, ...columnBindings(ids)],
+  );
+  return result.rows as ClaimedMessage[];
 }
 
 /**
@@ -70,14 +84,20 @@ export async function handBackMessages(db: Knex, queues: Queues, messages: { id:
  * Takes the pool, not a transaction: the update must be committed before the jobs exist.
  * Returns the ids requeued.
  */
-export async function requeueMessages(db: Knex, queues: Queues, where: (q: Knex.QueryBuilder) => void): Promise<string[]> {
+export async function requeueMessages(
+  db: Knex,
+  queues: Queues,
+  where: (q: Knex.QueryBuilder) => void,
+  // By default a job id of its own: a job for the same attempt may still exist (and would swallow
+  // the add); two jobs for one message are harmless, since each claims it before sending.
+  jobIdSuffix = `.requeue.${Date.now()}`,
+): Promise<string[]> {
   const rows: { id: string; attempts: number }[] = await db('messages')
     .where(where)
     .whereNot('status', 'cancelled')
     .update({ status: 'pending', next_attempt_at: db.fn.now(), updated_at: db.fn.now() })
     .returning(['id', 'attempts']);
-  // A resend must not collide with a retry job of the same attempt that may still exist.
-  await enqueueDeliveries(queues, rows, `.resend.${Date.now()}`);
+  await enqueueDeliveries(queues, rows, jobIdSuffix);
   return rows.map((r) => r.id);
 }
 
@@ -86,10 +106,6 @@ export async function requeueMessages(db: Knex, queues: Queues, where: (q: Knex.
  * get delivery jobs. Takes the pool, not a transaction; returns how many were released.
  */
 export async function releaseHeldMessages(db: Knex, queues: Queues, subscriptionId: string): Promise<number> {
-  const rows: { id: string; attempts: number }[] = await db('messages')
-    .where({ subscription_id: subscriptionId, status: 'held' })
-    .update({ status: 'pending', next_attempt_at: db.fn.now(), updated_at: db.fn.now() })
-    .returning(['id', 'attempts']);
-  await enqueueDeliveries(queues, rows);
-  return rows.length;
+  // Held messages were never queued: the plain job id (message and attempt count) is free.
+  return (await requeueMessages(db, queues, (q) => q.where({ subscription_id: subscriptionId, status: 'held' }), '')).length;
 }

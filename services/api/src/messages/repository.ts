@@ -3,6 +3,7 @@ import { NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
 import type { z } from 'zod';
 import type { Attempt, Message } from './schema.ts';
+import { findPartnerSubscription } from '../subscriptions/repository.ts';
 
 export type MessageRow = {
   id: string;
@@ -62,11 +63,9 @@ export function messagesQuery(db: Db): Knex.QueryBuilder {
 
 /** The partner's live subscription, or 404 (another partner's is 404 too). */
 export async function findOwnSubscription(db: Db, partnerId: string, id: string): Promise<{ id: string }> {
-  const row = isId('subscription', id)
-    ? await db('subscriptions').where({ id, partner_id: partnerId }).whereNull('deleted_at').first('id')
-    : undefined;
+  const row = isId('subscription', id) ? await findPartnerSubscription(db, partnerId, id) : undefined;
   if (!row) throw new NotFoundError('subscription', id);
-  return row;
+  return { id: row.id };
 }
 
 /** The partner's message (through its subscription), with its event, or 404. */

@@ -1,8 +1,9 @@
 import type { Db, Knex } from '#shared/db/knex';
+import type { SubscriptionRow as FullSubscriptionRow } from '#shared/db/rows';
 import { NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
 import { messagesQuery, toMessage, type MessageRow } from '../messages/repository.ts';
-import type { DeadLetter, OpsSubscription } from './schema.ts';
+import type { DeadLetter } from './schema.ts';
 
 /** A dead message row with its owner, as `deadLettersQuery` selects it. */
 export type DeadLetterRow = MessageRow & { partner_id: string; product_id: string; updated_at: Date };
@@ -28,22 +29,23 @@ export async function findSubscription(db: Db, id: string): Promise<Subscription
   return row as SubscriptionRow;
 }
 
-/** A subscription row as the ops views read it. */
-export type SubscriptionRow = {
-  id: string;
-  partner_id: string;
-  product_id: string;
-  function_key: string;
-  url: string;
-  event_types: string[];
-  state: OpsSubscription['state'];
-  disabled_reason: string | null;
-  created_at: Date;
-  last_success_at: Date | null;
-  last_failure_at: Date | null;
-  failing_since: Date | null;
-  consecutive_failures: number;
-};
+/** A subscription row as the ops views read it: the columns `subscriptionsQuery` selects. */
+export type SubscriptionRow = Pick<
+  FullSubscriptionRow,
+  | 'id'
+  | 'partner_id'
+  | 'product_id'
+  | 'function_key'
+  | 'url'
+  | 'event_types'
+  | 'state'
+  | 'disabled_reason'
+  | 'created_at'
+  | 'last_success_at'
+  | 'last_failure_at'
+  | 'failing_since'
+  | 'consecutive_failures'
+>;
 
 /** Live subscriptions with the health columns the delivery worker keeps. */
 export function subscriptionsQuery(db: Db): Knex.QueryBuilder {

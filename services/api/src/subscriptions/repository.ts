@@ -5,30 +5,9 @@
  */
 import type { Db, Knex } from '#shared/db/knex';
 import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
-import type { SubscriptionStateValue } from './schema.ts';
+import type { SubscriptionRow } from '#shared/db/rows';
 
-/** A `subscriptions` row. */
-export interface SubscriptionRow {
-  id: string;
-  partner_id: string;
-  product_id: string;
-  function_key: string;
-  url: string;
-  event_types: string[];
-  description: string;
-  state: SubscriptionStateValue;
-  disabled_reason: string | null;
-  secret_sealed: string;
-  previous_secret_sealed: string | null;
-  previous_secret_expires_at: Date | null;
-  last_success_at: Date | null;
-  last_failure_at: Date | null;
-  failing_since: Date | null;
-  consecutive_failures: number;
-  created_at: Date;
-  updated_at: Date;
-  deleted_at: Date | null;
-}
+export type { SubscriptionRow };
 
 /** A `functions` row, as far as subscriptions care. */
 export interface FunctionRow {

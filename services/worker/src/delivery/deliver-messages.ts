@@ -5,43 +5,17 @@ import type { DeliveryItem } from './dispatcher.ts';
 
 /**
  * Delivery, stage two: a retry, a resend, a held message released, or a message the reconciler
- * found. Reloads each message and its event, claims the ones still due (another job carrying the
- * same message then finds it taken), and waits for the attempt to be written, so the job
- * completes only when the outcome is in Postgres.
+ * found. Claims the messages still due and reads them with their events in one statement
+ * (another job carrying the same message then finds it taken), and waits for the attempt to be
+ * written, so the job completes only when the outcome is in Postgres.
  *
- * Failure policy: a message no longer pending (delivered, dead, cancelled, held) is skipped; a
- * message whose subscription is gone is cancelled. The job id is derived from the message id and
- * attempt count, so a duplicate enqueue is one job.
+ * Failure policy: a message no longer pending (delivered, dead, cancelled, held), or not due
+ * (another job has it under a lease), is skipped; a message whose subscription is gone is
+ * cancelled.
  */
 export const deliverMessages: JobHandler<'deliver', 'deliver-messages'> = async ({ messageIds }, { deps }) => {
   const { db, engine } = deps;
-  const rows: {
-    id: string;
-    attempts: number;
-    created_at: Date;
-    subscription_id: string;
-    event_id: string;
-    installation_id: string;
-    type: string;
-    entity_id: string | null;
-    occurred_at: Date;
-    data: unknown;
-  }[] = await db('messages as m')
-    .join('events as e', 'e.id', 'm.event_id')
-    .whereIn('m.id', messageIds)
-    .where('m.status', 'pending')
-    .select(
-      'm.id',
-      'm.attempts',
-      'm.created_at',
-      'm.subscription_id',
-      'e.id as event_id',
-      'e.installation_id',
-      'e.type',
-      'e.entity_id',
-      'e.occurred_at',
-      'e.data',
-    );
+  const rows = await claimMessages(db, messageIds, deps.config.deliveryLeaseMs);
   if (rows.length === 0) return;
 
   const table = await engine.routing.get();
@@ -62,12 +36,5 @@ export const deliverMessages: JobHandler<'deliver', 'deliver-messages'> = async 
   if (orphaned.length > 0) {
     await db('messages').whereIn('id', orphaned).where('status', 'pending').update({ status: 'cancelled', next_attempt_at: null, updated_at: db.fn.now() });
   }
-  const claimed = new Set(
-    await claimMessages(
-      db,
-      items.map((i) => i.messageId),
-      deps.config.deliveryLeaseMs,
-    ),
-  );
-  await engine.dispatcher.submit(items.filter((i) => claimed.has(i.messageId)));
+  await engine.dispatcher.submit(items);
 };

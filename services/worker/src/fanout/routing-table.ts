@@ -1,4 +1,5 @@
 import type { Db } from '#shared/db/knex';
+import type { SubscriptionRow as FullSubscriptionRow } from '#shared/db/rows';
 import type { SecretBox } from '#shared/secret-box';
 import { activeSecrets } from '#shared/delivery/secrets';
 
@@ -103,18 +104,19 @@ export class RoutingTable {
   }
 }
 
-type SubscriptionRow = {
-  id: string;
-  partner_id: string;
-  product_id: string;
-  function_key: string;
-  url: string;
-  event_types: string[];
-  state: RoutedSubscription['state'];
-  secret_sealed: string;
-  previous_secret_sealed: string | null;
-  previous_secret_expires_at: Date | null;
-};
+type SubscriptionRow = Pick<
+  FullSubscriptionRow,
+  | 'id'
+  | 'partner_id'
+  | 'product_id'
+  | 'function_key'
+  | 'url'
+  | 'event_types'
+  | 'state'
+  | 'secret_sealed'
+  | 'previous_secret_sealed'
+  | 'previous_secret_expires_at'
+>;
 
 /** Reads the whole routing table from Postgres at the given version. */
 export async function loadRoutingTable(db: Db, box: SecretBox, version: number): Promise<RoutingTable> {

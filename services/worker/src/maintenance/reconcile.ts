@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { enqueueDeliveries } from '#shared/delivery/requeue';
+import { enqueueDeliveries, requeueMessages } from '#shared/delivery/requeue';
 import { requeuePendingMail } from '#shared/mail/outbox';
 import type { JobHandler } from '../handlers.ts';
 
@@ -37,21 +37,21 @@ export const reconcile: JobHandler<'maintenance', 'reconcile'> = async (_data, {
     .select('id', 'attempts');
   await enqueueDeliveries(queues, due);
 
-  const released: { id: string; attempts: number }[] = await db('messages')
-    .whereIn('id', (q) =>
-      q
-        .from('messages as m')
-        .join('subscriptions as s', 's.id', 'm.subscription_id')
-        .where('m.status', 'held')
-        .where('s.state', 'active')
-        .whereNull('s.deleted_at')
-        .limit(BATCH)
-        .select('m.id'),
-    )
-    .where('status', 'held')
-    .update({ status: 'pending', next_attempt_at: db.fn.now(), updated_at: db.fn.now() })
-    .returning(['id', 'attempts']);
-  await enqueueDeliveries(queues, released);
+  const released = await requeueMessages(db, queues, (q) =>
+    q
+      .whereIn('id', (held) =>
+        held
+          .from('messages as m')
+          .join('subscriptions as s', 's.id', 'm.subscription_id')
+          .where('m.status', 'held')
+          .where('s.state', 'active')
+          .whereNull('s.deleted_at')
+          .limit(BATCH)
+          .select('m.id'),
+      )
+      .where('status', 'held'),
+    '',
+  );
 
   // Mail rows still pending (job ids are mail ids: a job still queued or waiting to retry is not doubled).
   const mails = await requeuePendingMail(db, queues, graceMs);
