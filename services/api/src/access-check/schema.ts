@@ -1,13 +1,12 @@
 import { z } from 'zod';
-import { PgText } from '../http/text.ts';
 import { InstallationId } from '../installations/schema.ts';
 
 /** `POST /v1/hub/access-check`: product (or account-level) credentials, an installation and a function. */
 export const AccessCheckBody = z.object({
-  login: PgText().min(1).max(200),
-  accessKey: PgText().min(1).max(500),
+  login: z.string().min(1).max(200),
+  accessKey: z.string().min(1).max(500),
   installationId: InstallationId,
-  functionKey: PgText().min(1).max(200),
+  functionKey: z.string().min(1).max(200),
 });
 export type AccessCheckInput = z.infer<typeof AccessCheckBody>;
 

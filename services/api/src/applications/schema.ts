@@ -1,20 +1,19 @@
 import { z } from 'zod';
 import { Email, Partner, User } from '../partners/schema.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
-import { PgText } from '../http/text.ts';
 
 export const ApplicationStatus = z.enum(['pending', 'approved', 'rejected']);
 
 export const CreateApplicationBody = z.object({
-  companyName: PgText().trim().min(1).max(200),
+  companyName: z.string().trim().min(1).max(200),
   organisationNumber: z
     .string()
     .trim()
     .regex(/^[A-Za-z0-9][A-Za-z0-9 .-]{1,39}$/, 'must be 2–40 letters, digits, spaces, dots or dashes'),
-  contactName: PgText().trim().min(1).max(200),
+  contactName: z.string().trim().min(1).max(200),
   contactEmail: Email,
   /** What the company wants to build. */
-  purpose: PgText().trim().min(1).max(5000),
+  purpose: z.string().trim().min(1).max(5000),
 });
 export type CreateApplicationInput = z.infer<typeof CreateApplicationBody>;
 
@@ -41,7 +40,7 @@ export const ApplicationPage = pageOf(Application);
 
 export const ApplicationParams = z.object({ id: z.string() });
 
-export const RejectApplicationBody = z.object({ reason: PgText().trim().min(1).max(2000) });
+export const RejectApplicationBody = z.object({ reason: z.string().trim().min(1).max(2000) });
 
 /**
  * Approving answers with the new partner and contact person but no API key: the applicant signs

@@ -1,13 +1,12 @@
 import { z } from 'zod';
 import { PageQuery, pageOf } from '../http/pagination.ts';
-import { PgText } from '../http/text.ts';
 
 export const CleanUpStatus = z.enum(['open', 'done']);
 
 export const CreateCleanUpRequestBody = z
   .object({
     /** Anything the operator should know. */
-    note: PgText().trim().max(2000).default(''),
+    note: z.string().trim().max(2000).default(''),
   })
   .default({ note: '' });
 

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { PageQuery } from '../http/pagination.ts';
-import { PgText } from '../http/text.ts';
 
 // One lower-case word, optionally joined by `_` or `-` (`estates`, `status_changed`, `check-lists`).
 const WORD = '[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*';
@@ -53,6 +52,6 @@ export type FunctionView = z.infer<typeof CatalogFunction>;
 /** The catalog list: a page, optionally searched. */
 export const ListFunctionsQuery = PageQuery.extend({
   /** Words (case-insensitive) that must each appear in the key, name or description. */
-  q: PgText().trim().max(200).optional(),
+  q: z.string().trim().max(200).optional(),
 });
 export type ListFunctionsInput = z.infer<typeof ListFunctionsQuery>;

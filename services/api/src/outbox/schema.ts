@@ -1,12 +1,11 @@
 import { z } from 'zod';
 import { PageQuery, pageOf } from '../http/pagination.ts';
-import { PgText } from '../http/text.ts';
 
 export const MailStatus = z.enum(['pending', 'sent', 'outbox', 'failed']);
 
 export const ListOutboxQuery = PageQuery.extend({
   status: MailStatus.optional(),
-  to: PgText().trim().toLowerCase().max(254).optional(),
+  to: z.string().trim().toLowerCase().max(254).optional(),
 });
 export type ListOutboxInput = z.infer<typeof ListOutboxQuery>;
 

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { PgText } from '../http/text.ts';
 import { InstallationId } from '../installations/schema.ts';
 
 /** The two kinds of product (DESIGN.md "Product"). */
@@ -26,9 +25,9 @@ export const AvailabilityInput = z
   });
 export type AvailabilityInputValue = z.infer<typeof AvailabilityInput>;
 
-const Name = PgText().trim().min(1).max(200);
-const Description = PgText().trim().max(5000);
-const OrderUrl = PgText()
+const Name = z.string().trim().min(1).max(200);
+const Description = z.string().trim().max(5000);
+const OrderUrl = z.string()
   .trim()
   .max(2000)
   .pipe(z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }));
@@ -56,7 +55,7 @@ export const UpdateProductBody = z
 export type UpdateProductInput = z.infer<typeof UpdateProductBody>;
 
 /** Filters of one function in a version: field → allowed values. */
-export const Filters = z.record(PgText().min(1).max(100), z.array(PgText().min(1).max(200)).min(1).max(500));
+export const Filters = z.record(z.string().min(1).max(100), z.array(z.string().min(1).max(200)).min(1).max(500));
 
 /**
  * `PUT /v1/products/{id}/versions/{n}/functions/{key}`: the function's whole setting in that
