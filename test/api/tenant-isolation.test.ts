@@ -34,6 +34,8 @@ interface Victim {
   /** A subscription of A on that product, and one message in its delivery log; written directly. */
   subscriptionId: string;
   messageId: string;
+  /** The API key of A's contact person. */
+  apiKeyId: string;
 }
 
 type IsolationCase =
@@ -90,6 +92,10 @@ const PARTNER_ROUTES: Record<string, IsolationCase> = {
   'DELETE /v1/products/:id/versions/:n/functions/:key': hidden((a) => `/v1/products/${a.productId}/versions/1/functions/estates.read`),
   'POST /v1/products/:id/versions/:n/activate': hidden((a) => `/v1/products/${a.productId}/versions/1/activate`),
   'GET /v1/messages/:id': hidden((a) => `/v1/messages/${a.messageId}`),
+  'GET /v1/api-keys': own('/v1/api-keys?limit=500'),
+  // B's key is an API key, not a session: 403 session_required (a key cannot mint another).
+  'POST /v1/api-keys': own('/v1/api-keys', () => ({ name: 'B wants a key' }), 403),
+  'DELETE /v1/api-keys/:keyId': hidden((a) => `/v1/api-keys/${a.apiKeyId}`),
   'POST /v1/messages/:id/resend': hidden((a) => `/v1/messages/${a.messageId}/resend`),
 };
 
@@ -152,7 +158,17 @@ describe('tenant isolation', () => {
     await ctx.db('messages').insert({ id: messageId, event_id: 'hub-event-a', subscription_id: subscriptionId, status: 'dead', attempts: 8 });
     const credential = await ctx.request('POST', `/v1/products/${productId}/credentials`, { token: partner.apiKey });
     expect(credential.status, credential.text).toBe(201);
-    a = { partner, userId: user.userId, legacyGrantId: grant.body.id, productId, credentialKeyId: credential.body.keyId, subscriptionId, messageId };
+    const apiKeyId = (await ctx.db('api_keys').where({ user_id: partner.userId }).first('id')).id as string;
+    a = {
+      partner,
+      userId: user.userId,
+      legacyGrantId: grant.body.id,
+      productId,
+      credentialKeyId: credential.body.keyId,
+      subscriptionId,
+      messageId,
+      apiKeyId,
+    };
     b = await createTestPartner(ctx, { name: 'Partner B' });
   });
   afterAll(async () => {
@@ -168,6 +184,7 @@ describe('tenant isolation', () => {
     victim.credentialKeyId,
     victim.subscriptionId,
     victim.messageId,
+    victim.apiKeyId,
   ];
 
   it('has a line for every partner route, and none for a route that is gone', () => {
