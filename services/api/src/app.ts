@@ -33,6 +33,7 @@ import { registerSessionRoutes } from './sessions/router.ts';
 import { registerAccountCredentialRoutes } from './account-credentials/router.ts';
 import { registerCleanUpRequestRoutes } from './clean-up-requests/router.ts';
 import { registerApiKeyRoutes } from './api-keys/router.ts';
+import { registerNotificationRoutes } from './notifications/router.ts';
 
 /** What the api needs from the outside; tests build these against their own schema and prefix. */
 export interface AppDeps {
@@ -70,6 +71,7 @@ export function registerRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Metric
   registerAccountCredentialRoutes(api, deps);
   registerCleanUpRequestRoutes(api, deps);
   registerApiKeyRoutes(api, deps);
+  registerNotificationRoutes(api, deps);
 }
 
 /** The metrics an app serves: the given ones, or its own reading queue depths and subscription states on scrape. */
