@@ -6,10 +6,12 @@
  * end-to-end signed and logged deliveries/s with 1 KiB payloads and their ratio to the raw POST
  * rate, ingest events/s in batches of 100, the time to deliver one event to 10,000
  * subscriptions, p50/p99 latency from ingest to the receiver at a steady 1,000 events/s, Redis
- * bytes per pending delivery, and worker RSS. Results are also written to bench-results/.
+ * bytes per pending delivery, and worker RSS. Beside hubhook's delivery rate it measures the
+ * plain design (scripts/bench/plain-peer.ts: a BullMQ job per message, got, a row per attempt)
+ * with the same load against the same receiver. Results are also written to bench-results/.
  *
  * Options: --quick (smaller loads, for a smoke run), --keep (leave the schema for inspection),
- * --only raw,deliveries,ingest,fanout,latency,redis (some phases; the table shows those).
+ * --only raw,deliveries,peer,ingest,fanout,latency,redis (some phases; the table shows those).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
@@ -30,7 +32,7 @@ import { measureRawPost, BODY_1KIB } from './raw-post.ts';
 const { values: args } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, keep: { type: 'boolean', default: false }, only: { type: 'string' } },
 });
-const PHASES = ['raw', 'deliveries', 'ingest', 'fanout', 'latency', 'redis'] as const;
+const PHASES = ['raw', 'deliveries', 'peer', 'ingest', 'fanout', 'latency', 'redis'] as const;
 const only = new Set(args.only ? args.only.split(',') : PHASES);
 const runs = (phase: (typeof PHASES)[number]) => only.has(phase);
 const QUICK = args.quick;
@@ -63,15 +65,21 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, label: st
   throw new Error(`timed out waiting for ${label}`);
 }
 
+/** Spawns a child that prints one JSON line (`{"port":N}`, `{"ready":true}`) when it is ready; resolves to it. */
+async function spawnReady<T>(args: string[], env?: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; ready: T }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['pipe', 'pipe', 'inherit'], env });
+  const lines = createInterface({ input: child.stdout! });
+  const ready = await new Promise<T>((resolve, reject) => {
+    lines.once('line', (line) => resolve(JSON.parse(line) as T));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
+  return { child, ready };
+}
+
 /** Spawns a child that prints `{"port":N}` first; resolves to its port. */
 async function spawnWithPort(script: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout! });
-  const port = await new Promise<number>((resolve, reject) => {
-    lines.once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-  });
-  return { child, port };
+  const { child, ready } = await spawnReady<{ port: number }>([script]);
+  return { child, port: ready.port };
 }
 
 function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
@@ -279,6 +287,59 @@ async function measureDeliveries(system: System): Promise<{ perSecond: number; m
   return { perSecond: Math.round(expected / seconds), messages: expected, seconds: Math.round(seconds * 10) / 10 };
 }
 
+/**
+ * The plain design (plain-peer.ts) under the deliveries phase's load: 50 subscriptions, 1000
+ * events of 1 KiB in batches of 100, the same receiver; its own schema and queue prefix.
+ */
+async function measurePlainPeer(pg: LocalService, redisUrl: string, receiverUrl: string): Promise<{ perSecond: number; messages: number; seconds: number }> {
+  const schema = `bench_peer_${randomText(8)}`;
+  const admin = createDb({ url: pg.url, schema, poolMax: 2 });
+  await admin.raw('create schema if not exists ??', [schema]);
+  const url = new URL(pg.url);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  const port = await freePort();
+  const env = { PATH: process.env.PATH ?? '', DATABASE_URL: url.toString(), REDIS_URL: redisUrl, QUEUE_PREFIX: `{bench_peer_${randomText(6)}}`, PORT: String(port) };
+  const worker = await spawnReady(['scripts/bench/plain-peer.ts', 'worker'], env);
+  const api = await spawnReady(['scripts/bench/plain-peer.ts', 'api'], env);
+  try {
+    const subs = 50;
+    const secret = generateSecret();
+    await admin('peer_subscriptions').insert(Array.from({ length: subs }, (_, i) => ({ id: `sub_${i}`, url: `${receiverUrl}/peer?s=${i}`, secret })));
+    const eventCount = QUICK ? 200 : 1000;
+    const expected = eventCount * subs;
+    const started = Date.now();
+    for (let i = 0; i < eventCount; i += 100) {
+      const res = await fetch(`http://127.0.0.1:${port}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ events: events(100, 'PEER') }),
+      });
+      if (res.status !== 202) throw new Error(`plain peer ingest answered ${res.status}`);
+    }
+    await until(
+      async () => {
+        const row = await admin('peer_messages').where('status', 'succeeded').count({ n: '*' }).first();
+        const n = Number(row?.n ?? 0);
+        progress(`plain peer: ${n}/${expected} signed, sent and logged (${Math.round(n / ((Date.now() - started) / 1000))}/s)`);
+        return n >= expected;
+      },
+      600_000,
+      'the plain peer',
+      250,
+    );
+    const seconds = (Date.now() - started) / 1000;
+    return { perSecond: Math.round(expected / seconds), messages: expected, seconds: Math.round(seconds * 10) / 10 };
+  } finally {
+    await Promise.all([stopChild(api.child), stopChild(worker.child)]);
+    const redis = createRedis(redisUrl);
+    const keys = await redis.keys(`${env.QUEUE_PREFIX}:*`);
+    for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
+    await redis.quit();
+    if (!args.keep) await admin.raw('drop schema if exists ?? cascade', [schema]);
+    await admin.destroy();
+  }
+}
+
 async function measureIngest(system: System): Promise<{ perSecond: number; events: number; fanoutDrainedAfterSeconds: number }> {
   const durationMs = QUICK ? 2_000 : 5_000;
   const inFlight = 8;
@@ -414,7 +475,7 @@ async function main(): Promise<void> {
   try {
     // The raw POST rate is the yardstick of the delivery rate, so the deliveries phase measures it too.
     let rawPost = 0;
-    if (runs('raw') || runs('deliveries')) {
+    if (runs('raw') || runs('deliveries') || runs('peer')) {
       progress('raw: keep-alive POST/s with node:http ...');
       rawPost = Math.round(await measureRawPost({ url: `http://127.0.0.1:${receiver.port}/raw`, durationMs: QUICK ? 2_000 : 4_000 }));
       results.raw = { nodeHttpPostsPerSecond: rawPost };
@@ -430,6 +491,11 @@ async function main(): Promise<void> {
       if (runs('deliveries')) {
         const deliveries = await measureDeliveries(system);
         results.deliveries = { ...deliveries, ratioToRawPost: Math.round((deliveries.perSecond / rawPost) * 100) / 100 };
+      }
+      if (runs('peer')) {
+        const peer = await measurePlainPeer(pg, redisService.url, system.receiverUrl);
+        const hubhook = (results.deliveries as { perSecond: number } | undefined)?.perSecond;
+        results.plainPeer = { ...peer, ratioToRawPost: rawPost ? Math.round((peer.perSecond / rawPost) * 100) / 100 : null, hubhookTimesPeer: hubhook ? Math.round((hubhook / peer.perSecond) * 100) / 100 : null };
       }
       if (runs('ingest')) results.ingest = await measureIngest(system);
       if (runs('fanout')) results.wideFanout = await measureWideFanout(system);
@@ -452,6 +518,7 @@ function report(results: Record<string, unknown>): void {
   const r = results as Partial<{
     raw: { bullmqNoopJobsPerSecond?: number; nodeHttpPostsPerSecond: number };
     deliveries: { perSecond: number; messages: number; seconds: number; ratioToRawPost: number };
+    plainPeer: { perSecond: number; messages: number; seconds: number; ratioToRawPost: number | null; hubhookTimesPeer: number | null };
     ingest: { perSecond: number; events: number };
     wideFanout: { subscriptions: number; seconds: number };
     latency: { rate: number; p50: number | null; p99: number | null; samples: number };
@@ -465,6 +532,12 @@ function report(results: Record<string, unknown>): void {
   if (r.deliveries) {
     rows.push([`deliveries/s, signed + logged, 1 KiB (${r.deliveries.messages} in ${r.deliveries.seconds} s)`, String(r.deliveries.perSecond), '', '']);
     rows.push(['  ratio to raw POST/s', r.deliveries.ratioToRawPost.toFixed(2), '>= 0.60', check(r.deliveries.ratioToRawPost >= 0.6)]);
+  }
+  if (r.plainPeer) {
+    const p = r.plainPeer;
+    rows.push([`plain BullMQ job/msg + got + row/attempt, deliveries/s (${p.messages} in ${p.seconds} s)`, String(p.perSecond), '', '']);
+    if (p.ratioToRawPost !== null) rows.push(['  its ratio to raw POST/s', p.ratioToRawPost.toFixed(2), '', '']);
+    if (p.hubhookTimesPeer !== null) rows.push(['  hubhook deliveries/s / plain', p.hubhookTimesPeer.toFixed(2), '>= 4', check(p.hubhookTimesPeer >= 4)]);
   }
   if (r.ingest) rows.push(['ingest events/s (batches of 100)', String(r.ingest.perSecond), '>= 20000', check(r.ingest.perSecond >= 20_000)]);
   if (r.wideFanout) {
