@@ -98,17 +98,28 @@ function NotFound() {
   );
 }
 
-function PartnerHeader() {
+/** The navigation links, the current screen's marked for screen readers. */
+function NavLinks(props: { links: [string, string][]; route: string }) {
+  return (
+    <>
+      {props.links.map(([href, label]) => (
+        <li key={href}>
+          <a href={`#${href}`} aria-current={props.route === href || props.route.startsWith(`${href}/`) ? 'page' : undefined}>
+            {label}
+          </a>
+        </li>
+      ))}
+    </>
+  );
+}
+
+function PartnerHeader(props: { route: string }) {
   const me = useLoad(() => ok(partnerApi.GET('/v1/me')), []);
   return (
     <>
       <nav aria-label="Partner portal">
         <ul>
-          {PARTNER_NAV.map(([href, label]) => (
-            <li key={href}>
-              <a href={`#${href}`}>{label}</a>
-            </li>
-          ))}
+          <NavLinks links={PARTNER_NAV} route={props.route} />
         </ul>
       </nav>
       <div class="who">
@@ -131,16 +142,12 @@ function PartnerHeader() {
   );
 }
 
-function OpsHeader() {
+function OpsHeader(props: { route: string }) {
   return (
     <>
       <nav aria-label="Operator">
         <ul>
-          {OPS_NAV.map(([href, label]) => (
-            <li key={href}>
-              <a href={`#${href}`}>{label}</a>
-            </li>
-          ))}
+          <NavLinks links={OPS_NAV} route={props.route} />
           <li>
             <a href="/ops/board/">Queue board</a>
           </li>
@@ -186,7 +193,7 @@ function App() {
         <a class="brand" href="#/">
           hubhook
         </a>
-        {area === 'partner' ? <PartnerHeader /> : area === 'operator' && credentials.get('operator') ? <OpsHeader /> : null}
+        {area === 'partner' ? <PartnerHeader route={route} /> : area === 'operator' && credentials.get('operator') ? <OpsHeader route={route} /> : null}
       </header>
       <main id="main" tabIndex={-1}>
         {missing ? null : <Fragment key={route}>{screen.view}</Fragment>}
