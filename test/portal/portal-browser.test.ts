@@ -439,7 +439,7 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
     await go('/notifications');
     await heading('Notifications').waitFor();
     await page.getByText('Subscription disabled').waitFor();
-    await page.getByText('disabled by an operator in the portal').waitFor();
+    await page.getByText('disabled by an operator: from the portal, Subscription health').waitFor();
     await screen('32-notifications');
 
     await go('/ops/subscriptions');

@@ -459,7 +459,7 @@ export function SubscriptionHealth() {
                       type="button"
                       class="secondary"
                       aria-label={`Disable ${s.url}`}
-                      onClick={() => void action.run(async () => (await ok(opsApi.POST('/v1/ops/subscriptions/{id}/disable', { params: { path: { id: s.id } }, body: { reason: 'disabled by an operator in the portal' } })), list.reload()))}
+                      onClick={() => void action.run(async () => (await ok(opsApi.POST('/v1/ops/subscriptions/{id}/disable', { params: { path: { id: s.id } }, body: { reason: 'from the portal, Subscription health' } })), list.reload()))}
                     >
                       Disable
                     </button>
