@@ -26,6 +26,7 @@ import { createMetrics, type Metrics } from '#shared/metrics';
 import { registerMetricsRoutes } from './metrics/router.ts';
 import { registerOpsRoutes } from './ops/router.ts';
 import { mountQueueBoard } from './ops/board.ts';
+import { mountPortal } from './portal/static.ts';
 import { catalogQueues } from './ops/service.ts';
 import { registerOutboxRoutes } from './outbox/router.ts';
 import { registerApplicationRoutes } from './applications/router.ts';
@@ -104,6 +105,7 @@ export function createApp(deps: AppDeps): { app: Express; api: ApiRoutes; metric
   const openApi = buildOpenApiDocument(api);
   registerDocsRoutes(app, openApi);
   mountQueueBoard(app, { ...deps, limits });
+  mountPortal(app);
   app.use(api.router);
   app.use(notFound);
   app.use(errorHandler);
