@@ -284,11 +284,10 @@ describe('createTransport: hostile receivers (raw TCP)', () => {
   });
 
   it('fails an unsolicited 100 Continue as protocol, and a 102 then silence at the deadline', async () => {
-    const processing: RawAnswer = (socket) => socket.write('HTTP/1.1 102 Processing\r\n\r\n');
     const client = transport({ timeoutMs: 800 });
 
     const cont = await client.post(await raw(HOSTILE_ANSWERS.continueThenSilence), '{}', json);
-    const silent = await client.post(await raw(processing), '{}', json);
+    const silent = await client.post(await raw(HOSTILE_ANSWERS.processingThenSilence), '{}', json);
 
     expectError(cont, 'protocol');
     expect(cont).toMatchObject({ message: expect.stringContaining('100 Continue') });

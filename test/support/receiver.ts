@@ -235,6 +235,10 @@ export const HOSTILE_ANSWERS = {
   continueThenSilence: ((socket) => {
     socket.write('HTTP/1.1 100 Continue\r\n\r\n');
   }) satisfies RawAnswer,
+  /** An informational `102 Processing` (which undici passes on), then silence. */
+  processingThenSilence: ((socket) => {
+    socket.write('HTTP/1.1 102 Processing\r\n\r\n');
+  }) satisfies RawAnswer,
   /** A 302 redirect to somewhere else. */
   redirect: ((socket) => {
     socket.end(head('HTTP/1.1 302 Found', [['location', 'http://127.0.0.1:9/elsewhere'], ['content-length', '0'], ['connection', 'close']]));
