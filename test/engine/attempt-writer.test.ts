@@ -145,7 +145,7 @@ describe('the attempt writer', () => {
       proxy.up();
       await Promise.all(writes);
       expect(await ctx.db('attempts').whereIn('message_id', held.map((r) => r.messageId)).count({ n: '*' }).first()).toEqual({ n: 30 });
-      expect(w.health()).toMatchObject({ committing: true, buffered: 0, failingSince: null });
+      expect(w.health()).toMatchObject({ committing: true, buffered: 0, bufferedBytes: 0, failingSince: null });
       expect(await metricValue(metrics, 'hubhook_attempt_writer_failing')).toBe(0);
       expect(await metricValue(metrics, 'hubhook_attempt_records_unwritable_total', { fate: 'dropped' })).toBe(0);
       expect(ctx.logs.some((line) => line.includes('attempt writer commits again'))).toBe(true);
@@ -156,22 +156,33 @@ describe('the attempt writer', () => {
     }
   });
 
-  it('past maxBuffered while Postgres is down, drops new outcomes (counted) instead of growing', async () => {
+  it('past maxBufferedBytes while Postgres is down, drops new outcomes (counted) instead of growing', async () => {
     const proxy = await startCuttableProxy(new URL(ctx.config.databaseUrl));
     const db = createDb({ url: proxy.url, schema: ctx.schema, poolMax: 2 });
     db.client.config.acquireConnectionTimeout = 1_000;
     const metrics = createMetrics({ defaultMetrics: false });
-    const w = writer(db, metrics, { maxBuffered: 5 });
+    const w = writer(db, metrics, { maxBufferedBytes: 8 * 1024 });
+    const dropped = () => metricValue(metrics, 'hubhook_attempt_records_unwritable_total', { fate: 'dropped' });
     try {
       proxy.down();
-      const kept = Array.from({ length: 5 }, () => record());
-      const writes = kept.map((r) => w.add(r));
-      const extra = record();
-      await w.add(extra); // resolves at once: dropped
-      expect(await metricValue(metrics, 'hubhook_attempt_records_unwritable_total', { fate: 'dropped' })).toBe(1);
+      const kept: AttemptRecord[] = [];
+      const writes: Promise<void>[] = [];
+      let extra: AttemptRecord | undefined;
+      for (let i = 0; i < 100 && !extra; i++) {
+        const r = record();
+        const write = w.add(r);
+        if ((await dropped()) === 1) extra = r;
+        else {
+          kept.push(r);
+          writes.push(write);
+        }
+      }
+      expect(extra).toBeDefined();
+      expect(kept.length).toBeGreaterThan(3);
+      expect(w.health().bufferedBytes).toBeLessThanOrEqual(8 * 1024);
       proxy.up();
       await Promise.all(writes);
-      const ids = (await ctx.db('attempts').whereIn('message_id', [...kept, extra].map((r) => r.messageId)).pluck('message_id')) as string[];
+      const ids = (await ctx.db('attempts').whereIn('message_id', [...kept, extra!].map((r) => r.messageId)).pluck('message_id')) as string[];
       expect(ids.sort()).toEqual(kept.map((r) => r.messageId).sort());
     } finally {
       proxy.up();

@@ -44,11 +44,11 @@ export interface AttemptWriterOptions {
   /** No success for this long while failing disables a subscription. */
   disableAfterMs: number;
   /**
-   * Most records held while Postgres cannot be written; default 10,000 (each at most ~5 KiB
-   * once made storable, so ~50 MB at worst). Past it a record is dropped (counted, logged):
-   * its message stays pending under its lease and is sent again after it.
+   * Most bytes of records held (while Postgres is slow or cannot be written); default 64 MiB,
+   * some 100,000 typical records (a stored record is at most ~5 KiB). Past it a new record is
+   * dropped (counted, logged): its message stays pending under its lease and is sent again.
    */
-  maxBuffered?: number;
+  maxBufferedBytes?: number;
   /** Longest wait between tries while Postgres cannot be written; default 5 s. */
   maxBackoffMs?: number;
 }
@@ -63,6 +63,8 @@ export interface AttemptWriterHealth {
   lastError: string | null;
   /** Records waiting to be written. */
   buffered: number;
+  /** Their size, about as held in memory. */
+  bufferedBytes: number;
 }
 
 /** An attempt row, made storable when its record arrives (so the buffer holds bounded rows). */
@@ -88,6 +90,12 @@ class CannotCommitError extends Error {
   constructor(override readonly cause: unknown) {
     super('Postgres cannot be written');
   }
+}
+
+/** About how many bytes a stored record holds in memory. */
+function storedSize(s: StoredAttempt): number {
+  const text = (v: string | null) => (v === null ? 0 : v.length * 2);
+  return 512 + text(s.responseBody) + (s.responseBodyBytes?.length ?? 0) + text(s.responseStatusText) + text(s.responseHeaders) + text(s.errorMessage);
 }
 
 /** Makes a record's receiver-given parts storable: bytes split into preview and exact bytes, text NUL-safe and bounded. */
@@ -154,7 +162,8 @@ function minimalAttempt(p: Pending, reason: unknown): Pending {
  * - While Postgres does not answer at all (down, unreachable), the batch is kept and tried
  *   again with backoff; `health()` says so (the worker's /healthz and /readyz, and
  *   `hubhook_attempt_writer_failing` 1), one log line marks the start, reminders follow, one marks
- *   the end. Up to `maxBuffered` records are held meanwhile; past that, new ones are dropped.
+ *   the end. Up to `maxBufferedBytes` of records are held meanwhile; past that, new ones are
+ *   dropped (counted; their messages are still pending under a lease and are sent again).
  * - A crash loses at most the records held: their messages are still pending in Postgres under
  *   a lease, so the reconciler sends them again (at least once) and that attempt is logged.
  */
@@ -164,10 +173,12 @@ export class AttemptWriter {
   private flushing: Promise<void> | null = null;
   private readonly maxBatch: number;
   private readonly maxDelayMs: number;
-  private readonly maxBuffered: number;
+  private readonly maxBufferedBytes: number;
   private readonly maxBackoffMs: number;
   /** Records taken from the buffer and not yet settled. */
   private inBatch = 0;
+  /** Bytes of every record added and not yet settled. */
+  private heldBytes = 0;
   private failingSince: Date | null = null;
   private lastError: string | null = null;
   private lastReminder = 0;
@@ -181,20 +192,26 @@ export class AttemptWriter {
   ) {
     this.maxBatch = options.maxBatch ?? 500;
     this.maxDelayMs = options.maxDelayMs ?? 10;
-    this.maxBuffered = options.maxBuffered ?? 10_000;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024;
     this.maxBackoffMs = options.maxBackoffMs ?? 5_000;
   }
 
-  /** Queues a record; resolves once it is committed (or, past `maxBuffered` while Postgres is down, dropped). */
+  /** Queues a record; resolves once it is committed (or, past `maxBufferedBytes`, dropped). */
   add(record: AttemptRecord): Promise<void> {
-    if (this.buffer.length + this.inBatch >= this.maxBuffered) {
+    const stored = storeAttempt(record);
+    const size = storedSize(stored);
+    if (this.heldBytes > 0 && this.heldBytes + size > this.maxBufferedBytes) {
       this.observer.unwritable('dropped', 1);
-      this.logger.error({ messageId: record.messageId, buffered: this.buffer.length + this.inBatch }, 'attempt writer full; outcome dropped, its message is sent again after its lease');
+      this.logger.error({ messageId: record.messageId, ...this.health() }, 'attempt writer full; outcome dropped, its message is sent again after its lease');
       return Promise.resolve();
     }
-    const stored = storeAttempt(record);
+    this.heldBytes += size;
     return new Promise((resolve) => {
-      this.buffer.push({ record: { ...record, response: null }, stored, done: resolve, settled: false });
+      const done = () => {
+        this.heldBytes -= size;
+        resolve();
+      };
+      this.buffer.push({ record: { ...record, response: null }, stored, done, settled: false });
       if (this.buffer.length >= this.maxBatch) this.kick();
       else this.timer ??= setTimeout(() => this.kick(), this.maxDelayMs);
     });
@@ -215,6 +232,7 @@ export class AttemptWriter {
       failingSince: this.failingSince,
       lastError: this.lastError,
       buffered: this.buffer.length + this.inBatch,
+      bufferedBytes: this.heldBytes,
     };
   }
 
