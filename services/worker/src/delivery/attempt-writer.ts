@@ -4,7 +4,7 @@ import type { RetrySchedule } from '#shared/delivery/retry-schedule';
 import type { PostResponse } from '#shared/http/transport';
 import { storableHeaders, storableText, storeBody } from '#shared/delivery/response-body';
 import type { DeliveryObserver } from './observer.ts';
-import { disableFailingSubscriptions, disableSubscriptions } from '#shared/delivery/disable';
+import { addOutcomes, disableFailingSubscriptions, disableSubscriptions, type DisableOutcome } from '#shared/delivery/disable';
 
 /** What a receiver answered, as the attempt log keeps it (the transport's answer minus its status). */
 export type RecordedResponse = Pick<PostResponse, 'statusText' | 'headers' | 'body' | 'bytesRead'>;
@@ -51,6 +51,10 @@ export interface AttemptWriterOptions {
   maxBufferedBytes?: number;
   /** Longest wait between tries while Postgres cannot be written; default 5 s. */
   maxBackoffMs?: number;
+  /** PUBLIC_URL, for the links in the mail telling a partner its subscription was disabled. */
+  publicUrl?: string;
+  /** Told, after the commit, the mails a batch wrote (a disabled subscription's partner is e-mailed); it enqueues them. */
+  onMail?: (mailIds: string[]) => void;
 }
 
 /** Whether the writer can commit, for the worker's health and its metrics. */
@@ -349,8 +353,8 @@ export class AttemptWriter {
     }
   }
 
-  /** One transaction: attempts, message states, health, disablings. Returns how many were disabled. */
-  private async write(batch: Pending[]): Promise<number> {
+  /** One transaction: attempts, message states, health, disablings. Returns what the disablings did. */
+  private async write(batch: Pending[]): Promise<DisableOutcome> {
     const records = batch.map((p) => p.record);
     // One row per message: a duplicate delivery in the same batch keeps the later record.
     const byMessage = new Map<string, AttemptRecord>();
@@ -414,7 +418,7 @@ export class AttemptWriter {
   }
 
   /** After the commit: retries go to the retry schedule, the observer hears of each outcome. Never throws. */
-  private async afterCommit(records: AttemptRecord[], disabled: number): Promise<void> {
+  private async afterCommit(records: AttemptRecord[], disabled: DisableOutcome): Promise<void> {
     const byMessage = new Map<string, AttemptRecord>();
     for (const r of records) byMessage.set(r.messageId, r);
     const latest = [...byMessage.values()];
@@ -428,10 +432,11 @@ export class AttemptWriter {
         });
     }
     try {
+      if (disabled.mailIds.length > 0) this.options.onMail?.(disabled.mailIds);
       for (const r of records) this.observer.attempt(r);
-      this.observer.disabled(disabled);
+      this.observer.disabled(disabled.count);
     } catch (err) {
-      this.logger.warn({ err }, 'delivery observer failed; the outcomes are committed');
+      this.logger.warn({ err }, 'delivery observer or mail hand-off failed; the outcomes are committed');
     }
   }
 
@@ -479,16 +484,17 @@ export class AttemptWriter {
     );
   }
 
-  /** Disables subscriptions whose receiver answered 410 Gone, and those failing too long. Returns how many. */
-  private async disable(trx: Knex.Transaction, records: AttemptRecord[]): Promise<number> {
+  /** Disables subscriptions whose receiver answered 410 Gone, and those failing too long (each partner is told). */
+  private async disable(trx: Knex.Transaction, records: AttemptRecord[]): Promise<DisableOutcome> {
     const gone = new Map<string, string>();
     const failing = new Set<string>();
     for (const r of records) {
       if (r.disableReason) gone.set(r.subscriptionId, r.disableReason);
       else if (r.outcome === 'failure' && r.reachedReceiver) failing.add(r.subscriptionId);
     }
-    let count = gone.size > 0 ? await disableSubscriptions(trx, gone) : 0;
-    if (failing.size > 0) count += await disableFailingSubscriptions(trx, this.options.disableAfterMs, [...failing]);
-    return count;
+    const { publicUrl } = this.options;
+    let outcome: DisableOutcome = gone.size > 0 ? await disableSubscriptions(trx, gone, publicUrl) : { count: 0, mailIds: [] };
+    if (failing.size > 0) outcome = addOutcomes(outcome, await disableFailingSubscriptions(trx, this.options.disableAfterMs, [...failing], publicUrl));
+    return outcome;
   }
 }
