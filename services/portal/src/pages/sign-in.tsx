@@ -7,6 +7,9 @@ export function SignIn() {
   const [email, setEmail] = useState('');
   const [code, setCode] = useState('');
   const [sent, setSent] = useState(false);
+  // An address registered with several partners: the API asks which one to sign in to.
+  const [partners, setPartners] = useState<{ id: string; name: string }[] | null>(null);
+  const [partnerId, setPartnerId] = useState('');
   const ask = useAction();
   const verify = useAction();
   return (
@@ -32,14 +35,30 @@ export function SignIn() {
           onSubmit={(e) => {
             e.preventDefault();
             void verify.run(async () => {
-              const session = await ok(publicApi.POST('/v1/auth/verify', { body: { email, code: code.trim() } }));
-              credentials.set('partner', session.token);
+              const body = partners && partnerId ? { email, code: code.trim(), partnerId } : { email, code: code.trim() };
+              const answer = await ok(publicApi.POST('/v1/auth/verify', { body }));
+              if (answer.status === 'choose_partner') {
+                setPartners(answer.partners);
+                setPartnerId(answer.partners[0]?.id ?? '');
+                return;
+              }
+              credentials.set('partner', answer.token);
               navigate('/products');
             });
           }}
         >
           <Notice>If {email} is registered, a code is on its way. It is valid for 10 minutes.</Notice>
           <Field label="Code from the e-mail" name="code" autoComplete="one-time-code" required value={code} onInput={setCode} error={verify.error} />
+          {partners ? (
+            <fieldset>
+              <legend>Your address belongs to several companies. Which one do you sign in to?</legend>
+              {partners.map((p) => (
+                <label key={p.id}>
+                  <input type="radio" name="partner" value={p.id} checked={partnerId === p.id} onChange={() => setPartnerId(p.id)} /> {p.name}
+                </label>
+              ))}
+            </fieldset>
+          ) : null}
           <ErrorMessage error={verify.error} />
           <button type="submit" disabled={verify.busy}>
             Sign in
