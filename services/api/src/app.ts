@@ -11,7 +11,8 @@ import { requestId } from './http/request-id.ts';
 import { registerHealthRoutes } from './health/router.ts';
 import { registerEventRoutes } from './events/router.ts';
 import { registerMessageRoutes } from './messages/router.ts';
-import { buildOpenApiDocument, registerDocsRoutes } from './docs/router.ts';
+import { registerDocsRoutes } from './docs/router.ts';
+import { buildOpenApiDocument, documentOptions } from './docs/document.ts';
 import { registerPartnerRoutes } from './partners/router.ts';
 import { registerUserRoutes } from './users/router.ts';
 import { registerInstallationRoutes } from './installations/router.ts';
@@ -95,7 +96,7 @@ export function createApp(deps: AppDeps): { app: Express; api: ApiRoutes; metric
   const metrics = metricsFor(deps);
   const api = new ApiRoutes({ db: deps.db, config: deps.config });
   registerRoutes(api, { ...deps, metrics });
-  const openApi = buildOpenApiDocument(api);
+  const openApi = buildOpenApiDocument(api, documentOptions(deps.config));
   registerDocsRoutes(app, openApi);
   mountQueueBoard(app, deps);
   app.use(api.router);

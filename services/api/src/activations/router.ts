@@ -16,12 +16,8 @@ import {
 } from './service.ts';
 
 const tags = ['installations'];
-const errors = {
-  400: 'invalid input; details name each field',
-  401: 'no valid token',
-  403: 'not the HUB token',
-  404: 'no such installation or product',
-};
+// 400, 401 and 403 are documented for every route by the route machinery.
+const errors = { 404: 'no such installation or product' };
 const notOffered = '`product_inactive` (no active version) or `not_available` (restricted to other installations)';
 
 /** HUB routes acting for an installation's administrator (API.md, HUB and broker platform). */
@@ -29,6 +25,7 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/installations/:iid/products',
+    operationId: 'listInstallationProducts',
     auth: ['hub'],
     summary: 'Products available to the installation, with its activation; upgradable first',
     tags,
@@ -41,6 +38,7 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/installations/:iid/products/:productId/activate',
+    operationId: 'activateInstallationProduct',
     auth: ['hub'],
     summary: 'Activate the product for the installation at its active version',
     tags,
@@ -55,6 +53,7 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/installations/:iid/products/:productId/upgrade',
+    operationId: 'getInstallationProductUpgrade',
     auth: ['hub'],
     summary: 'What upgrading to the active version changes',
     tags,
@@ -66,6 +65,7 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/installations/:iid/products/:productId/upgrade',
+    operationId: 'upgradeInstallationProduct',
     auth: ['hub'],
     summary: 'Confirm the upgrade: the installation now grants the active version',
     tags,
@@ -85,6 +85,7 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'delete',
     path: '/v1/installations/:iid/products/:productId',
+    operationId: 'deactivateInstallationProduct',
     auth: ['hub'],
     summary: 'Deactivate the product for the installation',
     tags,
@@ -99,6 +100,7 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/installations/:iid/notifications',
+    operationId: 'listInstallationNotifications',
     auth: ['hub'],
     summary: 'Notices for the installation’s administrators (upgrade available), newest first',
     tags,
@@ -111,6 +113,7 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/ops/products/:id/activate-test',
+    operationId: 'activateTestProduct',
     auth: ['operator'],
     summary: `Activate a partner's product in the partner test installation ${PARTNER_TEST_INSTALLATION} at its active version (the portal's "contact us and we will activate it")`,
     tags: ['ops', ...tags],

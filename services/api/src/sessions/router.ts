@@ -20,6 +20,7 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/auth/sign-in',
+    operationId: 'requestSignIn',
     auth: ['public'],
     summary: 'Ask for a one-time sign-in code by e-mail (always 202: never says whether the address is registered)',
     tags: ['auth'],
@@ -36,6 +37,7 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/auth/verify',
+    operationId: 'verifySignIn',
     auth: ['public'],
     summary: 'Exchange the e-mailed code for a session token',
     tags: ['auth'],
@@ -56,6 +58,7 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/auth/sign-out',
+    operationId: 'signOut',
     auth: ['partner'],
     summary: 'End the session whose token makes this request',
     tags: ['auth'],
@@ -69,6 +72,7 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/auth/session',
+    operationId: 'getSession',
     auth: ['partner'],
     summary: 'The credential making this request: its partner, user, kind and expiry',
     tags: ['auth'],
