@@ -45,6 +45,7 @@ const INIT = `window.ui = SwaggerUIBundle({
   displayRequestDuration: true,
   filter: true,
   docExpansion: 'list',
+  displayOperationId: true,
   defaultModelsExpandDepth: 0,
 });
 `;
