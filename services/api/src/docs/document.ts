@@ -4,7 +4,7 @@
  * the webhooks receivers get, the examples, and `format: date-time` on timestamps.
  */
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
-import { DEFAULT_FUNCTIONS, type SeedFunction } from '#shared/db/seeds/functions';
+import { DEFAULT_FUNCTIONS } from '#shared/db/seeds/functions';
 import type { Config } from '#shared/config';
 import type { ApiRoutes } from '../http/route.ts';
 import { RESPONSE_HEADERS } from './responses.ts';
@@ -16,11 +16,7 @@ import { deliveryContract, registerWebhooks, type WebhookDocsOptions } from './w
 export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
 
 /** What the document describes beyond the routes: the catalog's event types and the delivery settings. */
-export interface DocumentOptions {
-  functions: readonly SeedFunction[];
-  retryScheduleMs: readonly number[];
-  disableAfterMs: number;
-}
+export type DocumentOptions = WebhookDocsOptions;
 
 /** The options of a running api: the seeded catalog and its configured delivery settings. */
 export function documentOptions(config: Pick<Config, 'retryScheduleMs' | 'disableAfterMs'>): DocumentOptions {
@@ -55,8 +51,7 @@ export function buildOpenApiDocument(api: ApiRoutes, options: DocumentOptions): 
   const registry = new OpenAPIRegistry([api.registry]);
   for (const [name, scheme] of Object.entries(SECURITY_SCHEMES)) registry.registerComponent('securitySchemes', name, { ...scheme });
   for (const [name, header] of Object.entries(RESPONSE_HEADERS)) registry.registerComponent('headers', name, { ...header });
-  const webhooks: WebhookDocsOptions = options;
-  registerWebhooks(registry, webhooks);
+  registerWebhooks(registry, options);
 
   const document = new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
@@ -68,7 +63,7 @@ export function buildOpenApiDocument(api: ApiRoutes, options: DocumentOptions): 
         '',
         'Every error answer has the `Error` body: branch on `error.code`; `error.details` name each offending field. Every answer carries `x-request-id`.',
         '',
-        `Webhooks: ${deliveryContract(webhooks)}`,
+        `Webhooks: ${deliveryContract(options)}`,
       ].join('\n'),
     },
     servers: [{ url: '/' }],

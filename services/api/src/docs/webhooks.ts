@@ -75,7 +75,6 @@ export function registerWebhooks(registry: OpenAPIRegistry, options: WebhookDocs
     '2XX': { description: 'Delivered.' },
     default: { description: 'Not delivered: retried on the schedule above.' },
   };
-  const headers = WebhookHeaders;
   const scope = {
     installationId: z.string().meta({ description: 'The InstallationID the event belongs to.', example: 'MSVPAR' }),
     entityId: z.string().nullable().meta({ description: 'The id of the changed entity, when HUB gave one.' }),
@@ -106,7 +105,7 @@ export function registerWebhooks(registry: OpenAPIRegistry, options: WebhookDocs
         summary: `${type} (${fn.key})`,
         description: `${fn.description} ${contract}`,
         tags: ['webhooks'],
-        request: { headers, body: { required: true, content: { 'application/json': { schema } } } },
+        request: { headers: WebhookHeaders, body: { required: true, content: { 'application/json': { schema } } } },
         responses,
       });
     }
@@ -136,7 +135,7 @@ export function registerWebhooks(registry: OpenAPIRegistry, options: WebhookDocs
     description:
       'Before a subscription (or a new URL) is stored, its receiver gets one request signed with the subscription’s secret, shaped like any delivery. It must answer 2xx within the verification timeout (VERIFY_TIMEOUT_MS), or the create or update is refused with a 422 saying what happened. It is not retried and redirects are not followed.',
     tags: ['webhooks'],
-    request: { headers, body: { required: true, content: { 'application/json': { schema: verification } } } },
+    request: { headers: WebhookHeaders, body: { required: true, content: { 'application/json': { schema: verification } } } },
     responses: { '2XX': { description: 'The receiver accepts: the subscription is stored.' }, default: { description: 'Refused: the API answers 422.' } },
   });
 }
