@@ -33,6 +33,11 @@ type OpenApiDocument = {
 };
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
+// A fresh connection per request: the synchronous work of these tests (building apps, compiling
+// schemas) can block the event loop past the server's keep-alive timeout, and a pooled socket
+// the server is closing just then answers the next request with ECONNRESET.
+const CLOSE = { connection: 'close' };
+
 const addFormats = addFormatsPlugin as unknown as (ajv: Ajv2020) => void;
 const SCHEMES_OF = { operator: ['operatorToken'], hub: ['hubToken'], partner: ['partnerApiKey', 'partnerSession'] } as const;
 
@@ -54,7 +59,7 @@ describe('the OpenAPI document', () => {
   let document: OpenApiDocument;
   beforeAll(async () => {
     ctx = await startTestContext();
-    document = (await ctx.request('GET', '/openapi.json')).body;
+    document = (await ctx.request('GET', '/openapi.json', { headers: CLOSE })).body;
   });
   afterAll(async () => {
     await ctx.stop();
@@ -65,10 +70,8 @@ describe('the OpenAPI document', () => {
   let routes: ApiRoutes | undefined;
   const api = () => (routes ??= build().api);
 
-  // The tests that make requests come first: the synchronous work of the later ones (building
-  // apps, compiling schemas) can outlast the server's keep-alive timeout and race a pooled socket.
   it('serves Swagger UI at /docs from the package, with nothing from elsewhere', async () => {
-    const res = await ctx.request('GET', '/docs');
+    const res = await ctx.request('GET', '/docs', { headers: CLOSE });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
     expect(res.text).toContain('<div id="swagger-ui"></div>');
@@ -80,11 +83,11 @@ describe('the OpenAPI document', () => {
     expect(csp).toContain("default-src 'none'");
     expect(csp).toContain("script-src 'self'");
     for (const source of sources) {
-      const file = await fetch(`${ctx.url}${source}`);
+      const file = await fetch(`${ctx.url}${source}`, { headers: CLOSE });
       expect(file.status, source).toBe(200);
       expect((await file.arrayBuffer()).byteLength, source).toBeGreaterThan(100);
     }
-    const init = await (await fetch(`${ctx.url}/docs/init.js`)).text();
+    const init = await (await fetch(`${ctx.url}/docs/init.js`, { headers: CLOSE })).text();
     expect(init).toContain("url: '/openapi.json'");
     expect(init).toContain('validatorUrl: null');
   });
@@ -93,13 +96,13 @@ describe('the OpenAPI document', () => {
     ajv.addSchema({ $id: 'https://hubhook.test/openapi.json', components: document.components });
     const validate = ajv.compile({ $ref: 'https://hubhook.test/openapi.json#/components/schemas/Error' });
     const answers = [
-      await ctx.request('GET', '/v1/partners'),
-      await ctx.request('GET', '/v1/partners', { token: HUB_TOKEN }),
-      await ctx.request('GET', '/v1/partners?limit=0', { token: OPERATOR_TOKEN }),
-      await ctx.request('POST', '/v1/partners', { token: OPERATOR_TOKEN, body: '{', headers: { 'content-type': 'application/json' } }),
-      await ctx.request('POST', '/v1/partners', { token: OPERATOR_TOKEN, body: 'name=x', headers: { 'content-type': 'text/plain' } }),
-      await ctx.request('GET', '/v1/applications/apl_nothing', { token: OPERATOR_TOKEN }),
-      await ctx.request('GET', '/v1/no-such-route'),
+      await ctx.request('GET', '/v1/partners', { headers: CLOSE }),
+      await ctx.request('GET', '/v1/partners', { token: HUB_TOKEN, headers: CLOSE }),
+      await ctx.request('GET', '/v1/partners?limit=0', { token: OPERATOR_TOKEN, headers: CLOSE }),
+      await ctx.request('POST', '/v1/partners', { token: OPERATOR_TOKEN, body: '{', headers: { ...CLOSE, 'content-type': 'application/json' } }),
+      await ctx.request('POST', '/v1/partners', { token: OPERATOR_TOKEN, body: 'name=x', headers: { ...CLOSE, 'content-type': 'text/plain' } }),
+      await ctx.request('GET', '/v1/applications/apl_nothing', { token: OPERATOR_TOKEN, headers: CLOSE }),
+      await ctx.request('GET', '/v1/no-such-route', { headers: CLOSE }),
     ];
     expect(answers.map((a) => a.status)).toEqual([401, 403, 400, 400, 415, 404, 404]);
     for (const answer of answers) expect(validate(answer.body) ? [] : validate.errors).toEqual([]);
