@@ -12,6 +12,7 @@ import { createMetrics } from '#shared/metrics';
 import { createRedis } from '#shared/queues/connection';
 import type { Queues } from '#shared/queues/connection';
 import { ApiRoutes } from '../http/route.ts';
+import { createRateLimits } from '../http/rate-limits.ts';
 import { registerRoutes } from '../app.ts';
 import { buildOpenApiDocument, documentOptions, type OpenApiDocument } from './document.ts';
 
@@ -36,7 +37,7 @@ export async function buildOfflineOpenApiDocument(): Promise<OpenApiDocument> {
   const redis = createRedis(config.redisUrl, { lazyConnect: true });
   const logger = createLogger({ level: 'silent' });
   try {
-    const api = new ApiRoutes({ db, config });
+    const api = new ApiRoutes({ db, config, limits: createRateLimits({ redis, config, logger }) });
     registerRoutes(api, { config, db, redis, queues: noQueues, logger, metrics: createMetrics({ defaultMetrics: false }) });
     return buildOpenApiDocument(api, documentOptions(config));
   } finally {

@@ -47,6 +47,8 @@ function standardErrors(route: DocumentedRoute): Record<number, string> {
   const kinds = route.auth.filter((a): a is PrincipalKind => a !== 'public');
   if (!route.auth.includes('public')) {
     errors[401] = 'No bearer token, or one that is not valid (`unauthorized`).';
+    // Invalid tokens are counted per client address (http/auth.ts): past the limit, 429.
+    errors[429] = 'Too many invalid tokens from this address (`rate_limited`): wait `Retry-After` seconds.';
     if (KINDS.some((kind) => !kinds.includes(kind))) {
       errors[403] = `A valid token of another kind (\`forbidden\`): this route takes ${kinds.join(' or ')} tokens.`;
     }
