@@ -12,7 +12,8 @@ import { createRateLimits } from './http/rate-limits.ts';
 import { registerHealthRoutes } from './health/router.ts';
 import { registerEventRoutes } from './events/router.ts';
 import { registerMessageRoutes } from './messages/router.ts';
-import { buildOpenApiDocument, registerDocsRoutes } from './docs/router.ts';
+import { registerDocsRoutes } from './docs/router.ts';
+import { buildOpenApiDocument, documentOptions } from './docs/document.ts';
 import { registerPartnerRoutes } from './partners/router.ts';
 import { registerUserRoutes } from './users/router.ts';
 import { registerInstallationRoutes } from './installations/router.ts';
@@ -102,7 +103,7 @@ export function createApp(deps: AppDeps): { app: Express; api: ApiRoutes; metric
   const limits = createRateLimits(deps);
   const api = new ApiRoutes({ db: deps.db, config: deps.config, limits });
   registerRoutes(api, { ...deps, metrics });
-  const openApi = buildOpenApiDocument(api);
+  const openApi = buildOpenApiDocument(api, documentOptions(deps.config));
   registerDocsRoutes(app, openApi);
   mountQueueBoard(app, { ...deps, limits });
   mountPortal(app);

@@ -13,7 +13,7 @@ export const MessageListQuery = PageQuery.extend({
   until: z.iso.datetime({ offset: true }).optional(),
 });
 
-export const RecoverBody = z.object({ since: z.iso.datetime({ offset: true }) });
+export const RecoverBody = z.object({ since: z.iso.datetime({ offset: true }) }).meta({ id: 'RecoverMessagesRequest' });
 
 export const StatsQuery = z.object({ window: WindowDuration });
 
@@ -31,7 +31,7 @@ export const Message = z.object({
   lastError: z.string().nullable(),
   createdAt: z.string(),
   succeededAt: z.string().nullable(),
-});
+}).meta({ id: 'Message' });
 
 export const Attempt = z.object({
   attempt: z.number().int(),
@@ -55,9 +55,9 @@ export const Attempt = z.object({
   responseHeaders: z.record(z.string(), z.string()).nullable(),
   /** Headers not kept past that bound. */
   responseHeadersOmitted: z.number().int(),
-});
+}).meta({ id: 'Attempt' });
 
-export const MessageDetail = Message.extend({ payload: z.unknown(), attemptLog: z.array(Attempt) });
+export const MessageDetail = Message.extend({ payload: z.unknown(), attemptLog: z.array(Attempt) }).meta({ id: 'MessageDetail' });
 
 export const Stats = z.object({
   window: z.string(),
@@ -66,4 +66,7 @@ export const Stats = z.object({
   failures: z.number().int(),
   successRate: z.number().nullable(),
   latencyMs: z.object({ p50: z.number().nullable(), p95: z.number().nullable() }),
-});
+}).meta({ id: 'SubscriptionStats' });
+
+export const ResentMessage = z.object({ messageId: z.string() }).meta({ id: 'ResentMessage' });
+export const RecoveredMessages = z.object({ requeued: z.number().int() }).meta({ id: 'RecoveredMessages' });
