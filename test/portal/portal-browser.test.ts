@@ -71,6 +71,8 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
   }
 
   const go = (route: string) => page.goto(`${ctx.url}/portal/#${route}`);
+  /** The partner session the tab holds, to check the API's side of what the screen did. */
+  const partnerToken = async () => ((await page.evaluate("sessionStorage.getItem('hubhook.partnerSession')")) as string | null) ?? '';
   const heading = (name: string | RegExp) => page.getByRole('heading', { level: 1, name });
   const codeIn = (text: string) => /sign-in code is: (\d{8})/.exec(text)?.[1];
 
@@ -219,6 +221,55 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
     expect(await page.getByLabel('API key for kari@fjord.test').inputValue()).toMatch(/^hh/);
     await screen('13-users');
     await smtp.waitFor('kari@fjord.test');
+  });
+
+  it('API keys: name one, Create, the key once; last used; Revoke with a confirm', async () => {
+    await page.getByRole('navigation', { name: 'Partner portal' }).getByRole('link', { name: 'API keys' }).click();
+    await heading('API keys').waitFor();
+    // The key the contact person got when the partner was approved is listed already.
+    await page.getByRole('table', { name: 'Your API keys' }).waitFor();
+    // Only spaces: the browser lets it through, the API names the field.
+    await page.getByLabel('Key name').fill('   ');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await expect.poll(() => page.getByLabel('Key name').getAttribute('aria-invalid')).toBe('true');
+    await page.getByText('The key was not created').waitFor();
+    await page.getByLabel('Key name').fill('Map server');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.getByText('The key Map server is created.').waitFor();
+    const token = await page.getByLabel('API key Map server').inputValue();
+    expect(token).toMatch(/^hh/);
+    await page.getByText('Copy it now: it is shown only this once').waitFor();
+    expect(await page.getByLabel('Key name').inputValue()).toBe('');
+    await page.getByRole('row', { name: /^Map server .* never active/ }).waitFor();
+    await screen('13b-api-keys-created');
+
+    // The key works, and its use shows as last used.
+    const me = await ctx.request('GET', '/v1/me', { token });
+    expect(me.status, me.text).toBe(200);
+    await eventually(
+      async () => {
+        await page.reload();
+        await heading('API keys').waitFor();
+        return (await page.getByRole('row', { name: /^Map server .* never / }).count()) === 0 && (await page.getByRole('row', { name: /^Map server .* active/ }).count()) === 1;
+      },
+      'the key shown as used',
+      30_000,
+    );
+    // Shown once: after a reload the secret is nowhere on the page.
+    expect(await page.content()).not.toContain(token);
+
+    await page.getByRole('button', { name: 'Revoke Map server' }).click();
+    const confirm = page.getByRole('group', { name: 'Confirm revoking Map server' });
+    await confirm.getByText('It stops working at once.').waitFor();
+    await screen('13c-api-keys-confirm');
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    expect(await (await ctx.request('GET', '/v1/me', { token })).status).toBe(200);
+    await page.getByRole('button', { name: 'Revoke Map server' }).click();
+    await confirm.getByRole('button', { name: 'Yes, revoke Map server' }).click();
+    await page.getByRole('row', { name: /^Map server .* revoked / }).waitFor();
+    expect(await page.getByRole('button', { name: 'Revoke Map server' }).count()).toBe(0);
+    expect((await ctx.request('GET', '/v1/me', { token })).status).toBe(401);
+    await screen('13d-api-keys-revoked');
   });
 
   it('Product: New product (name hint, type, description, Add); Edit; Access and security', async () => {
@@ -433,14 +484,43 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
     await heading('Subscription health').waitFor();
     await page.getByRole('cell', { name: receiver.url, exact: true }).waitFor();
     await screen('31-ops-subscription-health');
-    await page.getByRole('button', { name: `Disable ${receiver.url}` }).click();
-    await page.getByRole('button', { name: `Enable ${receiver.url}` }).waitFor();
+    // Disabled twice (enabled between): two notices for the partner.
+    for (let i = 0; i < 2; i++) {
+      await page.getByRole('button', { name: `Disable ${receiver.url}` }).click();
+      await page.getByRole('button', { name: `Enable ${receiver.url}` }).waitFor();
+      if (i === 0) {
+        await page.getByRole('button', { name: `Enable ${receiver.url}` }).click();
+        await page.getByRole('button', { name: `Disable ${receiver.url}` }).waitFor();
+      }
+    }
 
     await go('/notifications');
     await heading('Notifications').waitFor();
-    await page.getByText('Subscription disabled').waitFor();
-    await page.getByText('disabled by an operator: from the portal, Subscription health').waitFor();
+    const nav = page.getByRole('navigation', { name: 'Partner portal' });
+    await nav.getByRole('link', { name: 'Notifications 2 unread' }).waitFor();
+    const notices = page.getByRole('list', { name: 'Notices' }).getByRole('listitem');
+    await expect.poll(() => notices.count()).toBe(2);
+    await notices.first().getByRole('heading', { name: 'Subscription disabled Unread' }).waitFor();
+    await notices.first().getByText('disabled by an operator: from the portal, Subscription health').waitFor();
+    const subscriptionId = /#\/subscriptions\/(sub_[^/]+)$/.exec((await notices.first().getByRole('link', { name: /^Open the delivery log of / }).getAttribute('href')) ?? '')?.[1];
+    expect(subscriptionId).toMatch(/^sub_/);
     await screen('32-notifications');
+
+    await notices.first().getByRole('button', { name: /^Mark as read: Subscription disabled/ }).click();
+    await nav.getByRole('link', { name: 'Notifications 1 unread' }).waitFor();
+    await expect.poll(() => page.getByRole('button', { name: /^Mark as read/ }).count()).toBe(1);
+    await notices.first().getByText(/ · read /).waitFor();
+    // The API agrees: one unread left.
+    const unread = await ctx.request('GET', '/v1/notifications?unread=true', { token: await partnerToken() });
+    expect(unread.body.data).toHaveLength(1);
+
+    await page.getByRole('button', { name: 'Mark all as read' }).click();
+    await expect.poll(() => page.getByRole('button', { name: /^Mark as read/ }).count()).toBe(0);
+    await nav.getByRole('link', { name: 'Notifications', exact: true }).waitFor();
+    expect(await page.getByRole('button', { name: 'Mark all as read' }).isDisabled()).toBe(true);
+    await page.getByLabel('Unread only').check();
+    await page.getByText('No unread notices.').waitFor();
+    await screen('32b-notifications-read');
 
     await go('/ops/subscriptions');
     await page.getByRole('button', { name: `Enable ${receiver.url}` }).click();
@@ -478,6 +558,38 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
     await go('/products');
     await heading('Sign in').waitFor();
     await screen('35-signed-out');
+  });
+
+  it('sign-in with an address registered for several partners: choose which company', async () => {
+    const shared = 'per@vik.test';
+    for (const name of ['Vik Eiendom AS', 'Vik Data AS']) {
+      const res = await ctx.request('POST', '/v1/partners', { token: OPERATOR_TOKEN, body: { name, contactEmail: shared } });
+      expect(res.status, res.text).toBe(201);
+    }
+    await go('/sign-in');
+    await heading('Sign in').waitFor();
+    await page.getByLabel('E-mail').fill(shared);
+    await page.getByRole('button', { name: 'Send code' }).click();
+    const mail = await smtp.waitFor(shared, { subject: /sign-in code/ });
+    await page.getByLabel('Code from the e-mail').fill(codeIn(mail.text) ?? '');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const choice = page.getByRole('group', { name: 'Which company do you sign in to?' });
+    await choice.getByText(`${shared} is registered for 2 companies.`).waitFor();
+    expect(await choice.getByRole('radio').count()).toBe(2);
+    // The first is chosen and focused, so Enter or the button signs in straight away.
+    expect(await choice.getByRole('radio').first().isChecked()).toBe(true);
+    expect(await page.evaluate('document.activeElement?.getAttribute("type")')).toBe('radio');
+    await choice.getByRole('radio', { name: 'Vik Eiendom AS' }).check();
+    await page.getByRole('button', { name: 'Sign in to Vik Eiendom AS' }).waitFor();
+    await screen('36-sign-in-choose-partner');
+    await page.getByRole('button', { name: 'Sign in to Vik Eiendom AS' }).click();
+    await heading('Product').waitFor();
+    await page.getByText(`${shared} · Vik Eiendom AS`).waitFor();
+    const me = await ctx.request('GET', '/v1/me', { token: await partnerToken() });
+    expect(me.body.partner.name).toBe('Vik Eiendom AS');
+    await screen('37-signed-in-chosen-partner');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await heading('Sign in').waitFor();
   });
 
   it('the keyboard: a skip link first, then the form field by field; Enter submits', async () => {

@@ -1,5 +1,5 @@
 import createClient, { type Client } from 'openapi-fetch';
-import type { paths } from './generated/api';
+import type { components, paths } from './generated/api';
 
 /** Who a credential belongs to: a partner's e-mail session, or the operator token. */
 export type Role = 'partner' | 'operator';
@@ -45,12 +45,10 @@ export const publicApi = clientFor(null);
 export const partnerApi = clientFor('partner');
 export const opsApi = clientFor('operator');
 
+/** The API's error answer, as the OpenAPI document's shared `Error` schema describes every 4xx. */
+export type ErrorBody = components['schemas']['Error'];
 /** One field problem from the API's `error.details`. */
-export interface ErrorDetail {
-  path: string;
-  message: string;
-  code?: string;
-}
+export type ErrorDetail = components['schemas']['ErrorDetail'];
 
 /**
  * An error answer, in the API's shape `{error: {code, message, details: [{path, message}]}}`.
@@ -80,17 +78,22 @@ export class ApiError extends Error {
     return this.fields[name] ?? Object.entries(this.fields).find(([key]) => key.startsWith(`${name}.`))?.[1];
   }
 
-  /** Reads an error body; anything not in the API's shape still becomes a readable error. */
+  /**
+   * Reads an error body. The document promises the `Error` shape, but a proxy or a crash can
+   * answer something else: that still becomes a readable error, never a thrown TypeError.
+   */
   static from(status: number, body: unknown): ApiError {
-    const error = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
-    if (error && typeof error.code === 'string' && typeof error.message === 'string') {
-      const details = Array.isArray(error.details)
-        ? error.details.filter((d): d is ErrorDetail => typeof d?.path === 'string' && typeof d?.message === 'string')
-        : [];
-      return new ApiError(status, error.code, error.message, details);
+    if (isErrorBody(body)) {
+      const details = Array.isArray(body.error.details) ? body.error.details.filter((d) => typeof d?.path === 'string' && typeof d?.message === 'string') : [];
+      return new ApiError(status, body.error.code, body.error.message, details);
     }
     return new ApiError(status, 'unexpected_answer', `the server answered ${status}`, []);
   }
+}
+
+function isErrorBody(body: unknown): body is ErrorBody {
+  const error = (body as Partial<ErrorBody> | null | undefined)?.error;
+  return typeof error?.code === 'string' && typeof error.message === 'string';
 }
 
 /** Awaits an openapi-fetch call: its data on a 2xx, else throws the ApiError it answered. */

@@ -9,7 +9,8 @@ import { Users } from './pages/users';
 import { AccessAndSecurity, ChangeFunctions, EditProduct, NewProduct, ProductList, ProductPage } from './pages/products';
 import { NewSubscription, SubscriptionPage } from './pages/subscriptions';
 import { LegacyAccess } from './pages/legacy';
-import { Notifications } from './pages/notifications';
+import { NOTICES_CHANGED_EVENT, Notifications, unreadNotices } from './pages/notifications';
+import { ApiKeys } from './pages/api-keys';
 import { Applications, DeadLetters, FunctionCatalog, Installations, OpsSignIn, Partners, SubscriptionHealth, TestActivation } from './pages/ops';
 
 // Partner screens in the order the portal's FAQ walks through them.
@@ -18,6 +19,7 @@ const PARTNER_NAV: [string, string][] = [
   ['/products', 'Product'],
   ['/legacy-access', 'Legacy access – Permissions without product'],
   ['/notifications', 'Notifications'],
+  ['/api-keys', 'API keys'],
 ];
 const OPS_NAV: [string, string][] = [
   ['/ops/applications', 'Applications'],
@@ -51,6 +53,7 @@ function screenFor(route: string): { role: Role | null; view: JSX.Element } {
   if (first === 'users') return { role: 'partner', view: <Users /> };
   if (first === 'legacy-access') return { role: 'partner', view: <LegacyAccess /> };
   if (first === 'notifications') return { role: 'partner', view: <Notifications /> };
+  if (first === 'api-keys') return { role: 'partner', view: <ApiKeys /> };
   if (first === 'subscriptions' && second) return { role: 'partner', view: <SubscriptionPage id={second} /> };
   if (first === 'products') {
     if (!second) return { role: 'partner', view: <ProductList /> };
@@ -98,14 +101,20 @@ function NotFound() {
   );
 }
 
-/** The navigation links, the current screen's marked for screen readers. */
-function NavLinks(props: { links: [string, string][]; route: string }) {
+/** The navigation links, the current screen's marked for screen readers; `extra` adds to a link's text (a count). */
+function NavLinks(props: { links: [string, string][]; route: string; extra?: Record<string, string | undefined> }) {
   return (
     <>
       {props.links.map(([href, label]) => (
         <li key={href}>
           <a href={`#${href}`} aria-current={props.route === href || props.route.startsWith(`${href}/`) ? 'page' : undefined}>
             {label}
+            {props.extra?.[href] ? (
+              <>
+                {' '}
+                <span class="badge">{props.extra[href]}</span>
+              </>
+            ) : null}
           </a>
         </li>
       ))}
@@ -115,11 +124,18 @@ function NavLinks(props: { links: [string, string][]; route: string }) {
 
 function PartnerHeader(props: { route: string }) {
   const me = useLoad(() => ok(partnerApi.GET('/v1/me')), []);
+  // The unread count: one small page per screen change or mark-read; a failed count just shows none.
+  const unread = useLoad(unreadNotices, [props.route]);
+  useEffect(() => {
+    window.addEventListener(NOTICES_CHANGED_EVENT, unread.reload);
+    return () => window.removeEventListener(NOTICES_CHANGED_EVENT, unread.reload);
+  }, []);
+  const count = unread.data && unread.data !== '0' ? `${unread.data} unread` : undefined;
   return (
     <>
       <nav aria-label="Partner portal">
         <ul>
-          <NavLinks links={PARTNER_NAV} route={props.route} />
+          <NavLinks links={PARTNER_NAV} route={props.route} extra={{ '/notifications': count }} />
         </ul>
       </nav>
       <div class="who">

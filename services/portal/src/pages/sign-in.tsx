@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { credentials, ok, publicApi } from '../api';
 import { ErrorMessage, Field, Notice, Page, navigate, useAction } from '../ui';
 
@@ -10,6 +10,12 @@ export function SignIn() {
   // An address registered with several partners: the API asks which one to sign in to.
   const [partners, setPartners] = useState<{ id: string; name: string }[] | null>(null);
   const [partnerId, setPartnerId] = useState('');
+  const chosen = partners?.find((p) => p.id === partnerId);
+  // The choice appears under the code field: focus moves to it so that it is not missed.
+  const choice = useRef<HTMLFieldSetElement>(null);
+  useEffect(() => {
+    if (partners) choice.current?.querySelector('input')?.focus();
+  }, [partners]);
   const ask = useAction();
   const verify = useAction();
   return (
@@ -50,8 +56,11 @@ export function SignIn() {
           <Notice>If {email} is registered, a code is on its way. It is valid for 10 minutes.</Notice>
           <Field label="Code from the e-mail" name="code" autoComplete="one-time-code" required value={code} onInput={setCode} error={verify.error} />
           {partners ? (
-            <fieldset>
-              <legend>Your address belongs to several companies. Which one do you sign in to?</legend>
+            <fieldset class="choose" ref={choice} aria-describedby="choose-hint">
+              <legend>Which company do you sign in to?</legend>
+              <p class="hint" id="choose-hint">
+                {email} is registered for {partners.length} companies. Choose one; to work for another, sign out and sign in again.
+              </p>
               {partners.map((p) => (
                 <label key={p.id}>
                   <input type="radio" name="partner" value={p.id} checked={partnerId === p.id} onChange={() => setPartnerId(p.id)} /> {p.name}
@@ -61,7 +70,7 @@ export function SignIn() {
           ) : null}
           <ErrorMessage error={verify.error} />
           <button type="submit" disabled={verify.busy}>
-            Sign in
+            {chosen ? `Sign in to ${chosen.name}` : 'Sign in'}
           </button>
         </form>
       ) : null}
