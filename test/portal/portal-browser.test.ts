@@ -544,6 +544,24 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
     await screen('33-legacy-access');
     await page.getByRole('button', { name: 'Request clean-up' }).click();
     await page.getByRole('alert').waitFor();
+
+    // The operator marks it done and removes the grant that Fjord Map covers.
+    await go('/ops/clean-up-requests');
+    await heading('Clean-up requests').waitFor();
+    const request = page.getByRole('region', { name: company });
+    await request.getByRole('row', { name: /MSVPAR estates\.read/ }).waitFor();
+    await request.getByText('Note: Fjord Map covers estates.read now').waitFor();
+    expect(await request.getByLabel('Remove the grants a product still covers').isChecked()).toBe(true);
+    await screen('33b-ops-clean-up-requests');
+    await request.getByRole('button', { name: `Mark done: ${company}` }).click();
+    await page.getByText(`The request of ${company} is done: 1 grant removed, 0 kept`).waitFor();
+    await page.getByText('No open clean-up requests.').waitFor();
+    await page.getByLabel('Done requests').check();
+    await page.getByRole('region', { name: company }).getByText(/ · done /).waitFor();
+    expect(await page.getByRole('button', { name: `Mark done: ${company}` }).count()).toBe(0);
+    await go('/legacy-access');
+    await page.getByRole('row', { name: /MSVPAR contacts\.write no product yet/ }).waitFor();
+    expect(await page.getByRole('row', { name: /MSVPAR estates\.read/ }).count()).toBe(0);
   });
 
   it('the product list renders quickly on a fresh load (measured, not asserted), then sign out', async () => {

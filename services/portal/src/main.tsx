@@ -11,7 +11,7 @@ import { NewSubscription, SubscriptionPage } from './pages/subscriptions';
 import { LegacyAccess } from './pages/legacy';
 import { NOTICES_CHANGED_EVENT, Notifications, unreadNotices } from './pages/notifications';
 import { ApiKeys } from './pages/api-keys';
-import { Applications, DeadLetters, FunctionCatalog, Installations, OpsSignIn, Partners, SubscriptionHealth, TestActivation } from './pages/ops';
+import { Applications, CleanUpRequests, DeadLetters, FunctionCatalog, Installations, OpsSignIn, Partners, SubscriptionHealth, TestActivation } from './pages/ops';
 
 // Partner screens in the order the portal's FAQ walks through them.
 const PARTNER_NAV: [string, string][] = [
@@ -29,6 +29,7 @@ const OPS_NAV: [string, string][] = [
   ['/ops/activation', 'Activation in MSVPAR'],
   ['/ops/dead-letters', 'Dead letters'],
   ['/ops/subscriptions', 'Subscription health'],
+  ['/ops/clean-up-requests', 'Clean-up requests'],
 ];
 
 /** Which screen a route shows, and whose credential it needs. */
@@ -47,6 +48,7 @@ function screenFor(route: string): { role: Role | null; view: JSX.Element } {
       activation: <TestActivation />,
       'dead-letters': <DeadLetters />,
       subscriptions: <SubscriptionHealth />,
+      'clean-up-requests': <CleanUpRequests />,
     };
     return { role: 'operator', view: views[second ?? 'applications'] ?? <NotFound /> };
   }

@@ -1,3 +1,4 @@
+import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { credentials, ok, opsApi, type ResponseOf } from '../api';
 import { Checkbox, ErrorMessage, Field, Loading, Notice, Page, navigate, useAction, useLoad, when } from '../ui';
@@ -473,5 +474,111 @@ export function SubscriptionHealth() {
         <Loading error={list.error} />
       )}
     </Page>
+  );
+}
+
+type CleanUpRequest = ResponseOf<'/v1/ops/clean-up-requests', 'get'>['data'][number];
+
+/** Clean-up requests: partners' requests to remove legacy grants their products cover; Mark done, optionally removing the covered grants. */
+export function CleanUpRequests() {
+  const [status, setStatus] = useState<'open' | 'done'>('open');
+  const list = useLoad(() => ok(opsApi.GET('/v1/ops/clean-up-requests', { params: { query: { limit: 500, status } } })), [status]);
+  const partners = useLoad(() => ok(opsApi.GET('/v1/partners', { params: { query: { limit: 500 } } })), []);
+  const nameOf = (id: string) => partners.data?.data.find((p) => p.id === id)?.name ?? id;
+  const [done, setDone] = useState<string>();
+  const action = useAction();
+  return (
+    <Page title="Clean-up requests">
+      <p>Partners ask for legacy grants (permissions without product) to be removed once a product covers them.</p>
+      <fieldset>
+        <legend>Show</legend>
+        {(['open', 'done'] as const).map((value) => (
+          <label key={value} class="checkbox">
+            <input type="radio" name="status" value={value} checked={status === value} onChange={() => (setStatus(value), setDone(undefined))} /> {value === 'open' ? 'Open requests' : 'Done requests'}
+          </label>
+        ))}
+      </fieldset>
+      <ErrorMessage error={action.error} what="The request was not marked done" />
+      {done ? <Notice>{done}</Notice> : null}
+      {list.data ? (
+        list.data.data.length === 0 ? (
+          <p>{status === 'open' ? 'No open clean-up requests.' : 'No clean-up request is done yet.'}</p>
+        ) : (
+          list.data.data.map((request) => (
+            <CleanUpRequestCard
+              key={request.id}
+              request={request}
+              partner={nameOf(request.partnerId)}
+              busy={action.busy}
+              onResolve={(removeGrants) =>
+                void action.run(async () => {
+                  const answer = await ok(opsApi.POST('/v1/ops/clean-up-requests/{id}/resolve', { params: { path: { id: request.id } }, body: { removeGrants } }));
+                  const removed = answer.removedGrantIds.length;
+                  setDone(
+                    `The request of ${nameOf(request.partnerId)} is done${removeGrants ? `: ${removed} grant${removed === 1 ? '' : 's'} removed, ${answer.keptGrantIds.length} kept (no product covers them now)` : ''}.`,
+                  );
+                  list.reload();
+                })
+              }
+            />
+          ))
+        )
+      ) : (
+        <Loading error={list.error} />
+      )}
+    </Page>
+  );
+}
+
+function CleanUpRequestCard(props: { request: CleanUpRequest; partner: string; busy: boolean; onResolve: (removeGrants: boolean) => void }) {
+  const { request } = props;
+  const [removeGrants, setRemoveGrants] = useState(true);
+  const titleId = `cleanup-${request.id}`;
+  return (
+    <section class="card" aria-labelledby={titleId}>
+      <h2 id={titleId}>{props.partner}</h2>
+      <p class="hint">
+        Requested {when(request.createdAt)}
+        {request.resolvedAt ? ` · done ${when(request.resolvedAt)}` : ''}
+      </p>
+      {request.note ? <p>Note: {request.note}</p> : null}
+      <table aria-label={`Grants in the request of ${props.partner}`}>
+        <thead>
+          <tr>
+            <th scope="col">InstallationID</th>
+            <th scope="col">Function</th>
+            <th scope="col">Covered by</th>
+          </tr>
+        </thead>
+        <tbody>
+          {request.grants.map((grant) => (
+            <tr key={grant.grantId}>
+              <td>{grant.installationId}</td>
+              <td>{grant.functionKey}</td>
+              <td>{grant.coveredBy.length ? grant.coveredBy.map((id, i) => (
+                <Fragment key={id}>
+                  {i ? ', ' : ''}
+                  <code>{id}</code>
+                </Fragment>
+              )) : 'no product'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {request.status === 'open' ? (
+        <form
+          class="inline"
+          onSubmit={(e) => {
+            e.preventDefault();
+            props.onResolve(removeGrants);
+          }}
+        >
+          <Checkbox label="Remove the grants a product still covers" checked={removeGrants} onChange={setRemoveGrants} />
+          <button type="submit" aria-label={`Mark done: ${props.partner}`} disabled={props.busy}>
+            Mark done
+          </button>
+        </form>
+      ) : null}
+    </section>
   );
 }
