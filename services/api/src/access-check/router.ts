@@ -1,5 +1,5 @@
 import type { ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { AccessCheckBody, AccessDecision } from './schema.ts';
 import { checkAccess } from './service.ts';
 

@@ -1,5 +1,5 @@
 import type { ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { AccountCredentials, CredentialParams, IssuedAccountCredential, PartnerParams } from './schema.ts';
 import { issueAccountCredential, revokeAccountCredential, showAccountCredentials } from './service.ts';
 

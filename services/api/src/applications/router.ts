@@ -2,7 +2,7 @@ import { NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
 import { dispatchMail } from '#shared/mail/outbox';
 import type { ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { clientAddress } from '../http/client-address.ts';
 import { createRateLimits } from '../http/rate-limits.ts';
 import { findApplication, listApplications } from './repository.ts';

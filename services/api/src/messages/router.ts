@@ -4,7 +4,7 @@ import { ConflictError } from '#shared/errors';
 import { buildPayload } from '#shared/delivery/payload';
 import { requeueMessages } from '#shared/delivery/requeue';
 import type { ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { pageOf, paginate } from '../http/pagination.ts';
 import { findOwnMessage, findOwnSubscription, listAttempts, messagesQuery, toMessage, type MessageRow } from './repository.ts';
 import { Message, MessageDetail, MessageListQuery, MessageParams, RecoverBody, Stats, StatsQuery, SubscriptionParams } from './schema.ts';

@@ -1,6 +1,7 @@
 import type { Metrics } from '#shared/metrics';
 import { releaseHeldMessages } from '#shared/delivery/requeue';
-import type { AppDeps } from '../app.ts';
+import { findQueue } from '#shared/queues/connection';
+import type { AppDeps } from '../deps.ts';
 import { recordAudit } from '../audit/audit.ts';
 import type { ApiRoutes } from '../http/route.ts';
 import { pageOf } from '../http/pagination.ts';
@@ -19,7 +20,6 @@ import {
 import {
   disableByOperator,
   enableByOperator,
-  findQueue,
   getOpsSubscription,
   listDeadLetters,
   listQueueStats,

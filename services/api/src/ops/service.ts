@@ -1,28 +1,16 @@
-import type { Queue } from 'bullmq';
 import type { z } from 'zod';
 import type { Db, Knex } from '#shared/db/knex';
-import { ConflictError, NotFoundError } from '#shared/errors';
+import { ConflictError } from '#shared/errors';
 import { disableSubscriptions } from '#shared/delivery/disable';
 import { parseDuration } from '#shared/duration';
 import { requeueMessages } from '#shared/delivery/requeue';
-import { QUEUE_NAMES, type QueueName } from '#shared/queues/catalog';
+import { QUEUE_NAMES } from '#shared/queues/catalog';
 import type { Queues } from '#shared/queues/connection';
 import { queueCounts } from '#shared/metrics';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { paginate, type Page } from '../http/pagination.ts';
 import { attemptCounts, deadLettersQuery, findSubscription, subscriptionsQuery, toDeadLetter, type DeadLetterRow, type SubscriptionRow } from './repository.ts';
 import type { DeadLetter, DeadLetterQuery, OpsSubscription, QueueStats, ReplayBody, SubscriptionHealthQuery } from './schema.ts';
-
-/** The catalog's queues by name (the `Queues` handle without its helper functions). */
-export function catalogQueues(queues: Queues): Record<QueueName, Queue> {
-  return Object.fromEntries(QUEUE_NAMES.map((name) => [name, queues[name]])) as Record<QueueName, Queue>;
-}
-
-/** Resolves a queue name from a path; an unknown one is a 404, as for any unknown id. */
-export function findQueue(queues: Queues, name: string): Queue {
-  if (!(QUEUE_NAMES as string[]).includes(name)) throw new NotFoundError('queue', name);
-  return queues[name as QueueName];
-}
 
 /** Counts per state of every queue of the catalog, in catalog order. */
 export async function listQueueStats(queues: Queues): Promise<QueueStats[]> {

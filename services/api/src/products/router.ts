@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import type { ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import {
   CreateProductBody,
   CreatedProduct,

@@ -3,7 +3,7 @@ import { createSecretBox } from '#shared/secret-box';
 import { requireSecretsKey } from '#shared/secrets-key';
 import { receiverPolicy } from '#shared/receiver-guard';
 import type { ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { pageOf } from '../http/pagination.ts';
 import {
   CreatedSubscription,
