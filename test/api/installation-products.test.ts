@@ -8,7 +8,7 @@ import {
   putFunction,
 } from '../support/products.ts';
 import { recordUpgradeNotices } from '#worker/notify/upgrade-available';
-import type { WorkerDeps } from '#worker/handlers';
+import type { WorkerDeps } from '#worker/job';
 
 describe('installations’ products (HUB acting for an installation)', () => {
   let ctx: TestContext;

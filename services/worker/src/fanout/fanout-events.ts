@@ -1,7 +1,7 @@
 import { newId } from '#shared/ids';
 import { columnBindings } from '#shared/db/knex';
 import { buildPayload } from '#shared/delivery/payload';
-import type { JobHandler } from '../handlers.ts';
+import type { JobHandler } from '../job.ts';
 import type { DeliveryItem } from '../delivery/dispatcher.ts';
 
 type EventRow = {

@@ -1,6 +1,6 @@
 import { admitsInstallation } from '#shared/availability';
 import { newId } from '#shared/ids';
-import type { JobHandler } from '../handlers.ts';
+import type { JobHandler } from '../job.ts';
 
 interface ProductRow {
   id: string;
