@@ -2,7 +2,7 @@ import type { Db } from '#shared/db/knex';
 import { isAvailableTo } from '#shared/availability';
 import { hashSecret, parseToken, safeEqual } from '#shared/tokens';
 import { PRODUCT_KEY_ID_PREFIX, PRODUCT_KEY_PREFIX } from '../products/service.ts';
-import type { CredentialRow, ProductRow } from '../products/repository.ts';
+import type { ProductCredentialRow as CredentialRow, ProductRow } from '#shared/db/rows';
 import type { AccessCheckInput, AccessDecisionView, AccessReasonCode } from './schema.ts';
 import { isAccountLogin } from '../account-credentials/service.ts';
 import { checkAccountAccess } from './account.ts';

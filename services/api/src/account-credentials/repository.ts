@@ -1,6 +1,6 @@
 import type { Db } from '#shared/db/knex';
 
-type CredentialRow = { id: string; partner_id: string; secret_hash: string; created_at: Date; revoked_at: Date | null; last_used_at: Date | null };
+import type { AccountCredentialRow as CredentialRow } from '#shared/db/rows';
 
 /** A partner's account login (null if none issued yet), locked for the rest of the transaction; undefined if no such partner. */
 export async function partnerLoginForUpdate(db: Db, partnerId: string): Promise<{ login: string | null } | undefined> {

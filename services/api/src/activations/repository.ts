@@ -1,15 +1,7 @@
 import type { Db, Knex } from '#shared/db/knex';
+import type { ActivationRow, NotificationRow as FullNotificationRow } from '#shared/db/rows';
 import { whereAvailableTo } from '#shared/availability';
 import type { InstallationProductView, NotificationView } from './schema.ts';
-
-/** An `activations` row. */
-export interface ActivationRow {
-  installation_id: string;
-  product_id: string;
-  version: number;
-  activated_at: Date;
-  updated_at: Date;
-}
 
 /** A product row joined with its partner's name and one installation's activation. */
 export interface InstallationProductRow {
@@ -26,16 +18,8 @@ export interface InstallationProductRow {
   act_updated_at: Date | null;
 }
 
-/** A `notifications` row. */
-export interface NotificationRow {
-  id: string;
-  kind: string;
-  product_id: string | null;
-  message: string;
-  data: Record<string, unknown>;
-  created_at: Date;
-  read_at: Date | null;
-}
+/** A notification as the installation's lists read it. */
+export type NotificationRow = Pick<FullNotificationRow, 'id' | 'kind' | 'product_id' | 'message' | 'data' | 'created_at' | 'read_at'>;
 
 /** True when the installation exists. */
 export async function installationExists(db: Db, installationId: string): Promise<boolean> {

@@ -1,12 +1,13 @@
 import type { Request } from 'express';
 import type { Db, Knex } from '#shared/db/knex';
+import type { ProductRow } from '#shared/db/rows';
 import { admitsInstallation } from '#shared/availability';
 import { ConflictError, NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
 import { recordAudit } from '../audit/audit.ts';
 import type { Principal } from '../http/auth.ts';
 import { InstallationId } from '../installations/schema.ts';
-import { findProduct, versionFunctions, type ProductRow } from '../products/repository.ts';
+import { findProduct, versionFunctions } from '../products/repository.ts';
 import { paginate, type PageRequest } from '../http/pagination.ts';
 import {
   availableProductsQuery,

@@ -1,16 +1,7 @@
 import type { Db } from '#shared/db/knex';
+import type { FunctionRow } from '#shared/db/rows';
 import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
 import type { FunctionView, PutFunctionInput } from './schema.ts';
-
-type FunctionRow = {
-  key: string;
-  name: string;
-  description: string;
-  event_types: string[];
-  filter_fields: string[];
-  created_at: Date;
-  updated_at: Date;
-};
 
 const toFunction = (row: FunctionRow): FunctionView => ({
   key: row.key,

@@ -2,7 +2,7 @@ import type { Db } from '#shared/db/knex';
 import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
 import type { CreateLegacyGrantInput, LegacyGrantView } from './schema.ts';
 
-type LegacyGrantRow = { id: string; partner_id: string; installation_id: string; function_key: string; created_at: Date };
+import type { LegacyGrantRow } from '#shared/db/rows';
 
 const toLegacyGrant = (row: LegacyGrantRow, coveredBy: string[]): LegacyGrantView => ({
   id: row.id,

@@ -1,30 +1,32 @@
 import type { Db, Knex } from '#shared/db/knex';
+import type { EventRow, MessageRow } from '#shared/db/rows';
 import { NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
 import type { z } from 'zod';
 import type { Attempt, Message } from './schema.ts';
 import { findPartnerSubscription } from '../subscriptions/repository.ts';
 
-export type MessageRow = {
-  id: string;
-  subscription_id: string;
-  event_id: string;
-  type: string;
-  installation_id: string;
-  status: z.infer<typeof Message>['status'];
-  attempts: number;
-  next_attempt_at: Date | null;
-  last_attempt_at: Date | null;
-  last_status_code: number | null;
-  last_error: string | null;
-  created_at: Date;
-  succeeded_at: Date | null;
-};
+/** A message with its event's type and installation, as `messagesQuery` selects it. */
+export type MessageLogRow = Pick<
+  MessageRow,
+  | 'id'
+  | 'subscription_id'
+  | 'event_id'
+  | 'status'
+  | 'attempts'
+  | 'next_attempt_at'
+  | 'last_attempt_at'
+  | 'last_status_code'
+  | 'last_error'
+  | 'created_at'
+  | 'succeeded_at'
+> &
+  Pick<EventRow, 'type' | 'installation_id'>;
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 /** A message row as the API shows it. */
-export const toMessage = (row: MessageRow): z.infer<typeof Message> => ({
+export const toMessage = (row: MessageLogRow): z.infer<typeof Message> => ({
   id: row.id,
   subscriptionId: row.subscription_id,
   eventId: row.event_id,
@@ -79,7 +81,7 @@ export async function findOwnMessage(db: Db, partnerId: string, id: string) {
         .first()
     : undefined;
   if (!row) throw new NotFoundError('message', id);
-  return row as MessageRow & { entity_id: string | null; occurred_at: Date; data: unknown };
+  return row as MessageLogRow & Pick<EventRow, 'entity_id' | 'occurred_at' | 'data'>;
 }
 
 /** Every attempt of a message, oldest first. */

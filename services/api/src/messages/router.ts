@@ -6,7 +6,7 @@ import { requeueMessages } from '#shared/delivery/requeue';
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { pageOf, paginate } from '../http/pagination.ts';
-import { findOwnMessage, findOwnSubscription, listAttempts, messagesQuery, toMessage, type MessageRow } from './repository.ts';
+import { findOwnMessage, findOwnSubscription, listAttempts, messagesQuery, toMessage, type MessageLogRow } from './repository.ts';
 import { Message, MessageDetail, MessageListQuery, MessageParams, RecoverBody, Stats, StatsQuery, SubscriptionParams } from './schema.ts';
 
 /** The delivery log of a partner's subscriptions: messages, attempts, resend, recover, stats. */
@@ -28,7 +28,7 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
       if (query.status) q.where('m.status', query.status);
       if (query.since) q.where('m.created_at', '>=', query.since);
       if (query.until) q.where('m.created_at', '<', query.until);
-      const page = await paginate<MessageRow>(db, q, query, { keys: ['m.created_at', 'm.id'], order: 'desc' });
+      const page = await paginate<MessageLogRow>(db, q, query, { keys: ['m.created_at', 'm.id'], order: 'desc' });
       return { status: 200, body: { data: page.data.map(toMessage), nextCursor: page.nextCursor } };
     },
   });

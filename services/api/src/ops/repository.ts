@@ -2,11 +2,11 @@ import type { Db, Knex } from '#shared/db/knex';
 import type { SubscriptionRow as FullSubscriptionRow } from '#shared/db/rows';
 import { NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
-import { messagesQuery, toMessage, type MessageRow } from '../messages/repository.ts';
+import { messagesQuery, toMessage, type MessageLogRow } from '../messages/repository.ts';
 import type { DeadLetter } from './schema.ts';
 
 /** A dead message row with its owner, as `deadLettersQuery` selects it. */
-export type DeadLetterRow = MessageRow & { partner_id: string; product_id: string; updated_at: Date };
+export type DeadLetterRow = MessageLogRow & { partner_id: string; product_id: string; updated_at: Date };
 
 /** Dead messages with their events and subscriptions; order and page it with `paginate`. */
 export function deadLettersQuery(db: Db): Knex.QueryBuilder {

@@ -1,6 +1,7 @@
 import type { Request } from 'express';
 import type { Config } from '#shared/config';
 import type { Db, Knex } from '#shared/db/knex';
+import type { ProductRow } from '#shared/db/rows';
 import { ConflictError, NotFoundError, UnprocessableError } from '#shared/errors';
 import { isId, newId, randomText } from '#shared/ids';
 import { mintToken } from '#shared/tokens';
@@ -13,7 +14,6 @@ import {
   isUniqueViolation,
   partnerProductsQuery,
   toProductViews,
-  type ProductRow,
 } from './repository.ts';
 import { nameWarnings } from './naming.ts';
 import { paginate, type PageRequest } from '../http/pagination.ts';

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Queues } from '#shared/queues/connection';
 import type { Db } from '#shared/db/knex';
+import type { ProductRow, VersionRow } from '#shared/db/rows';
 import { ConflictError, NotFoundError, UnprocessableError } from '#shared/errors';
 import { recordAudit } from '../audit/audit.ts';
 import { isQueryableText } from '../http/text.ts';
@@ -12,8 +13,6 @@ import {
   loadVersionView,
   toProductViews,
   versionFunctions,
-  type ProductRow,
-  type VersionRow,
 } from './repository.ts';
 import { requirePartnerProduct, type ProductCallContext } from './service.ts';
 import { decideVersionChange, PARTNER_TEST_INSTALLATION } from './version-rule.ts';

@@ -5,17 +5,9 @@
  */
 import type { Db, Knex } from '#shared/db/knex';
 import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
-import type { SubscriptionRow } from '#shared/db/rows';
+import type { FunctionRow, SubscriptionRow } from '#shared/db/rows';
 
 export type { SubscriptionRow };
-
-/** A `functions` row, as far as subscriptions care. */
-export interface FunctionRow {
-  key: string;
-  name: string;
-  event_types: string[];
-  filter_fields: string[];
-}
 
 /** The partner's product (id and name), or undefined; `forUpdate` locks it for the transaction. */
 export async function findPartnerProduct(

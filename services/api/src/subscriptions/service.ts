@@ -12,6 +12,7 @@
  */
 import type { Request } from 'express';
 import type { Db, Knex } from '#shared/db/knex';
+import type { FunctionRow } from '#shared/db/rows';
 import type { Logger } from '#shared/logger';
 import type { Queues } from '#shared/queues/connection';
 import type { SecretBox } from '#shared/secret-box';
@@ -105,7 +106,7 @@ export function acceptUrl(raw: string, policy: GuardPolicy): URL {
 }
 
 /** The wanted event types, de-duplicated; a 422 naming each `body.eventTypes.N` the function does not emit. */
-function acceptEventTypes(fn: repo.FunctionRow, wanted: string[] | undefined): string[] {
+function acceptEventTypes(fn: FunctionRow, wanted: string[] | undefined): string[] {
   if (wanted === undefined) return [...fn.event_types];
   const details: ErrorDetail[] = [];
   wanted.forEach((type, i) => {
@@ -118,7 +119,7 @@ function acceptEventTypes(fn: repo.FunctionRow, wanted: string[] | undefined): s
 }
 
 /** The function, checked to exist, be pushable and be granted by the product's latest version. */
-async function subscribableFunction(db: Knex, productId: string, functionKey: string): Promise<repo.FunctionRow> {
+async function subscribableFunction(db: Knex, productId: string, functionKey: string): Promise<FunctionRow> {
   const path = 'body.functionKey';
   const fn = await repo.findFunction(db, functionKey);
   if (!fn) throw new UnprocessableError('unknown_function', `no function ${functionKey} in the catalog`, [{ path, code: 'unknown_function', message: 'no such function' }]);
@@ -327,7 +328,7 @@ const EXAMPLE_VALUES: Record<string, unknown> = {
 };
 
 /** Example event data for a function: each filter field, with the value the product's filter allows first where it restricts it. */
-export function exampleData(fn: repo.FunctionRow, filters: Record<string, unknown[]>, entityId: string): Record<string, unknown> {
+export function exampleData(fn: FunctionRow, filters: Record<string, unknown[]>, entityId: string): Record<string, unknown> {
   const data: Record<string, unknown> = { id: entityId, example: true };
   for (const field of fn.filter_fields) {
     const allowed = filters[field];
