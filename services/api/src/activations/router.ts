@@ -46,9 +46,9 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags,
     params: InstallationProductParams,
     responses: { 200: InstallationProduct, ...errors, 409: notOffered },
-    handler: async ({ req, params, principal }) => ({
+    handler: async ({ actor, params }) => ({
       status: 200,
-      body: await activateProduct({ db: deps.db, req, principal }, params.iid, params.productId),
+      body: await activateProduct({ db: deps.db, actor }, params.iid, params.productId),
     }),
   });
 
@@ -76,9 +76,9 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
       ...errors,
       409: `${notOffered}, \`no_upgrade_available\`, or \`upgrade_target_changed\` (body.version is no longer the active one)`,
     },
-    handler: async ({ req, params, body, principal }) => ({
+    handler: async ({ actor, params, body }) => ({
       status: 200,
-      body: await upgradeProduct({ db: deps.db, req, principal }, params.iid, params.productId, body),
+      body: await upgradeProduct({ db: deps.db, actor }, params.iid, params.productId, body),
     }),
   });
 
@@ -90,8 +90,8 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags,
     params: InstallationProductParams,
     responses: { 204: 'deactivated', ...errors },
-    handler: async ({ req, params, principal }) => {
-      await deactivateProduct({ db: deps.db, req, principal }, params.iid, params.productId);
+    handler: async ({ actor, params }) => {
+      await deactivateProduct({ db: deps.db, actor }, params.iid, params.productId);
       return { status: 204 };
     },
   });
@@ -116,9 +116,9 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags: ['ops', ...tags],
     params: ProductParams,
     responses: { 200: InstallationProduct, 404: 'no such product', 409: notOffered },
-    handler: async ({ req, params, principal }) => ({
+    handler: async ({ actor, params }) => ({
       status: 200,
-      body: await activateProduct({ db: deps.db, req, principal }, PARTNER_TEST_INSTALLATION, params.id),
+      body: await activateProduct({ db: deps.db, actor }, PARTNER_TEST_INSTALLATION, params.id),
     }),
   });
 }

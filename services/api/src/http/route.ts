@@ -4,6 +4,7 @@ import { OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openap
 import { AppError, ValidationError, type ErrorDetail } from '#shared/errors';
 import type { Db } from '#shared/db/knex';
 import type { Config } from '#shared/config';
+import { actorOf, type Actor } from './actor.ts';
 import { authenticate, type Principal, type PrincipalKind } from './auth.ts';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -24,6 +25,8 @@ export interface RouteContext<P, Q, B, A extends PrincipalKind | 'public'> {
   query: Q;
   body: B;
   principal: A extends 'public' ? null : Extract<Principal, { kind: A }>;
+  /** The principal with the request's id and logger: what services take. */
+  actor: Actor<A extends 'public' ? null : Extract<Principal, { kind: A }>>;
 }
 
 /**
@@ -138,7 +141,7 @@ export class ApiRoutes {
           throw new AppError(415, 'unsupported_media_type', 'send the body as JSON with content-type: application/json');
         }
         const body = parsePart(spec.body, req.body, 'body');
-        const reply = await spec.handler({ req, res, params, query, body, principal } as RouteContext<
+        const reply = await spec.handler({ req, res, params, query, body, principal, actor: actorOf(req, principal) } as RouteContext<
           z.infer<P>,
           z.infer<Q>,
           z.infer<B>,

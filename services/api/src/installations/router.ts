@@ -16,10 +16,10 @@ export function registerInstallationRoutes(api: ApiRoutes, deps: AppDeps): void 
     tags: ['installations'],
     body: CreateInstallationBody,
     responses: { 201: Installation, 400: 'invalid input', 409: 'the InstallationID exists' },
-    handler: async ({ req, body, principal }) => {
+    handler: async ({ actor, body }) => {
       const created = await deps.db.transaction(async (trx) => {
         const installation = await createInstallation(trx, body);
-        await recordAudit(trx, req, principal, {
+        await recordAudit(trx, actor, {
           action: 'installation.created',
           targetType: 'installation',
           targetId: installation.installationId,

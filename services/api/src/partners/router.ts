@@ -19,10 +19,10 @@ export function registerPartnerRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags: ['partners'],
     body: CreatePartnerBody,
     responses: { 201: CreatedPartner, 400: 'invalid input', 409: 'a partner of that name, or a user with that e-mail, exists' },
-    handler: async ({ req, body, principal }) => {
+    handler: async ({ actor, body }) => {
       const created = await deps.db.transaction(async (trx) => {
         const result = await createPartner(trx, body);
-        await recordAudit(trx, req, principal, {
+        await recordAudit(trx, actor, {
           action: 'partner.created',
           targetType: 'partner',
           targetId: result.partner.id,

@@ -1,5 +1,5 @@
 import type { Db, Knex } from '#shared/db/knex';
-import type { FunctionRow, ProductCredentialRow, ProductRow, VersionFunctionRow, VersionRow } from '#shared/db/rows';
+import type { ProductCredentialRow, ProductRow, VersionFunctionRow, VersionRow } from '#shared/db/rows';
 import type { CredentialView, ProductView, VersionFunctionView, VersionView } from './schema.ts';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -34,12 +34,6 @@ export async function existingInstallations(db: Db, ids: readonly string[]): Pro
   if (ids.length === 0) return new Set();
   const rows = (await db('installations').whereIn('id', ids).select('id')) as { id: string }[];
   return new Set(rows.map((r) => r.id));
-}
-
-/** A catalog function by key; null when unknown. */
-export async function findFunction(db: Db, key: string): Promise<FunctionRow | null> {
-  const row = (await db('functions').where({ key }).first('key', 'name', 'event_types', 'filter_fields')) as FunctionRow | undefined;
-  return row ?? null;
 }
 
 /** A product's version; null when it has no such version. */

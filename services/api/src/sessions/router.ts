@@ -25,10 +25,10 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags: ['auth'],
     body: SignInBody,
     responses: { 202: SignInAccepted, 400: 'the address is malformed', 429: 'too many requests from this client or for this address; see Retry-After' },
-    handler: async ({ req, body }) => {
+    handler: async ({ req, actor, body }) => {
       await limits.enforce('sign-in:client', clientAddress(req), rules.authPerClient);
       await limits.enforce('sign-in:email', body.email, rules.authPerEmail);
-      await sessions.requestSignIn(body.email, req.log);
+      await sessions.requestSignIn(body.email, actor.log);
       return { status: 202, body: ACCEPTED };
     },
   });
@@ -46,10 +46,10 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
       401: 'invalid_code (wrong, unknown address, or none sent) or code_expired',
       429: 'too_many_attempts (the code is used up: ask for a new one) or rate_limited (see Retry-After)',
     },
-    handler: async ({ req, body }) => {
+    handler: async ({ req, actor, body }) => {
       await limits.enforce('verify:client', clientAddress(req), rules.authPerClient);
       await limits.enforce('verify:email', body.email, rules.authPerEmail);
-      return { status: 200, body: await sessions.verify(req, body.email, body.code) };
+      return { status: 200, body: await sessions.verify(actor, body.email, body.code) };
     },
   });
 
@@ -60,8 +60,8 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
     summary: 'End the session whose token makes this request',
     tags: ['auth'],
     responses: { 204: 'signed out: the token no longer works', 422: 'not_a_session: the token is an API key' },
-    handler: async ({ req, principal }) => {
-      await sessions.signOut(req, principal);
+    handler: async ({ actor }) => {
+      await sessions.signOut(actor);
       return { status: 204 };
     },
   });

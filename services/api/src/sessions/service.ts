@@ -1,4 +1,3 @@
-import type { Request } from 'express';
 import type { Config } from '#shared/config';
 import type { Knex } from '#shared/db/knex';
 import { AppError, UnprocessableError } from '#shared/errors';
@@ -7,6 +6,7 @@ import { dispatchMail, writeMailIfUser } from '#shared/mail/outbox';
 import { signInCodeMail } from '#shared/mail/templates';
 import type { Queues } from '#shared/queues/connection';
 import { safeEqual } from '#shared/tokens';
+import type { Actor, PartnerActor } from '../http/actor.ts';
 import type { Principal } from '../http/auth.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { MAX_CODE_TRIES, createCodeHasher, newSignInCode, type CodeHasher } from './code.ts';
@@ -64,7 +64,7 @@ export class SessionService {
    * whatever the outcome; the sixth is refused even if right. 401 invalid_code / code_expired,
    * 429 too_many_attempts.
    */
-  async verify(req: Request, email: string, code: string): Promise<{ token: string; expiresAt: string }> {
+  async verify(caller: Actor<null>, email: string, code: string): Promise<{ token: string; expiresAt: string }> {
     const offered = this.hashCode(email, code);
     const counted = await countTry(this.deps.db, email);
     if (!counted) throw invalidCode();
@@ -79,13 +79,14 @@ export class SessionService {
       if (!user) throw invalidCode();
       const session = await insertSession(trx, user.partner_id, userId, expiresAt);
       const principal: Principal = { kind: 'partner', partnerId: user.partner_id, userId, keyId: session.keyId, keyKind: 'session' };
-      await recordAudit(trx, req, principal, { action: 'session.start', targetType: 'api_key', targetId: session.keyId, data: { via: 'email' } });
+      await recordAudit(trx, { ...caller, principal }, { action: 'session.start', targetType: 'api_key', targetId: session.keyId, data: { via: 'email' } });
       return { token: session.token, expiresAt: expiresAt.toISOString() };
     });
   }
 
   /** Ends the caller's session. A standing API key is not a session: 422 not_a_session. */
-  async signOut(req: Request, principal: Extract<Principal, { kind: 'partner' }>): Promise<void> {
+  async signOut(actor: PartnerActor): Promise<void> {
+    const { principal } = actor;
     if (principal.keyKind !== 'session') {
       throw new UnprocessableError('not_a_session', 'this token is an API key, not a session from e-mail sign-in; nothing was signed out', [
         { path: 'headers.authorization', message: `a ${principal.keyKind} key` },
@@ -93,7 +94,7 @@ export class SessionService {
     }
     await this.deps.db.transaction(async (trx) => {
       await revokeKey(trx, principal.keyId);
-      await recordAudit(trx, req, principal, { action: 'session.end', targetType: 'api_key', targetId: principal.keyId });
+      await recordAudit(trx, actor, { action: 'session.end', targetType: 'api_key', targetId: principal.keyId });
     });
   }
 }

@@ -46,9 +46,9 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
       409: ErrorBody,
       422: ErrorBody,
     },
-    handler: async ({ req, params, body, principal }) => ({
+    handler: async ({ actor, params, body }) => ({
       status: 201,
-      body: await service.createSubscription(svc, { req, principal, log: req.log }, params.id, body),
+      body: await service.createSubscription(svc, actor, params.id, body),
     }),
   });
 
@@ -61,9 +61,9 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     params: ProductParams,
     query: ListSubscriptionsQuery,
     responses: { 200: pageOf(Subscription), 404: ErrorBody },
-    handler: async ({ req, params, query, principal }) => ({
+    handler: async ({ actor, params, query }) => ({
       status: 200,
-      body: await service.listSubscriptions(svc, { req, principal }, params.id, query),
+      body: await service.listSubscriptions(svc, actor, params.id, query),
     }),
   });
 
@@ -75,7 +75,7 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     tags,
     params: SubscriptionParams,
     responses: { 200: Subscription, 404: ErrorBody },
-    handler: async ({ req, params, principal }) => ({ status: 200, body: await service.getSubscription(svc, { req, principal }, params.id) }),
+    handler: async ({ actor, params }) => ({ status: 200, body: await service.getSubscription(svc, actor, params.id) }),
   });
 
   api.add({
@@ -87,9 +87,9 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     params: SubscriptionParams,
     body: UpdateSubscriptionBody,
     responses: { 200: Subscription, 404: ErrorBody, 422: ErrorBody },
-    handler: async ({ req, params, body, principal }) => ({
+    handler: async ({ actor, params, body }) => ({
       status: 200,
-      body: await service.updateSubscription(svc, { req, principal, log: req.log }, params.id, body),
+      body: await service.updateSubscription(svc, actor, params.id, body),
     }),
   });
 
@@ -101,8 +101,8 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     tags,
     params: SubscriptionParams,
     responses: { 204: 'deleted', 404: ErrorBody },
-    handler: async ({ req, params, principal }) => {
-      await service.deleteSubscription(svc, { req, principal }, params.id);
+    handler: async ({ actor, params }) => {
+      await service.deleteSubscription(svc, actor, params.id);
       return { status: 204 };
     },
   });
@@ -115,7 +115,7 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     tags,
     params: SubscriptionParams,
     responses: { 200: Subscription, 404: ErrorBody, 409: ErrorBody },
-    handler: async ({ req, params, principal }) => ({ status: 200, body: await service.pauseSubscription(svc, { req, principal }, params.id) }),
+    handler: async ({ actor, params }) => ({ status: 200, body: await service.pauseSubscription(svc, actor, params.id) }),
   });
 
   api.add({
@@ -126,7 +126,7 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     tags,
     params: SubscriptionParams,
     responses: { 200: Subscription, 404: ErrorBody, 409: ErrorBody },
-    handler: async ({ req, params, principal }) => ({ status: 200, body: await service.resumeSubscription(svc, { req, principal }, params.id) }),
+    handler: async ({ actor, params }) => ({ status: 200, body: await service.resumeSubscription(svc, actor, params.id) }),
   });
 
   api.add({
@@ -137,7 +137,7 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     tags,
     params: SubscriptionParams,
     responses: { 200: RotatedSecret, 404: ErrorBody },
-    handler: async ({ req, params, principal }) => ({ status: 200, body: await service.rotateSecret(svc, { req, principal }, params.id) }),
+    handler: async ({ actor, params }) => ({ status: 200, body: await service.rotateSecret(svc, actor, params.id) }),
   });
 
   api.add({
@@ -148,6 +148,6 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     tags,
     params: SubscriptionParams,
     responses: { 202: TestMessage, 404: ErrorBody, 409: ErrorBody },
-    handler: async ({ req, params, principal }) => ({ status: 202, body: await service.sendTestMessage(svc, { req, principal }, params.id) }),
+    handler: async ({ actor, params }) => ({ status: 202, body: await service.sendTestMessage(svc, actor, params.id) }),
   });
 }
