@@ -8,7 +8,7 @@ import { isAccountLogin } from '../account-credentials/service.ts';
 import { checkAccountAccess } from './account.ts';
 
 /**
- * May this product call this function for this installation? (DESIGN.md: Product credentials,
+ * May this product call this function for this installation? (product credentials,
  * Activation, Legacy access.)
  *
  * 1. The credentials must be valid: a known login, a key of that login's product whose secret

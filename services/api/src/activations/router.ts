@@ -24,7 +24,7 @@ const errors = {
 };
 const notOffered = '`product_inactive` (no active version) or `not_available` (restricted to other installations)';
 
-/** HUB routes acting for an installation's administrator (API.md, HUB and broker platform). */
+/** HUB routes acting for an installation's administrator. */
 export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',

@@ -27,7 +27,7 @@ const errors = {
   404: 'no such product (or another partner’s)',
 };
 
-/** Partner routes for products, their credentials and versions (API.md, Partner). */
+/** Partner routes for products, their credentials and versions. */
 export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   const call = (actor: PartnerActor) => ({ db: deps.db, config: deps.config, actor });
 

@@ -29,7 +29,7 @@ export interface ProductCallContext {
 /** Token prefix of product access keys (`hhp_…`), recognisable when leaked; row ids are `crd_…`. */
 export const PRODUCT_KEY_PREFIX = 'hhp';
 export const PRODUCT_KEY_ID_PREFIX = 'crd';
-/** "a login and up to two active access keys" (DESIGN.md): two, so a rotation can overlap. */
+/** A login has up to two active access keys, so a rotation can overlap. */
 export const MAX_ACTIVE_KEYS = 2;
 
 const duplicateName = (name: string) =>
@@ -69,7 +69,7 @@ async function viewOf(db: Db, row: ProductRow): Promise<ProductView> {
 
 /**
  * Creates a product with a draft version 1. Without an explicit availability it is restricted to
- * MSVPAR in the `test` environment (DESIGN.md) and open to all installations in `production`
+ * MSVPAR in the `test` environment and open to all installations in `production`
  * (it is offered to none until a version is activated anyway).
  */
 export async function createProduct(
@@ -120,7 +120,7 @@ export async function getProduct(db: Db, partnerId: string, productId: string): 
   return viewOf(db, await requirePartnerProduct(db, partnerId, productId));
 }
 
-/** Changes any field but functions; no new version is needed (DESIGN.md, Version). */
+/** Changes any field but functions; no new version is needed. */
 export async function updateProduct(
   call: ProductCallContext,
   productId: string,

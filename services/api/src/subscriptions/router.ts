@@ -21,7 +21,7 @@ import * as service from './service.ts';
 const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.array(z.unknown()) }) });
 const tags = ['subscriptions'];
 
-/** The partner routes of push subscriptions (API.md, subscription rows). */
+/** The partner routes of push subscriptions. */
 export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void {
   // Built once at start: a missing or malformed SECRETS_KEY stops the api here, naming it.
   const svc: service.SubscriptionDeps = {

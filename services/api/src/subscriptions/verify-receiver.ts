@@ -1,6 +1,6 @@
 /**
  * Receiver verification: before a subscription (or a new URL) is stored, the receiver gets one
- * signed request shaped like any delivery (DESIGN.md "Delivery contract"), of type
+ * signed request shaped like any delivery (docs/receivers.md), of type
  * `subscription.verification` with a random `challenge`, and must answer 2xx within
  * VERIFY_TIMEOUT_MS.
  *
