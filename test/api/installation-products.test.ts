@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { createTestPartner, type TestPartner } from '../support/portal.ts';
+import { eventually } from '../support/poll.ts';
 import {
   createActiveProduct,
   createInstallation,
-  eventually,
   putFunction,
 } from '../support/products.ts';
 import { recordUpgradeNotices } from '#worker/notify/upgrade-available';
