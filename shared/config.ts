@@ -107,6 +107,7 @@ const EnvSchema = z
     RETENTION_MESSAGES: duration('30d'),
     RETENTION_ATTEMPTS: duration('14d'),
     SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 120_000),
+    STARTUP_TIMEOUT: duration('2m'),
     METRICS_PORT: int(9464, 0, 65535),
     SMTP_URL: z
       .string()
@@ -165,6 +166,7 @@ function toConfig(env: Env) {
     retentionMessagesMs: env.RETENTION_MESSAGES,
     retentionAttemptsMs: env.RETENTION_ATTEMPTS,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    startupTimeoutMs: env.STARTUP_TIMEOUT,
     metricsPort: env.METRICS_PORT,
     smtpUrl: env.SMTP_URL,
     mailFrom: env.MAIL_FROM,

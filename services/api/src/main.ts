@@ -4,6 +4,7 @@ import { createLogger } from '#shared/logger';
 import { openResources } from '#shared/resources';
 import { migrateLatest } from '#shared/db/migrate';
 import { onShutdownSignal } from '#shared/shutdown';
+import { waitForServices } from '#shared/startup';
 import { startApi } from './server.ts';
 
 /** Production entry point of the api: `npm run start:api` after `npm run build`. */
@@ -12,6 +13,11 @@ const logger = createLogger({ level: loaded.logLevel });
 // Outside production a missing SECRETS_KEY is made once and kept under .data/ (production refuses to start).
 const config = withSecretsKey(loaded, { warn: (message) => logger.warn(message) });
 const resources = openResources(config);
+// Compose starts the api with the databases: wait for them rather than crash-loop.
+await waitForServices(resources.db, resources.redis, logger, { timeoutMs: config.startupTimeoutMs }).catch((err: unknown) => {
+  logger.fatal({ err }, 'Postgres or Redis did not become ready; exiting');
+  process.exit(1);
+});
 const migrated = await migrateLatest(resources.db);
 if (migrated.length > 0) logger.info({ migrations: migrated }, 'migrations applied');
 const api = await startApi({ config, logger, ...resources }, config.port);
