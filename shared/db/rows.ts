@@ -22,6 +22,20 @@ export type UserRow = {
   created_at: Date;
 };
 
+/** An `api_keys` row (0001; `name` from 0006): a user's standing key, or an e-mail sign-in session. */
+export type ApiKeyRow = {
+  id: string;
+  partner_id: string;
+  user_id: string | null;
+  kind: 'user' | 'session';
+  name: string | null;
+  secret_hash: string;
+  created_at: Date;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  last_used_at: Date | null;
+};
+
 /** An `installations` row (0001). */
 export type InstallationRow = {
   id: string;

@@ -1,3 +1,4 @@
+import type { Config } from '../config.ts';
 import type { Db } from '../db/knex.ts';
 import type { Logger } from '../logger.ts';
 import type { Queues } from '../queues/connection.ts';
@@ -13,8 +14,10 @@ export type { MailRow };
  * Rows record what happened: `pending`, `sent` (accepted by the SMTP server), `outbox` (no SMTP
  * configured: the row is the delivery) or `failed` (every try used up).
  *
- * Sensitive mail (sign-in codes) keeps its body only until the SMTP server has it; with no SMTP
- * server the body stays, since the outbox is then how a developer reads it.
+ * Sensitive mail (sign-in codes) keeps its body only until the SMTP server has it. With no SMTP
+ * server the body stays in `test` (the outbox is then how a developer reads it); in `production`
+ * it is never stored (`withholdSensitive`): nobody can read a code that was not e-mailed, so
+ * e-mail sign-in needs SMTP_URL there.
  */
 
 /** A mail to write. */
@@ -22,9 +25,21 @@ export interface NewMail {
   kind: string;
   to: string;
   subject: string;
-  text: string;
+  /** Null for a sensitive mail withheld by `withholdSensitive`. */
+  text: string | null;
   /** Holds a secret (a sign-in code): never logged, body dropped once sent. */
   sensitive?: boolean;
+}
+
+/** True when sensitive bodies must not be stored: production with no mail server to hand them to. */
+export const withholdsSensitive = (config: Pick<Config, 'env' | 'smtpUrl'>) => config.env === 'production' && !config.smtpUrl;
+
+/**
+ * The mail as it may be written: a sensitive one loses its body where `withholdsSensitive`
+ * (its row still records that it was asked for, and when).
+ */
+export function withholdSensitive(config: Pick<Config, 'env' | 'smtpUrl'>, mail: NewMail): NewMail {
+  return mail.sensitive && withholdsSensitive(config) ? { ...mail, text: null } : mail;
 }
 
 /** Writes a pending mail; returns its id. Call it inside the transaction of the change. */

@@ -5,6 +5,7 @@ import type { AppDeps } from './deps.ts';
 import { ApiRoutes } from './http/route.ts';
 import { errorHandler, notFound } from './http/errors.ts';
 import { requestId } from './http/request-id.ts';
+import { createRateLimits } from './http/rate-limits.ts';
 import { registerHealthRoutes } from './health/router.ts';
 import { registerEventRoutes } from './events/router.ts';
 import { registerMessageRoutes } from './messages/router.ts';
@@ -27,6 +28,8 @@ import { registerApplicationRoutes } from './applications/router.ts';
 import { registerSessionRoutes } from './sessions/router.ts';
 import { registerAccountCredentialRoutes } from './account-credentials/router.ts';
 import { registerCleanUpRequestRoutes } from './clean-up-requests/router.ts';
+import { registerApiKeyRoutes } from './api-keys/router.ts';
+import { registerNotificationRoutes } from './notifications/router.ts';
 
 /** Every route set of the API, in one list: the OpenAPI document is built from the same calls. */
 export function registerRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Metrics }): void {
@@ -49,6 +52,8 @@ export function registerRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Metric
   registerSessionRoutes(api, deps);
   registerAccountCredentialRoutes(api, deps);
   registerCleanUpRequestRoutes(api, deps);
+  registerApiKeyRoutes(api, deps);
+  registerNotificationRoutes(api, deps);
 }
 
 /** The metrics an app serves: the given ones, or its own reading queue depths and subscription states on scrape. */
@@ -75,11 +80,12 @@ export function createApp(deps: AppDeps): { app: Express; api: ApiRoutes; metric
   app.use(express.json({ limit: deps.config.bodyLimit }));
 
   const metrics = metricsFor(deps);
-  const api = new ApiRoutes({ db: deps.db, config: deps.config });
+  const limits = createRateLimits(deps);
+  const api = new ApiRoutes({ db: deps.db, config: deps.config, limits });
   registerRoutes(api, { ...deps, metrics });
   const openApi = buildOpenApiDocument(api);
   registerDocsRoutes(app, openApi);
-  mountQueueBoard(app, deps);
+  mountQueueBoard(app, { ...deps, limits });
   app.use(api.router);
   app.use(notFound);
   app.use(errorHandler);

@@ -1,7 +1,7 @@
 import type { Db, Knex } from '#shared/db/knex';
-import type { ActivationRow, NotificationRow as FullNotificationRow } from '#shared/db/rows';
+import type { ActivationRow } from '#shared/db/rows';
 import { whereAvailableTo } from '#shared/availability';
-import type { InstallationProductView, NotificationView } from './schema.ts';
+import type { InstallationProductView } from './schema.ts';
 
 /** A product row joined with its partner's name and one installation's activation. */
 export interface InstallationProductRow {
@@ -17,9 +17,6 @@ export interface InstallationProductRow {
   act_activated_at: Date | null;
   act_updated_at: Date | null;
 }
-
-/** A notification as the installation's lists read it. */
-export type NotificationRow = Pick<FullNotificationRow, 'id' | 'kind' | 'product_id' | 'message' | 'data' | 'created_at' | 'read_at'>;
 
 /** True when the installation exists. */
 export async function installationExists(db: Db, installationId: string): Promise<boolean> {
@@ -103,19 +100,3 @@ export async function toInstallationProducts(db: Db, rows: InstallationProductRo
     upgradeAvailable: r.act_version !== null && r.act_version < r.active_version,
   }));
 }
-
-/** The installation's notices query, for the list (the caller pages it, newest first). */
-export function notificationsQuery(db: Db, installationId: string): Knex.QueryBuilder {
-  return db('notifications').select('notifications.*').where('notifications.installation_id', installationId);
-}
-
-/** A notice row as the API shows it. */
-export const toNotification = (row: NotificationRow): NotificationView => ({
-  id: row.id,
-  kind: row.kind,
-  productId: row.product_id,
-  message: row.message,
-  data: row.data ?? {},
-  createdAt: row.created_at.toISOString(),
-  readAt: row.read_at ? row.read_at.toISOString() : null,
-});

@@ -1,7 +1,8 @@
 import type { z } from 'zod';
 import type { Db, Knex } from '#shared/db/knex';
-import { ConflictError } from '#shared/errors';
-import { disableSubscriptions } from '#shared/delivery/disable';
+import { ConflictError, NotFoundError } from '#shared/errors';
+import { isId } from '#shared/ids';
+import { disableSubscriptions, type DisableOutcome } from '#shared/delivery/disable';
 import { parseDuration } from '#shared/duration';
 import { requeueMessages } from '#shared/delivery/requeue';
 import { QUEUE_NAMES } from '#shared/queues/catalog';
@@ -76,6 +77,13 @@ function toOpsSubscription(row: SubscriptionRow, counts: { attempts: number; suc
   };
 }
 
+/** The live subscription, or 404 (a malformed id too). */
+async function requireSubscription(db: Db, id: string): Promise<SubscriptionRow> {
+  const row = isId('subscription', id) ? await findSubscription(db, id) : null;
+  if (!row) throw new NotFoundError('subscription', id);
+  return row;
+}
+
 /** Subscriptions with their delivery health, oldest first, filtered by state and by failing now. */
 export async function listSubscriptionHealth(db: Db, query: z.infer<typeof SubscriptionHealthQuery>): Promise<Page<OpsSubscription>> {
   const q = subscriptionsQuery(db);
@@ -93,20 +101,25 @@ export async function listSubscriptionHealth(db: Db, query: z.infer<typeof Subsc
 
 /** One subscription as the ops views show it (health over the last 24 h). */
 export async function getOpsSubscription(db: Db, id: string): Promise<OpsSubscription> {
-  const row = await findSubscription(db, id);
+  const row = await requireSubscription(db, id);
   const counts = await attemptCounts(db, [id], parseDuration('24h'));
   return toOpsSubscription(row, counts.get(id), '24h');
 }
 
 /**
- * An operator disables a subscription: the engine's own disable (state, reason, and a notice
- * to the partner saying why), in the caller's transaction. Its waiting messages are held, not
- * dropped, until it is enabled. Returns false when it was already disabled (nothing changed).
+ * An operator disables a subscription: the engine's own disable (state, reason, a notice to
+ * the partner saying why and a mail to its contact person), in the caller's transaction. Its
+ * waiting messages are held, not dropped, until it is enabled. `count` is 0 when it was
+ * already disabled (nothing changed); enqueue `mailIds` after the commit.
  */
-export async function disableByOperator(trx: Knex.Transaction, id: string, reason: string | undefined): Promise<boolean> {
-  await findSubscription(trx, id);
-  const disabled = await disableSubscriptions(trx, new Map([[id, `disabled by an operator${reason ? `: ${reason}` : ''}`]]));
-  return disabled > 0;
+export async function disableByOperator(
+  trx: Knex.Transaction,
+  id: string,
+  reason: string | undefined,
+  publicUrl: string | undefined,
+): Promise<DisableOutcome> {
+  await requireSubscription(trx, id);
+  return disableSubscriptions(trx, new Map([[id, `disabled by an operator${reason ? `: ${reason}` : ''}`]]), publicUrl);
 }
 
 /**
@@ -116,7 +129,7 @@ export async function disableByOperator(trx: Knex.Transaction, id: string, reaso
  * held messages after the commit.
  */
 export async function enableByOperator(trx: Knex.Transaction, id: string): Promise<boolean> {
-  const row = await findSubscription(trx, id);
+  const row = await requireSubscription(trx, id);
   if (row.state === 'paused') {
     throw new ConflictError('subscription_paused', `subscription ${id} is paused by its partner; only they can resume it`);
   }
