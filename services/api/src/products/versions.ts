@@ -3,7 +3,6 @@ import type { Queues } from '#shared/queues/connection';
 import type { Db } from '#shared/db/knex';
 import { ConflictError, NotFoundError, UnprocessableError } from '#shared/errors';
 import { recordAudit } from '../audit/audit.ts';
-import { isQueryableText } from '../http/text.ts';
 import {
   findFunction,
   findVersion,
@@ -107,7 +106,7 @@ export async function putVersionFunction(
     const product = await requirePartnerProduct(trx, principal.partnerId, productId, 'update');
     const number = parseVersionNumber(versionText);
     await requireVersion(trx, product, number);
-    const fn = isQueryableText(functionKey) ? await findFunction(trx, functionKey) : null;
+    const fn = await findFunction(trx, functionKey);
     if (!fn) {
       throw new UnprocessableError('unknown_function', `no function ${functionKey} in the catalog`, [
         { path: 'params.key', message: `no function ${functionKey} in the catalog (GET /v1/functions lists them)` },
