@@ -82,10 +82,11 @@ export function toDetails(where: string, error: z.ZodError): ErrorDetail[] {
   return error.issues.map((issue) => issueDetail(where, issue));
 }
 
+// A refinement names its own code with `params: {code}` (e.g. out_of_range); zod calls them all `custom`.
 const issueDetail = (where: string, issue: z.core.$ZodIssue): ErrorDetail => ({
   path: [where, ...issue.path.map(String)].join('.'),
   message: issue.message,
-  code: issue.code,
+  code: issue.code === 'custom' && typeof issue.params?.code === 'string' ? issue.params.code : issue.code,
 });
 
 /** The most details one answer lists; the message says how many there were in all. */

@@ -18,4 +18,4 @@ export const Timestamp = z.iso
   .refine((value) => {
     const instant = Date.parse(value);
     return instant >= earliest && instant <= latest;
-  }, `must be from ${EARLIEST_TIMESTAMP.slice(0, 10)} to ${LATEST_TIMESTAMP.slice(0, 10)}`);
+  }, { message: `must be from ${EARLIEST_TIMESTAMP.slice(0, 10)} to ${LATEST_TIMESTAMP.slice(0, 10)}`, params: { code: 'out_of_range' } });
