@@ -23,7 +23,7 @@ import { seedFunctions } from '#shared/db/seeds/functions';
 import { newId, randomText } from '#shared/ids';
 import { QUEUE_NAMES } from '#shared/queues/catalog';
 import { createApp } from '#api/app';
-import { buildOpenApiDocument } from '#api/docs/router';
+import { buildOpenApiDocument, documentOptions } from '#api/docs/document';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
 import { addTestUser, createTestPartner } from '../support/portal.ts';
@@ -53,6 +53,7 @@ describe('fuzzing every route', () => {
   let routes: { method: string; path: string; auth: readonly string[]; operation: Operation }[];
   let tokens: Record<Kind | 'garbage', string[]>;
   let known: KnownValues;
+  let components: Record<string, JsonSchema>;
   const lookups: string[] = [];
 
   beforeAll(async () => {
@@ -72,7 +73,11 @@ describe('fuzzing every route', () => {
     receiver = await startReceiver();
     await seedFunctions(ctx.db);
     const { api } = createApp({ config: ctx.config, logger: ctx.logger, db: ctx.db, redis: ctx.redis, queues: ctx.queues });
-    const document = buildOpenApiDocument(api) as unknown as { paths: Record<string, Record<string, Operation>> };
+    const document = buildOpenApiDocument(api, documentOptions(ctx.config)) as unknown as {
+      paths: Record<string, Record<string, Operation>>;
+      components?: { schemas?: Record<string, JsonSchema> };
+    };
+    components = document.components?.schemas ?? {};
     routes = api.specs.map((spec) => ({
       ...spec,
       operation: document.paths[spec.path.replace(/:(\w+)/g, '{$1}')]?.[spec.method] as Operation,
@@ -156,7 +161,7 @@ describe('fuzzing every route', () => {
 
   /** The requests of one route, `count` of them, drawn from `seed`. */
   function requestsFor(route: (typeof routes)[number], seed: number, count: number): FuzzRequest[] {
-    const options = { known, loopbackUrl: known.url as fc.Arbitrary<string> };
+    const options = { known, loopbackUrl: known.url as fc.Arbitrary<string>, components };
     const parameters = route.operation.parameters ?? [];
     const pathParams = parameters.filter((p) => p.in === 'path');
     const queryParams = parameters.filter((p) => p.in === 'query');

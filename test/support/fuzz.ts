@@ -10,6 +10,7 @@ import fc from 'fast-check';
 
 /** The part of JSON Schema that zod-to-openapi writes. */
 export interface JsonSchema {
+  $ref?: string;
   type?: string | string[];
   enum?: unknown[];
   const?: unknown;
@@ -114,6 +115,8 @@ export interface NearValidOptions {
   known: KnownValues;
   /** URLs of a receiver on loopback: every `uri` the fuzz makes points there, never off the machine. */
   loopbackUrl: fc.Arbitrary<string>;
+  /** The document's named schemas, which `$ref: '#/components/schemas/<name>'` points at. */
+  components?: Record<string, JsonSchema>;
   /** How often (1 in n) a leaf is swapped for a nasty value. */
   nastyOneIn?: number;
 }
@@ -133,6 +136,7 @@ export function nearValid(schema: JsonSchema | undefined, options: NearValidOpti
 
 function exact(schema: JsonSchema, options: NearValidOptions, name: string | undefined, depth: number): fc.Arbitrary<unknown> {
   if (depth > 6) return fc.constant(null);
+  if (schema.$ref) return exact(options.components?.[schema.$ref.split('/').pop()!] ?? {}, options, name, depth);
   const alternatives = schema.anyOf ?? schema.oneOf ?? (schema.allOf ? [Object.assign({}, ...schema.allOf) as JsonSchema] : undefined);
   if (alternatives) return fc.oneof(...alternatives.map((s) => exact(s, options, name, depth)));
   if (schema.const !== undefined) return fc.constant(schema.const);

@@ -4,6 +4,7 @@ import * as subscriptions from './0002-subscriptions.ts';
 import * as delivery from './0003-delivery.ts';
 import * as onboarding from './0005-onboarding.ts';
 import * as accounts from './0006-accounts.ts';
+import * as attemptResponses from './0007-attempt-responses.ts';
 
 /** Every migration, in the order it runs. Add new ones at the end; never edit a shipped one. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -12,4 +13,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '0003-delivery': delivery,
   '0005-onboarding': onboarding,
   '0006-accounts': accounts,
+  '0007-attempt-responses': attemptResponses,
 };

@@ -8,6 +8,7 @@ export function registerAccountCredentialRoutes(api: ApiRoutes, deps: AppDeps): 
   api.add({
     method: 'post',
     path: '/v1/partners/:id/account-credentials',
+    operationId: 'issueAccountCredential',
     auth: ['operator'],
     summary: "Issue an account-level access key (and the partner's account login, the first time); the key is shown once",
     tags: ['partners', 'credentials'],
@@ -19,6 +20,7 @@ export function registerAccountCredentialRoutes(api: ApiRoutes, deps: AppDeps): 
   api.add({
     method: 'get',
     path: '/v1/partners/:id/account-credentials',
+    operationId: 'getAccountCredentials',
     auth: ['operator'],
     summary: "A partner's account login and keys (no secrets)",
     tags: ['partners', 'credentials'],
@@ -30,6 +32,7 @@ export function registerAccountCredentialRoutes(api: ApiRoutes, deps: AppDeps): 
   api.add({
     method: 'delete',
     path: '/v1/partners/:id/account-credentials/:credentialId',
+    operationId: 'revokeAccountCredential',
     auth: ['operator'],
     summary: 'Revoke an account-level access key',
     tags: ['partners', 'credentials'],

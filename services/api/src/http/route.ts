@@ -4,6 +4,8 @@ import { OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openap
 import { AppError, ValidationError, type ErrorDetail } from '#shared/errors';
 import { authenticate, type AuthDeps, type Principal, type PrincipalKind } from './auth.ts';
 import { inputProblems, type InputProblem } from './input-guard.ts';
+import { documentResponses } from '../docs/responses.ts';
+import { securityFor } from '../docs/security.ts';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 type AnyObject = z.ZodType<Record<string, unknown>>;
@@ -49,6 +51,11 @@ export interface RouteSpec<
   method: Method;
   /** Express syntax, e.g. `/v1/products/:id`. */
   path: string;
+  /**
+   * The operation's name in the OpenAPI document and in generated clients: camelCase verb and
+   * noun (`createSubscription`, `listMessages`), unique, and never changed once published.
+   */
+  operationId: string;
   /** The token kinds that may call it, or `['public']` for no token. */
   auth: readonly A[];
   summary: string;
@@ -64,7 +71,11 @@ export interface RouteSpec<
    * caller that retries is never stuck on one bad item; a body with no valid item is a 400.
    */
   batchOf?: string;
-  /** Answers by status; a zod schema documents the body, a string describes a body-less one. */
+  /**
+   * Answers by status: a zod schema (named with `.meta({ id })`) documents a success's body, a
+   * string describes a body-less success or when an error happens. Errors all carry the shared
+   * `Error` body; the ones every route can give (400, 401, 403, 413, 415, 500) are added for it.
+   */
   responses: Record<number, z.ZodType | string>;
   handler: (ctx: RouteContext<z.infer<P>, z.infer<Q>, z.infer<B>, A>) => Promise<Reply> | Reply;
 }
@@ -170,11 +181,9 @@ export class ApiRoutes {
   readonly router = Router();
   readonly registry = new OpenAPIRegistry();
   /** Every route added, with who may call it (the tenant-isolation test walks this list). */
-  readonly specs: { method: Method; path: string; auth: readonly (PrincipalKind | 'public')[] }[] = [];
+  readonly specs: { method: Method; path: string; operationId: string; auth: readonly (PrincipalKind | 'public')[] }[] = [];
 
-  constructor(private readonly deps: AuthDeps) {
-    this.registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
-  }
+  constructor(private readonly deps: AuthDeps) {}
 
   /** Adds a route: validation, auth and OpenAPI documentation from one spec. */
   add<P extends AnyObject, Q extends AnyObject, B extends z.ZodType, A extends PrincipalKind | 'public'>(
@@ -183,7 +192,10 @@ export class ApiRoutes {
     if (spec.batchOf !== undefined && !(spec.body instanceof z.ZodObject && spec.body.shape[spec.batchOf] instanceof z.ZodArray)) {
       throw new Error(`${spec.method} ${spec.path}: batchOf must name an array field of a z.object body`);
     }
-    this.specs.push({ method: spec.method, path: spec.path, auth: spec.auth });
+    // Generated clients name their functions after operationIds: a repeat would shadow a route.
+    const taken = this.specs.find((s) => s.operationId === spec.operationId);
+    if (taken) throw new Error(`operationId ${spec.operationId} of ${spec.method} ${spec.path} is taken by ${taken.method} ${taken.path}`);
+    this.specs.push({ method: spec.method, path: spec.path, operationId: spec.operationId, auth: spec.auth });
     this.document(spec);
     const isPublic = (spec.auth as readonly string[]).includes('public');
     const kinds = spec.auth.filter((a): a is Exclude<A, 'public'> => a !== 'public') as PrincipalKind[];
@@ -216,28 +228,23 @@ export class ApiRoutes {
   }
 
   private document(spec: Omit<RouteSpec<AnyObject, AnyObject, z.ZodType, PrincipalKind | 'public'>, 'handler'>): void {
-    const responses: RouteConfig['responses'] = {};
-    for (const [status, answer] of Object.entries(spec.responses)) {
-      responses[status] =
-        typeof answer === 'string'
-          ? { description: answer }
-          : { description: `${status}`, content: { 'application/json': { schema: answer } } };
-    }
     const isPublic = (spec.auth as readonly string[]).includes('public');
     this.registry.registerPath({
       method: spec.method,
       path: toOpenApiPath(spec.path),
+      operationId: spec.operationId,
       summary: spec.summary,
       description: [isPublic ? 'No token.' : `Tokens: ${spec.auth.join(', ')}.`, spec.description].filter(Boolean).join(' '),
       tags: spec.tags,
-      security: isPublic ? [] : [{ bearer: [] }],
+      security: securityFor(spec.auth),
       request: {
         // Route schemas are z.object()s (possibly refined), which is what RouteParameter accepts.
         params: spec.params as RouteParameter,
         query: spec.query as RouteParameter,
-        body: spec.body ? { content: { 'application/json': { schema: spec.body } } } : undefined,
+        // A body schema that accepts nothing at all (optional, or with a default) is an optional body.
+        body: spec.body ? { required: !spec.body.safeParse(undefined).success, content: { 'application/json': { schema: spec.body } } } : undefined,
       },
-      responses,
+      responses: documentResponses({ auth: spec.auth, hasBody: spec.body !== undefined, responses: spec.responses }),
     });
   }
 }

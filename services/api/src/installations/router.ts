@@ -11,6 +11,7 @@ export function registerInstallationRoutes(api: ApiRoutes, deps: AppDeps): void 
   api.add({
     method: 'post',
     path: '/v1/installations',
+    operationId: 'createInstallation',
     auth: ['operator'],
     summary: 'Register an installation (its InstallationID is stored upper-case)',
     tags: ['installations'],
@@ -34,6 +35,7 @@ export function registerInstallationRoutes(api: ApiRoutes, deps: AppDeps): void 
   api.add({
     method: 'get',
     path: '/v1/installations',
+    operationId: 'listInstallations',
     auth: ['operator'],
     summary: 'List installations by InstallationID',
     tags: ['installations'],

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { parseDuration } from '#shared/duration';
 import { ConflictError } from '#shared/errors';
 import { buildPayload } from '#shared/delivery/payload';
@@ -7,7 +6,18 @@ import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../app.ts';
 import { pageOf, paginate } from '../http/pagination.ts';
 import { findOwnMessage, findOwnSubscription, listAttempts, messagesQuery, toMessage, type MessageRow } from './repository.ts';
-import { Message, MessageDetail, MessageListQuery, MessageParams, RecoverBody, Stats, StatsQuery, SubscriptionParams } from './schema.ts';
+import {
+  Message,
+  MessageDetail,
+  MessageListQuery,
+  MessageParams,
+  RecoverBody,
+  RecoveredMessages,
+  ResentMessage,
+  Stats,
+  StatsQuery,
+  SubscriptionParams,
+} from './schema.ts';
 
 /** The delivery log of a partner's subscriptions: messages, attempts, resend, recover, stats. */
 export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
@@ -16,6 +26,7 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/subscriptions/:id/messages',
+    operationId: 'listSubscriptionMessages',
     auth: ['partner'],
     summary: 'The delivery log of a subscription, newest first',
     tags: ['delivery log'],
@@ -36,6 +47,7 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/messages/:id',
+    operationId: 'getMessage',
     auth: ['partner'],
     summary: 'A message with the payload it carries and every attempt',
     tags: ['delivery log'],
@@ -56,11 +68,12 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/messages/:id/resend',
+    operationId: 'resendMessage',
     auth: ['partner'],
     summary: 'Send a message again now',
     tags: ['delivery log'],
     params: MessageParams,
-    responses: { 202: z.object({ messageId: z.string() }), 404: 'No such message', 409: 'The message was cancelled' },
+    responses: { 202: ResentMessage, 404: 'No such message', 409: 'The message was cancelled' },
     handler: async ({ params, principal }) => {
       const row = await findOwnMessage(db, principal.partnerId, params.id);
       const requeued = await requeueMessages(db, queues, (q) => q.where('id', row.id));
@@ -72,12 +85,13 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/subscriptions/:id/recover',
+    operationId: 'recoverSubscriptionMessages',
     auth: ['partner'],
     summary: 'Send again every failed or dead message created since a time',
     tags: ['delivery log'],
     params: SubscriptionParams,
     body: RecoverBody,
-    responses: { 202: z.object({ requeued: z.number().int() }), 404: 'No such subscription' },
+    responses: { 202: RecoveredMessages, 404: 'No such subscription' },
     handler: async ({ params, body, principal }) => {
       await findOwnSubscription(db, principal.partnerId, params.id);
       const requeued = await requeueMessages(db, queues, (q) =>
@@ -93,6 +107,7 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/subscriptions/:id/stats',
+    operationId: 'getSubscriptionStats',
     auth: ['partner'],
     summary: 'Attempts, success rate and latency over a window (default 24h)',
     tags: ['delivery log'],

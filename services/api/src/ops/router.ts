@@ -35,6 +35,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
   api.add({
     method: 'get',
     path: '/v1/ops/queues',
+    operationId: 'listQueues',
     auth: ['operator'],
     summary: 'Job counts per state of every queue, and whether it is paused',
     tags: ['ops'],
@@ -46,6 +47,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
     api.add({
       method: 'post',
       path: `/v1/ops/queues/:name/${action}`,
+      operationId: `${action}Queue`,
       auth: ['operator'],
       summary:
         action === 'pause'
@@ -69,6 +71,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
   api.add({
     method: 'get',
     path: '/v1/ops/dead-letters',
+    operationId: 'listDeadLetters',
     auth: ['operator'],
     summary: 'Dead letters (messages that failed their last retry), newest first',
     tags: ['ops'],
@@ -80,6 +83,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
   api.add({
     method: 'post',
     path: '/v1/ops/dead-letters/replay',
+    operationId: 'replayDeadLetters',
     auth: ['operator'],
     summary: 'Deliver dead letters again: given ids, or a subscription\'s that died since a time',
     tags: ['ops'],
@@ -103,6 +107,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
   api.add({
     method: 'get',
     path: '/v1/ops/subscriptions',
+    operationId: 'listSubscriptionHealth',
     auth: ['operator'],
     summary: 'Subscriptions with their delivery health: success rate over a window, last success, failure streak, circuit',
     tags: ['ops'],
@@ -114,6 +119,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
   api.add({
     method: 'post',
     path: '/v1/ops/subscriptions/:id/disable',
+    operationId: 'disableSubscription',
     auth: ['operator'],
     summary: 'Disable a subscription (its partner is notified why); its waiting messages are held',
     tags: ['ops'],
@@ -142,6 +148,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
   api.add({
     method: 'post',
     path: '/v1/ops/subscriptions/:id/enable',
+    operationId: 'enableSubscription',
     auth: ['operator'],
     summary: 'Enable a disabled subscription: its held messages are delivered',
     tags: ['ops'],

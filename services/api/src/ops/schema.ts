@@ -16,10 +16,10 @@ export const QueueStats = z.object({
   failed: z.number().int(),
   completed: z.number().int(),
   paused: z.boolean(),
-});
+}).meta({ id: 'QueueStats' });
 export type QueueStats = z.infer<typeof QueueStats>;
 
-export const QueueList = z.object({ data: z.array(QueueStats) });
+export const QueueList = z.object({ data: z.array(QueueStats) }).meta({ id: 'QueueList' });
 
 export const QueueParams = z.object({ name: z.string() });
 
@@ -38,20 +38,20 @@ export const DeadLetter = Message.omit({ status: true, nextAttemptAt: true, succ
   productId: z.string(),
   /** When the last retry failed and the message became dead. */
   deadAt: z.string(),
-});
+}).meta({ id: 'DeadLetter' });
 export type DeadLetter = z.infer<typeof DeadLetter>;
 
 /** Replay by ids, or every dead letter of a subscription that died since a time (as the list filters them). */
 export const ReplayBody = z.union([
   z.object({ messageIds: z.array(z.string()).min(1).max(1000) }).strict(),
   z.object({ subscriptionId: subscriptionIdFilter, since: Timestamp }).strict(),
-]);
+]).meta({ id: 'ReplayDeadLettersRequest' });
 
 export const ReplayResult = z.object({
   replayed: z.number().int(),
   /** Of the given ids, those that are not dead letters (unknown, or not dead): nothing was done with them. */
   skipped: z.array(z.string()),
-});
+}).meta({ id: 'ReplayDeadLettersResult' });
 
 export const SUBSCRIPTION_STATES = ['active', 'paused', 'disabled'] as const;
 
@@ -82,7 +82,7 @@ export const SubscriptionHealth = z.object({
    * breaker's threshold (the worker then holds new messages on the retry schedule and probes).
    */
   circuit: z.enum(['closed', 'open']),
-});
+}).meta({ id: 'SubscriptionHealth' });
 
 export const OpsSubscription = z.object({
   id: z.string(),
@@ -95,10 +95,10 @@ export const OpsSubscription = z.object({
   disabledReason: z.string().nullable(),
   createdAt: z.string(),
   health: SubscriptionHealth,
-});
+}).meta({ id: 'OpsSubscription' });
 export type OpsSubscription = z.infer<typeof OpsSubscription>;
 
 export const SubscriptionParams = z.object({ id: z.string() });
 
 // The body is optional: a bare POST disables with no reason given.
-export const DisableBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict().default({});
+export const DisableBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict().default({}).meta({ id: 'DisableSubscriptionRequest' });

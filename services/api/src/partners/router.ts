@@ -7,13 +7,14 @@ import { CreatePartnerBody, Partner, User } from './schema.ts';
 import { createPartner } from './service.ts';
 import { listPartners } from './repository.ts';
 
-const CreatedPartner = z.object({ partner: Partner, user: User, apiKey: z.string() });
+const CreatedPartner = z.object({ partner: Partner, user: User, apiKey: z.string() }).meta({ id: 'CreatedPartner' });
 
 /** Operator routes: onboard a partner with its contact person, list partners. */
 export function registerPartnerRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/partners',
+    operationId: 'createPartner',
     auth: ['operator'],
     summary: 'Create a partner with its contact person; the answer carries the contact person’s API key, shown once',
     tags: ['partners'],
@@ -38,6 +39,7 @@ export function registerPartnerRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/partners',
+    operationId: 'listPartners',
     auth: ['operator'],
     summary: 'List partners, oldest first',
     tags: ['partners'],

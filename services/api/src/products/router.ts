@@ -20,12 +20,8 @@ import { activateVersion, createVersion, putVersionFunction, removeVersionFuncti
 import { PageQuery, pageOf } from '../http/pagination.ts';
 
 const tags = ['products'];
-const errors = {
-  400: 'invalid input; details name each field',
-  401: 'no valid token',
-  403: 'not a partner token',
-  404: 'no such product (or another partner’s)',
-};
+// 400, 401 and 403 are documented for every route by the route machinery.
+const errors = { 404: 'no such product (or another partner’s)' };
 
 /** Partner routes for products, their credentials and versions (API.md, Partner). */
 export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
@@ -34,6 +30,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/products',
+    operationId: 'createProduct',
     auth: ['partner'],
     summary: 'Create a product (with a draft version 1)',
     tags,
@@ -50,6 +47,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/products',
+    operationId: 'listProducts',
     auth: ['partner'],
     summary: 'List your products with their versions and state',
     tags,
@@ -61,6 +59,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/products/:id',
+    operationId: 'getProduct',
     auth: ['partner'],
     summary: 'A product with its versions (and their functions), credentials and state',
     tags,
@@ -72,6 +71,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'patch',
     path: '/v1/products/:id',
+    operationId: 'updateProduct',
     auth: ['partner'],
     summary: 'Change any field but functions (no new version needed)',
     tags,
@@ -84,6 +84,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/products/:id/credentials',
+    operationId: 'createProductCredential',
     auth: ['partner'],
     summary: 'Issue an access key (shown once); at most two active',
     tags,
@@ -95,6 +96,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'delete',
     path: '/v1/products/:id/credentials/:keyId',
+    operationId: 'revokeProductCredential',
     auth: ['partner'],
     summary: 'Revoke an access key',
     tags,
@@ -109,6 +111,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/products/:id/versions',
+    operationId: 'createProductVersion',
     auth: ['partner'],
     summary: 'Create a draft version copying the latest version’s functions',
     tags,
@@ -120,6 +123,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'put',
     path: '/v1/products/:id/versions/:n/functions/:key',
+    operationId: 'putVersionFunction',
     auth: ['partner'],
     summary: 'Put a function (with filters) into a version',
     tags,
@@ -140,6 +144,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'delete',
     path: '/v1/products/:id/versions/:n/functions/:key',
+    operationId: 'removeVersionFunction',
     auth: ['partner'],
     summary: 'Remove a function from a version',
     tags,
@@ -154,6 +159,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/products/:id/versions/:n/activate',
+    operationId: 'activateProductVersion',
     auth: ['partner'],
     summary: 'Activate a version: the product becomes active; installations on older versions are told',
     tags,
