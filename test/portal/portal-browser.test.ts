@@ -252,8 +252,7 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
         await heading('API keys').waitFor();
         return (await page.getByRole('row', { name: /^Map server .* never / }).count()) === 0 && (await page.getByRole('row', { name: /^Map server .* active/ }).count()) === 1;
       },
-      'the key shown as used',
-      30_000,
+      { what: 'the key shown as used', timeoutMs: 30_000 },
     );
     // Shown once: after a reload the secret is nowhere on the page.
     expect(await page.content()).not.toContain(token);
