@@ -357,7 +357,7 @@ export async function sendTestMessage(deps: SubscriptionDeps, actor: PartnerActo
     await repo.insertDirectMessage(
       trx,
       { id: eventId, installation_id: TEST_INSTALLATION_ID, type, entity_id: entityId, occurred_at: new Date(), data: exampleData(fn, grant.filters ?? {}, entityId) },
-      { id: messageId, subscription_id: sub.id, status: messageStatus, next_attempt_at: messageStatus === 'pending' ? trx.fn.now() : null },
+      { id: messageId, subscription_id: sub.id, status: messageStatus, next_attempt_at: messageStatus === 'pending' ? new Date() : null },
     );
     await recordAudit(trx, actor.req, actor.principal, {
       action: 'subscription.test_sent',

@@ -3,21 +3,24 @@ import type { Logger } from '#shared/logger';
 import type { RetrySchedule } from '#shared/delivery/retry-schedule';
 import type { DeliveryObserver } from './observer.ts';
 import { disableFailingSubscriptions, disableSubscriptions } from '#shared/delivery/disable';
+import { applyOutcomes } from '#shared/delivery/message-state';
 
 /** What happened to one message, to be written: an attempt (or none, for a hold) and the message's new state. */
 export interface AttemptRecord {
   messageId: string;
   subscriptionId: string;
-  /** The attempt's number (1 = first try); null when nothing was tried (the message is held). */
+  /** The attempt's number (1 = first try); null when nothing was tried (held, or deferred by an open circuit). */
   attempt: number | null;
+  /** For a record with no attempt: the attempts made before, so a deferral is scheduled as the same retry. */
+  attemptsMade?: number;
   attemptedAt: Date;
   durationMs: number;
   outcome: 'success' | 'failure';
   statusCode: number | null;
-  /** timeout, dns, refused, ..., circuit_open (not tried: the receiver's circuit is open). */
+  /** timeout, dns, refused, ..., circuit_open (not tried: deferred while the receiver's circuit is open). */
   error: string | null;
   responseBody: string | null;
-  /** The message's state after this attempt. */
+  /** The message's state after this attempt (`pending` with no attempt: deferred, the attempt count unchanged). */
   status: 'succeeded' | 'pending' | 'held' | 'dead';
   /** For `pending`: when the next attempt is due. */
   nextAttemptAt: Date | null;
@@ -140,39 +143,19 @@ export class AttemptWriter {
           ),
         );
       }
-      // Only a pending message moves on: one cancelled meanwhile (subscription deleted) stays so.
-      await trx.raw(
-        `update messages m set
-           status = v.status,
-           attempts = coalesce(v.attempt, m.attempts),
-           next_attempt_at = v.next_attempt_at,
-           last_attempt_at = case when v.attempt is null then m.last_attempt_at else v.attempted_at end,
-           last_status_code = case when v.attempt is null then m.last_status_code else v.status_code end,
-           last_error = case when v.attempt is null then m.last_error else v.error end,
-           succeeded_at = case when v.status = 'succeeded' then v.attempted_at else m.succeeded_at end,
-           updated_at = now()
-         from unnest(?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::timestamptz[], ?::int[], ?::text[])
-           as v(id, status, attempt, next_attempt_at, attempted_at, status_code, error)
-         where m.id = v.id and m.status = 'pending'`,
-        columnBindings(
-          latest.map((r) => r.messageId),
-          latest.map((r) => r.status),
-          latest.map((r) => r.attempt),
-          latest.map((r) => r.nextAttemptAt),
-          latest.map((r) => r.attemptedAt),
-          latest.map((r) => r.statusCode),
-          latest.map((r) => r.error),
-        ),
+      await applyOutcomes(
+        trx,
+        latest.map((r) => ({ messageId: r.messageId, status: r.status, attempt: r.attempt, nextAttemptAt: r.nextAttemptAt, attemptedAt: r.attemptedAt, statusCode: r.statusCode, error: r.error })),
       );
       await this.updateHealth(trx, records);
       return this.disable(trx, records);
     });
 
-    // After the commit: retries wait in the retry schedule until they are due.
-    const retries = latest.filter((r) => r.status === 'pending' && r.nextAttemptAt && r.attempt !== null);
+    // After the commit: retries (and deferrals) wait in the retry schedule until they are due.
+    const retries = latest.filter((r) => r.status === 'pending' && r.nextAttemptAt);
     if (retries.length > 0) {
       await this.schedule
-        .add(retries.map((r) => ({ messageId: r.messageId, attemptsMade: r.attempt!, dueAt: r.nextAttemptAt!.getTime() })))
+        .add(retries.map((r) => ({ messageId: r.messageId, attemptsMade: r.attempt ?? r.attemptsMade ?? 0, dueAt: r.nextAttemptAt!.getTime() })))
         .catch((err: unknown) => {
           // The messages are saved as pending with their due time; the reconciler enqueues them.
           this.logger.warn({ err, retries: retries.length }, 'could not schedule retries; the reconciler will');

@@ -6,6 +6,8 @@ import { createSecretBox } from '#shared/secret-box';
 import { createTransport } from '#shared/http/transport';
 import { createRetryPolicy } from '#shared/delivery/retry-policy';
 import { handBackMessages } from '#shared/delivery/requeue';
+import { renewLeases } from '#shared/delivery/message-state';
+import { SubscriptionLimits } from '#shared/delivery/limits';
 import { RetrySchedule } from '#shared/delivery/retry-schedule';
 import type { Redis } from 'ioredis';
 import { checkUrl } from '#shared/url-guard';
@@ -20,6 +22,8 @@ import { RetryPump } from './retry-pump.ts';
 export interface DeliveryEngine {
   routing: RoutingCache;
   dispatcher: Dispatcher;
+  /** The per-subscription limits every worker process shares. */
+  limits: SubscriptionLimits;
   writer: AttemptWriter;
   observer: DeliveryObserver;
   /** Retries waiting for their time. */
@@ -52,8 +56,13 @@ export function createDeliveryEngine(
   const schedule = new RetrySchedule(redis, config.queuePrefix);
   const pump = new RetryPump(schedule, queues, logger);
   const writer = new AttemptWriter(db, schedule, logger, observer, { disableAfterMs: config.disableAfterMs });
-  const dispatcher = new Dispatcher(transport, writer, createRetryPolicy({ scheduleMs: config.retryScheduleMs }), logger, {
+  // A slot outlasts the longest request, so only a dead worker's slots wait for their lease.
+  const limits = new SubscriptionLimits(redis, config.queuePrefix, { slotLeaseMs: config.deliveryTimeoutMs + 5_000 });
+  const dispatcher = new Dispatcher(transport, writer, createRetryPolicy({ scheduleMs: config.retryScheduleMs }), limits, logger, {
     handBack: (messages) => handBackMessages(db, queues, messages),
+    renew: (leases) => renewLeases(db, leases, config.deliveryLeaseMs),
+    timeoutMs: config.deliveryTimeoutMs,
+    leaseMs: config.deliveryLeaseMs,
     concurrency: config.deliveryConcurrency,
     maxInFlightPerSubscription: config.maxInFlightPerSubscription,
     checkUrl: (url) => {
@@ -70,6 +79,7 @@ export function createDeliveryEngine(
   return {
     routing: new RoutingCache(db, box),
     dispatcher,
+    limits,
     writer,
     observer,
     retries: schedule,

@@ -16,6 +16,8 @@ export interface RoutedSubscription {
   secrets: string[];
   /** When the previous secret stops signing; the table is reloaded then. */
   secretsChangeAt: number | null;
+  /** Requests started per second at most (the lower of the operator's and the partner's limit); null: none. */
+  rateLimitPerSecond: number | null;
 }
 
 /** An event as fan-out matches it. */
@@ -116,7 +118,15 @@ type SubscriptionRow = Pick<
   | 'secret_sealed'
   | 'previous_secret_sealed'
   | 'previous_secret_expires_at'
+  | 'max_rate_per_second'
+  | 'rate_per_second'
 >;
+
+/** The rate limit the engine enforces: the lower of the operator's ceiling and the partner's own; null when neither is set. */
+export function effectiveRateLimit(row: Pick<FullSubscriptionRow, 'max_rate_per_second' | 'rate_per_second'>): number | null {
+  const limits = [row.max_rate_per_second, row.rate_per_second].filter((v): v is number => v !== null);
+  return limits.length === 0 ? null : Math.min(...limits);
+}
 
 /** Reads the whole routing table from Postgres at the given version. */
 export async function loadRoutingTable(db: Db, box: SecretBox, version: number): Promise<RoutingTable> {
@@ -134,6 +144,8 @@ export async function loadRoutingTable(db: Db, box: SecretBox, version: number):
       'secret_sealed',
       'previous_secret_sealed',
       'previous_secret_expires_at',
+      'max_rate_per_second',
+      'rate_per_second',
     );
   const subscriptions = new Map<string, RoutedSubscription>();
   const byProductType = new Map<string, Map<string, RoutedSubscription[]>>();
@@ -149,6 +161,7 @@ export async function loadRoutingTable(db: Db, box: SecretBox, version: number):
       state: row.state,
       secrets: activeSecrets(row, box, now),
       secretsChangeAt: row.previous_secret_expires_at && row.previous_secret_expires_at > now ? row.previous_secret_expires_at.getTime() : null,
+      rateLimitPerSecond: effectiveRateLimit(row),
     };
     if (sub.secretsChangeAt !== null) staleAt = Math.min(staleAt, sub.secretsChangeAt);
     subscriptions.set(sub.id, sub);
