@@ -97,7 +97,7 @@ export class Dispatcher {
 
   constructor(
     private readonly transport: Transport,
-    private readonly writer: AttemptWriter,
+    private readonly writer: Pick<AttemptWriter, 'add' | 'flush'>,
     private readonly policy: RetryPolicy,
     private readonly limits: Limits,
     private readonly logger: Logger,
@@ -281,8 +281,10 @@ export class Dispatcher {
       (err: unknown) => {
         // A bug, not a receiver failure: leave the message to its lease and the reconciler.
         this.logger.error({ err, messageId: head.item.messageId }, 'delivery crashed');
-        this.release(lane);
-        head.done();
+        void this.releaseSlot(sub, verdict, 'none').then(() => {
+          this.release(lane);
+          head.done();
+        });
       },
     );
   }
