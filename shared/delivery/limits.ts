@@ -10,6 +10,15 @@ export interface SubscriptionLimit {
   ratePerSecond: number | null;
 }
 
+/** Most requests per second a rate limit may allow. */
+export const MAX_RATE_PER_SECOND = 10_000;
+
+/** The rate limit the engine enforces: the lower of the operator's ceiling and the partner's own; null when neither is set. */
+export function effectiveRateLimit(row: { max_rate_per_second: number | null; rate_per_second: number | null }): number | null {
+  const limits = [row.max_rate_per_second, row.rate_per_second].filter((v): v is number => v !== null);
+  return limits.length === 0 ? null : Math.min(...limits);
+}
+
 /** A request may start: its slot is held under `token` until released or its lease runs out. */
 export interface Grant {
   granted: true;
@@ -153,12 +162,26 @@ export class SubscriptionLimits {
 
   /** The subscription's circuit as every worker sees it. */
   async circuit(subscriptionId: string): Promise<CircuitState> {
-    const fields = await this.redis.hmget(this.keys.subscription(subscriptionId).breaker, 'state', 'open_until');
-    return circuitState(fields, this.now());
+    return (await readCircuits(this.redis, this.keys, [subscriptionId], this.now())).get(subscriptionId)!;
   }
 
   /** Requests of the subscription holding a slot now (for tests and views). */
   async inFlight(subscriptionId: string): Promise<number> {
     return this.redis.zcount(this.keys.subscription(subscriptionId).slots, `(${this.now()}`, '+inf');
   }
+}
+
+/** The circuits of subscriptions as every worker sees them, in one round trip (for views). */
+export async function readCircuits(redis: Redis, keys: ReturnType<typeof redisKeys>, ids: string[], now = Date.now()): Promise<Map<string, CircuitState>> {
+  const circuits = new Map<string, CircuitState>();
+  if (ids.length === 0) return circuits;
+  const pipeline = redis.pipeline();
+  for (const id of ids) pipeline.hmget(keys.subscription(id).breaker, 'state', 'open_until');
+  const replies = (await pipeline.exec()) ?? [];
+  ids.forEach((id, i) => {
+    const [err, fields] = replies[i] ?? [null, []];
+    if (err) throw err;
+    circuits.set(id, circuitState(fields as (string | null)[], now));
+  });
+  return circuits;
 }

@@ -87,7 +87,12 @@ export async function listProductSubscriptions(db: Db, productId: string, page: 
 export async function updateSubscription(
   db: Db,
   id: string,
-  values: Partial<Pick<SubscriptionRow, 'url' | 'event_types' | 'description' | 'state' | 'disabled_reason' | 'secret_sealed' | 'previous_secret_sealed' | 'previous_secret_expires_at' | 'deleted_at'>>,
+  values: Partial<
+    Pick<
+      SubscriptionRow,
+      'url' | 'event_types' | 'description' | 'state' | 'disabled_reason' | 'secret_sealed' | 'previous_secret_sealed' | 'previous_secret_expires_at' | 'deleted_at' | 'rate_per_second' | 'max_rate_per_second'
+    >
+  >,
 ): Promise<SubscriptionRow> {
   const [row] = await db('subscriptions')
     .where({ id })

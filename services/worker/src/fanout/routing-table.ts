@@ -2,6 +2,7 @@ import type { Db } from '#shared/db/knex';
 import type { SubscriptionRow as FullSubscriptionRow } from '#shared/db/rows';
 import type { SecretBox } from '#shared/secret-box';
 import { activeSecrets } from '#shared/delivery/secrets';
+import { effectiveRateLimit } from '#shared/delivery/limits';
 
 /** A subscription as the engine needs it: where to send, with which secrets, in which state. */
 export interface RoutedSubscription {
@@ -121,12 +122,6 @@ type SubscriptionRow = Pick<
   | 'max_rate_per_second'
   | 'rate_per_second'
 >;
-
-/** The rate limit the engine enforces: the lower of the operator's ceiling and the partner's own; null when neither is set. */
-export function effectiveRateLimit(row: Pick<FullSubscriptionRow, 'max_rate_per_second' | 'rate_per_second'>): number | null {
-  const limits = [row.max_rate_per_second, row.rate_per_second].filter((v): v is number => v !== null);
-  return limits.length === 0 ? null : Math.min(...limits);
-}
 
 /** Reads the whole routing table from Postgres at the given version. */
 export async function loadRoutingTable(db: Db, box: SecretBox, version: number): Promise<RoutingTable> {
