@@ -24,6 +24,8 @@ export interface SubscriptionKeys {
 /** The keys under one queue prefix. */
 export function redisKeys(prefix: string) {
   return {
+    /** The api's fixed-window counter of one (bucket, hashed client or address). */
+    requestRate: (bucket: string, digest: string) => `${prefix}:rl:${bucket}:${digest}`,
     /** The retry schedule's sorted set. */
     retrySchedule: `${prefix}:retry-schedule`,
     /** One subscription's limit keys, all in one hash tag. */

@@ -24,7 +24,7 @@ export interface DispatcherOptions {
   concurrency: number;
   /** Requests in flight at once to one subscription, over all processes. */
   maxInFlightPerSubscription: number;
-  /** The request timeout; a request never starts on a lease with less than this (and half the spare) left. */
+  /** The request timeout; a request never starts on a lease with less than this (and a quarter of the spare) left. */
   timeoutMs: number;
   /** The message lease (longer than `timeoutMs`). */
   leaseMs: number;
@@ -91,7 +91,7 @@ export class Dispatcher {
   private renewing = false;
   private readonly pollMs: number;
   private readonly random: () => number;
-  /** A request starts only with at least this much lease left: the timeout and half the spare. */
+  /** A request starts only with at least this much lease left: the timeout and a quarter of the spare. */
   private readonly startNeedMs: number;
   private readonly renewEveryMs: number;
 
@@ -106,9 +106,12 @@ export class Dispatcher {
     if (options.leaseMs <= options.timeoutMs) throw new Error('the delivery lease must be longer than the request timeout');
     this.pollMs = options.pollMs ?? 50;
     this.random = options.random ?? Math.random;
+    // A request starts with its timeout and a quarter of the spare left (for writing its outcome);
+    // waiting messages are renewed once less than half the spare is left beyond the timeout, by
+    // a ticker fast enough that none drops below the start's need between two ticks.
     const spare = options.leaseMs - options.timeoutMs;
-    this.startNeedMs = options.timeoutMs + spare / 2;
-    this.renewEveryMs = Math.min(10_000, Math.max(50, spare / 4));
+    this.startNeedMs = options.timeoutMs + spare / 4;
+    this.renewEveryMs = Math.min(5_000, Math.max(50, spare / 8));
     this.renewer = setInterval(() => void this.renewWaiting(), this.renewEveryMs);
   }
 
