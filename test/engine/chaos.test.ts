@@ -91,7 +91,8 @@ describe('chaos: the production build against faults', () => {
       SHUTDOWN_TIMEOUT_MS: '2000',
     };
     receiver = await startReceiver();
-  }, 300_000);
+    // The build alone takes minutes when the whole suite shares two cores.
+  }, 600_000);
 
   afterAll(async () => {
     await Promise.all([processes.api, ...processes.workers].filter((p): p is ChildProcess => p !== null).map(kill));
