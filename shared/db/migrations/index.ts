@@ -3,7 +3,9 @@ import * as portal from './0001-portal.ts';
 import * as subscriptions from './0002-subscriptions.ts';
 import * as delivery from './0003-delivery.ts';
 import * as onboarding from './0005-onboarding.ts';
-import * as deliveryLimits from './0006-delivery-limits.ts';
+import * as accounts from './0006-accounts.ts';
+import * as attemptResponses from './0007-attempt-responses.ts';
+import * as deliveryLimits from './0008-delivery-limits.ts';
 
 /** Every migration, in the order it runs. Add new ones at the end; never edit a shipped one. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -11,5 +13,7 @@ export const migrations: Record<string, Knex.Migration> = {
   '0002-subscriptions': subscriptions,
   '0003-delivery': delivery,
   '0005-onboarding': onboarding,
-  '0006-delivery-limits': deliveryLimits,
+  '0006-accounts': accounts,
+  '0007-attempt-responses': attemptResponses,
+  '0008-delivery-limits': deliveryLimits,
 };

@@ -13,13 +13,12 @@ import {
   findActivation,
   findAvailableProduct,
   installationExists,
-  notificationsQuery,
   toInstallationProducts,
-  toNotification,
   type InstallationProductRow,
-  type NotificationRow,
 } from './repository.ts';
-import type { InstallationProductView, NotificationView, UpgradeDiffView, UpgradeInput } from './schema.ts';
+import { listNotifications } from '../notifications/repository.ts';
+import type { NotificationView } from '../notifications/schema.ts';
+import type { InstallationProductView, UpgradeDiffView, UpgradeInput } from './schema.ts';
 
 /**
  * An installation's products, as the HUB sees them acting for the installation's administrator.
@@ -218,9 +217,5 @@ export async function listInstallationNotifications(
   page: PageRequest,
 ): Promise<{ data: NotificationView[]; nextCursor: string | null }> {
   const installationId = await requireInstallation(db, givenInstallationId);
-  const rows = await paginate<NotificationRow & Record<string, unknown>>(db, notificationsQuery(db, installationId), page, {
-    keys: ['notifications.created_at', 'notifications.id'],
-    order: 'desc',
-  });
-  return { data: rows.data.map(toNotification), nextCursor: rows.nextCursor };
+  return listNotifications(db, { installationId }, page);
 }

@@ -18,13 +18,14 @@ export function buildOpenApiDocument(api: ApiRoutes): ReturnType<OpenApiGenerato
 
 /**
  * The paths served outside `api.add`, so absent from the OpenAPI document on purpose: the
- * document itself, its reference page, and the browser dashboard (a mounted UI with its own
- * login form and internal JSON API, not part of the hubhook API). The route-coverage test
+ * document itself, its reference page, the browser dashboard (a mounted UI with its own
+ * login form and internal JSON API, not part of the hubhook API), and the partner portal's
+ * static files (a browser client of the documented routes). The route-coverage test
  * allows exactly these.
  */
 export const UNDOCUMENTED_PATHS = {
   routes: ['GET /openapi.json', 'GET /docs'],
-  mounts: ['/ops/board'],
+  mounts: ['/ops/board', '/portal'],
 } as const;
 
 /** Serves the OpenAPI document and the reference page rendered from it (public: they describe routes, never data). */

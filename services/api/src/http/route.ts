@@ -2,9 +2,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import type { z } from 'zod';
 import { OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { AppError, ValidationError, type ErrorDetail } from '#shared/errors';
-import type { Db } from '#shared/db/knex';
-import type { Config } from '#shared/config';
-import { authenticate, type Principal, type PrincipalKind } from './auth.ts';
+import { authenticate, type AuthDeps, type Principal, type PrincipalKind } from './auth.ts';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 type AnyObject = z.ZodType<Record<string, unknown>>;
@@ -50,12 +48,6 @@ export interface RouteSpec<
   /** Answers by status; a zod schema documents the body, a string describes a body-less one. */
   responses: Record<number, z.ZodType | string>;
   handler: (ctx: RouteContext<z.infer<P>, z.infer<Q>, z.infer<B>, A>) => Promise<Reply> | Reply;
-}
-
-/** What routes need to authenticate: the database (partner keys) and the configured tokens. */
-export interface AuthDeps {
-  db: Db;
-  config: Config;
 }
 
 /** Turns zod issues into the API's `details`, each naming the field path (`body.name`). */
@@ -131,7 +123,7 @@ export class ApiRoutes {
     const kinds = spec.auth.filter((a): a is Exclude<A, 'public'> => a !== 'public') as PrincipalKind[];
     this.router[spec.method](spec.path, async (req: Request, res: Response, next: NextFunction) => {
       try {
-        const principal = isPublic ? null : await authenticate(req, this.deps.db, this.deps.config, kinds);
+        const principal = isPublic ? null : await authenticate(req, this.deps, kinds);
         const params = parsePart(spec.params, req.params, 'params');
         const query = parsePart(spec.query, req.query, 'query');
         if (spec.body && req.body === undefined && !req.is('application/json') && Number(req.headers['content-length'] ?? 0) > 0) {

@@ -1,6 +1,7 @@
 import type { Db, Knex } from '#shared/db/knex';
 import { NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
+import { showBody } from '#shared/delivery/response-body';
 import type { z } from 'zod';
 import type { Attempt, Message } from './schema.ts';
 import { findPartnerSubscription } from '../subscriptions/repository.ts';
@@ -85,13 +86,21 @@ export async function findOwnMessage(db: Db, partnerId: string, id: string) {
 /** Every attempt of a message, oldest first. */
 export async function listAttempts(db: Db, messageId: string): Promise<z.infer<typeof Attempt>[]> {
   const rows = await db('attempts').where({ message_id: messageId }).orderBy([{ column: 'attempted_at' }, { column: 'id' }]);
-  return rows.map((r) => ({
-    attempt: r.attempt,
-    attemptedAt: r.attempted_at.toISOString(),
-    durationMs: r.duration_ms,
-    outcome: r.outcome,
-    statusCode: r.status_code,
-    error: r.error,
-    responseBody: r.response_body,
-  }));
+  return rows.map((r) => {
+    const headers = r.response_headers as { headers: Record<string, string>; omitted: number } | null;
+    return {
+      attempt: r.attempt,
+      attemptedAt: r.attempted_at.toISOString(),
+      durationMs: r.duration_ms,
+      outcome: r.outcome,
+      statusCode: r.status_code,
+      error: r.error,
+      errorMessage: r.error_message,
+      ...showBody(r.response_body, r.response_body_bytes),
+      responseBodyTruncated: r.response_body_truncated,
+      responseStatusText: r.response_status_text,
+      responseHeaders: headers?.headers ?? null,
+      responseHeadersOmitted: headers?.omitted ?? 0,
+    };
+  });
 }

@@ -40,7 +40,21 @@ export const Attempt = z.object({
   outcome: z.enum(['success', 'failure']),
   statusCode: z.number().int().nullable(),
   error: z.string().nullable(),
+  /** One sentence saying what went wrong (null on success, and on attempts logged before it was kept). */
+  errorMessage: z.string().nullable(),
+  /** The kept start of the body as text: UTF-8, each NUL and invalid byte sequence shown as U+FFFD. */
   responseBody: z.string().nullable(),
+  /** The kept start of the body, exactly as sent, base64. */
+  responseBodyBase64: z.string().nullable(),
+  /** `utf8`: responseBody is exactly the bytes; `binary`: it is a preview, the bytes are in responseBodyBase64. */
+  responseBodyEncoding: z.enum(['utf8', 'binary']).nullable(),
+  /** True when the receiver sent more body than was kept. */
+  responseBodyTruncated: z.boolean(),
+  responseStatusText: z.string().nullable(),
+  /** Response headers (lower-case names), as many as fit 2 KiB. */
+  responseHeaders: z.record(z.string(), z.string()).nullable(),
+  /** Headers not kept past that bound. */
+  responseHeadersOmitted: z.number().int(),
 });
 
 export const MessageDetail = Message.extend({ payload: z.unknown(), attemptLog: z.array(Attempt) });

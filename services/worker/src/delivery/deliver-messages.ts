@@ -11,8 +11,9 @@ import type { DeliveryItem } from './dispatcher.ts';
  * written, so the job completes only when the outcome is in Postgres.
  *
  * Failure policy: a message no longer pending (delivered, dead, cancelled, held), or not due
- * (another worker holds its lease), is skipped; a message whose subscription is gone is
- * cancelled. Claimed messages are leased to this job until their outcome is written.
+ * (another worker holds its lease), is skipped; a message whose subscription is gone (deleted
+ * in Postgres, not merely missing from a table) is cancelled. Claimed messages are leased to
+ * this job until their outcome is written.
  */
 export const deliverMessages: JobHandler<'deliver', 'deliver-messages'> = async ({ messageIds }, { deps }) => {
   const { db, engine } = deps;
@@ -38,7 +39,14 @@ export const deliverMessages: JobHandler<'deliver', 'deliver-messages'> = async 
     items.push({ messageId: row.id, attemptsMade: row.attempts, subscription, body, lease: { owner, until: leaseUntil } });
   }
   if (orphaned.length > 0) {
-    await cancelMessages(db, (q) => q.whereIn('id', orphaned));
+    // Only for a subscription really gone: one the table lacks but Postgres has stays pending
+    // under its lease (the routing table is never older than the claim, so this is a safeguard).
+    await cancelMessages(db, (q) =>
+      q
+        .whereIn('id', orphaned)
+        .where('status', 'pending')
+        .whereNotExists((s) => s.from('subscriptions as s').whereRaw('s.id = messages.subscription_id').whereNull('s.deleted_at')),
+    );
   }
   await engine.dispatcher.submit(items);
 };

@@ -26,7 +26,7 @@ function heldTransport() {
     post: (url) => new Promise<PostResult>((answer) => open.push({ url: String(url), answer })),
     close: async () => {},
   };
-  const ok = (): PostResult => ({ kind: 'response', status: 200, headers: {}, body: 'ok', truncated: false, durationMs: 1 });
+  const ok = (): PostResult => ({ kind: 'response', status: 200, statusText: 'OK', headers: {}, body: Buffer.from('ok'), bytesRead: 2, truncated: false, durationMs: 1 });
   return { transport, open, ok };
 }
 

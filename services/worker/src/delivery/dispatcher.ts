@@ -1,11 +1,11 @@
 import type { Logger } from '#shared/logger';
 import type { Transport, PostResult } from '#shared/http/transport';
 import type { RetryPolicy } from '#shared/delivery/retry-policy';
-import { parseRetryAfter } from '#shared/delivery/retry-policy';
+import { classifyOutcome } from '#shared/delivery/outcome';
 import type { Grant, RequestOutcome, SubscriptionLimits } from '#shared/delivery/limits';
 import type { Lease } from '#shared/delivery/message-state';
 import { sign } from '#shared/signing';
-import type { AttemptRecord, AttemptWriter } from './attempt-writer.ts';
+import type { AttemptRecord, AttemptWriter, RecordedResponse } from './attempt-writer.ts';
 import type { RoutedSubscription } from '../fanout/routing-table.ts';
 
 /** One message to deliver: the receiver, the body, how many attempts came before, and this worker's lease on it. */
@@ -379,31 +379,30 @@ export class Dispatcher {
           'content-type': 'application/json',
           ...sign({ id: item.messageId, timestamp, body: item.body, secrets: sub.secrets }),
         });
-    const ok = result.kind === 'response' && result.status >= 200 && result.status < 300;
-    await this.releaseSlot(sub, grant, refusal ? 'none' : ok ? 'success' : 'failure');
+    const outcome = classifyOutcome({ result });
+    const response = result.kind === 'response' ? result : null;
+    await this.releaseSlot(sub, grant, refusal ? 'none' : outcome.kind === 'success' ? 'success' : 'failure');
 
-    if (result.kind === 'response' && ok) {
+    if (outcome.kind === 'success') {
       return {
         ...base,
         attempt,
         durationMs: result.durationMs,
         outcome: 'success',
-        statusCode: result.status,
+        statusCode: outcome.statusCode,
         error: null,
-        responseBody: result.body,
+        errorMessage: null,
+        response,
         status: 'succeeded',
         nextAttemptAt: null,
         reachedReceiver: true,
       };
     }
-    if (result.kind === 'response') {
-      const gone = result.status === 410;
-      const retryAfterMs = result.status === 429 || result.status === 503 ? parseRetryAfter(result.headers['retry-after']) : null;
-      const record = this.failed(base, attempt, result.durationMs, result.status, null, result.body, retryAfterMs, true);
-      if (gone) return { ...record, status: 'dead', nextAttemptAt: null, disableReason: 'the receiver answered 410 Gone' };
-      return record;
+    if (outcome.kind === 'gone') {
+      const record = this.failed(base, attempt, result.durationMs, outcome.statusCode, null, response, null, true, outcome.message);
+      return { ...record, status: 'dead', nextAttemptAt: null, disableReason: outcome.reason };
     }
-    return this.failed(base, attempt, result.durationMs, null, result.error, null, null, true);
+    return this.failed(base, attempt, result.durationMs, outcome.statusCode, outcome.error, response, outcome.retryAfterMs, true, outcome.message);
   }
 
   /** A record for a message not tried: held (subscription not active) or deferred (circuit open). */
@@ -418,7 +417,8 @@ export class Dispatcher {
       outcome: 'failure',
       statusCode: null,
       error,
-      responseBody: null,
+      errorMessage: null,
+      response: null,
       status,
       nextAttemptAt,
       reachedReceiver: false,
@@ -431,9 +431,10 @@ export class Dispatcher {
     durationMs: number,
     statusCode: number | null,
     error: string | null,
-    responseBody: string | null,
+    response: RecordedResponse | null,
     retryAfterMs: number | null,
     reachedReceiver: boolean,
+    errorMessage: string | null = null,
   ): AttemptRecord {
     const delay = this.policy.nextDelayMs(attempt, retryAfterMs);
     return {
@@ -443,7 +444,8 @@ export class Dispatcher {
       outcome: 'failure',
       statusCode,
       error,
-      responseBody,
+      errorMessage,
+      response,
       status: delay === null ? 'dead' : 'pending',
       nextAttemptAt: delay === null ? null : new Date(Date.now() + delay),
       reachedReceiver,

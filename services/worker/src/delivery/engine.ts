@@ -9,6 +9,7 @@ import { handBackMessages } from '#shared/delivery/requeue';
 import { renewLeases } from '#shared/delivery/message-state';
 import { SubscriptionLimits } from '#shared/delivery/limits';
 import { RetrySchedule } from '#shared/delivery/retry-schedule';
+import { dispatchMail } from '#shared/mail/outbox';
 import type { Redis } from 'ioredis';
 import { checkUrl } from '#shared/url-guard';
 import { receiverGuardOptions, receiverPolicy } from '#shared/receiver-guard';
@@ -55,7 +56,11 @@ export function createDeliveryEngine(
   const urlVerdicts = new Map<string, string | null>();
   const schedule = new RetrySchedule(redis, config.queuePrefix);
   const pump = new RetryPump(schedule, queues, logger);
-  const writer = new AttemptWriter(db, schedule, logger, observer, { disableAfterMs: config.disableAfterMs });
+  const writer = new AttemptWriter(db, schedule, logger, observer, {
+    disableAfterMs: config.disableAfterMs,
+    publicUrl: config.publicUrl,
+    onMail: (mailIds) => dispatchMail(queues, mailIds, logger),
+  });
   // A slot outlasts the longest request, so only a dead worker's slots wait for their lease.
   const limits = new SubscriptionLimits(redis, config.queuePrefix, { slotLeaseMs: config.deliveryTimeoutMs + 5_000 });
   const dispatcher = new Dispatcher(transport, writer, createRetryPolicy({ scheduleMs: config.retryScheduleMs }), limits, logger, {
