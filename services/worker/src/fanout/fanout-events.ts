@@ -55,17 +55,20 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
     for (let i = 0; i < planned.length; i += INSERT_CHUNK) {
       const chunk = planned.slice(i, i + INSERT_CHUNK);
       const result = await trx.raw(
+        // created_at is the event's received_at, the partition key (docs/partitioning.md): a
+        // message derived again for the same event hits the same unique key, so this stays idempotent.
         `insert into messages (id, event_id, subscription_id, status, next_attempt_at, created_at, updated_at)
-         select v.id, v.event_id, v.subscription_id, v.status, v.next_attempt_at, ?, ?
-         from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[]) as v(id, event_id, subscription_id, status, next_attempt_at)
-         on conflict (event_id, subscription_id) do nothing
+         select v.id, v.event_id, v.subscription_id, v.status, v.next_attempt_at, v.created_at, ?
+         from unnest(?::text[], ?::text[], ?::timestamptz[], ?::text[], ?::text[], ?::timestamptz[])
+           as v(id, event_id, created_at, subscription_id, status, next_attempt_at)
+         on conflict (event_id, subscription_id, created_at) do nothing
          returning id`,
         [
-          now,
           now,
           ...columnBindings(
           chunk.map((p) => p.id),
           chunk.map((p) => p.event.id),
+          chunk.map((p) => p.event.received_at),
           chunk.map((p) => p.sub.id),
           chunk.map((p) => (p.sub.state === 'active' ? 'pending' : 'held')),
           chunk.map((p) => (p.sub.state === 'active' ? lease : null)),
