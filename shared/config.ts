@@ -109,6 +109,8 @@ const EnvSchema = z
     UPGRADE_NOTICE_DELAY: duration('2s'),
     RETENTION_MESSAGES: duration('30d'),
     RETENTION_ATTEMPTS: duration('14d'),
+    // Postgres connections each process may hold; size against max_connections (docs/partitioning.md).
+    DATABASE_POOL_MAX: int(10, 1, 500),
     SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 120_000),
     METRICS_PORT: int(9464, 0, 65535),
     SMTP_URL: z
@@ -178,6 +180,7 @@ function toConfig(env: Env) {
     upgradeNoticeDelayMs: env.UPGRADE_NOTICE_DELAY,
     retentionMessagesMs: env.RETENTION_MESSAGES,
     retentionAttemptsMs: env.RETENTION_ATTEMPTS,
+    databasePoolMax: env.DATABASE_POOL_MAX,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     metricsPort: env.METRICS_PORT,
     smtpUrl: env.SMTP_URL,
