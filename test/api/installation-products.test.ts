@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { createTestPartner, type TestPartner } from '../support/portal.ts';
+import { eventually } from '../support/poll.ts';
 import {
   createActiveProduct,
   createInstallation,
-  eventually,
   putFunction,
 } from '../support/products.ts';
 import { recordUpgradeNotices } from '#worker/notify/upgrade-available';
-import type { WorkerDeps } from '#worker/handlers';
+import type { WorkerDeps } from '#worker/job';
 
 describe('installations’ products (HUB acting for an installation)', () => {
   let ctx: TestContext;

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { eventually, startReceiver, type TestReceiver } from '../support/receiver.ts';
+import { eventually } from '../support/poll.ts';
+import { startReceiver, type TestReceiver } from '../support/receiver.ts';
 import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
 
 // Fast retries so a test can walk a message through its whole schedule.

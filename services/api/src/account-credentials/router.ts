@@ -1,5 +1,5 @@
 import type { ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { AccountCredentials, CredentialParams, IssuedAccountCredential, PartnerParams } from './schema.ts';
 import { issueAccountCredential, revokeAccountCredential, showAccountCredentials } from './service.ts';
 
@@ -14,7 +14,7 @@ export function registerAccountCredentialRoutes(api: ApiRoutes, deps: AppDeps): 
     tags: ['partners', 'credentials'],
     params: PartnerParams,
     responses: { 201: IssuedAccountCredential, 404: 'no such partner', 409: 'too_many_keys: two are active already' },
-    handler: async ({ req, params, principal }) => ({ status: 201, body: await issueAccountCredential(deps.db, req, principal, params.id) }),
+    handler: async ({ actor, params }) => ({ status: 201, body: await issueAccountCredential(deps.db, actor, params.id) }),
   });
 
   api.add({
@@ -38,8 +38,8 @@ export function registerAccountCredentialRoutes(api: ApiRoutes, deps: AppDeps): 
     tags: ['partners', 'credentials'],
     params: CredentialParams,
     responses: { 204: 'revoked', 404: 'no such partner or active key' },
-    handler: async ({ req, params, principal }) => {
-      await revokeAccountCredential(deps.db, req, principal, params.id, params.credentialId);
+    handler: async ({ actor, params }) => {
+      await revokeAccountCredential(deps.db, actor, params.id, params.credentialId);
       return { status: 204 };
     },
   });

@@ -1,5 +1,5 @@
 import type { ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { listRequests } from './repository.ts';
 import {
   CleanUpRequest,
@@ -27,7 +27,7 @@ export function registerCleanUpRequestRoutes(api: ApiRoutes, deps: AppDeps): voi
       409: 'a request of yours is still open (`clean_up_pending`)',
       422: 'no legacy grant is covered by a product yet (`nothing_to_clean_up`)',
     },
-    handler: async ({ req, body, principal }) => ({ status: 201, body: await requestCleanUp(deps.db, req, principal, body.note) }),
+    handler: async ({ actor, body }) => ({ status: 201, body: await requestCleanUp(deps.db, actor, body.note) }),
   });
 
   api.add({
@@ -52,9 +52,9 @@ export function registerCleanUpRequestRoutes(api: ApiRoutes, deps: AppDeps): voi
     params: CleanUpRequestParams,
     body: ResolveCleanUpRequestBody,
     responses: { 200: ResolvedCleanUpRequest, 404: 'no such request', 409: 'already done (`clean_up_resolved`)' },
-    handler: async ({ req, params, body, principal }) => ({
+    handler: async ({ actor, params, body }) => ({
       status: 200,
-      body: await resolveCleanUp(deps.db, req, principal, params.id, body.removeGrants),
+      body: await resolveCleanUp(deps.db, actor, params.id, body.removeGrants),
     }),
   });
 }

@@ -54,7 +54,14 @@ const attempt = {
   outcome: 'success',
   statusCode: 200,
   error: null,
+  errorMessage: null,
   responseBody: 'ok',
+  responseBodyBase64: 'b2s=',
+  responseBodyEncoding: 'utf8',
+  responseBodyTruncated: false,
+  responseStatusText: 'OK',
+  responseHeaders: { 'content-type': 'text/plain', 'content-length': '2' },
+  responseHeadersOmitted: 0,
 };
 
 const version = {

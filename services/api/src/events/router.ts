@@ -1,5 +1,5 @@
 import type { ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import type { Metrics } from '#shared/metrics';
 import { PublishEventsAnswer, PublishEventsBody } from './schema.ts';
 import { ingestEvents } from './service.ts';

@@ -2,6 +2,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import type { z } from 'zod';
 import { OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { AppError, ValidationError, type ErrorDetail } from '#shared/errors';
+import { actorOf, type Actor } from './actor.ts';
 import { authenticate, type AuthDeps, type Principal, type PrincipalKind } from './auth.ts';
 import { documentResponses } from '../docs/responses.ts';
 import { securityFor } from '../docs/security.ts';
@@ -24,6 +25,8 @@ export interface RouteContext<P, Q, B, A extends PrincipalKind | 'public'> {
   query: Q;
   body: B;
   principal: A extends 'public' ? null : Extract<Principal, { kind: A }>;
+  /** The principal with the request's id and logger: what services take. */
+  actor: Actor<A extends 'public' ? null : Extract<Principal, { kind: A }>>;
 }
 
 /**
@@ -142,7 +145,7 @@ export class ApiRoutes {
           throw new AppError(415, 'unsupported_media_type', 'send the body as JSON with content-type: application/json');
         }
         const body = parsePart(spec.body, req.body, 'body');
-        const reply = await spec.handler({ req, res, params, query, body, principal } as RouteContext<
+        const reply = await spec.handler({ req, res, params, query, body, principal, actor: actorOf(req, principal) } as RouteContext<
           z.infer<P>,
           z.infer<Q>,
           z.infer<B>,

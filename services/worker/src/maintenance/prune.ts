@@ -1,6 +1,6 @@
 import type { Db } from '#shared/db/knex';
 import { dropPartitionsBefore, ensurePartitions, periodStart } from '#shared/db/partitions';
-import type { JobHandler } from '../handlers.ts';
+import type { JobHandler } from '../job.ts';
 
 const BATCH = 10_000;
 /** Bounded work per run: the next run continues where this one stopped. */

@@ -1,0 +1,82 @@
+/**
+ * The delivery log as partners read and repair it: a subscription's messages, one message with
+ * its payload and attempts, resend, recover, stats. Every call first checks that the
+ * subscription or message is the caller's (another partner's is a 404).
+ */
+import type { z } from 'zod';
+import type { Db } from '#shared/db/knex';
+import { ConflictError, NotFoundError } from '#shared/errors';
+import { isId } from '#shared/ids';
+import { parseDuration } from '#shared/duration';
+import { buildPayload } from '#shared/delivery/payload';
+import { requeueMessages } from '#shared/delivery/requeue';
+import type { Queues } from '#shared/queues/connection';
+import type { PartnerActor } from '../http/actor.ts';
+import { paginate, type Page } from '../http/pagination.ts';
+import { requirePartnerSubscription } from '../subscriptions/service.ts';
+import { attemptStats, findPartnerMessage, listAttempts, messagesQuery, toMessage, type MessageLogRow } from './repository.ts';
+import type { Message, MessageDetail, MessageListQuery, RecoverBody, Stats, StatsQuery } from './schema.ts';
+
+async function partnerMessage(db: Db, actor: PartnerActor, id: string) {
+  const row = isId('message', id) ? await findPartnerMessage(db, actor.principal.partnerId, id) : null;
+  if (!row) throw new NotFoundError('message', id);
+  return row;
+}
+
+/** A subscription's delivery log, newest first, filtered by status and creation time. */
+export async function listMessages(db: Db, actor: PartnerActor, subscriptionId: string, query: z.infer<typeof MessageListQuery>): Promise<Page<z.infer<typeof Message>>> {
+  await requirePartnerSubscription(db, actor.principal.partnerId, subscriptionId);
+  const q = messagesQuery(db).where('m.subscription_id', subscriptionId);
+  if (query.status) q.where('m.status', query.status);
+  if (query.since) q.where('m.created_at', '>=', query.since);
+  if (query.until) q.where('m.created_at', '<', query.until);
+  const page = await paginate<MessageLogRow>(db, q, query, { keys: ['m.created_at', 'm.id'], order: 'desc' });
+  return { data: page.data.map(toMessage), nextCursor: page.nextCursor };
+}
+
+/** One message with the payload it carries (as the receiver gets it) and every attempt. */
+export async function getMessage(db: Db, actor: PartnerActor, id: string): Promise<z.infer<typeof MessageDetail>> {
+  const row = await partnerMessage(db, actor, id);
+  const payload = JSON.parse(
+    buildPayload(
+      { id: row.event_id, installationId: row.installation_id, type: row.type, entityId: row.entity_id, occurredAt: row.occurred_at, data: row.data },
+      row.created_at,
+    ),
+  ) as unknown;
+  return { ...toMessage(row), payload, attemptLog: await listAttempts(db, row.id) };
+}
+
+/** Sends a message again now through the engine's requeue; 409 when it was cancelled with its subscription. */
+export async function resendMessage(db: Db, queues: Queues, actor: PartnerActor, id: string): Promise<string> {
+  const row = await partnerMessage(db, actor, id);
+  const requeued = await requeueMessages(db, queues, (q) => q.where('id', row.id));
+  if (requeued.length === 0) throw new ConflictError('message_cancelled', 'the message was cancelled with its subscription');
+  return row.id;
+}
+
+/** Sends again every dead message, and every pending one that has failed, created since `since`; returns how many. */
+export async function recoverMessages(db: Db, queues: Queues, actor: PartnerActor, subscriptionId: string, body: z.infer<typeof RecoverBody>): Promise<number> {
+  await requirePartnerSubscription(db, actor.principal.partnerId, subscriptionId);
+  const requeued = await requeueMessages(db, queues, (q) =>
+    q
+      .where('subscription_id', subscriptionId)
+      .where('created_at', '>=', body.since)
+      .where((w) => w.where('status', 'dead').orWhere((p) => p.where('status', 'pending').where('attempts', '>', 0))),
+  );
+  return requeued.length;
+}
+
+/** Attempts, success rate and latency of a subscription over a window. */
+export async function subscriptionStats(db: Db, actor: PartnerActor, subscriptionId: string, query: z.infer<typeof StatsQuery>): Promise<z.infer<typeof Stats>> {
+  await requirePartnerSubscription(db, actor.principal.partnerId, subscriptionId);
+  const { attempts, successes, p50, p95 } = await attemptStats(db, subscriptionId, parseDuration(query.window));
+  const round = (v: number | null) => (v === null ? null : Math.round(v * 10) / 10);
+  return {
+    window: query.window,
+    attempts,
+    successes,
+    failures: attempts - successes,
+    successRate: attempts === 0 ? null : successes / attempts,
+    latencyMs: { p50: round(p50), p95: round(p95) },
+  };
+}
