@@ -84,8 +84,10 @@ describe('installations’ products (HUB acting for an installation)', () => {
 
     expect((await hub('GET', '/v1/installations/NOSUCH/products')).status).toBe(404);
     expect((await hub('GET', '/v1/installations/NOSUCH/notifications')).status).toBe(404);
-    expect((await hub('GET', '/v1/installations/BAD%00ID/products')).status).toBe(404);
-    expect((await hub('POST', `/v1/installations/BAD%00ID/products/${elsewhere.id}/activate`)).status).toBe(404);
+    for (const bad of [await hub('GET', '/v1/installations/BAD%00ID/products'), await hub('POST', `/v1/installations/BAD%00ID/products/${elsewhere.id}/activate`)]) {
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.details).toEqual([expect.objectContaining({ path: 'params.iid', code: 'nul_character' })]);
+    }
     expect((await hub('POST', `/v1/installations/NOSUCH/products/${elsewhere.id}/activate`)).status).toBe(404);
     for (const id of ['prd_00000000000000000000', 'junk']) {
       const res = await hub('POST', `/v1/installations/${customer}/products/${id}/activate`);

@@ -61,9 +61,9 @@ describe('delivery engine, end to end', () => {
       hubEvent('INSTB', 'contact.created', { contactId: 'C1' }), // B contacts
       hubEvent('INSTC', 'estate.created', { departmentId: 'D1' }), // nobody: not activated in INSTC
     ];
-    expect(await publish(ctx, events)).toEqual({ accepted: 6, duplicates: 0 });
+    expect(await publish(ctx, events)).toEqual({ accepted: 6, duplicates: 0, rejected: [] });
     // Publishing again is idempotent: duplicates, no new messages.
-    expect(await publish(ctx, events.slice(0, 2))).toEqual({ accepted: 0, duplicates: 2 });
+    expect(await publish(ctx, events.slice(0, 2))).toEqual({ accepted: 0, duplicates: 2, rejected: [] });
 
     const [gotA] = await ra.waitFor(1);
     const [gotB] = await rbEstates.waitFor(1);

@@ -10,10 +10,10 @@ import { applyRetention } from '#worker/maintenance/prune';
 import { testEnv } from '../support/context.ts';
 
 /**
- * Migration 0008 on a database holding messages and attempts from before it, then retention on
+ * Migration 0009 on a database holding messages and attempts from before it, then retention on
  * the partitioned tables: old partitions are dropped whole, pending and held messages survive.
  */
-const BEFORE = ['0001-portal', '0002-subscriptions', '0003-delivery', '0005-onboarding', '0006-accounts', '0007-attempt-responses'];
+const BEFORE = ['0001-portal', '0002-subscriptions', '0003-delivery', '0005-onboarding', '0006-accounts', '0007-attempt-responses', '0008-delivery-limits'];
 const DAY = 86_400_000;
 
 describe('partitioned messages and attempts', () => {
@@ -68,7 +68,7 @@ describe('partitioned messages and attempts', () => {
     });
     const before = (await db('attempts').orderBy('id').pluck('id')) as number[];
 
-    expect(await migrateLatest(db, schema)).toContain('0008-partitions');
+    expect(await migrateLatest(db, schema)).toContain('0009-partitions');
 
     const kinds = (await db.raw("select relname, relkind from pg_class where relname in ('messages', 'attempts') and relnamespace = ?::regnamespace", [schema])).rows;
     expect(kinds.map((k: { relkind: string }) => k.relkind)).toEqual(['p', 'p']);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PageQuery } from '../http/pagination.ts';
 import { WindowDuration } from '../http/window.ts';
+import { Timestamp } from '../http/timestamp.ts';
 
 export const MESSAGE_STATUSES = ['pending', 'held', 'succeeded', 'dead', 'cancelled'] as const;
 
@@ -9,11 +10,11 @@ export const MessageParams = z.object({ id: z.string() });
 
 export const MessageListQuery = PageQuery.extend({
   status: z.enum(MESSAGE_STATUSES).optional(),
-  since: z.iso.datetime({ offset: true }).optional(),
-  until: z.iso.datetime({ offset: true }).optional(),
+  since: Timestamp.optional(),
+  until: Timestamp.optional(),
 });
 
-export const RecoverBody = z.object({ since: z.iso.datetime({ offset: true }) }).meta({ id: 'RecoverMessagesRequest' });
+export const RecoverBody = z.object({ since: Timestamp }).meta({ id: 'RecoverMessagesRequest' });
 
 export const StatsQuery = z.object({ window: WindowDuration });
 

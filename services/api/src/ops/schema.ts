@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { MAX_RATE_PER_SECOND } from '#shared/delivery/limits';
 import { WindowDuration } from '../http/window.ts';
+import { Timestamp } from '../http/timestamp.ts';
 import { QUEUE_NAMES } from '#shared/queues/catalog';
 import { isId } from '#shared/ids';
 import { PageQuery } from '../http/pagination.ts';
@@ -22,15 +24,13 @@ export const QueueList = z.object({ data: z.array(QueueStats) }).meta({ id: 'Que
 
 export const QueueParams = z.object({ name: z.string() });
 
-const isoTime = z.iso.datetime({ offset: true });
-
 const subscriptionIdFilter = z.string().refine((value) => isId('subscription', value), 'not a subscription id (sub_…)');
 
 /** `GET /v1/ops/dead-letters` filters: one subscription's, dead since a time. */
 export const DeadLetterQuery = PageQuery.extend({
   subscriptionId: subscriptionIdFilter.optional(),
   /** Messages that became dead at or after this time. */
-  since: isoTime.optional(),
+  since: Timestamp.optional(),
 });
 
 /** A dead message: its delivery log entry and whose it is. */
@@ -45,7 +45,7 @@ export type DeadLetter = z.infer<typeof DeadLetter>;
 /** Replay by ids, or every dead letter of a subscription that died since a time (as the list filters them). */
 export const ReplayBody = z.union([
   z.object({ messageIds: z.array(z.string()).min(1).max(1000) }).strict(),
-  z.object({ subscriptionId: subscriptionIdFilter, since: isoTime }).strict(),
+  z.object({ subscriptionId: subscriptionIdFilter, since: Timestamp }).strict(),
 ]).meta({ id: 'ReplayDeadLettersRequest' });
 
 export const ReplayResult = z.object({
@@ -79,10 +79,10 @@ export const SubscriptionHealth = z.object({
   failingSince: z.string().nullable(),
   consecutiveFailures: z.number().int(),
   /**
-   * The circuit breaker as Postgres shows it: `open` once consecutive failures reach the
-   * breaker's threshold (the worker then holds new messages on the retry schedule and probes).
+   * The circuit breaker every worker shares: `open` while messages wait for its reopening
+   * (no attempts used), `half_open` while one probe may go; `closed` also when Redis lost it.
    */
-  circuit: z.enum(['closed', 'open']),
+  circuit: z.enum(['closed', 'open', 'half_open']),
 }).meta({ id: 'SubscriptionHealth' });
 
 export const OpsSubscription = z.object({
@@ -94,12 +94,22 @@ export const OpsSubscription = z.object({
   eventTypes: z.array(z.string()),
   state: z.enum(SUBSCRIPTION_STATES),
   disabledReason: z.string().nullable(),
+  /** The operator's ceiling on requests started per second; null: none. */
+  maxRateLimitPerSecond: z.number().int().nullable(),
+  /** The partner's own limit (at most the ceiling); null: none. The lower of the two is enforced. */
+  rateLimitPerSecond: z.number().int().nullable(),
   createdAt: z.string(),
   health: SubscriptionHealth,
 }).meta({ id: 'OpsSubscription' });
 export type OpsSubscription = z.infer<typeof OpsSubscription>;
 
 export const SubscriptionParams = z.object({ id: z.string() });
+
+/** `PUT /v1/ops/subscriptions/:id/rate-limit`: the ceiling on requests started per second, or null for none. */
+export const RateLimitBody = z
+  .object({ maxRateLimitPerSecond: z.number().int('must be a whole number of requests per second').min(1).max(MAX_RATE_PER_SECOND).nullable() })
+  .strict()
+  .meta({ id: 'SubscriptionRateLimitRequest' });
 
 // The body is optional: a bare POST disables with no reason given.
 export const DisableBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict().default({}).meta({ id: 'DisableSubscriptionRequest' });

@@ -8,6 +8,9 @@ import { requeueMessages } from '#shared/delivery/requeue';
 import { QUEUE_NAMES } from '#shared/queues/catalog';
 import type { Queues } from '#shared/queues/connection';
 import { queueCounts } from '#shared/metrics';
+import { readCircuits } from '#shared/delivery/limits';
+import type { CircuitState } from '#shared/delivery/breaker';
+import { redisKeys } from '#shared/queues/redis-keys';
 import type { AppDeps } from '../deps.ts';
 import { paginate, type Page } from '../http/pagination.ts';
 import { attemptCounts, deadLettersQuery, findSubscription, subscriptionsQuery, toDeadLetter, type DeadLetterRow, type SubscriptionRow } from './repository.ts';
@@ -24,8 +27,24 @@ export async function listQueueStats(queues: Queues): Promise<QueueStats[]> {
   );
 }
 
-/** Consecutive failures at which the worker's circuit breaker opens (the Dispatcher's default). */
-export const BREAKER_THRESHOLD = 5;
+/** What the subscription views read: Postgres, and the shared breaker in Redis under the queue prefix. */
+export type OpsViewDeps = Pick<AppDeps, 'db' | 'redis' | 'config'>;
+
+/** The shared circuits of subscriptions; if Redis does not answer, the view says `closed` rather than fail. */
+async function circuitsOf(deps: OpsViewDeps, ids: string[]): Promise<Map<string, CircuitState>> {
+  return readCircuits(deps.redis, redisKeys(deps.config.queuePrefix), ids).catch(() => new Map<string, CircuitState>());
+}
+
+/**
+ * An operator sets the ceiling on a subscription's requests started per second (null: none).
+ * The partner's own limit may stay above a lowered ceiling: the lower of the two is enforced.
+ * Returns the previous ceiling.
+ */
+export async function setRateCeiling(trx: Knex.Transaction, id: string, ceiling: number | null): Promise<number | null> {
+  const row = await requireSubscription(trx, id);
+  await trx('subscriptions').where({ id }).update({ max_rate_per_second: ceiling, updated_at: trx.fn.now() });
+  return row.max_rate_per_second;
+}
 
 /** Dead letters, newest death first, filtered by subscription and time of death. */
 export async function listDeadLetters(db: Db, query: z.infer<typeof DeadLetterQuery>): Promise<Page<DeadLetter>> {
@@ -49,7 +68,7 @@ export async function replayDeadLetters(deps: Pick<AppDeps, 'db' | 'queues'>, re
   });
 }
 
-function toOpsSubscription(row: SubscriptionRow, counts: { attempts: number; successes: number } | undefined, window: string): OpsSubscription {
+function toOpsSubscription(row: SubscriptionRow, counts: { attempts: number; successes: number } | undefined, window: string, circuit: CircuitState): OpsSubscription {
   const iso = (d: Date | null) => (d ? d.toISOString() : null);
   const attempts = counts?.attempts ?? 0;
   const successes = counts?.successes ?? 0;
@@ -62,6 +81,8 @@ function toOpsSubscription(row: SubscriptionRow, counts: { attempts: number; suc
     eventTypes: row.event_types,
     state: row.state,
     disabledReason: row.disabled_reason,
+    maxRateLimitPerSecond: row.max_rate_per_second,
+    rateLimitPerSecond: row.rate_per_second,
     createdAt: row.created_at.toISOString(),
     health: {
       window,
@@ -72,7 +93,7 @@ function toOpsSubscription(row: SubscriptionRow, counts: { attempts: number; suc
       lastFailureAt: iso(row.last_failure_at),
       failingSince: iso(row.failing_since),
       consecutiveFailures: row.consecutive_failures,
-      circuit: row.consecutive_failures >= BREAKER_THRESHOLD ? 'open' : 'closed',
+      circuit,
     },
   };
 }
@@ -85,7 +106,8 @@ async function requireSubscription(db: Db, id: string): Promise<SubscriptionRow>
 }
 
 /** Subscriptions with their delivery health, oldest first, filtered by state and by failing now. */
-export async function listSubscriptionHealth(db: Db, query: z.infer<typeof SubscriptionHealthQuery>): Promise<Page<OpsSubscription>> {
+export async function listSubscriptionHealth(deps: OpsViewDeps, query: z.infer<typeof SubscriptionHealthQuery>): Promise<Page<OpsSubscription>> {
+  const { db } = deps;
   const q = subscriptionsQuery(db);
   if (query.state) q.where('s.state', query.state);
   if (query.failing === 'true') q.whereNotNull('s.failing_since');
@@ -96,14 +118,16 @@ export async function listSubscriptionHealth(db: Db, query: z.infer<typeof Subsc
     page.data.map((r) => r.id),
     parseDuration(query.window),
   );
-  return { data: page.data.map((r) => toOpsSubscription(r, counts.get(r.id), query.window)), nextCursor: page.nextCursor };
+  const circuits = await circuitsOf(deps, page.data.map((r) => r.id));
+  return { data: page.data.map((r) => toOpsSubscription(r, counts.get(r.id), query.window, circuits.get(r.id) ?? 'closed')), nextCursor: page.nextCursor };
 }
 
 /** One subscription as the ops views show it (health over the last 24 h). */
-export async function getOpsSubscription(db: Db, id: string): Promise<OpsSubscription> {
-  const row = await requireSubscription(db, id);
-  const counts = await attemptCounts(db, [id], parseDuration('24h'));
-  return toOpsSubscription(row, counts.get(id), '24h');
+export async function getOpsSubscription(deps: OpsViewDeps, id: string): Promise<OpsSubscription> {
+  const row = await requireSubscription(deps.db, id);
+  const counts = await attemptCounts(deps.db, [id], parseDuration('24h'));
+  const circuits = await circuitsOf(deps, [id]);
+  return toOpsSubscription(row, counts.get(id), '24h', circuits.get(id) ?? 'closed');
 }
 
 /**

@@ -4,7 +4,6 @@ import type { Db } from '#shared/db/knex';
 import type { ProductRow, VersionRow } from '#shared/db/rows';
 import { ConflictError, NotFoundError, UnprocessableError } from '#shared/errors';
 import { recordAudit } from '../audit/audit.ts';
-import { isQueryableText } from '../http/text.ts';
 import { findFunction } from '../functions/repository.ts';
 import {
   findVersion,
@@ -108,7 +107,7 @@ export async function putVersionFunction(
     const product = await requirePartnerProduct(trx, principal.partnerId, productId, 'update');
     const number = parseVersionNumber(versionText);
     await requireVersion(trx, product, number);
-    const fn = isQueryableText(functionKey) ? await findFunction(trx, functionKey) : null;
+    const fn = await findFunction(trx, functionKey);
     if (!fn) {
       throw new UnprocessableError('unknown_function', `no function ${functionKey} in the catalog`, [
         { path: 'params.key', message: `no function ${functionKey} in the catalog (GET /v1/functions lists them)` },
