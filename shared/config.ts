@@ -150,6 +150,8 @@ const EnvSchema = z
     UPGRADE_NOTICE_DELAY: duration('2s'),
     RETENTION_MESSAGES: duration('30d'),
     RETENTION_ATTEMPTS: duration('14d'),
+    // Postgres connections each process may hold; size against max_connections (docs/partitioning.md).
+    DATABASE_POOL_MAX: int(10, 1, 500),
     SHUTDOWN_TIMEOUT: boundedDuration(100, 120_000).default(10_000),
     SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 120_000).optional(),
     STARTUP_TIMEOUT: duration('2m'),
@@ -222,6 +224,7 @@ function toConfig(env: Env) {
     upgradeNoticeDelayMs: env.UPGRADE_NOTICE_DELAY,
     retentionMessagesMs: env.RETENTION_MESSAGES,
     retentionAttemptsMs: env.RETENTION_ATTEMPTS,
+    databasePoolMax: env.DATABASE_POOL_MAX,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT,
     startupTimeoutMs: env.STARTUP_TIMEOUT,
     metricsPort: env.METRICS_PORT,

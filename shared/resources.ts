@@ -21,7 +21,7 @@ export interface ResourceOptions {
 
 /** Opens the connections a process needs; `close` ends them in reverse order. */
 export function openResources(config: Config, options: ResourceOptions = {}): Resources {
-  const db = createDb({ url: config.databaseUrl, schema: options.schema });
+  const db = createDb({ url: config.databaseUrl, schema: options.schema, poolMax: config.databasePoolMax });
   const redis = createRedis(config.redisUrl);
   const queues = createQueues(redis, options.queuePrefix ?? config.queuePrefix);
   return {

@@ -24,16 +24,22 @@ export interface NewMessage {
   /** For pending: the lease's end, or when it is due. */
   nextAttemptAt: Date | null;
   leaseOwner: string | null;
+  /**
+   * The partition key (docs/partitioning.md); default `now`. The fan-out gives its event's
+   * received_at, so a message derived again for the same event hits the same unique key.
+   */
+  createdAt?: Date;
 }
 
-/** Inserts messages; one that exists for the same (event, subscription) is not made twice. Returns the ids made. */
+/** Inserts messages; one that exists for the same (event, subscription, created_at) is not made twice. Returns the ids made. */
 export async function insertMessages(db: Db, messages: NewMessage[], now: Date = new Date()): Promise<string[]> {
   if (messages.length === 0) return [];
   const result = await db.raw(
     `insert into messages (id, event_id, subscription_id, status, next_attempt_at, lease_owner, created_at, updated_at)
-     select v.id, v.event_id, v.subscription_id, v.status, v.next_attempt_at, v.lease_owner, ?, ?
-     from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::text[]) as v(id, event_id, subscription_id, status, next_attempt_at, lease_owner)
-     on conflict (event_id, subscription_id) do nothing
+     select v.id, v.event_id, v.subscription_id, v.status, v.next_attempt_at, v.lease_owner, coalesce(v.created_at, ?), ?
+     from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::text[], ?::timestamptz[])
+       as v(id, event_id, subscription_id, status, next_attempt_at, lease_owner, created_at)
+     on conflict (event_id, subscription_id, created_at) do nothing
      returning id`,
     [
       now,
@@ -45,6 +51,7 @@ export async function insertMessages(db: Db, messages: NewMessage[], now: Date =
         messages.map((m) => m.status),
         messages.map((m) => m.nextAttemptAt),
         messages.map((m) => m.leaseOwner),
+        messages.map((m) => m.createdAt ?? null),
       ),
     ],
   );

@@ -40,11 +40,12 @@ export const QUEUES = {
     // 2 s, 4 s, 8 s ... the twelfth try comes about 2 h after the first.
     defaults: { attempts: 12, backoff: { type: 'exponential', delay: 2_000 } },
   },
-  /** Periodic upkeep: reconciliation, retention, auto-disable. */
+  /** Periodic upkeep: reconciliation, retention, partitions made ahead, auto-disable. */
   maintenance: {
     jobs: {
       reconcile: z.object({}),
       prune: z.object({}),
+      partitions: z.object({}),
       'disable-failing': z.object({}),
     },
     defaults: { attempts: 1 },

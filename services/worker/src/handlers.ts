@@ -3,7 +3,7 @@ import type { JobHandler } from './job.ts';
 import { fanoutEvents } from './fanout/fanout-events.ts';
 import { deliverMessages } from './delivery/deliver-messages.ts';
 import { reconcile } from './maintenance/reconcile.ts';
-import { prune } from './maintenance/prune.ts';
+import { makePartitions, prune } from './maintenance/prune.ts';
 import { disableFailing } from './maintenance/disable-failing.ts';
 import { recordUpgradeNotices } from './notify/upgrade-available.ts';
 import { sendMail } from './mail/send-mail.ts';
@@ -19,5 +19,5 @@ export const handlers: HandlerTable = {
   mail: {
     'send-mail': sendMail,
   },
-  maintenance: { reconcile, prune, 'disable-failing': disableFailing },
+  maintenance: { reconcile, prune, partitions: makePartitions, 'disable-failing': disableFailing },
 };

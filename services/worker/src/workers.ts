@@ -34,6 +34,7 @@ const schedules = (reconcileEvery: number) =>
     { name: 'reconcile', every: reconcileEvery },
     { name: 'disable-failing', every: 300_000 },
     { name: 'prune', every: 3_600_000 },
+    { name: 'partitions', every: 3_600_000 },
   ] as const;
 
 /** Starts a worker for every queue of the catalog, dispatching each job to its handler. */

@@ -50,11 +50,12 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
   const created = await db.transaction(async (trx) => {
     const ids = new Set<string>();
     for (let i = 0; i < planned.length; i += INSERT_CHUNK) {
+      // created_at is the event's received_at (the partition key): re-deriving stays idempotent.
       const made = await insertMessages(
         trx,
         planned.slice(i, i + INSERT_CHUNK).map((p) => {
           const active = p.sub.state === 'active';
-          return { id: p.id, eventId: p.event.id, subscriptionId: p.sub.id, status: active ? 'pending' : 'held', nextAttemptAt: active ? lease : null, leaseOwner: active ? owner : null };
+          return { id: p.id, eventId: p.event.id, subscriptionId: p.sub.id, status: active ? 'pending' : 'held', nextAttemptAt: active ? lease : null, leaseOwner: active ? owner : null, createdAt: p.event.received_at };
         }),
         now,
       );

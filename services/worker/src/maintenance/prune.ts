@@ -1,3 +1,5 @@
+import type { Db } from '#shared/db/knex';
+import { dropPartitionsBefore, ensurePartitions, periodStart } from '#shared/db/partitions';
 import type { JobHandler } from '../job.ts';
 
 const BATCH = 10_000;
@@ -14,29 +16,36 @@ async function deleteInBatches(run: () => Promise<number>): Promise<number> {
   return total;
 }
 
+/** What one retention run removed: partitions dropped whole, rows deleted one by one. */
+export interface RetentionResult {
+  droppedPartitions: string[];
+  keptPartitions: string[];
+  attempts: number;
+  messages: number;
+  events: number;
+}
+
 /**
- * Retention: attempts older than RETENTION_ATTEMPTS, finished messages older than
- * RETENTION_MESSAGES, and events left with no message. Deletes in batches so no statement
- * holds locks for long. Pending and held messages are never pruned.
+ * Retention (docs/partitioning.md): attempt partitions wholly older than `attemptsMs` are
+ * dropped; message partitions wholly older than `messagesMs` are dropped unless they still hold
+ * a pending or held message (those are never pruned: such a partition is kept, and only its
+ * finished rows are deleted, in batches). Rows in the default partition older than the
+ * partition cut are deleted in batches as before, then events left with no message.
  */
-export const prune: JobHandler<'maintenance', 'prune'> = async (_data, { deps, log }) => {
-  const { db, config } = deps;
+export async function applyRetention(db: Db, retention: { messagesMs: number; attemptsMs: number }, now = new Date()): Promise<RetentionResult> {
+  const attemptsCut = periodStart('attempts', new Date(now.getTime() - retention.attemptsMs));
+  const messagesCut = periodStart('messages', new Date(now.getTime() - retention.messagesMs));
+  const a = await dropPartitionsBefore(db, 'attempts', attemptsCut);
+  const m = await dropPartitionsBefore(db, 'messages', messagesCut, "status in ('pending', 'held')");
   const attempts = await deleteInBatches(() =>
     db('attempts')
-      .whereIn('id', (q) =>
-        q.from('attempts').where('attempted_at', '<', db.raw(`now() - (? * interval '1 millisecond')`, [config.retentionAttemptsMs])).limit(BATCH).select('id'),
-      )
+      .whereIn('id', (q) => q.from('attempts').where('attempted_at', '<', attemptsCut).limit(BATCH).select('id'))
       .delete(),
   );
   const messages = await deleteInBatches(() =>
     db('messages')
       .whereIn('id', (q) =>
-        q
-          .from('messages')
-          .whereIn('status', ['succeeded', 'dead', 'cancelled'])
-          .where('created_at', '<', db.raw(`now() - (? * interval '1 millisecond')`, [config.retentionMessagesMs]))
-          .limit(BATCH)
-          .select('id'),
+        q.from('messages').whereIn('status', ['succeeded', 'dead', 'cancelled']).where('created_at', '<', messagesCut).limit(BATCH).select('id'),
       )
       .delete(),
   );
@@ -46,12 +55,25 @@ export const prune: JobHandler<'maintenance', 'prune'> = async (_data, { deps, l
         q
           .from('events as e')
           .whereNotNull('e.fanout_at')
-          .where('e.received_at', '<', db.raw(`now() - (? * interval '1 millisecond')`, [config.retentionMessagesMs]))
+          .where('e.received_at', '<', messagesCut)
           .whereNotExists((sub) => sub.from('messages as m').whereRaw('m.event_id = e.id').select(db.raw('1')))
           .limit(BATCH)
           .select('e.id'),
       )
       .delete(),
   );
-  if (attempts + messages + events > 0) log.info({ attempts, messages, events }, 'pruned old delivery records');
+  return { droppedPartitions: [...a.dropped, ...m.dropped], keptPartitions: [...a.kept, ...m.kept], attempts, messages, events };
+}
+
+/** The hourly retention job: see `applyRetention`. */
+export const prune: JobHandler<'maintenance', 'prune'> = async (_data, { deps, log }) => {
+  const { db, config } = deps;
+  const result = await applyRetention(db, { messagesMs: config.retentionMessagesMs, attemptsMs: config.retentionAttemptsMs });
+  if (result.droppedPartitions.length + result.attempts + result.messages + result.events > 0) log.info(result, 'pruned old delivery records');
+};
+
+/** Makes the delivery tables' partitions ahead of time, so rows never pile up in the default one. */
+export const makePartitions: JobHandler<'maintenance', 'partitions'> = async (_data, { deps, log }) => {
+  const created = [...(await ensurePartitions(deps.db, 'messages')), ...(await ensurePartitions(deps.db, 'attempts'))];
+  if (created.length > 0) log.info({ created }, 'made delivery partitions');
 };
