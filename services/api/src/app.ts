@@ -99,6 +99,7 @@ export function createApp(deps: AppDeps): { app: Express; api: ApiRoutes; metric
   registerDocsRoutes(app, openApi);
   mountQueueBoard(app, deps);
   app.use(api.router);
+  app.use(api.methodNotAllowed());
   app.use(notFound);
   app.use(errorHandler);
   return { app, api, metrics };

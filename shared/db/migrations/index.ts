@@ -3,6 +3,7 @@ import * as portal from './0001-portal.ts';
 import * as subscriptions from './0002-subscriptions.ts';
 import * as delivery from './0003-delivery.ts';
 import * as onboarding from './0005-onboarding.ts';
+import * as apiConventions from './0006-api-conventions.ts';
 
 /** Every migration, in the order it runs. Add new ones at the end; never edit a shipped one. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '0002-subscriptions': subscriptions,
   '0003-delivery': delivery,
   '0005-onboarding': onboarding,
+  '0006-api-conventions': apiConventions,
 };

@@ -31,8 +31,8 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags: ['onboarding'],
     body: CreateApplicationBody,
     responses: { 202: ApplicationReceived, 400: 'a field is missing or malformed', 429: 'too many applications from this address; see Retry-After' },
-    handler: async ({ req, body }) => {
-      await limits.enforce('applications', clientAddress(req), deps.config.rateLimits.applicationsPerClient);
+    handler: async ({ req, res, body }) => {
+      await limits.enforce('applications', clientAddress(req), deps.config.rateLimits.applicationsPerClient, res);
       const application = await submitApplication(deps.db, body);
       return { status: 202, body: { id: application.id, status: 'pending' } };
     },
@@ -51,22 +51,22 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
 
   api.add({
     method: 'get',
-    path: '/v1/applications/:id',
+    path: '/v1/applications/:applicationId',
     auth: ['operator'],
     summary: 'One access application',
     tags: ['onboarding'],
     params: ApplicationParams,
     responses: { 200: Application, 404: 'no such application' },
     handler: async ({ params }) => {
-      const application = isId('application', params.id) ? await findApplication(deps.db, params.id) : null;
-      if (!application) throw new NotFoundError('application', params.id);
+      const application = isId('application', params.applicationId) ? await findApplication(deps.db, params.applicationId) : null;
+      if (!application) throw new NotFoundError('application', params.applicationId);
       return { status: 200, body: application };
     },
   });
 
   api.add({
     method: 'post',
-    path: '/v1/applications/:id/approve',
+    path: '/v1/applications/:applicationId/approve',
     auth: ['operator'],
     summary: 'Approve an application: creates the partner and its contact person, who is e-mailed how to sign in',
     tags: ['onboarding'],
@@ -77,7 +77,7 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
       409: 'already decided (application_decided), or the company name or address is taken',
     },
     handler: async ({ req, params, principal }) => {
-      const { result, mailId } = await approveApplication(deps.db, req, principal, params.id, deps.config.publicUrl);
+      const { result, mailId } = await approveApplication(deps.db, req, principal, params.applicationId, deps.config.publicUrl);
       dispatchMail(deps.queues, [mailId], req.log);
       return { status: 200, body: result };
     },
@@ -85,7 +85,7 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
 
   api.add({
     method: 'post',
-    path: '/v1/applications/:id/reject',
+    path: '/v1/applications/:applicationId/reject',
     auth: ['operator'],
     summary: 'Reject an application with a reason; the applicant is e-mailed it',
     tags: ['onboarding'],
@@ -93,7 +93,7 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
     body: RejectApplicationBody,
     responses: { 200: Application, 404: 'no such application', 409: 'already decided (application_decided)' },
     handler: async ({ req, params, body, principal }) => {
-      const { result, mailId } = await rejectApplication(deps.db, req, principal, params.id, body.reason);
+      const { result, mailId } = await rejectApplication(deps.db, req, principal, params.applicationId, body.reason);
       dispatchMail(deps.queues, [mailId], req.log);
       return { status: 200, body: result };
     },

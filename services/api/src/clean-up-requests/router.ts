@@ -1,4 +1,4 @@
-import type { ApiRoutes } from '../http/route.ts';
+import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../app.ts';
 import { listRequests } from './repository.ts';
 import {
@@ -26,7 +26,10 @@ export function registerCleanUpRequestRoutes(api: ApiRoutes, deps: AppDeps): voi
       409: 'a request of yours is still open (`clean_up_pending`)',
       422: 'no legacy grant is covered by a product yet (`nothing_to_clean_up`)',
     },
-    handler: async ({ req, body, principal }) => ({ status: 201, body: await requestCleanUp(deps.db, req, principal, body.note) }),
+    handler: async ({ req, body, principal }) => {
+      const request = await requestCleanUp(deps.db, req, principal, body.note);
+      return created(`/v1/ops/clean-up-requests/${request.id}`, request);
+    },
   });
 
   api.add({
@@ -42,7 +45,7 @@ export function registerCleanUpRequestRoutes(api: ApiRoutes, deps: AppDeps): voi
 
   api.add({
     method: 'post',
-    path: '/v1/ops/clean-up-requests/:id/resolve',
+    path: '/v1/ops/clean-up-requests/:cleanUpRequestId/resolve',
     auth: ['operator'],
     summary: 'Mark a clean-up request done; with removeGrants, remove its grants that a product still covers',
     tags: ['ops', 'legacy-grants'],
@@ -51,7 +54,7 @@ export function registerCleanUpRequestRoutes(api: ApiRoutes, deps: AppDeps): voi
     responses: { 200: ResolvedCleanUpRequest, 404: 'no such request', 409: 'already done (`clean_up_resolved`)' },
     handler: async ({ req, params, body, principal }) => ({
       status: 200,
-      body: await resolveCleanUp(deps.db, req, principal, params.id, body.removeGrants),
+      body: await resolveCleanUp(deps.db, req, principal, params.cleanUpRequestId, body.removeGrants),
     }),
   });
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { pingDb } from '#shared/db/knex';
 import { pingRedis } from '#shared/queues/connection';
+import { AppError } from '#shared/errors';
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../app.ts';
 
@@ -52,7 +53,7 @@ export function registerHealthRoutes(api: ApiRoutes, deps: AppDeps): void {
         ...(redis ? [{ path: 'redis', message: redis }] : []),
       ];
       const failed = details.map((d) => d.path).join(' and ');
-      return { status: 503, body: { error: { code: 'not_ready', message: `${failed} not answering`, details } } };
+      throw new AppError(503, 'not_ready', `${failed} not answering`, details);
     },
   });
 }

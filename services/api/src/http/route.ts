@@ -4,16 +4,38 @@ import { OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openap
 import { AppError, ValidationError, type ErrorDetail } from '#shared/errors';
 import type { Db } from '#shared/db/knex';
 import type { Config } from '#shared/config';
+import { createSecretBox } from '#shared/secret-box';
+import { requireSecretsKey } from '#shared/secrets-key';
 import { authenticate, type Principal, type PrincipalKind } from './auth.ts';
+import { allFields, unknownFields } from './unknown-fields.ts';
+import { knownErrorReply } from './errors.ts';
+import {
+  REPLAYED_HEADER,
+  IDEMPOTENCY_HEADER,
+  callerScope,
+  createIdempotencyStore,
+  fingerprint,
+  idempotencyKey,
+  storable,
+  type IdempotencyStore,
+} from './idempotency.ts';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 type AnyObject = z.ZodType<Record<string, unknown>>;
 
-/** What a handler answers: a status and a JSON body (none for 204), plus optional headers. */
+/**
+ * What a handler answers: a status and a JSON body (none for 204), plus optional headers.
+ * A 201 must carry `location`, the URL of what it created (use `created`).
+ */
 export interface Reply {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+}
+
+/** A 201 answer: the created resource and its URL in `Location`. */
+export function created(location: string, body: unknown): Reply {
+  return { status: 201, body, headers: { location } };
 }
 
 /** Everything a handler sees, already authenticated and validated. */
@@ -94,13 +116,18 @@ function parsePart<T extends z.ZodType>(schema: T | undefined, value: unknown, w
       nul.map((path) => ({ path, message: 'must not contain NUL characters', code: 'nul_character' })),
     );
   }
-  if (!schema) return (value ?? {}) as z.infer<T>;
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const details = toDetails(where, parsed.error);
-    throw new ValidationError(`invalid ${where}: ${details.map((d) => d.path).join(', ')}`, details);
-  }
-  return parsed.data;
+  // A key the route does not know is refused, not dropped: a typo must not pass unnoticed.
+  const unknown = where === 'params' ? [] : schema ? unknownFields(schema, value, where) : allFields(value, where);
+  const details: ErrorDetail[] = unknown.map((path) => ({
+    path,
+    code: 'unknown_field',
+    message: where === 'query' ? 'not a query parameter of this route' : 'not a field of this route',
+  }));
+  const parsed = schema ? schema.safeParse(value) : null;
+  // zod's own unrecognized_keys issue names the object, not the key: the walk above named them.
+  if (parsed && !parsed.success) details.push(...toDetails(where, parsed.error).filter((d) => d.code !== 'unrecognized_keys'));
+  if (details.length > 0) throw new ValidationError(`invalid ${where}: ${details.map((d) => d.path).join(', ')}`, details);
+  return (parsed ? parsed.data : (value ?? {})) as z.infer<T>;
 }
 
 type RouteParameter = NonNullable<RouteConfig['request']>['params'];
@@ -117,8 +144,74 @@ export class ApiRoutes {
   /** Every route added, with who may call it (the tenant-isolation test walks this list). */
   readonly specs: { method: Method; path: string; auth: readonly (PrincipalKind | 'public')[] }[] = [];
 
+  private readonly idempotency: IdempotencyStore;
+  /** The methods served per path, for 405 answers. */
+  private readonly methods = new Map<string, Set<string>>();
+
   constructor(private readonly deps: AuthDeps) {
     this.registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+    this.idempotency = createIdempotencyStore(deps.db, createSecretBox(requireSecretsKey(deps.config)));
+  }
+
+  /**
+   * Runs `run` once per caller and Idempotency-Key: a repeat gets the stored answer with
+   * `Idempotent-Replayed: true` (see http/idempotency.ts for what is kept and what is not).
+   */
+  private async runOnce(req: Request, principal: Principal, key: string, run: () => Promise<Reply>): Promise<Reply> {
+    const path = req.originalUrl.split('?')[0] ?? req.path;
+    const claim = await this.idempotency.claim(callerScope(principal), key, fingerprint(req.method, path, req.body));
+    if (claim.kind === 'replay') return { ...claim.reply, headers: { ...claim.reply.headers, [REPLAYED_HEADER]: 'true' } };
+    let reply: Reply;
+    try {
+      reply = await run();
+    } catch (err) {
+      const known = knownErrorReply(err, req);
+      if (known && storable(known.status)) await claim.complete(known);
+      else await claim.release();
+      throw err;
+    }
+    if (storable(reply.status)) await claim.complete(reply);
+    else await claim.release();
+    return reply;
+  }
+
+  private allow(path: string, method: Method): void {
+    const methods = this.methods.get(path) ?? new Set<string>();
+    methods.add(method.toUpperCase());
+    if (method === 'get') methods.add('HEAD');
+    this.methods.set(path, methods);
+  }
+
+  /**
+   * After every route: a known path asked with a method it does not serve is 405 with `Allow`
+   * (OPTIONS is answered 204 with `Allow`); any other request goes on to the 404.
+   */
+  methodNotAllowed(): Router {
+    const fallback = Router();
+    for (const [path, methods] of this.methods) {
+      // `all` routes collect the methods of every pattern the URL matches (several may).
+      fallback.all(path, (_req: Request, res: Response, next: NextFunction) => {
+        const allowed = (res.locals.allow as Set<string> | undefined) ?? new Set<string>();
+        for (const m of methods) allowed.add(m);
+        res.locals.allow = allowed;
+        next();
+      });
+    }
+    fallback.use((req: Request, res: Response, next: NextFunction) => {
+      const allowed = res.locals.allow as Set<string> | undefined;
+      if (!allowed) {
+        next();
+        return;
+      }
+      const allow = [...allowed].sort().join(', ');
+      res.set('allow', allow);
+      if (req.method === 'OPTIONS') {
+        res.status(204).end();
+        return;
+      }
+      next(new AppError(405, 'method_not_allowed', `${req.method} is not allowed on ${req.path}; allowed: ${allow}`));
+    });
+    return fallback;
   }
 
   /** Adds a route: validation, auth and OpenAPI documentation from one spec. */
@@ -129,6 +222,9 @@ export class ApiRoutes {
     this.document(spec);
     const isPublic = (spec.auth as readonly string[]).includes('public');
     const kinds = spec.auth.filter((a): a is Exclude<A, 'public'> => a !== 'public') as PrincipalKind[];
+    // POST and PATCH take an Idempotency-Key; public routes have no caller to keep it for.
+    const idempotent = spec.method === 'post' || spec.method === 'patch';
+    this.allow(spec.path, spec.method);
     this.router[spec.method](spec.path, async (req: Request, res: Response, next: NextFunction) => {
       try {
         const principal = isPublic ? null : await authenticate(req, this.deps.db, this.deps.config, kinds);
@@ -138,12 +234,14 @@ export class ApiRoutes {
           throw new AppError(415, 'unsupported_media_type', 'send the body as JSON with content-type: application/json');
         }
         const body = parsePart(spec.body, req.body, 'body');
-        const reply = await spec.handler({ req, res, params, query, body, principal } as RouteContext<
-          z.infer<P>,
-          z.infer<Q>,
-          z.infer<B>,
-          A
-        >);
+        const run = async (): Promise<Reply> => {
+          const reply = await spec.handler({ req, res, params, query, body, principal } as RouteContext<z.infer<P>, z.infer<Q>, z.infer<B>, A>);
+          // Every 201 names what it made; a route that forgets is a bug the tests must see.
+          if (reply.status === 201 && !reply.headers?.location) throw new Error(`${spec.method} ${spec.path} answered 201 without a location`);
+          return reply;
+        };
+        const key = idempotent && principal ? idempotencyKey(req.headers[IDEMPOTENCY_HEADER]) : null;
+        const reply = key && principal ? await this.runOnce(req, principal, key, run) : await run();
         if (res.headersSent) return;
         if (reply.headers) res.set(reply.headers);
         if (reply.body === undefined) res.status(reply.status).end();

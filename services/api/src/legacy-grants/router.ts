@@ -1,4 +1,4 @@
-import type { ApiRoutes } from '../http/route.ts';
+import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../app.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
 import { recordAudit } from '../audit/audit.ts';
@@ -10,7 +10,7 @@ import { listLegacyGrants } from './repository.ts';
 export function registerLegacyGrantRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
-    path: '/v1/partners/:id/legacy-grants',
+    path: '/v1/partners/:partnerId/legacy-grants',
     auth: ['operator'],
     summary: 'Record a legacy grant: the partner may call the function for the installation',
     tags: ['legacy-grants'],
@@ -25,23 +25,23 @@ export function registerLegacyGrantRoutes(api: ApiRoutes, deps: AppDeps): void {
     },
     handler: async ({ req, params, body, principal }) => {
       const grant = await deps.db.transaction(async (trx) => {
-        const created = await createLegacyGrant(trx, params.id, body);
+        const made = await createLegacyGrant(trx, params.partnerId, body);
         await recordAudit(trx, req, principal, {
           action: 'legacy_grant.created',
           targetType: 'legacy_grant',
-          targetId: created.id,
-          partnerId: created.partnerId,
-          data: { installationId: created.installationId, functionKey: created.functionKey },
+          targetId: made.id,
+          partnerId: made.partnerId,
+          data: { installationId: made.installationId, functionKey: made.functionKey },
         });
-        return created;
+        return made;
       });
-      return { status: 201, body: grant };
+      return created(`/v1/legacy-grants/${grant.id}`, grant);
     },
   });
 
   api.add({
     method: 'delete',
-    path: '/v1/legacy-grants/:id',
+    path: '/v1/legacy-grants/:grantId',
     auth: ['operator'],
     summary: 'Remove a legacy grant (once a product covers it)',
     tags: ['legacy-grants'],
@@ -49,7 +49,7 @@ export function registerLegacyGrantRoutes(api: ApiRoutes, deps: AppDeps): void {
     responses: { 204: 'removed', 404: 'no such grant' },
     handler: async ({ req, params, principal }) => {
       await deps.db.transaction(async (trx) => {
-        const removed = await removeLegacyGrant(trx, params.id);
+        const removed = await removeLegacyGrant(trx, params.grantId);
         await recordAudit(trx, req, principal, {
           action: 'legacy_grant.removed',
           targetType: 'legacy_grant',

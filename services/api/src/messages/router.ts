@@ -5,7 +5,7 @@ import { buildPayload } from '#shared/delivery/payload';
 import { requeueMessages } from '#shared/delivery/requeue';
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../app.ts';
-import { pageOf, paginate } from '../http/pagination.ts';
+import { pageOf, paginate, mapPage } from '../http/pagination.ts';
 import { findOwnMessage, findOwnSubscription, listAttempts, messagesQuery, toMessage, type MessageRow } from './repository.ts';
 import { Message, MessageDetail, MessageListQuery, MessageParams, RecoverBody, Stats, StatsQuery, SubscriptionParams } from './schema.ts';
 
@@ -15,7 +15,7 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
 
   api.add({
     method: 'get',
-    path: '/v1/subscriptions/:id/messages',
+    path: '/v1/subscriptions/:subscriptionId/messages',
     auth: ['partner'],
     summary: 'The delivery log of a subscription, newest first',
     tags: ['delivery log'],
@@ -23,26 +23,26 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
     query: MessageListQuery,
     responses: { 200: pageOf(Message), 404: 'No such subscription' },
     handler: async ({ params, query, principal }) => {
-      await findOwnSubscription(db, principal.partnerId, params.id);
-      const q = messagesQuery(db).where('m.subscription_id', params.id);
+      await findOwnSubscription(db, principal.partnerId, params.subscriptionId);
+      const q = messagesQuery(db).where('m.subscription_id', params.subscriptionId);
       if (query.status) q.where('m.status', query.status);
       if (query.since) q.where('m.created_at', '>=', query.since);
       if (query.until) q.where('m.created_at', '<', query.until);
       const page = await paginate<MessageRow>(db, q, query, { keys: ['m.created_at', 'm.id'], order: 'desc' });
-      return { status: 200, body: { data: page.data.map(toMessage), nextCursor: page.nextCursor } };
+      return { status: 200, body: mapPage(page, toMessage) };
     },
   });
 
   api.add({
     method: 'get',
-    path: '/v1/messages/:id',
+    path: '/v1/messages/:messageId',
     auth: ['partner'],
     summary: 'A message with the payload it carries and every attempt',
     tags: ['delivery log'],
     params: MessageParams,
     responses: { 200: MessageDetail, 404: 'No such message' },
     handler: async ({ params, principal }) => {
-      const row = await findOwnMessage(db, principal.partnerId, params.id);
+      const row = await findOwnMessage(db, principal.partnerId, params.messageId);
       const payload = JSON.parse(
         buildPayload(
           { id: row.event_id, installationId: row.installation_id, type: row.type, entityId: row.entity_id, occurredAt: row.occurred_at, data: row.data },
@@ -55,14 +55,14 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
 
   api.add({
     method: 'post',
-    path: '/v1/messages/:id/resend',
+    path: '/v1/messages/:messageId/resend',
     auth: ['partner'],
     summary: 'Send a message again now',
     tags: ['delivery log'],
     params: MessageParams,
     responses: { 202: z.object({ messageId: z.string() }), 404: 'No such message', 409: 'The message was cancelled' },
     handler: async ({ params, principal }) => {
-      const row = await findOwnMessage(db, principal.partnerId, params.id);
+      const row = await findOwnMessage(db, principal.partnerId, params.messageId);
       const requeued = await requeueMessages(db, queues, (q) => q.where('id', row.id));
       if (requeued.length === 0) throw new ConflictError('message_cancelled', 'the message was cancelled with its subscription');
       return { status: 202, body: { messageId: row.id } };
@@ -71,7 +71,7 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
 
   api.add({
     method: 'post',
-    path: '/v1/subscriptions/:id/recover',
+    path: '/v1/subscriptions/:subscriptionId/recover',
     auth: ['partner'],
     summary: 'Send again every failed or dead message created since a time',
     tags: ['delivery log'],
@@ -79,10 +79,10 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
     body: RecoverBody,
     responses: { 202: z.object({ requeued: z.number().int() }), 404: 'No such subscription' },
     handler: async ({ params, body, principal }) => {
-      await findOwnSubscription(db, principal.partnerId, params.id);
+      await findOwnSubscription(db, principal.partnerId, params.subscriptionId);
       const requeued = await requeueMessages(db, queues, (q) =>
         q
-          .where('subscription_id', params.id)
+          .where('subscription_id', params.subscriptionId)
           .where('created_at', '>=', body.since)
           .where((w) => w.where('status', 'dead').orWhere((p) => p.where('status', 'pending').where('attempts', '>', 0))),
       );
@@ -92,7 +92,7 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
 
   api.add({
     method: 'get',
-    path: '/v1/subscriptions/:id/stats',
+    path: '/v1/subscriptions/:subscriptionId/stats',
     auth: ['partner'],
     summary: 'Attempts, success rate and latency over a window (default 24h)',
     tags: ['delivery log'],
@@ -100,9 +100,9 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
     query: StatsQuery,
     responses: { 200: Stats, 404: 'No such subscription' },
     handler: async ({ params, query, principal }) => {
-      await findOwnSubscription(db, principal.partnerId, params.id);
+      await findOwnSubscription(db, principal.partnerId, params.subscriptionId);
       const row = await db('attempts')
-        .where('subscription_id', params.id)
+        .where('subscription_id', params.subscriptionId)
         .where('attempted_at', '>=', db.raw(`now() - (? * interval '1 millisecond')`, [parseDuration(query.window)]))
         // Circuit-open skips made no request: they are not latency samples.
         .whereRaw("coalesce(error, '') <> 'circuit_open'")

@@ -4,8 +4,8 @@ import { WindowDuration } from '../http/window.ts';
 
 export const MESSAGE_STATUSES = ['pending', 'held', 'succeeded', 'dead', 'cancelled'] as const;
 
-export const SubscriptionParams = z.object({ id: z.string() });
-export const MessageParams = z.object({ id: z.string() });
+export const SubscriptionParams = z.object({ subscriptionId: z.string() });
+export const MessageParams = z.object({ messageId: z.string() });
 
 export const MessageListQuery = PageQuery.extend({
   status: z.enum(MESSAGE_STATUSES).optional(),

@@ -7,6 +7,7 @@ import type { Config } from '#shared/config';
 import type { Queues } from '#shared/queues/connection';
 import { QUEUE_NAMES } from '#shared/queues/catalog';
 import { safeEqual } from '#shared/tokens';
+import { UnauthorizedError } from '#shared/errors';
 
 /**
  * The queue dashboard at `/ops/board`: bull-board over every queue of the catalog, behind the
@@ -131,7 +132,7 @@ export function mountQueueBoard(app: Express, deps: { config: Config; queues: Qu
     }
     // The board's own JSON API gets an API answer; pages and assets go to the login form.
     if (req.path.startsWith('/api/')) {
-      res.status(401).json({ error: { code: 'unauthorized', message: 'sign in at /ops/board/login', details: [] } });
+      next(new UnauthorizedError('sign in at /ops/board/login'));
       return;
     }
     res.redirect(303, `${BOARD_PATH}/login`);

@@ -1,4 +1,5 @@
 import type { Metrics } from '#shared/metrics';
+import type { QueueName } from '#shared/queues/catalog';
 import { releaseHeldMessages } from '#shared/delivery/requeue';
 import type { AppDeps } from '../app.ts';
 import { recordAudit } from '../audit/audit.ts';
@@ -11,6 +12,7 @@ import {
   OpsSubscription,
   QueueList,
   QueueParams,
+  QueueStats,
   ReplayBody,
   ReplayResult,
   SubscriptionHealthQuery,
@@ -23,6 +25,7 @@ import {
   getOpsSubscription,
   listDeadLetters,
   listQueueStats,
+  queueStats,
   listSubscriptionHealth,
   replayDeadLetters,
 } from './service.ts';
@@ -44,7 +47,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
   for (const action of ['pause', 'resume'] as const) {
     api.add({
       method: 'post',
-      path: `/v1/ops/queues/:name/${action}`,
+      path: `/v1/ops/queues/:queueName/${action}`,
       auth: ['operator'],
       summary:
         action === 'pause'
@@ -52,15 +55,16 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
           : 'Resume a paused queue',
       tags: ['ops'],
       params: QueueParams,
-      responses: { 204: action === 'pause' ? 'Paused (also when it already was)' : 'Resumed', 404: 'No queue of that name' },
+      // 200 with the queue's new state, like every pause, resume, disable and enable of the API.
+      responses: { 200: QueueStats, 404: 'No queue of that name' },
       handler: async ({ req, params, principal }) => {
-        const queue = findQueue(deps.queues, params.name);
+        const queue = findQueue(deps.queues, params.queueName);
         // Pausing is global (a flag in Redis): every worker of every process sees it.
         if (action === 'pause') await queue.pause();
         else await queue.resume();
         // Redis has no transaction with Postgres; the audit row follows the change it records.
         await recordAudit(deps.db, req, principal, { action: `queue.${action}`, targetType: 'queue', targetId: queue.name });
-        return { status: 204 };
+        return { status: 200, body: await queueStats(deps.queues, queue.name as QueueName) };
       },
     });
   }
@@ -112,7 +116,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
 
   api.add({
     method: 'post',
-    path: '/v1/ops/subscriptions/:id/disable',
+    path: '/v1/ops/subscriptions/:subscriptionId/disable',
     auth: ['operator'],
     summary: 'Disable a subscription (its partner is notified why); its waiting messages are held',
     tags: ['ops'],
@@ -121,25 +125,25 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
     responses: { 200: OpsSubscription, 404: 'No such subscription' },
     handler: async ({ req, params, body, principal }) => {
       const changed = await db.transaction(async (trx) => {
-        const disabled = await disableByOperator(trx, params.id, body.reason);
+        const disabled = await disableByOperator(trx, params.subscriptionId, body.reason);
         if (disabled) {
           await recordAudit(trx, req, principal, {
             action: 'subscription.disable',
             targetType: 'subscription',
-            targetId: params.id,
+            targetId: params.subscriptionId,
             data: { reason: body.reason ?? null },
           });
         }
         return disabled;
       });
       if (changed) deps.metrics.subscriptionsDisabled.inc({ reason: 'operator' });
-      return { status: 200, body: await getOpsSubscription(db, params.id) };
+      return { status: 200, body: await getOpsSubscription(db, params.subscriptionId) };
     },
   });
 
   api.add({
     method: 'post',
-    path: '/v1/ops/subscriptions/:id/enable',
+    path: '/v1/ops/subscriptions/:subscriptionId/enable',
     auth: ['operator'],
     summary: 'Enable a disabled subscription: its held messages are delivered',
     tags: ['ops'],
@@ -147,13 +151,13 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
     responses: { 200: OpsSubscription, 404: 'No such subscription', 409: 'The partner paused it; only they resume it' },
     handler: async ({ req, params, principal }) => {
       const changed = await db.transaction(async (trx) => {
-        const enabled = await enableByOperator(trx, params.id);
-        if (enabled) await recordAudit(trx, req, principal, { action: 'subscription.enable', targetType: 'subscription', targetId: params.id });
+        const enabled = await enableByOperator(trx, params.subscriptionId);
+        if (enabled) await recordAudit(trx, req, principal, { action: 'subscription.enable', targetType: 'subscription', targetId: params.subscriptionId });
         return enabled;
       });
       // After the commit, so a worker taking a released message sees the subscription active.
-      if (changed) await releaseHeldMessages(db, deps.queues, params.id);
-      return { status: 200, body: await getOpsSubscription(db, params.id) };
+      if (changed) await releaseHeldMessages(db, deps.queues, params.subscriptionId);
+      return { status: 200, body: await getOpsSubscription(db, params.subscriptionId) };
     },
   });
 }

@@ -20,7 +20,7 @@ export type QueueStats = z.infer<typeof QueueStats>;
 
 export const QueueList = z.object({ data: z.array(QueueStats) });
 
-export const QueueParams = z.object({ name: z.string() });
+export const QueueParams = z.object({ queueName: z.string() });
 
 const isoTime = z.iso.datetime({ offset: true });
 
@@ -58,7 +58,8 @@ export const SUBSCRIPTION_STATES = ['active', 'paused', 'disabled'] as const;
 
 /** `GET /v1/ops/subscriptions` filters. */
 export const SubscriptionHealthQuery = PageQuery.extend({
-  state: z.enum(SUBSCRIPTION_STATES).optional(),
+  status: z.enum(SUBSCRIPTION_STATES).optional(),
+  state: z.enum(SUBSCRIPTION_STATES).optional().meta({ deprecated: true, description: 'Deprecated: use `status`; removed in the next version.' }),
   /** Only subscriptions whose deliveries are failing now (no success since their failures began). */
   failing: z.enum(['true', 'false']).optional(),
   /** The window of the success rate; default 24h. */
@@ -92,14 +93,15 @@ export const OpsSubscription = z.object({
   functionKey: z.string(),
   url: z.string(),
   eventTypes: z.array(z.string()),
-  state: z.enum(SUBSCRIPTION_STATES),
+  status: z.enum(SUBSCRIPTION_STATES),
+  state: z.enum(SUBSCRIPTION_STATES).meta({ deprecated: true, description: 'Deprecated: the same as `status`; removed in the next version.' }),
   disabledReason: z.string().nullable(),
   createdAt: z.string(),
   health: SubscriptionHealth,
 });
 export type OpsSubscription = z.infer<typeof OpsSubscription>;
 
-export const SubscriptionParams = z.object({ id: z.string() });
+export const SubscriptionParams = z.object({ subscriptionId: z.string() });
 
 // The body is optional: a bare POST disables with no reason given.
 export const DisableBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict().default({});

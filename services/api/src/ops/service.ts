@@ -9,7 +9,7 @@ import { QUEUE_NAMES, type QueueName } from '#shared/queues/catalog';
 import type { Queues } from '#shared/queues/connection';
 import { queueCounts } from '#shared/metrics';
 import type { AppDeps } from '../app.ts';
-import { paginate, type Page } from '../http/pagination.ts';
+import { paginate, type Page, mapPage } from '../http/pagination.ts';
 import { attemptCounts, deadLettersQuery, findSubscription, subscriptionsQuery, toDeadLetter, type DeadLetterRow, type SubscriptionRow } from './repository.ts';
 import type { DeadLetter, DeadLetterQuery, OpsSubscription, QueueStats, ReplayBody, SubscriptionHealthQuery } from './schema.ts';
 
@@ -24,15 +24,16 @@ export function findQueue(queues: Queues, name: string): Queue {
   return queues[name as QueueName];
 }
 
+/** Counts per state of one queue of the catalog, and whether it is paused. */
+export async function queueStats(queues: Queues, name: QueueName): Promise<QueueStats> {
+  const queue = queues[name];
+  const [counts, paused] = await Promise.all([queueCounts(queue), queue.isPaused()]);
+  return { name, ...counts, paused };
+}
+
 /** Counts per state of every queue of the catalog, in catalog order. */
 export async function listQueueStats(queues: Queues): Promise<QueueStats[]> {
-  return Promise.all(
-    QUEUE_NAMES.map(async (name) => {
-      const queue = queues[name];
-      const [counts, paused] = await Promise.all([queueCounts(queue), queue.isPaused()]);
-      return { name, ...counts, paused };
-    }),
-  );
+  return Promise.all(QUEUE_NAMES.map((name) => queueStats(queues, name)));
 }
 
 /** Consecutive failures at which the worker's circuit breaker opens (the Dispatcher's default). */
@@ -44,7 +45,7 @@ export async function listDeadLetters(db: Db, query: z.infer<typeof DeadLetterQu
   if (query.subscriptionId) q.where('m.subscription_id', query.subscriptionId);
   if (query.since) q.where('m.updated_at', '>=', query.since);
   const page = await paginate<DeadLetterRow>(db, q, query, { keys: ['m.updated_at', 'm.id'], order: 'desc' });
-  return { data: page.data.map(toDeadLetter), nextCursor: page.nextCursor };
+  return mapPage(page, toDeadLetter);
 }
 
 /**
@@ -71,6 +72,7 @@ function toOpsSubscription(row: SubscriptionRow, counts: { attempts: number; suc
     functionKey: row.function_key,
     url: row.url,
     eventTypes: row.event_types,
+    status: row.state,
     state: row.state,
     disabledReason: row.disabled_reason,
     createdAt: row.created_at.toISOString(),
@@ -91,7 +93,8 @@ function toOpsSubscription(row: SubscriptionRow, counts: { attempts: number; suc
 /** Subscriptions with their delivery health, oldest first, filtered by state and by failing now. */
 export async function listSubscriptionHealth(db: Db, query: z.infer<typeof SubscriptionHealthQuery>): Promise<Page<OpsSubscription>> {
   const q = subscriptionsQuery(db);
-  if (query.state) q.where('s.state', query.state);
+  const status = query.status ?? query.state;
+  if (status) q.where('s.state', status);
   if (query.failing === 'true') q.whereNotNull('s.failing_since');
   if (query.failing === 'false') q.whereNull('s.failing_since');
   const page = await paginate<SubscriptionRow>(db, q, query, { keys: ['s.created_at', 's.id'] });
@@ -100,7 +103,7 @@ export async function listSubscriptionHealth(db: Db, query: z.infer<typeof Subsc
     page.data.map((r) => r.id),
     parseDuration(query.window),
   );
-  return { data: page.data.map((r) => toOpsSubscription(r, counts.get(r.id), query.window)), nextCursor: page.nextCursor };
+  return mapPage(page, (r) => toOpsSubscription(r, counts.get(r.id), query.window));
 }
 
 /** One subscription as the ops views show it (health over the last 24 h). */

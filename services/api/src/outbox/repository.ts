@@ -1,6 +1,6 @@
 import type { Db } from '#shared/db/knex';
 import type { MailRow } from '#shared/mail/outbox';
-import { paginate, type Page } from '../http/pagination.ts';
+import { paginate, type Page, mapPage } from '../http/pagination.ts';
 import type { ListOutboxInput, MailView } from './schema.ts';
 
 const toMail = (row: MailRow): MailView => ({
@@ -22,5 +22,5 @@ export async function listMail(db: Db, input: ListOutboxInput): Promise<Page<Mai
   if (input.status) query.where({ status: input.status });
   if (input.to) query.where({ to_address: input.to });
   const page = await paginate<MailRow>(db, query, input, { keys: ['created_at', 'id'], order: 'desc' });
-  return { data: page.data.map(toMail), nextCursor: page.nextCursor };
+  return mapPage(page, toMail);
 }

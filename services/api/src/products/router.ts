@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import type { ApiRoutes } from '../http/route.ts';
+import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../app.ts';
 import {
   CreateProductBody,
@@ -44,7 +44,10 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
       409: 'you already have a product of that name',
       422: 'an availability installation does not exist',
     },
-    handler: async ({ req, body, principal }) => ({ status: 201, body: await createProduct(call(req, principal), body) }),
+    handler: async ({ req, body, principal }) => {
+      const product = await createProduct(call(req, principal), body);
+      return created(`/v1/products/${product.id}`, product);
+    },
   });
 
   api.add({
@@ -60,66 +63,72 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
 
   api.add({
     method: 'get',
-    path: '/v1/products/:id',
+    path: '/v1/products/:productId',
     auth: ['partner'],
     summary: 'A product with its versions (and their functions), credentials and state',
     tags,
     params: ProductParams,
     responses: { 200: Product, ...errors },
-    handler: async ({ params, principal }) => ({ status: 200, body: await getProduct(deps.db, principal.partnerId, params.id) }),
+    handler: async ({ params, principal }) => ({ status: 200, body: await getProduct(deps.db, principal.partnerId, params.productId) }),
   });
 
   api.add({
     method: 'patch',
-    path: '/v1/products/:id',
+    path: '/v1/products/:productId',
     auth: ['partner'],
     summary: 'Change any field but functions (no new version needed)',
     tags,
     params: ProductParams,
     body: UpdateProductBody,
     responses: { 200: UpdatedProduct, ...errors, 409: 'you already have a product of that name', 422: 'an availability installation does not exist' },
-    handler: async ({ req, params, body, principal }) => ({ status: 200, body: await updateProduct(call(req, principal), params.id, body) }),
+    handler: async ({ req, params, body, principal }) => ({ status: 200, body: await updateProduct(call(req, principal), params.productId, body) }),
   });
 
   api.add({
     method: 'post',
-    path: '/v1/products/:id/credentials',
+    path: '/v1/products/:productId/credentials',
     auth: ['partner'],
     summary: 'Issue an access key (shown once); at most two active',
     tags,
     params: ProductParams,
     responses: { 201: NewCredential, ...errors, 409: 'two keys are active already: revoke one first' },
-    handler: async ({ req, params, principal }) => ({ status: 201, body: await createCredential(call(req, principal), params.id) }),
+    handler: async ({ req, params, principal }) => {
+      const credential = await createCredential(call(req, principal), params.productId);
+      return created(`/v1/products/${params.productId}/credentials/${credential.keyId}`, credential);
+    },
   });
 
   api.add({
     method: 'delete',
-    path: '/v1/products/:id/credentials/:keyId',
+    path: '/v1/products/:productId/credentials/:keyId',
     auth: ['partner'],
     summary: 'Revoke an access key',
     tags,
     params: CredentialParams,
     responses: { 204: 'revoked (or already revoked)', ...errors },
     handler: async ({ req, params, principal }) => {
-      await revokeCredential(call(req, principal), params.id, params.keyId);
+      await revokeCredential(call(req, principal), params.productId, params.keyId);
       return { status: 204 };
     },
   });
 
   api.add({
     method: 'post',
-    path: '/v1/products/:id/versions',
+    path: '/v1/products/:productId/versions',
     auth: ['partner'],
     summary: 'Create a draft version copying the latest version’s functions',
     tags,
     params: ProductParams,
     responses: { 201: Version, ...errors },
-    handler: async ({ req, params, principal }) => ({ status: 201, body: await createVersion(call(req, principal), params.id) }),
+    handler: async ({ req, params, principal }) => {
+      const version = await createVersion(call(req, principal), params.productId);
+      return created(`/v1/products/${params.productId}/versions/${version.number}`, version);
+    },
   });
 
   api.add({
     method: 'put',
-    path: '/v1/products/:id/versions/:n/functions/:key',
+    path: '/v1/products/:productId/versions/:version/functions/:functionKey',
     auth: ['partner'],
     summary: 'Put a function (with filters) into a version',
     tags,
@@ -133,27 +142,27 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
     },
     handler: async ({ req, params, body, principal }) => ({
       status: 200,
-      body: await putVersionFunction(call(req, principal), params.id, params.n, params.key, body),
+      body: await putVersionFunction(call(req, principal), params.productId, params.version, params.functionKey, body),
     }),
   });
 
   api.add({
     method: 'delete',
-    path: '/v1/products/:id/versions/:n/functions/:key',
+    path: '/v1/products/:productId/versions/:version/functions/:functionKey',
     auth: ['partner'],
     summary: 'Remove a function from a version',
     tags,
     params: VersionFunctionParams,
     responses: { 204: 'removed', ...errors, 409: '`new_version_required`: the version is activated in installations other than MSVPAR' },
     handler: async ({ req, params, principal }) => {
-      await removeVersionFunction(call(req, principal), params.id, params.n, params.key);
+      await removeVersionFunction(call(req, principal), params.productId, params.version, params.functionKey);
       return { status: 204 };
     },
   });
 
   api.add({
     method: 'post',
-    path: '/v1/products/:id/versions/:n/activate',
+    path: '/v1/products/:productId/versions/:version/activate',
     auth: ['partner'],
     summary: 'Activate a version: the product becomes active; installations on older versions are told',
     tags,
@@ -161,7 +170,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
     responses: { 200: Product, ...errors, 409: 'older than the active version', 422: 'the version grants no function' },
     handler: async ({ req, params, principal }) => ({
       status: 200,
-      body: await activateVersion(call(req, principal), deps.queues, params.id, params.n),
+      body: await activateVersion(call(req, principal), deps.queues, params.productId, params.version),
     }),
   });
 }

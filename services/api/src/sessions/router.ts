@@ -25,9 +25,9 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags: ['auth'],
     body: SignInBody,
     responses: { 202: SignInAccepted, 400: 'the address is malformed', 429: 'too many requests from this client or for this address; see Retry-After' },
-    handler: async ({ req, body }) => {
-      await limits.enforce('sign-in:client', clientAddress(req), rules.authPerClient);
-      await limits.enforce('sign-in:email', body.email, rules.authPerEmail);
+    handler: async ({ req, res, body }) => {
+      await limits.enforce('sign-in:client', clientAddress(req), rules.authPerClient, res);
+      await limits.enforce('sign-in:email', body.email, rules.authPerEmail, res);
       await sessions.requestSignIn(body.email, req.log);
       return { status: 202, body: ACCEPTED };
     },
@@ -46,9 +46,9 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
       401: 'invalid_code (wrong, unknown address, or none sent) or code_expired',
       429: 'too_many_attempts (the code is used up: ask for a new one) or rate_limited (see Retry-After)',
     },
-    handler: async ({ req, body }) => {
-      await limits.enforce('verify:client', clientAddress(req), rules.authPerClient);
-      await limits.enforce('verify:email', body.email, rules.authPerEmail);
+    handler: async ({ req, res, body }) => {
+      await limits.enforce('verify:client', clientAddress(req), rules.authPerClient, res);
+      await limits.enforce('verify:email', body.email, rules.authPerEmail, res);
       return { status: 200, body: await sessions.verify(req, body.email, body.code) };
     },
   });

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { createSecretBox } from '#shared/secret-box';
 import { requireSecretsKey } from '#shared/secrets-key';
 import { receiverPolicy } from '#shared/receiver-guard';
-import type { ApiRoutes } from '../http/route.ts';
+import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../app.ts';
 import { pageOf } from '../http/pagination.ts';
 import {
@@ -34,7 +34,7 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
 
   api.add({
     method: 'post',
-    path: '/v1/products/:id/subscriptions',
+    path: '/v1/products/:productId/subscriptions',
     auth: ['partner'],
     summary: 'Subscribe a receiver URL to a pushable function of the product; the receiver must answer a signed verification request with 2xx first',
     tags,
@@ -46,15 +46,15 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
       409: ErrorBody,
       422: ErrorBody,
     },
-    handler: async ({ req, params, body, principal }) => ({
-      status: 201,
-      body: await service.createSubscription(svc, { req, principal, log: req.log }, params.id, body),
-    }),
+    handler: async ({ req, params, body, principal }) => {
+      const made = await service.createSubscription(svc, { req, principal, log: req.log }, params.productId, body);
+      return created(`/v1/subscriptions/${made.id}`, made);
+    },
   });
 
   api.add({
     method: 'get',
-    path: '/v1/products/:id/subscriptions',
+    path: '/v1/products/:productId/subscriptions',
     auth: ['partner'],
     summary: "The product's subscriptions",
     tags,
@@ -63,24 +63,24 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     responses: { 200: pageOf(Subscription), 404: ErrorBody },
     handler: async ({ req, params, query, principal }) => ({
       status: 200,
-      body: await service.listSubscriptions(svc, { req, principal }, params.id, query),
+      body: await service.listSubscriptions(svc, { req, principal }, params.productId, query),
     }),
   });
 
   api.add({
     method: 'get',
-    path: '/v1/subscriptions/:id',
+    path: '/v1/subscriptions/:subscriptionId',
     auth: ['partner'],
     summary: 'One subscription (never its secret)',
     tags,
     params: SubscriptionParams,
     responses: { 200: Subscription, 404: ErrorBody },
-    handler: async ({ req, params, principal }) => ({ status: 200, body: await service.getSubscription(svc, { req, principal }, params.id) }),
+    handler: async ({ req, params, principal }) => ({ status: 200, body: await service.getSubscription(svc, { req, principal }, params.subscriptionId) }),
   });
 
   api.add({
     method: 'patch',
-    path: '/v1/subscriptions/:id',
+    path: '/v1/subscriptions/:subscriptionId',
     auth: ['partner'],
     summary: 'Change url, event types or description; a new url is verified again',
     tags,
@@ -89,65 +89,65 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     responses: { 200: Subscription, 404: ErrorBody, 422: ErrorBody },
     handler: async ({ req, params, body, principal }) => ({
       status: 200,
-      body: await service.updateSubscription(svc, { req, principal, log: req.log }, params.id, body),
+      body: await service.updateSubscription(svc, { req, principal, log: req.log }, params.subscriptionId, body),
     }),
   });
 
   api.add({
     method: 'delete',
-    path: '/v1/subscriptions/:id',
+    path: '/v1/subscriptions/:subscriptionId',
     auth: ['partner'],
     summary: 'Delete the subscription; its pending and held messages are cancelled',
     tags,
     params: SubscriptionParams,
     responses: { 204: 'deleted', 404: ErrorBody },
     handler: async ({ req, params, principal }) => {
-      await service.deleteSubscription(svc, { req, principal }, params.id);
+      await service.deleteSubscription(svc, { req, principal }, params.subscriptionId);
       return { status: 204 };
     },
   });
 
   api.add({
     method: 'post',
-    path: '/v1/subscriptions/:id/pause',
+    path: '/v1/subscriptions/:subscriptionId/pause',
     auth: ['partner'],
     summary: 'Pause delivery: messages wait, nothing is dropped (a paused one stays paused; 409 when disabled)',
     tags,
     params: SubscriptionParams,
     responses: { 200: Subscription, 404: ErrorBody, 409: ErrorBody },
-    handler: async ({ req, params, principal }) => ({ status: 200, body: await service.pauseSubscription(svc, { req, principal }, params.id) }),
+    handler: async ({ req, params, principal }) => ({ status: 200, body: await service.pauseSubscription(svc, { req, principal }, params.subscriptionId) }),
   });
 
   api.add({
     method: 'post',
-    path: '/v1/subscriptions/:id/resume',
+    path: '/v1/subscriptions/:subscriptionId/resume',
     auth: ['partner'],
     summary: 'Resume a paused subscription; waiting messages are delivered (an active one stays active; 409 when disabled: operators re-enable)',
     tags,
     params: SubscriptionParams,
     responses: { 200: Subscription, 404: ErrorBody, 409: ErrorBody },
-    handler: async ({ req, params, principal }) => ({ status: 200, body: await service.resumeSubscription(svc, { req, principal }, params.id) }),
+    handler: async ({ req, params, principal }) => ({ status: 200, body: await service.resumeSubscription(svc, { req, principal }, params.subscriptionId) }),
   });
 
   api.add({
     method: 'post',
-    path: '/v1/subscriptions/:id/rotate-secret',
+    path: '/v1/subscriptions/:subscriptionId/rotate-secret',
     auth: ['partner'],
     summary: 'Make a new signing secret (shown once); the previous one keeps signing for 24 h',
     tags,
     params: SubscriptionParams,
     responses: { 200: RotatedSecret, 404: ErrorBody },
-    handler: async ({ req, params, principal }) => ({ status: 200, body: await service.rotateSecret(svc, { req, principal }, params.id) }),
+    handler: async ({ req, params, principal }) => ({ status: 200, body: await service.rotateSecret(svc, { req, principal }, params.subscriptionId) }),
   });
 
   api.add({
     method: 'post',
-    path: '/v1/subscriptions/:id/test',
+    path: '/v1/subscriptions/:subscriptionId/test',
     auth: ['partner'],
     summary: 'Send an example event of the function to this subscription, through the normal delivery path',
     tags,
     params: SubscriptionParams,
     responses: { 202: TestMessage, 404: ErrorBody, 409: ErrorBody },
-    handler: async ({ req, params, principal }) => ({ status: 202, body: await service.sendTestMessage(svc, { req, principal }, params.id) }),
+    handler: async ({ req, params, principal }) => ({ status: 202, body: await service.sendTestMessage(svc, { req, principal }, params.subscriptionId) }),
   });
 }
