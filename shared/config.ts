@@ -123,6 +123,9 @@ const EnvSchema = z
     RATE_LIMIT_APPLICATIONS: rateLimit('5/1h'),
     RATE_LIMIT_AUTH_PER_EMAIL: rateLimit('10/15m'),
     RATE_LIMIT_AUTH_PER_CLIENT: rateLimit('30/15m'),
+    // Events for an installation or of a type hubhook does not know: counted and listed (false),
+    // or refused with 422 naming them (true).
+    HUB_REJECT_UNKNOWN: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false').transform((v) => v === 'true'),
   })
   .superRefine((env, ctx) => {
     // A lease shorter than a request lets the reconciler send a message still in flight again.
@@ -171,6 +174,7 @@ function toConfig(env: Env) {
     publicUrl: env.PUBLIC_URL,
     signInCodeTtlMs: env.SIGN_IN_CODE_TTL,
     sessionTtlMs: env.SESSION_TTL,
+    hubRejectUnknown: env.HUB_REJECT_UNKNOWN,
     rateLimits: {
       applicationsPerClient: env.RATE_LIMIT_APPLICATIONS,
       authPerEmail: env.RATE_LIMIT_AUTH_PER_EMAIL,

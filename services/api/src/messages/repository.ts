@@ -2,7 +2,7 @@ import type { Db, Knex } from '#shared/db/knex';
 import { NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
 import type { z } from 'zod';
-import type { Attempt, Message } from './schema.ts';
+import type { Attempt, AttemptFilters, AttemptRecord, Message, MessageFilters } from './schema.ts';
 import { findPartnerSubscription } from '../subscriptions/repository.ts';
 
 export type MessageRow = {
@@ -60,6 +60,90 @@ export function messagesQuery(db: Db): Knex.QueryBuilder {
       'm.succeeded_at',
     );
 }
+
+/** Narrows a `messagesQuery` to the list filters (status, time range, what the event carried). */
+export function filterMessages(q: Knex.QueryBuilder, filters: Omit<MessageFilters, 'limit' | 'cursor'>): Knex.QueryBuilder {
+  if (filters.status === 'failed') q.where('m.status', 'pending').where('m.attempts', '>', 0);
+  else if (filters.status) q.where('m.status', filters.status);
+  if (filters.since) q.where('m.created_at', '>=', filters.since);
+  if (filters.until) q.where('m.created_at', '<', filters.until);
+  return filterEvents(q, filters);
+}
+
+function filterEvents(q: Knex.QueryBuilder, filters: { eventType?: string | undefined; eventId?: string | undefined; installationId?: string | undefined }) {
+  if (filters.eventType) q.where('e.type', filters.eventType);
+  if (filters.eventId) q.where('e.id', filters.eventId);
+  if (filters.installationId) q.where('e.installation_id', filters.installationId);
+  return q;
+}
+
+export type AttemptRow = {
+  id: string;
+  message_id: string;
+  subscription_id: string;
+  attempt: number;
+  attempted_at: Date;
+  duration_ms: number;
+  outcome: 'success' | 'failure';
+  status_code: number | null;
+  error: string | null;
+  response_body: string | null;
+  event_id: string;
+  type: string;
+  installation_id: string;
+};
+
+/** Attempts joined with their messages and events, as the attempt lists read them. */
+export function attemptsQuery(db: Db): Knex.QueryBuilder {
+  return db('attempts as a')
+    .join('messages as m', 'm.id', 'a.message_id')
+    .join('events as e', 'e.id', 'm.event_id')
+    .select(
+      'a.id',
+      'a.message_id',
+      'a.subscription_id',
+      'a.attempt',
+      'a.attempted_at',
+      'a.duration_ms',
+      'a.outcome',
+      'a.status_code',
+      'a.error',
+      'a.response_body',
+      'e.id as event_id',
+      'e.type',
+      'e.installation_id',
+    );
+}
+
+/** Narrows an `attemptsQuery` to the list filters: outcome class, time range, what the event carried. */
+export function filterAttempts(q: Knex.QueryBuilder, filters: Partial<Omit<AttemptFilters, 'limit' | 'cursor'>>): Knex.QueryBuilder {
+  const cls = filters.statusClass;
+  if (cls === 'error') q.whereNull('a.status_code');
+  else if (cls) {
+    const low = Number(cls[0]) * 100;
+    q.where('a.status_code', '>=', low).where('a.status_code', '<', low + 100);
+  }
+  if (filters.since) q.where('a.attempted_at', '>=', filters.since);
+  if (filters.until) q.where('a.attempted_at', '<', filters.until);
+  return filterEvents(q, filters);
+}
+
+/** An attempt row as the attempt lists show it. */
+export const toAttemptRecord = (r: AttemptRow): z.infer<typeof AttemptRecord> => ({
+  id: String(r.id),
+  messageId: r.message_id,
+  subscriptionId: r.subscription_id,
+  eventId: r.event_id,
+  eventType: r.type,
+  installationId: r.installation_id,
+  attempt: r.attempt,
+  attemptedAt: r.attempted_at.toISOString(),
+  durationMs: r.duration_ms,
+  outcome: r.outcome,
+  statusCode: r.status_code,
+  error: r.error,
+  responseBody: r.response_body,
+});
 
 /** The partner's live subscription, or 404 (another partner's is 404 too). */
 export async function findOwnSubscription(db: Db, partnerId: string, id: string): Promise<{ id: string }> {

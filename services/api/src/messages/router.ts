@@ -6,8 +6,32 @@ import { requeueMessages } from '#shared/delivery/requeue';
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../app.ts';
 import { pageOf, paginate, mapPage } from '../http/pagination.ts';
-import { findOwnMessage, findOwnSubscription, listAttempts, messagesQuery, toMessage, type MessageRow } from './repository.ts';
-import { Message, MessageDetail, MessageListQuery, MessageParams, RecoverBody, Stats, StatsQuery, SubscriptionParams } from './schema.ts';
+import {
+  attemptsQuery,
+  filterAttempts,
+  filterMessages,
+  findOwnMessage,
+  findOwnSubscription,
+  listAttempts,
+  messagesQuery,
+  toAttemptRecord,
+  toMessage,
+  type AttemptRow,
+  type MessageRow,
+} from './repository.ts';
+import {
+  AttemptRecord,
+  Message,
+  MessageAttemptsQuery,
+  MessageDetail,
+  MessageListQuery,
+  MessageParams,
+  RecoverBody,
+  Stats,
+  StatsQuery,
+  SubscriptionAttemptsQuery,
+  SubscriptionParams,
+} from './schema.ts';
 
 /** The delivery log of a partner's subscriptions: messages, attempts, resend, recover, stats. */
 export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
@@ -17,17 +41,14 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
     method: 'get',
     path: '/v1/subscriptions/:subscriptionId/messages',
     auth: ['partner'],
-    summary: 'The delivery log of a subscription, newest first',
+    summary: 'The delivery log of a subscription, newest first; filter by status, time, event type, event id, installation',
     tags: ['delivery log'],
     params: SubscriptionParams,
     query: MessageListQuery,
     responses: { 200: pageOf(Message), 404: 'No such subscription' },
     handler: async ({ params, query, principal }) => {
       await findOwnSubscription(db, principal.partnerId, params.subscriptionId);
-      const q = messagesQuery(db).where('m.subscription_id', params.subscriptionId);
-      if (query.status) q.where('m.status', query.status);
-      if (query.since) q.where('m.created_at', '>=', query.since);
-      if (query.until) q.where('m.created_at', '<', query.until);
+      const q = filterMessages(messagesQuery(db).where('m.subscription_id', params.subscriptionId), query);
       const page = await paginate<MessageRow>(db, q, query, { keys: ['m.created_at', 'm.id'], order: 'desc' });
       return { status: 200, body: mapPage(page, toMessage) };
     },
@@ -54,6 +75,40 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
   });
 
   api.add({
+    method: 'get',
+    path: '/v1/messages/:messageId/attempts',
+    auth: ['partner'],
+    summary: 'The attempts of a message, newest first; filter by status class and time',
+    tags: ['delivery log'],
+    params: MessageParams,
+    query: MessageAttemptsQuery,
+    responses: { 200: pageOf(AttemptRecord), 404: 'No such message' },
+    handler: async ({ params, query, principal }) => {
+      const message = await findOwnMessage(db, principal.partnerId, params.messageId);
+      const q = filterAttempts(attemptsQuery(db).where('a.message_id', message.id), query);
+      const page = await paginate<AttemptRow>(db, q, query, { keys: ['a.attempted_at', 'a.id'], order: 'desc' });
+      return { status: 200, body: mapPage(page, toAttemptRecord) };
+    },
+  });
+
+  api.add({
+    method: 'get',
+    path: '/v1/subscriptions/:subscriptionId/attempts',
+    auth: ['partner'],
+    summary: 'Every attempt of a subscription, newest first; filter by status class, time, event type, event id, installation',
+    tags: ['delivery log'],
+    params: SubscriptionParams,
+    query: SubscriptionAttemptsQuery,
+    responses: { 200: pageOf(AttemptRecord), 404: 'No such subscription' },
+    handler: async ({ params, query, principal }) => {
+      await findOwnSubscription(db, principal.partnerId, params.subscriptionId);
+      const q = filterAttempts(attemptsQuery(db).where('a.subscription_id', params.subscriptionId), query);
+      const page = await paginate<AttemptRow>(db, q, query, { keys: ['a.attempted_at', 'a.id'], order: 'desc' });
+      return { status: 200, body: mapPage(page, toAttemptRecord) };
+    },
+  });
+
+  api.add({
     method: 'post',
     path: '/v1/messages/:messageId/resend',
     auth: ['partner'],
@@ -73,7 +128,7 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
     method: 'post',
     path: '/v1/subscriptions/:subscriptionId/recover',
     auth: ['partner'],
-    summary: 'Send again every failed or dead message created since a time',
+    summary: 'Send again every failed or dead message created since a time (and before `until`, when given)',
     tags: ['delivery log'],
     params: SubscriptionParams,
     body: RecoverBody,
@@ -84,6 +139,9 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
         q
           .where('subscription_id', params.subscriptionId)
           .where('created_at', '>=', body.since)
+          .modify((w) => {
+            if (body.until) w.where('created_at', '<', body.until);
+          })
           .where((w) => w.where('status', 'dead').orWhere((p) => p.where('status', 'pending').where('attempts', '>', 0))),
       );
       return { status: 202, body: { requeued: requeued.length } };

@@ -17,6 +17,8 @@ import {
   ReplayResult,
   SubscriptionHealthQuery,
   SubscriptionParams,
+  UnroutableEvent,
+  UnroutableQuery,
 } from './schema.ts';
 import {
   disableByOperator,
@@ -25,6 +27,7 @@ import {
   getOpsSubscription,
   listDeadLetters,
   listQueueStats,
+  listUnroutable,
   queueStats,
   listSubscriptionHealth,
   replayDeadLetters,
@@ -101,6 +104,17 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
       });
       return { status: 202, body: { replayed: replayed.length, skipped } };
     },
+  });
+
+  api.add({
+    method: 'get',
+    path: '/v1/ops/unroutable-events',
+    auth: ['operator'],
+    summary: 'Accepted events nobody can route (an installation or event type hubhook does not know), newest first',
+    tags: ['ops'],
+    query: UnroutableQuery,
+    responses: { 200: pageOf(UnroutableEvent), 400: 'A filter or the cursor is malformed' },
+    handler: async ({ query }) => ({ status: 200, body: await listUnroutable(db, query) }),
   });
 
   api.add({

@@ -54,6 +54,18 @@ export const ReplayResult = z.object({
   skipped: z.array(z.string()),
 });
 
+/** `GET /v1/ops/unroutable-events` filters. */
+export const UnroutableQuery = PageQuery.extend({ reason: z.enum(['unknown_installation', 'unknown_event_type']).optional() });
+
+/** An accepted event no subscription can receive, and why. */
+export const UnroutableEvent = z.object({
+  eventId: z.string(),
+  installationId: z.string(),
+  type: z.string(),
+  reason: z.enum(['unknown_installation', 'unknown_event_type']),
+  receivedAt: z.string(),
+});
+
 export const SUBSCRIPTION_STATES = ['active', 'paused', 'disabled'] as const;
 
 /** `GET /v1/ops/subscriptions` filters. */

@@ -11,7 +11,7 @@ import { queueCounts } from '#shared/metrics';
 import type { AppDeps } from '../app.ts';
 import { paginate, type Page, mapPage } from '../http/pagination.ts';
 import { attemptCounts, deadLettersQuery, findSubscription, subscriptionsQuery, toDeadLetter, type DeadLetterRow, type SubscriptionRow } from './repository.ts';
-import type { DeadLetter, DeadLetterQuery, OpsSubscription, QueueStats, ReplayBody, SubscriptionHealthQuery } from './schema.ts';
+import type { DeadLetter, DeadLetterQuery, OpsSubscription, QueueStats, ReplayBody, SubscriptionHealthQuery, UnroutableEvent, UnroutableQuery } from './schema.ts';
 
 /** The catalog's queues by name (the `Queues` handle without its helper functions). */
 export function catalogQueues(queues: Queues): Record<QueueName, Queue> {
@@ -22,6 +22,16 @@ export function catalogQueues(queues: Queues): Record<QueueName, Queue> {
 export function findQueue(queues: Queues, name: string): Queue {
   if (!(QUEUE_NAMES as string[]).includes(name)) throw new NotFoundError('queue', name);
   return queues[name as QueueName];
+}
+
+type UnroutableRow = { event_id: string; installation_id: string; type: string; reason: 'unknown_installation' | 'unknown_event_type'; received_at: Date };
+
+/** The accepted events nobody can route, newest first. */
+export async function listUnroutable(db: Db, query: z.infer<typeof UnroutableQuery>): Promise<Page<z.infer<typeof UnroutableEvent>>> {
+  const q = db('unroutable_events').select('event_id', 'installation_id', 'type', 'reason', 'received_at');
+  if (query.reason) q.where('reason', query.reason);
+  const page = await paginate<UnroutableRow>(db, q, query, { keys: ['received_at', 'id'], order: 'desc' });
+  return mapPage(page, (r) => ({ eventId: r.event_id, installationId: r.installation_id, type: r.type, reason: r.reason, receivedAt: r.received_at.toISOString() }));
 }
 
 /** Counts per state of one queue of the catalog, and whether it is paused. */

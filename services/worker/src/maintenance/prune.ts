@@ -16,7 +16,8 @@ async function deleteInBatches(run: () => Promise<number>): Promise<number> {
 
 /**
  * Retention: attempts older than RETENTION_ATTEMPTS, finished messages older than
- * RETENTION_MESSAGES, and events left with no message. Deletes in batches so no statement
+ * RETENTION_MESSAGES, events left with no message, expired idempotency keys, and unroutable
+ * events older than RETENTION_MESSAGES. Deletes in batches so no statement
  * holds locks for long. Pending and held messages are never pruned.
  */
 export const prune: JobHandler<'maintenance', 'prune'> = async (_data, { deps, log }) => {
@@ -53,5 +54,20 @@ export const prune: JobHandler<'maintenance', 'prune'> = async (_data, { deps, l
       )
       .delete(),
   );
-  if (attempts + messages + events > 0) log.info({ attempts, messages, events }, 'pruned old delivery records');
+  // Idempotency keys live 24 h; the unroutable-events list is kept as long as messages.
+  const idempotencyKeys = await deleteInBatches(() =>
+    db('idempotency_keys')
+      .whereIn(['scope', 'key'], (q) => q.from('idempotency_keys').where('expires_at', '<=', db.fn.now()).limit(BATCH).select('scope', 'key'))
+      .delete(),
+  );
+  const unroutable = await deleteInBatches(() =>
+    db('unroutable_events')
+      .whereIn('id', (q) =>
+        q.from('unroutable_events').where('received_at', '<', db.raw(`now() - (? * interval '1 millisecond')`, [config.retentionMessagesMs])).limit(BATCH).select('id'),
+      )
+      .delete(),
+  );
+  if (attempts + messages + events + idempotencyKeys + unroutable > 0) {
+    log.info({ attempts, messages, events, idempotencyKeys, unroutable }, 'pruned old delivery records');
+  }
 };
