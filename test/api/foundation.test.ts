@@ -29,7 +29,7 @@ describe('the api skeleton', () => {
   it('answers an unknown route with a 404 in the error shape', async () => {
     const res = await ctx.request('GET', '/v1/no-such-thing');
     expect(res.status).toBe(404);
-    expect(res.body).toEqual({ error: { code: 'route_not_found', message: expect.stringContaining('/v1/no-such-thing'), details: [] } });
+    expect(res.body).toEqual({ error: { code: 'route_not_found', message: expect.stringContaining('/v1/no-such-thing'), details: [], requestId: res.headers.get('x-request-id') } });
   });
 
   it('refuses a body over the limit with 413 in the error shape', async () => {

@@ -34,7 +34,7 @@ describe('the OpenAPI document', () => {
     const routes = servedRoutes(buildApp());
     // The walk must see the routes it is checking, or the check proves nothing.
     expect(routes.map((r) => `${r.method} ${r.path}`)).toEqual(
-      expect.arrayContaining(['GET /healthz', 'GET /metrics', 'GET /v1/ops/queues', 'POST /v1/ops/queues/:name/pause', 'GET /docs', 'MOUNT /ops/board']),
+      expect.arrayContaining(['GET /healthz', 'GET /metrics', 'GET /v1/ops/queues', 'POST /v1/ops/queues/:queueName/pause', 'GET /docs', 'MOUNT /ops/board']),
     );
     expect(undocumented(routes, document)).toEqual([]);
   });
@@ -76,7 +76,7 @@ describe('the OpenAPI document', () => {
     }
     expect(res.text).toMatch(/<h2 class="tag" id="tag-ops">ops<\/h2>/);
     // Parameters and answers are shown, e.g. the queue name of pause and the counts of the list.
-    expect(res.text).toContain('<code>name</code></td><td>path</td>');
+    expect(res.text).toContain('<code>queueName</code></td><td>path</td>');
     expect(res.text).toMatch(/waiting: integer/);
   });
 });

@@ -1,5 +1,5 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { AppError, ValidationError, type ErrorDetail } from '#shared/errors';
 import type { Db } from '#shared/db/knex';
@@ -117,16 +117,21 @@ function parsePart<T extends z.ZodType>(schema: T | undefined, value: unknown, w
     );
   }
   // A key the route does not know is refused, not dropped: a typo must not pass unnoticed.
-  const unknown = where === 'params' ? [] : schema ? unknownFields(schema, value, where) : allFields(value, where);
-  const details: ErrorDetail[] = unknown.map((path) => ({
-    path,
-    code: 'unknown_field',
-    message: where === 'query' ? 'not a query parameter of this route' : 'not a field of this route',
-  }));
+  const unknown = new Set(where === 'params' ? [] : schema ? unknownFields(schema, value, where) : allFields(value, where));
   const parsed = schema ? schema.safeParse(value) : null;
-  // zod's own unrecognized_keys issue names the object, not the key: the walk above named them.
-  if (parsed && !parsed.success) details.push(...toDetails(where, parsed.error).filter((d) => d.code !== 'unrecognized_keys'));
-  if (details.length > 0) throw new ValidationError(`invalid ${where}: ${details.map((d) => d.path).join(', ')}`, details);
+  const issues: ErrorDetail[] = [];
+  if (parsed && !parsed.success) {
+    for (const issue of parsed.error.issues) {
+      // A strict object's own issue names the object; name each key, as the walk does.
+      if (issue.code === 'unrecognized_keys') for (const key of issue.keys) unknown.add([where, ...issue.path.map(String), key].join('.'));
+      else issues.push(...toDetails(where, new z.ZodError([issue])));
+    }
+  }
+  const details: ErrorDetail[] = [
+    ...[...unknown].map((path) => ({ path, code: 'unknown_field', message: where === 'query' ? 'not a query parameter of this route' : 'not a field of this route' })),
+    ...issues,
+  ];
+  if (details.length > 0 || (parsed && !parsed.success)) throw new ValidationError(`invalid ${where}: ${details.map((d) => d.path).join(', ')}`, details);
   return (parsed ? parsed.data : (value ?? {})) as z.infer<T>;
 }
 
@@ -183,8 +188,8 @@ export class ApiRoutes {
   }
 
   /**
-   * After every route: a known path asked with a method it does not serve is 405 with `Allow`
-   * (OPTIONS is answered 204 with `Allow`); any other request goes on to the 404.
+   * After every route: a known path asked with a method it does not serve is 405 with `Allow`;
+   * any other request goes on to the 404. (express itself answers OPTIONS with `Allow`.)
    */
   methodNotAllowed(): Router {
     const fallback = Router();
@@ -205,10 +210,6 @@ export class ApiRoutes {
       }
       const allow = [...allowed].sort().join(', ');
       res.set('allow', allow);
-      if (req.method === 'OPTIONS') {
-        res.status(204).end();
-        return;
-      }
       next(new AppError(405, 'method_not_allowed', `${req.method} is not allowed on ${req.path}; allowed: ${allow}`));
     });
     return fallback;
