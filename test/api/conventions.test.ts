@@ -136,7 +136,7 @@ describe('405 with Allow', () => {
     expect((await ctx.request('DELETE', '/v1/products', { token: push.apiKey })).headers.get('allow')).toBe('GET, HEAD, POST');
     // OPTIONS names the methods too (express answers it).
     const options = await ctx.request('OPTIONS', '/v1/products');
-    expect(options.headers.get('allow')).toBe('GET,HEAD,POST');
+    expect(options.headers.get('allow')).toBe('GET, HEAD, POST');
     // An unknown path is still a 404.
     const unknown = await ctx.request('GET', '/v1/nothing-here', { token: push.apiKey });
     expect(unknown.status).toBe(404);
