@@ -4,6 +4,8 @@ import { OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/c
 import { createTestPartner, type TestPartner } from '../support/portal.ts';
 import { PUSHABLE, pushSetup, startReceiver, type PartnerFixture, type Receiver } from '../support/push-fixtures.ts';
 import { eventually } from '../support/poll.ts';
+import { prune } from '#worker/maintenance/prune';
+import type { Job } from 'bullmq';
 
 /**
  * The API's conventions, through the real app: Idempotency-Key, 405 with Allow, unknown query
@@ -112,6 +114,23 @@ describe('Idempotency-Key', () => {
     }
   });
 
+  it('expired keys are deleted by the maintenance prune job, and the key may then be used afresh', async () => {
+    const body = { functionKey: PUSHABLE, url: receiver.url, description: 'expiring' };
+    const first = await createSubscription(push.apiKey, push.productId, body, 'expiring-key');
+    expect(first.status).toBe(201);
+    await ctx.db('idempotency_keys').where({ key: 'expiring-key' }).update({ expires_at: ctx.db.raw("now() - interval '1 second'") });
+    const live = await createSubscription(push.apiKey, push.productId, { ...body, description: 'kept' }, 'kept-key');
+    expect(live.status).toBe(201);
+
+    await prune({}, { job: {} as Job, log: ctx.logger, deps: { db: ctx.db, config: ctx.config } as Parameters<typeof prune>[1]['deps'] });
+    expect(await ctx.db('idempotency_keys').whereIn('key', ['expiring-key', 'kept-key']).pluck('key')).toEqual(['kept-key']);
+    // Past its 24 hours the key is new again: the request runs.
+    const again = await createSubscription(push.apiKey, push.productId, body, 'expiring-key');
+    expect(again.status).toBe(201);
+    expect(again.headers.get('idempotent-replayed')).toBeNull();
+    expect(again.body.id).not.toBe(first.body.id);
+  });
+
   it('keeps 4xx answers but not 5xx ones, and refuses a malformed key', async () => {
     // A refusal the caller cannot fix by retrying is replayed: the same 404.
     const missing = '/v1/products/prd_00000000000000000000/subscriptions';
@@ -120,6 +139,20 @@ describe('Idempotency-Key', () => {
     const b = await ctx.request('POST', missing, { token: push.apiKey, body, headers: { 'idempotency-key': 'four-oh-four' } });
     expect([a.status, b.status]).toEqual([404, 404]);
     expect(b.headers.get('idempotent-replayed')).toBe('true');
+
+    // A 5xx is not kept: the client may retry with the same key and the request runs again.
+    await ctx.db.raw('alter table ?? rename to ??', ['audit_log', 'audit_log_away']);
+    let failed;
+    try {
+      failed = await ctx.request('POST', '/v1/products', { token: portal.apiKey, body: { name: 'After A Fault', type: 'rights' }, headers: { 'idempotency-key': 'after-500' } });
+    } finally {
+      await ctx.db.raw('alter table ?? rename to ??', ['audit_log_away', 'audit_log']);
+    }
+    expect(failed.status).toBe(500);
+    expect(await ctx.db('idempotency_keys').where({ key: 'after-500' }).first()).toBeUndefined();
+    const retried = await ctx.request('POST', '/v1/products', { token: portal.apiKey, body: { name: 'After A Fault', type: 'rights' }, headers: { 'idempotency-key': 'after-500' } });
+    expect(retried.status).toBe(201);
+    expect(retried.headers.get('idempotent-replayed')).toBeNull();
 
     const bad = await createSubscription(push.apiKey, push.productId, body, 'has spaces in it');
     expect(bad.status).toBe(400);
@@ -202,6 +235,11 @@ describe('error bodies and create answers', () => {
     const located = await ctx.request('GET', partner.headers.get('location')!, { token: OPERATOR_TOKEN });
     expect(located.status).toBe(200);
     expect(located.body.id).toBe(partner.body.id);
+
+    const installation = await ctx.request('POST', '/v1/installations', { token: OPERATOR_TOKEN, body: { installationId: 'locinst', name: 'Located' } });
+    expect(installation.status).toBe(201);
+    expect(installation.headers.get('location')).toBe('/v1/installations/LOCINST');
+    expect((await ctx.request('GET', '/v1/installations/LOCINST', { token: OPERATOR_TOKEN })).body).toEqual(installation.body);
 
     const user = await ctx.request('POST', '/v1/users', { token: partner.body.apiKey, body: { email: 'second@located.test' } });
     expect(user.status).toBe(201);
