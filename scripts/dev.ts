@@ -17,7 +17,7 @@ import { metricsObserver } from '#worker/delivery/metrics-observer';
 import { catalogQueues } from '#api/ops/service';
 import { createMetrics } from '#shared/metrics';
 import { findRedis, startEmbeddedPostgres, type LocalService } from './lib/local-services.ts';
-import { loadDevSecrets } from './lib/dev-secrets.ts';
+import { givenInEnv, loadDevSecrets, tokenBanner } from './lib/dev-secrets.ts';
 
 const dataDir = path.resolve('.data');
 const started: LocalService[] = [];
@@ -29,7 +29,9 @@ async function stopServices(): Promise<void> {
 
 async function main(): Promise<void> {
   const secrets = loadDevSecrets(dataDir);
-  const env: NodeJS.ProcessEnv = { ...secrets, ALLOW_PRIVATE_RECEIVERS: '127.0.0.0/8,::1,localhost', ...process.env };
+  // What the environment gives wins; an empty value counts as unset (so the made one is used).
+  const given = Object.fromEntries(Object.entries(process.env).filter(([name]) => givenInEnv(process.env, name)));
+  const env: NodeJS.ProcessEnv = { ...secrets, ALLOW_PRIVATE_RECEIVERS: '127.0.0.0/8,::1,localhost', ...given };
 
   if (!env.DATABASE_URL) {
     console.log('starting embedded Postgres (data in .data/postgres) ...');
@@ -70,9 +72,7 @@ async function main(): Promise<void> {
       `  Postgres      ${env.DATABASE_URL === process.env.DATABASE_URL ? 'from DATABASE_URL' : 'embedded (.data/postgres)'}`,
       `  Redis         ${redis.source === 'started' ? `started on ${redis.url}` : `${redis.url} (${redis.source})`}`,
       '',
-      'Development tokens (kept in .data/dev-secrets.json):',
-      `  OPERATOR_TOKEN=${config.operatorToken}`,
-      `  HUB_TOKEN=${config.hubToken}`,
+      ...tokenBanner(process.env, secrets),
       '',
       'Ctrl-C stops everything.',
       '',

@@ -61,9 +61,34 @@ describe('loadConfig', () => {
     expect(problems({ ...base, [name]: value })).toEqual([expect.stringMatching(new RegExp(`^${name}: `))]);
   });
 
+  const longTokens = { OPERATOR_TOKEN: 'o'.repeat(32), HUB_TOKEN: 'h'.repeat(32) };
+  const secretsKey = Buffer.alloc(32, 1).toString('base64');
+
   it('requires SECRETS_KEY in production', () => {
-    expect(problems({ ...base, HUBHOOK_ENV: 'production' })).toEqual([expect.stringMatching(/^SECRETS_KEY: .*production/)]);
+    expect(problems({ ...base, ...longTokens, HUBHOOK_ENV: 'production' })).toEqual([expect.stringMatching(/^SECRETS_KEY: .*production/)]);
   });
+
+  it('refuses operator and HUB tokens shorter than 32 characters in production, naming each', () => {
+    const found = problems({ ...base, HUBHOOK_ENV: 'production', SECRETS_KEY: secretsKey, OPERATOR_TOKEN: 'o'.repeat(31), HUB_TOKEN: 'h'.repeat(20) });
+    expect(found).toEqual([
+      'OPERATOR_TOKEN: must be at least 32 characters when HUBHOOK_ENV=production (e.g. openssl rand -hex 24)',
+      'HUB_TOKEN: must be at least 32 characters when HUBHOOK_ENV=production (e.g. openssl rand -hex 24)',
+    ]);
+    expect(problems({ ...base, ...longTokens, HUBHOOK_ENV: 'production', SECRETS_KEY: secretsKey })).toEqual([]);
+    // Outside production the shorter development tokens still do.
+    expect(problems({ ...base, OPERATOR_TOKEN: 'o'.repeat(16), HUB_TOKEN: 'h'.repeat(16) })).toEqual([]);
+  });
+
+  it('stops the api in production on a short token, naming the variable', () => {
+    const run = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', 'services/api/src/main.ts'], {
+      env: { PATH: process.env.PATH, ...base, HUBHOOK_ENV: 'production', SECRETS_KEY: secretsKey, HUB_TOKEN: 'h'.repeat(32), OPERATOR_TOKEN: 'too-short-for-production' },
+      encoding: 'utf8',
+      // Starting tsx takes seconds on a loaded machine.
+      timeout: 60_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('OPERATOR_TOKEN: must be at least 32 characters when HUBHOOK_ENV=production');
+  }, 90_000);
 
   it('names every missing required variable at once', () => {
     expect(problems({}).map((p) => p.split(':')[0])).toEqual(['DATABASE_URL', 'OPERATOR_TOKEN', 'HUB_TOKEN']);
@@ -73,9 +98,10 @@ describe('loadConfig', () => {
     const run = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', 'services/api/src/main.ts'], {
       env: { PATH: process.env.PATH, ...base, PORT: 'not-a-port' },
       encoding: 'utf8',
-      timeout: 20_000,
+      // Starting tsx takes seconds on a loaded machine.
+      timeout: 60_000,
     });
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('PORT:');
-  });
+  }, 90_000);
 });

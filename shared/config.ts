@@ -59,6 +59,9 @@ const secretsKey = z
 
 const token = z.string().min(16, 'must be at least 16 characters');
 
+/** The shortest operator or HUB token accepted when HUBHOOK_ENV=production. */
+export const PRODUCTION_TOKEN_LENGTH = 32;
+
 const EnvSchema = z
   .object({
     DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
@@ -123,6 +126,7 @@ const EnvSchema = z
     RATE_LIMIT_APPLICATIONS: rateLimit('5/1h'),
     RATE_LIMIT_AUTH_PER_EMAIL: rateLimit('10/15m'),
     RATE_LIMIT_AUTH_PER_CLIENT: rateLimit('30/15m'),
+    RATE_LIMIT_BAD_TOKENS: rateLimit('20/15m'),
     // Events for an installation or of a type hubhook does not know: counted and listed (false),
     // or refused with 422 naming them (true).
     HUB_REJECT_UNKNOWN: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false').transform((v) => v === 'true'),
@@ -132,8 +136,18 @@ const EnvSchema = z
     if (env.DELIVERY_LEASE <= env.DELIVERY_TIMEOUT_MS) {
       ctx.addIssue({ code: 'custom', path: ['DELIVERY_LEASE'], message: 'must be longer than DELIVERY_TIMEOUT_MS' });
     }
-    if (env.HUBHOOK_ENV === 'production' && !env.SECRETS_KEY) {
-      ctx.addIssue({ code: 'custom', path: ['SECRETS_KEY'], message: 'is required when HUBHOOK_ENV=production' });
+    if (env.HUBHOOK_ENV === 'production') {
+      if (!env.SECRETS_KEY) ctx.addIssue({ code: 'custom', path: ['SECRETS_KEY'], message: 'is required when HUBHOOK_ENV=production' });
+      // Bearer tokens must be unguessable: 32 characters of `openssl rand -hex 16` carry 128 bits.
+      for (const name of ['OPERATOR_TOKEN', 'HUB_TOKEN'] as const) {
+        if (env[name].length < PRODUCTION_TOKEN_LENGTH) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: `must be at least ${PRODUCTION_TOKEN_LENGTH} characters when HUBHOOK_ENV=production (e.g. openssl rand -hex 24)`,
+          });
+        }
+      }
     }
   });
 
@@ -179,6 +193,7 @@ function toConfig(env: Env) {
       applicationsPerClient: env.RATE_LIMIT_APPLICATIONS,
       authPerEmail: env.RATE_LIMIT_AUTH_PER_EMAIL,
       authPerClient: env.RATE_LIMIT_AUTH_PER_CLIENT,
+      badTokensPerClient: env.RATE_LIMIT_BAD_TOKENS,
     },
   };
 }

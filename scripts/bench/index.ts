@@ -6,13 +6,18 @@
  * end-to-end signed and logged deliveries/s with 1 KiB payloads and their ratio to the raw POST
  * rate, ingest events/s in batches of 100, the time to deliver one event to 10,000
  * subscriptions, p50/p99 latency from ingest to the receiver at a steady 1,000 events/s, Redis
- * bytes per pending delivery, and worker RSS. Results are also written to bench-results/.
+ * bytes per pending delivery, and worker RSS. Beside hubhook's delivery rate it measures the
+ * plain design (scripts/bench/plain-peer.ts: a BullMQ job per message, got, a row per attempt)
+ * with the same load against the same receiver. Results are also written to bench-results/.
  *
  * Options: --quick (smaller loads, for a smoke run), --keep (leave the schema for inspection),
- * --only raw,deliveries,ingest,fanout,latency,redis (some phases; the table shows those).
+ * --only raw,deliveries,peer,ingest,fanout,latency,redis (some phases; the table shows those),
+ * --workers 1,2,4 (the scaling phase: the production build with N worker processes for each N,
+ * printing deliveries/s, scaling efficiency and CPU time per delivery of each process kind).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -28,10 +33,18 @@ import { findRedis, findTestPostgres, freePort, type LocalService } from '../lib
 import { measureRawPost, BODY_1KIB } from './raw-post.ts';
 
 const { values: args } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, keep: { type: 'boolean', default: false }, only: { type: 'string' } },
+  options: {
+    quick: { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    workers: { type: 'string' },
+  },
 });
-const PHASES = ['raw', 'deliveries', 'ingest', 'fanout', 'latency', 'redis'] as const;
-const only = new Set(args.only ? args.only.split(',') : PHASES);
+const PHASES = ['raw', 'deliveries', 'peer', 'ingest', 'fanout', 'latency', 'redis'] as const;
+const workerCounts = args.workers ? args.workers.split(',').map(Number) : [];
+if (workerCounts.some((n) => !Number.isInteger(n) || n < 1 || n > 32)) throw new Error('--workers takes worker counts such as 1,2,4');
+// --workers alone runs only the scaling phase; with --only, the phases named as well.
+const only = new Set(args.only ? args.only.split(',') : workerCounts.length > 0 ? [] : PHASES);
 const runs = (phase: (typeof PHASES)[number]) => only.has(phase);
 const QUICK = args.quick;
 
@@ -63,15 +76,21 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, label: st
   throw new Error(`timed out waiting for ${label}`);
 }
 
+/** Spawns a child that prints one JSON line (`{"port":N}`, `{"ready":true}`) when it is ready; resolves to it. */
+async function spawnReady<T>(args: string[], env?: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; ready: T }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['pipe', 'pipe', 'inherit'], env });
+  const lines = createInterface({ input: child.stdout! });
+  const ready = await new Promise<T>((resolve, reject) => {
+    lines.once('line', (line) => resolve(JSON.parse(line) as T));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
+  return { child, ready };
+}
+
 /** Spawns a child that prints `{"port":N}` first; resolves to its port. */
 async function spawnWithPort(script: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout! });
-  const port = await new Promise<number>((resolve, reject) => {
-    lines.once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-  });
-  return { child, port };
+  const { child, ready } = await spawnReady<{ port: number }>([script]);
+  return { child, port: ready.port };
 }
 
 function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
@@ -92,6 +111,45 @@ function rssOf(pid: number): { rssMb: number; peakMb: number } {
   return { rssMb: Math.round(kb('VmRSS') / 1024), peakMb: Math.round(kb('VmHWM') / 1024) };
 }
 
+/** CPU seconds (user + system) a process has used, from /proc/PID/stat; with `children`, also its reaped children's. */
+function cpuSecondsOf(pid: number, children = false): number {
+  try {
+    // Fields after the command (which may hold spaces), counted from field 3 (state).
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]) + (children ? Number(fields[13]) + Number(fields[14]) : 0);
+    return ticks / CLOCK_TICKS;
+  } catch {
+    return 0; // gone meanwhile
+  }
+}
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/** The pids whose command name is `comm` (postgres backends, redis-server). */
+function pidsNamed(comm: string): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/comm`, 'utf8').trim() === comm;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** CPU seconds so far of each process kind of a running system: its api, its workers, every Postgres and Redis process. */
+function cpuByKind(system: System): Record<'worker' | 'api' | 'postgres' | 'redis', number> {
+  const sum = (pids: number[], children = false) => pids.reduce((total, pid) => total + cpuSecondsOf(pid, children), 0);
+  return {
+    worker: sum(system.workers.map((w) => w.pid!)),
+    api: sum([system.api.pid!]),
+    // The postmaster's reaped children count too: backends come and go with the pools.
+    postgres: sum(pidsNamed('postgres'), true),
+    redis: sum(pidsNamed('redis-server')),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The system under test.
 
@@ -103,11 +161,25 @@ interface System {
   receiverUrl: string;
   hubToken: string;
   api: ChildProcess;
+  /** The first worker process; `workers` holds them all. */
   worker: ChildProcess;
+  workers: ChildProcess[];
   env: Record<string, string>;
 }
 
-async function startSystem(pg: LocalService, redis: LocalService, receiverPort: number, overrides: Record<string, string> = {}): Promise<System> {
+/** How startSystem runs the processes: from source with tsx (the default) or the production build. */
+interface SystemOptions {
+  workers?: number;
+  production?: boolean;
+}
+
+async function startSystem(
+  pg: LocalService,
+  redis: LocalService,
+  receiverPort: number,
+  overrides: Record<string, string> = {},
+  options: SystemOptions = {},
+): Promise<System> {
   const schema = `bench_${randomText(8)}`;
   const prefix = `{bench_${randomText(8)}}`;
   const db = createDb({ url: pg.url, schema, poolMax: 20 });
@@ -130,30 +202,42 @@ async function startSystem(pg: LocalService, redis: LocalService, receiverPort: 
   };
   // BENCH_PROFILE=dir writes a CPU profile of each process there (open it in Chrome DevTools).
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const start = (script: string, level: string) =>
-    spawn(process.execPath, [...profile, '--conditions=source', '--import', 'tsx', script], {
-      env: { ...env, LOG_LEVEL: level },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-  const api = start('services/api/src/main.ts', 'warn');
-  const worker = start('services/worker/src/main.ts', 'info');
+  const start = (name: 'api' | 'worker', level: string) =>
+    spawn(
+      process.execPath,
+      options.production
+        ? [...profile, '--enable-source-maps', `dist/services/${name}/src/main.js`]
+        : [...profile, '--conditions=source', '--import', 'tsx', `services/${name}/src/main.ts`],
+      { env: { ...env, LOG_LEVEL: level }, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+  const api = start('api', 'warn');
   api.stdout!.resume();
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    worker.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('worker started')) resolve();
-    });
-    worker.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
-  });
-  worker.stdout!.resume();
+  const workers = await Promise.all(
+    Array.from({ length: options.workers ?? 1 }, async () => {
+      const worker = start('worker', 'info');
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        const onData = (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.includes('worker started')) {
+            worker.stdout!.off('data', onData);
+            resolve();
+          }
+        };
+        worker.stdout!.on('data', onData);
+        worker.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
+      });
+      worker.stdout!.resume();
+      return worker;
+    }),
+  );
   const apiUrl = `http://127.0.0.1:${port}`;
   await until(async () => (await fetch(`${apiUrl}/readyz`).catch(() => null))?.ok === true, 30_000, 'the api');
-  return { db, schema, prefix, apiUrl, receiverUrl: `http://127.0.0.1:${receiverPort}`, hubToken, api, worker, env };
+  return { db, schema, prefix, apiUrl, receiverUrl: `http://127.0.0.1:${receiverPort}`, hubToken, api, worker: workers[0]!, workers, env };
 }
 
 async function stopSystem(system: System, redis: ReturnType<typeof createRedis>): Promise<void> {
-  await Promise.all([stopChild(system.api), stopChild(system.worker)]);
+  await Promise.all([stopChild(system.api), ...system.workers.map((w) => stopChild(w))]);
   const keys = await redis.keys(`${system.prefix}:*`);
   for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
   if (!args.keep) await system.db.raw('drop schema if exists ?? cascade', [system.schema]);
@@ -277,6 +361,98 @@ async function measureDeliveries(system: System): Promise<{ perSecond: number; m
   );
   const seconds = (Date.now() - started) / 1000;
   return { perSecond: Math.round(expected / seconds), messages: expected, seconds: Math.round(seconds * 10) / 10 };
+}
+
+/**
+ * The plain design (plain-peer.ts) under the deliveries phase's load: 50 subscriptions, 1000
+ * events of 1 KiB in batches of 100, the same receiver; its own schema and queue prefix.
+ */
+async function measurePlainPeer(pg: LocalService, redisUrl: string, receiverUrl: string): Promise<{ perSecond: number; messages: number; seconds: number }> {
+  const schema = `bench_peer_${randomText(8)}`;
+  const admin = createDb({ url: pg.url, schema, poolMax: 2 });
+  await admin.raw('create schema if not exists ??', [schema]);
+  const url = new URL(pg.url);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  const port = await freePort();
+  const env = { PATH: process.env.PATH ?? '', DATABASE_URL: url.toString(), REDIS_URL: redisUrl, QUEUE_PREFIX: `{bench_peer_${randomText(6)}}`, PORT: String(port) };
+  const worker = await spawnReady(['scripts/bench/plain-peer.ts', 'worker'], env);
+  const api = await spawnReady(['scripts/bench/plain-peer.ts', 'api'], env);
+  try {
+    const subs = 50;
+    const secret = generateSecret();
+    await admin('peer_subscriptions').insert(Array.from({ length: subs }, (_, i) => ({ id: `sub_${i}`, url: `${receiverUrl}/peer?s=${i}`, secret })));
+    const eventCount = QUICK ? 200 : 1000;
+    const expected = eventCount * subs;
+    const started = Date.now();
+    for (let i = 0; i < eventCount; i += 100) {
+      const res = await fetch(`http://127.0.0.1:${port}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ events: events(100, 'PEER') }),
+      });
+      if (res.status !== 202) throw new Error(`plain peer ingest answered ${res.status}`);
+    }
+    await until(
+      async () => {
+        const row = await admin('peer_messages').where('status', 'succeeded').count({ n: '*' }).first();
+        const n = Number(row?.n ?? 0);
+        progress(`plain peer: ${n}/${expected} signed, sent and logged (${Math.round(n / ((Date.now() - started) / 1000))}/s)`);
+        return n >= expected;
+      },
+      600_000,
+      'the plain peer',
+      250,
+    );
+    const seconds = (Date.now() - started) / 1000;
+    return { perSecond: Math.round(expected / seconds), messages: expected, seconds: Math.round(seconds * 10) / 10 };
+  } finally {
+    await Promise.all([stopChild(api.child), stopChild(worker.child)]);
+    const redis = createRedis(redisUrl);
+    const keys = await redis.keys(`${env.QUEUE_PREFIX}:*`);
+    for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
+    await redis.quit();
+    if (!args.keep) await admin.raw('drop schema if exists ?? cascade', [schema]);
+    await admin.destroy();
+  }
+}
+
+type ScalingRow = {
+  workers: number;
+  perSecond: number;
+  efficiency: number;
+  cpuMicrosPerDelivery: Record<'worker' | 'api' | 'postgres' | 'redis', number>;
+};
+
+/**
+ * The scaling phase: for each N of --workers, the production build with one api and N worker
+ * processes under the deliveries phase's load, with the CPU time each process kind spent per
+ * delivery. Postgres and Redis are the machine's own, so their figures include whatever else
+ * the machine runs meanwhile.
+ */
+async function measureScaling(pg: LocalService, redisService: LocalService, redis: ReturnType<typeof createRedis>, receiverPort: number): Promise<ScalingRow[]> {
+  progress('scaling: npm run build ...');
+  const build = spawnSync('npm', ['run', 'build'], { stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('npm run build failed');
+  const rows: ScalingRow[] = [];
+  for (const workers of workerCounts) {
+    const system = await startSystem(pg, redisService, receiverPort, { RETRY_SCHEDULE: '1h,2h', DELIVERY_CONCURRENCY: '256' }, { workers, production: true });
+    try {
+      const before = cpuByKind(system);
+      const deliveries = await measureDeliveries(system);
+      const after = cpuByKind(system);
+      const perDelivery = (kind: keyof typeof before) => Math.round(((after[kind] - before[kind]) * 1e6) / deliveries.messages);
+      const base = rows[0] ? rows[0].perSecond / rows[0].workers : deliveries.perSecond / workers;
+      rows.push({
+        workers,
+        perSecond: deliveries.perSecond,
+        efficiency: Math.round((deliveries.perSecond / (base * workers)) * 100) / 100,
+        cpuMicrosPerDelivery: { worker: perDelivery('worker'), api: perDelivery('api'), postgres: perDelivery('postgres'), redis: perDelivery('redis') },
+      });
+    } finally {
+      await stopSystem(system, redis);
+    }
+  }
+  return rows;
 }
 
 async function measureIngest(system: System): Promise<{ perSecond: number; events: number; fanoutDrainedAfterSeconds: number }> {
@@ -414,7 +590,7 @@ async function main(): Promise<void> {
   try {
     // The raw POST rate is the yardstick of the delivery rate, so the deliveries phase measures it too.
     let rawPost = 0;
-    if (runs('raw') || runs('deliveries')) {
+    if (runs('raw') || runs('deliveries') || runs('peer')) {
       progress('raw: keep-alive POST/s with node:http ...');
       rawPost = Math.round(await measureRawPost({ url: `http://127.0.0.1:${receiver.port}/raw`, durationMs: QUICK ? 2_000 : 4_000 }));
       results.raw = { nodeHttpPostsPerSecond: rawPost };
@@ -425,20 +601,28 @@ async function main(): Promise<void> {
     }
 
     // Retries far away, so the Redis measurement sees delayed jobs rather than attempts.
-    const system = await startSystem(pg, redisService, receiver.port, { RETRY_SCHEDULE: '1h,2h', DELIVERY_CONCURRENCY: '256' });
-    try {
-      if (runs('deliveries')) {
-        const deliveries = await measureDeliveries(system);
-        results.deliveries = { ...deliveries, ratioToRawPost: Math.round((deliveries.perSecond / rawPost) * 100) / 100 };
+    if (PHASES.some((phase) => phase !== 'raw' && runs(phase))) {
+      const system = await startSystem(pg, redisService, receiver.port, { RETRY_SCHEDULE: '1h,2h', DELIVERY_CONCURRENCY: '256' });
+      try {
+        if (runs('deliveries')) {
+          const deliveries = await measureDeliveries(system);
+          results.deliveries = { ...deliveries, ratioToRawPost: Math.round((deliveries.perSecond / rawPost) * 100) / 100 };
+        }
+        if (runs('peer')) {
+          const peer = await measurePlainPeer(pg, redisService.url, system.receiverUrl);
+          const hubhook = (results.deliveries as { perSecond: number } | undefined)?.perSecond;
+          results.plainPeer = { ...peer, ratioToRawPost: rawPost ? Math.round((peer.perSecond / rawPost) * 100) / 100 : null, hubhookTimesPeer: hubhook ? Math.round((hubhook / peer.perSecond) * 100) / 100 : null };
+        }
+        if (runs('ingest')) results.ingest = await measureIngest(system);
+        if (runs('fanout')) results.wideFanout = await measureWideFanout(system);
+        if (runs('latency')) results.latency = await measureLatency(system);
+        if (runs('redis')) results.redisPerPendingDelivery = await measureRedisPerPending(system, redis);
+        results.worker = rssOf(system.worker.pid!);
+      } finally {
+        await stopSystem(system, redis);
       }
-      if (runs('ingest')) results.ingest = await measureIngest(system);
-      if (runs('fanout')) results.wideFanout = await measureWideFanout(system);
-      if (runs('latency')) results.latency = await measureLatency(system);
-      if (runs('redis')) results.redisPerPendingDelivery = await measureRedisPerPending(system, redis);
-      results.worker = rssOf(system.worker.pid!);
-    } finally {
-      await stopSystem(system, redis);
     }
+    if (workerCounts.length > 0) results.scaling = await measureScaling(pg, redisService, redis, receiver.port);
   } finally {
     doneProgress();
     await stopChild(receiver.child);
@@ -452,11 +636,13 @@ function report(results: Record<string, unknown>): void {
   const r = results as Partial<{
     raw: { bullmqNoopJobsPerSecond?: number; nodeHttpPostsPerSecond: number };
     deliveries: { perSecond: number; messages: number; seconds: number; ratioToRawPost: number };
+    plainPeer: { perSecond: number; messages: number; seconds: number; ratioToRawPost: number | null; hubhookTimesPeer: number | null };
     ingest: { perSecond: number; events: number };
     wideFanout: { subscriptions: number; seconds: number };
     latency: { rate: number; p50: number | null; p99: number | null; samples: number };
     redisPerPendingDelivery: { bytes: number; pending: number };
     worker: { rssMb: number; peakMb: number };
+    scaling: ScalingRow[];
   }>;
   const check = (ok: boolean) => (ok ? 'met' : 'MISSED');
   const rows: [string, string, string, string][] = [];
@@ -465,6 +651,12 @@ function report(results: Record<string, unknown>): void {
   if (r.deliveries) {
     rows.push([`deliveries/s, signed + logged, 1 KiB (${r.deliveries.messages} in ${r.deliveries.seconds} s)`, String(r.deliveries.perSecond), '', '']);
     rows.push(['  ratio to raw POST/s', r.deliveries.ratioToRawPost.toFixed(2), '>= 0.60', check(r.deliveries.ratioToRawPost >= 0.6)]);
+  }
+  if (r.plainPeer) {
+    const p = r.plainPeer;
+    rows.push([`plain BullMQ job/msg + got + row/attempt, deliveries/s (${p.messages} in ${p.seconds} s)`, String(p.perSecond), '', '']);
+    if (p.ratioToRawPost !== null) rows.push(['  its ratio to raw POST/s', p.ratioToRawPost.toFixed(2), '', '']);
+    if (p.hubhookTimesPeer !== null) rows.push(['  hubhook deliveries/s / plain', p.hubhookTimesPeer.toFixed(2), '>= 4', check(p.hubhookTimesPeer >= 4)]);
   }
   if (r.ingest) rows.push(['ingest events/s (batches of 100)', String(r.ingest.perSecond), '>= 20000', check(r.ingest.perSecond >= 20_000)]);
   if (r.wideFanout) {
@@ -482,9 +674,27 @@ function report(results: Record<string, unknown>): void {
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length), ['measure', 'value', 'target', ''][i]!.length));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log(`\nhubhook benchmark${QUICK ? ' (--quick)' : ''}, ${results.startedAt as string}`);
-  console.log(line(['measure', 'value', 'target', '']));
-  console.log(line(widths.map((w) => '-'.repeat(w))));
-  for (const row of rows) console.log(line(row));
+  if (rows.length > 0) {
+    console.log(line(['measure', 'value', 'target', '']));
+    console.log(line(widths.map((w) => '-'.repeat(w))));
+    for (const row of rows) console.log(line(row));
+  }
+  if (r.scaling) {
+    console.log('\nscaling: the production build, one api, N workers (CPU µs per delivery from /proc)');
+    const head = ['workers', 'deliveries/s', 'efficiency', 'worker µs', 'api µs', 'postgres µs', 'redis µs'];
+    const table = r.scaling.map((row) => [
+      String(row.workers),
+      String(row.perSecond),
+      row.efficiency.toFixed(2),
+      String(row.cpuMicrosPerDelivery.worker),
+      String(row.cpuMicrosPerDelivery.api),
+      String(row.cpuMicrosPerDelivery.postgres),
+      String(row.cpuMicrosPerDelivery.redis),
+    ]);
+    const w = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
+    console.log(head.map((h, i) => h.padStart(w[i]!)).join('  '));
+    for (const row of table) console.log(row.map((c, i) => c.padStart(w[i]!)).join('  '));
+  }
   mkdirSync('bench-results', { recursive: true });
   const file = path.join('bench-results', `bench-${(results.startedAt as string).replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);

@@ -27,3 +27,21 @@ export function loadDevSecrets(dataDir: string): DevSecrets {
   writeFileSync(file, JSON.stringify({ ...kept, ...secrets }, null, 2), { mode: 0o600 });
   return secrets;
 }
+
+/** The bearer tokens `npm start` prints, in order. */
+const PRINTED_TOKENS = ['OPERATOR_TOKEN', 'HUB_TOKEN'] as const;
+
+/** True when the environment gives `name` (empty counts as unset, as in shared/config.ts). */
+export const givenInEnv = (env: NodeJS.ProcessEnv, name: string) => env[name] !== undefined && env[name] !== '';
+
+/**
+ * The start-up banner's token lines. A token `npm start` made (kept in `.data/dev-secrets.json`)
+ * is printed so a developer can use it; one given in the environment is only named ("from
+ * OPERATOR_TOKEN"), never echoed: whoever set it has it, and the terminal or its log may be shared.
+ */
+export function tokenBanner(given: NodeJS.ProcessEnv, secrets: DevSecrets): string[] {
+  const made = PRINTED_TOKENS.filter((name) => !givenInEnv(given, name));
+  const lines = made.length > 0 ? ['Development tokens (kept in .data/dev-secrets.json):'] : ['Tokens:'];
+  for (const name of PRINTED_TOKENS) lines.push(givenInEnv(given, name) ? `  ${name} from ${name} (not shown)` : `  ${name}=${secrets[name]}`);
+  return lines;
+}

@@ -1,3 +1,4 @@
+import type { Config } from '../config.ts';
 import type { Db } from '../db/knex.ts';
 import type { Logger } from '../logger.ts';
 import type { Queues } from '../queues/connection.ts';
@@ -10,8 +11,10 @@ import type { Mailer } from './mailer.ts';
  * Rows record what happened: `pending`, `sent` (accepted by the SMTP server), `outbox` (no SMTP
  * configured: the row is the delivery) or `failed` (every try used up).
  *
- * Sensitive mail (sign-in codes) keeps its body only until the SMTP server has it; with no SMTP
- * server the body stays, since the outbox is then how a developer reads it.
+ * Sensitive mail (sign-in codes) keeps its body only until the SMTP server has it. With no SMTP
+ * server the body stays in `test` (the outbox is then how a developer reads it); in `production`
+ * it is never stored (`withholdSensitive`): nobody can read a code that was not e-mailed, so
+ * e-mail sign-in needs SMTP_URL there.
  */
 
 /** A mail to write. */
@@ -19,7 +22,8 @@ export interface NewMail {
   kind: string;
   to: string;
   subject: string;
-  text: string;
+  /** Null for a sensitive mail withheld by `withholdSensitive`. */
+  text: string | null;
   /** Holds a secret (a sign-in code): never logged, body dropped once sent. */
   sensitive?: boolean;
 }
@@ -39,6 +43,17 @@ export type MailRow = {
   created_at: Date;
   delivered_at: Date | null;
 };
+
+/** True when sensitive bodies must not be stored: production with no mail server to hand them to. */
+export const withholdsSensitive = (config: Pick<Config, 'env' | 'smtpUrl'>) => config.env === 'production' && !config.smtpUrl;
+
+/**
+ * The mail as it may be written: a sensitive one loses its body where `withholdsSensitive`
+ * (its row still records that it was asked for, and when).
+ */
+export function withholdSensitive(config: Pick<Config, 'env' | 'smtpUrl'>, mail: NewMail): NewMail {
+  return mail.sensitive && withholdsSensitive(config) ? { ...mail, text: null } : mail;
+}
 
 /** Writes a pending mail; returns its id. Call it inside the transaction of the change. */
 export async function writeMail(db: Db, mail: NewMail): Promise<string> {

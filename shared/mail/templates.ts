@@ -68,3 +68,27 @@ export function applicationRejectedMail(input: { to: string; companyName: string
     ),
   };
 }
+
+/** A subscription was disabled (its receiver answered 410 Gone, it kept failing, or an operator did it): why, and what to do. */
+export function subscriptionDisabledMail(input: {
+  to: string;
+  partnerName: string;
+  subscriptionId: string;
+  url: string;
+  reason: string;
+  publicUrl?: string;
+}): NewMail {
+  return {
+    kind: 'subscription-disabled',
+    to: input.to,
+    subject: `hubhook: a push subscription of ${input.partnerName} was disabled`,
+    text: [
+      `Subscription ${input.subscriptionId} (receiver ${input.url}) of ${input.partnerName} was disabled:`,
+      `  ${input.reason}`,
+      '',
+      'Nothing is sent to it until it is enabled again.',
+      `Read the notice and the delivery log: GET ${route(input.publicUrl, '/v1/notifications')} and GET ${route(input.publicUrl, `/v1/subscriptions/${input.subscriptionId}/messages`)}.`,
+      'Once the receiver works again, ask support to enable the subscription.',
+    ].join('\n'),
+  };
+}

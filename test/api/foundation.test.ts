@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, testEnv, type TestContext } from '../support/context.ts';
 import { createLogger } from '#shared/logger';
@@ -62,11 +63,23 @@ describe('the api skeleton', () => {
   });
 });
 
+/** A logger keeping its JSON lines, so a test can see what went to the log rather than to the caller. */
+function keptLogger() {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { lines, logger: createLogger({ level: 'warn', pretty: false, destination }) };
+}
+
 describe('/readyz when a dependency is down', () => {
-  it('answers 503 naming Redis when Redis does not answer', async () => {
+  it('answers 503 naming Redis when Redis does not answer, with its error in the log only', async () => {
     // A Redis URL on a port nothing listens on; Postgres is the real one.
     const config = loadConfig(testEnv({ REDIS_URL: 'redis://127.0.0.1:1' }));
-    const logger = createLogger({ level: 'silent', pretty: false });
+    const { lines, logger } = keptLogger();
     const resources = openResources(config);
     resources.redis.on('error', () => {});
     const api = await startApi({ config, logger, ...resources }, 0, '127.0.0.1');
@@ -74,8 +87,16 @@ describe('/readyz when a dependency is down', () => {
       const res = await fetch(`${api.url}/readyz`);
       const body = (await res.json()) as { error: { code: string; details: { path: string }[] } };
       expect(res.status).toBe(503);
-      expect(body.error.code).toBe('not_ready');
-      expect(body.error.details.map((d: { path: string }) => d.path)).toEqual(['redis']);
+      expect(body).toEqual({
+        error: {
+          code: 'not_ready',
+          message: 'redis not answering',
+          details: [{ path: 'redis', message: 'not answering', code: 'dependency_unavailable' }],
+        },
+      });
+      const logged = lines.map((line) => JSON.parse(line) as { msg: string; dependency?: string; error?: string }).find((l) => l.msg === 'readiness check failed');
+      expect(logged).toMatchObject({ dependency: 'redis', error: expect.any(String) });
+      expect(logged!.error!.length).toBeGreaterThan(0);
     } finally {
       await api.close();
       resources.redis.disconnect();
@@ -83,16 +104,20 @@ describe('/readyz when a dependency is down', () => {
     }
   });
 
-  it('answers 503 naming Postgres when Postgres does not answer', async () => {
+  it('answers 503 naming Postgres when Postgres does not answer, without its error text', async () => {
     const config = loadConfig(testEnv({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' }));
-    const logger = createLogger({ level: 'silent', pretty: false });
+    const { lines, logger } = keptLogger();
     const resources = openResources(config);
     const api = await startApi({ config, logger, ...resources }, 0, '127.0.0.1');
     try {
       const res = await fetch(`${api.url}/readyz`);
-      const body = (await res.json()) as { error: { code: string; details: { path: string }[] } };
+      const body = (await res.json()) as { error: { code: string; message: string; details: { path: string }[] } };
       expect(res.status).toBe(503);
-      expect(body.error.details.map((d: { path: string }) => d.path)).toEqual(['postgres']);
+      expect(body.error.details).toEqual([{ path: 'postgres', message: 'not answering', code: 'dependency_unavailable' }]);
+      expect(body.error.message).toBe('postgres not answering');
+      // The raw error (here "connect ECONNREFUSED 127.0.0.1:1") names the address: log only.
+      expect(JSON.stringify(body)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
+      expect(lines.some((line) => line.includes('readiness check failed') && line.includes('"dependency":"postgres"') && line.includes('ECONNREFUSED'))).toBe(true);
     } finally {
       await api.close();
       await resources.close();

@@ -134,10 +134,7 @@ describe('sign-in never reveals whether an address is registered', () => {
       ctx.db.removeListener('query', record);
     }
     const codes = await ctx.db('sign_in_codes').whereIn('email', ['known@work.test', 'nobody@work.test']).orderBy('email');
-    expect(codes.map((c) => [c.email, c.user_id === null])).toEqual([
-      ['known@work.test', false],
-      ['nobody@work.test', true],
-    ]);
+    expect(codes.map((c) => c.email)).toEqual(['known@work.test', 'nobody@work.test']);
     const mails = await ctx.db('mail_outbox').whereIn('to_address', ['known@work.test', 'nobody@work.test']);
     expect(mails.map((m) => m.to_address)).toEqual(['known@work.test']);
   });
@@ -333,15 +330,27 @@ describe('access applications', () => {
     expect(noReason.body.error.details[0].path).toBe('body.reason');
   });
 
-  it('leaves the application pending when its address already belongs to a user (409)', async () => {
-    await newPartner('taken@conflict.test');
+  it('approves an application whose address is already a user of another partner', async () => {
+    const elsewhere = await newPartner('taken@conflict.test');
     const { body: created } = await apply(application({ companyName: 'Conflict AS', contactEmail: 'taken@conflict.test' }));
     const res = await ctx.request('POST', `/v1/applications/${created.id}/approve`, { token: OPERATOR_TOKEN });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.user).toMatchObject({ email: 'taken@conflict.test', isContact: true, partnerId: res.body.partner.id });
+    expect(res.body.partner.id).not.toBe(elsewhere.partner.id);
+    expect((await ctx.db('users').where({ email: 'taken@conflict.test' })).map((u) => u.partner_id).sort()).toEqual(
+      [elsewhere.partner.id, res.body.partner.id].sort(),
+    );
+  });
+
+  it('leaves the application pending when its company name is taken (409)', async () => {
+    await ctx.db.transaction((trx) => createPartner(trx, { name: 'Name Taken AS', contactEmail: 'first@name-taken.test' }));
+    const { body: created } = await apply(application({ companyName: 'name taken as', contactEmail: 'second@name-taken.test' }));
+    const res = await ctx.request('POST', `/v1/applications/${created.id}/approve`, { token: OPERATOR_TOKEN });
     expect(res.status).toBe(409);
-    expect(res.body.error).toMatchObject({ code: 'email_taken', details: [{ path: 'application.contactEmail' }] });
+    expect(res.body.error).toMatchObject({ code: 'partner_exists', details: [{ path: 'application.companyName' }] });
     const after = await ctx.request('GET', `/v1/applications/${created.id}`, { token: OPERATOR_TOKEN });
     expect(after.body.status).toBe('pending');
-    expect(await ctx.db('partners').where({ name: 'Conflict AS' })).toEqual([]);
+    expect(await ctx.db('users').where({ email: 'second@name-taken.test' })).toEqual([]);
   });
 
   it.each([

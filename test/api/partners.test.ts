@@ -67,14 +67,13 @@ describe('partners (operator)', () => {
     expect(first.partnerId).toBeTruthy();
   });
 
-  it('refuses a contact e-mail that is already a user (case-insensitively) with 409 and creates nothing', async () => {
-    await createTestPartner(ctx, { contactEmail: 'taken@example.com' });
+  it('takes a contact e-mail that is already a user of another partner: a person may work for several', async () => {
+    const first = await createTestPartner(ctx, { contactEmail: 'taken@example.com' });
     const res = await ctx.request('POST', '/v1/partners', { token: OPERATOR_TOKEN, body: { name: 'Late Comer', contactEmail: 'TAKEN@example.com' } });
-    expect(res.status).toBe(409);
-    expect(res.body.error).toMatchObject({ code: 'email_taken', details: [{ path: 'body.contactEmail' }] });
-    // All or nothing: the partner row went with the failed transaction.
-    expect(await ctx.db('partners').where({ name: 'Late Comer' })).toHaveLength(0);
-    expect(await ctx.db('audit_log').where({ action: 'partner.created' }).whereRaw("data->>'name' = ?", ['Late Comer'])).toHaveLength(0);
+    expect(res.status, res.text).toBe(201);
+    expect(res.body.user).toMatchObject({ email: 'taken@example.com', isContact: true, partnerId: res.body.partner.id });
+    expect(res.body.partner.id).not.toBe(first.partnerId);
+    expect(await ctx.db('users').where({ email: 'taken@example.com' })).toHaveLength(2);
   });
 
   it('is for operators only: 401 without a token, 403 for hub and partner tokens', async () => {

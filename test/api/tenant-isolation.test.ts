@@ -34,6 +34,10 @@ interface Victim {
   /** A subscription of A on that product, and one message in its delivery log; written directly. */
   subscriptionId: string;
   messageId: string;
+  /** A notice for A (a subscription disabled); written directly. */
+  notificationId: string;
+  /** The API key of A's contact person. */
+  apiKeyId: string;
 }
 
 type IsolationCase =
@@ -93,6 +97,13 @@ const PARTNER_ROUTES: Record<string, IsolationCase> = {
   'GET /v1/messages/:messageId/attempts': hidden((a) => `/v1/messages/${a.messageId}/attempts`),
   'GET /v1/subscriptions/:subscriptionId/attempts': hidden((a) => `/v1/subscriptions/${a.subscriptionId}/attempts`),
   'POST /v1/messages/:messageId/resend': hidden((a) => `/v1/messages/${a.messageId}/resend`),
+  'GET /v1/notifications': own('/v1/notifications?limit=500'),
+  'POST /v1/notifications/read-all': own('/v1/notifications/read-all'),
+  'POST /v1/notifications/:notificationId/read': hidden((a) => `/v1/notifications/${a.notificationId}/read`),
+  'GET /v1/api-keys': own('/v1/api-keys?limit=500'),
+  // B's key is an API key, not a session: 403 session_required (a key cannot mint another).
+  'POST /v1/api-keys': own('/v1/api-keys', () => ({ name: 'B wants a key' }), 403),
+  'DELETE /v1/api-keys/:keyId': hidden((a) => `/v1/api-keys/${a.apiKeyId}`),
 };
 
 const routeKey = (spec: { method: string; path: string }) => `${spec.method.toUpperCase()} ${spec.path}`;
@@ -154,7 +165,26 @@ describe('tenant isolation', () => {
     await ctx.db('messages').insert({ id: messageId, event_id: 'hub-event-a', subscription_id: subscriptionId, status: 'dead', attempts: 8 });
     const credential = await ctx.request('POST', `/v1/products/${productId}/credentials`, { token: partner.apiKey });
     expect(credential.status, credential.text).toBe(201);
-    a = { partner, userId: user.userId, legacyGrantId: grant.body.id, productId, credentialKeyId: credential.body.keyId, subscriptionId, messageId };
+    const notificationId = newId('notification');
+    await ctx.db('notifications').insert({
+      id: notificationId,
+      partner_id: partner.partnerId,
+      kind: 'subscription_disabled',
+      message: `Subscription ${subscriptionId} was disabled: the receiver answered 410 Gone`,
+      data: JSON.stringify({ subscriptionId }),
+    });
+    const apiKeyId = (await ctx.db('api_keys').where({ user_id: partner.userId }).first('id')).id as string;
+    a = {
+      partner,
+      userId: user.userId,
+      legacyGrantId: grant.body.id,
+      productId,
+      credentialKeyId: credential.body.keyId,
+      subscriptionId,
+      messageId,
+      notificationId,
+      apiKeyId,
+    };
     b = await createTestPartner(ctx, { name: 'Partner B' });
   });
   afterAll(async () => {
@@ -170,6 +200,8 @@ describe('tenant isolation', () => {
     victim.credentialKeyId,
     victim.subscriptionId,
     victim.messageId,
+    victim.notificationId,
+    victim.apiKeyId,
   ];
 
   it('has a line for every partner route, and none for a route that is gone', () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '#shared/tokens';
 import { newId } from '#shared/ids';
-import { USER_KEY_ID_PREFIX, USER_KEY_PREFIX } from '#api/http/auth';
+import { USER_KEY_ID_PREFIX, USER_KEY_PREFIX } from '#api/api-keys/repository';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { addTestUser, auditFor, createTestPartner, walkPages, type TestPartner } from '../support/portal.ts';
 
@@ -61,18 +61,32 @@ describe('users (partner)', () => {
       expect(row.data).toEqual({ email: 'ola.normann@acme.no' });
     });
 
-    it('compares e-mails case-insensitively: 409 for a taken address in any case, at any partner', async () => {
+    it('compares e-mails case-insensitively: 409 for an address already a user of this partner, in any case', async () => {
       await addTestUser(ctx, acme.apiKey, 'kim@acme.no');
-      for (const [key, email] of [
-        [acme.apiKey, 'KIM@acme.no'],
-        [other.apiKey, 'Kim@Acme.No'],
-        [other.apiKey, acme.email.toUpperCase()],
-      ] as const) {
-        const res = await ctx.request('POST', '/v1/users', { token: key, body: { email } });
+      for (const email of ['KIM@acme.no', 'Kim@Acme.No', acme.email.toUpperCase()]) {
+        const res = await ctx.request('POST', '/v1/users', { token: acme.apiKey, body: { email } });
         expect(res.status, email).toBe(409);
         expect(res.body.error).toMatchObject({ code: 'email_taken', details: [{ path: 'body.email' }] });
       }
       expect(await ctx.db('users').where({ email: 'kim@acme.no' })).toHaveLength(1);
+    });
+
+    it('answers an address of another partner’s user exactly as a fresh one: the same status and body', async () => {
+      await addTestUser(ctx, acme.apiKey, 'consultant@acme.no');
+      const taken = await ctx.request('POST', '/v1/users', { token: other.apiKey, body: { email: 'Consultant@Acme.No' } });
+      const fresh = await ctx.request('POST', '/v1/users', { token: other.apiKey, body: { email: 'newcomer@acme.no' } });
+      expect(taken.status).toBe(201);
+      expect(fresh.status).toBe(taken.status);
+      // The same body once the parts that differ by nature (ids, the address, the time, the key) are masked.
+      const mask = (body: { user: Record<string, unknown>; apiKey: string }) => ({
+        ...body,
+        user: { ...body.user, id: 'usr', email: 'address', createdAt: 'time' },
+        apiKey: body.apiKey.replace(/^(hhk)_.*$/, '$1_…'),
+      });
+      expect(mask(fresh.body)).toEqual(mask(taken.body));
+      expect([...taken.headers.keys()].sort()).toEqual([...fresh.headers.keys()].sort());
+      expect(taken.body.user).toMatchObject({ partnerId: other.partnerId, email: 'consultant@acme.no', isContact: false });
+      expect((await ctx.db('users').where({ email: 'consultant@acme.no' })).map((u) => u.partner_id).sort()).toEqual([acme.partnerId, other.partnerId].sort());
     });
 
     it.each([

@@ -12,8 +12,9 @@ import { metricsObserver } from '#worker/delivery/metrics-observer';
 import { catalogQueues } from '#api/ops/service';
 import { createMetrics } from '#shared/metrics';
 
-export const OPERATOR_TOKEN = 'test-operator-token-0123456789';
-export const HUB_TOKEN = 'test-hub-token-0123456789abcdef';
+// At least 32 characters each, as HUBHOOK_ENV=production requires.
+export const OPERATOR_TOKEN = 'test-operator-token-0123456789abcdef';
+export const HUB_TOKEN = 'test-hub-token-0123456789abcdef0123';
 export const SECRETS_KEY = Buffer.alloc(32, 7).toString('base64');
 
 /** Options for `startTestContext`. */

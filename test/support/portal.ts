@@ -88,3 +88,19 @@ export async function walkPages(ctx: TestContext, path: string, token: string): 
   } while (cursor);
   return { items, pages };
 }
+
+/** The code in the newest sign-in mail to `email`, read from the outbox table (no SMTP_URL: the body is kept). */
+export async function latestSignInCode(db: Db, email: string): Promise<string> {
+  const row = await db('mail_outbox').where({ to_address: email, kind: 'sign-in-code' }).orderBy('created_at', 'desc').first();
+  const code = /sign-in code is: (\d{8})/.exec(row?.text_body ?? '')?.[1];
+  if (!code) throw new Error(`no sign-in code mailed to ${email}`);
+  return code;
+}
+
+/** Asks for a code for `email` and exchanges it (with `partnerId` if given); the verify answer. */
+export async function signInByEmail(ctx: TestContext, email: string, partnerId?: string) {
+  const asked = await ctx.request('POST', '/v1/auth/sign-in', { body: { email } });
+  expect(asked.status, asked.text).toBe(202);
+  const code = await latestSignInCode(ctx.db, email);
+  return { code, verified: await ctx.request('POST', '/v1/auth/verify', { body: { email, code, ...(partnerId ? { partnerId } : {}) } }) };
+}

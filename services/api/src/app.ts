@@ -8,6 +8,7 @@ import type { Queues } from '#shared/queues/connection';
 import { ApiRoutes } from './http/route.ts';
 import { errorHandler, notFound } from './http/errors.ts';
 import { requestId } from './http/request-id.ts';
+import { createRateLimits } from './http/rate-limits.ts';
 import { registerHealthRoutes } from './health/router.ts';
 import { registerEventRoutes } from './events/router.ts';
 import { registerMessageRoutes } from './messages/router.ts';
@@ -31,6 +32,8 @@ import { registerApplicationRoutes } from './applications/router.ts';
 import { registerSessionRoutes } from './sessions/router.ts';
 import { registerAccountCredentialRoutes } from './account-credentials/router.ts';
 import { registerCleanUpRequestRoutes } from './clean-up-requests/router.ts';
+import { registerApiKeyRoutes } from './api-keys/router.ts';
+import { registerNotificationRoutes } from './notifications/router.ts';
 
 /** What the api needs from the outside; tests build these against their own schema and prefix. */
 export interface AppDeps {
@@ -67,6 +70,8 @@ export function registerRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Metric
   registerSessionRoutes(api, deps);
   registerAccountCredentialRoutes(api, deps);
   registerCleanUpRequestRoutes(api, deps);
+  registerApiKeyRoutes(api, deps);
+  registerNotificationRoutes(api, deps);
 }
 
 /** The metrics an app serves: the given ones, or its own reading queue depths and subscription states on scrape. */
@@ -93,11 +98,12 @@ export function createApp(deps: AppDeps): { app: Express; api: ApiRoutes; metric
   app.use(express.json({ limit: deps.config.bodyLimit }));
 
   const metrics = metricsFor(deps);
-  const api = new ApiRoutes({ db: deps.db, config: deps.config });
+  const limits = createRateLimits(deps);
+  const api = new ApiRoutes({ db: deps.db, config: deps.config, limits });
   registerRoutes(api, { ...deps, metrics });
   const openApi = buildOpenApiDocument(api);
   registerDocsRoutes(app, openApi);
-  mountQueueBoard(app, deps);
+  mountQueueBoard(app, { ...deps, limits });
   app.use(api.router);
   app.use(api.methodNotAllowed());
   app.use(notFound);

@@ -4,6 +4,7 @@ import { createLogger } from '#shared/logger';
 import { openResources } from '#shared/resources';
 import { migrateLatest } from '#shared/db/migrate';
 import { onShutdownSignal } from '#shared/shutdown';
+import { withholdsSensitive } from '#shared/mail/outbox';
 import { startApi } from './server.ts';
 
 /** Production entry point of the api: `npm run start:api` after `npm run build`. */
@@ -11,6 +12,10 @@ const loaded = loadConfigOrExit();
 const logger = createLogger({ level: loaded.logLevel });
 // Outside production a missing SECRETS_KEY is made once and kept under .data/ (production refuses to start).
 const config = withSecretsKey(loaded, { warn: (message) => logger.warn(message) });
+if (withholdsSensitive(config)) {
+  // The choice for production without a mail server: start, but never store a sign-in code.
+  logger.warn('SMTP_URL is not set: mail goes to the outbox, and sign-in codes are withheld from it, so e-mail sign-in cannot work; set SMTP_URL');
+}
 const resources = openResources(config);
 const migrated = await migrateLatest(resources.db);
 if (migrated.length > 0) logger.info({ migrations: migrated }, 'migrations applied');

@@ -3,7 +3,8 @@ import * as portal from './0001-portal.ts';
 import * as subscriptions from './0002-subscriptions.ts';
 import * as delivery from './0003-delivery.ts';
 import * as onboarding from './0005-onboarding.ts';
-import * as apiConventions from './0006-api-conventions.ts';
+import * as accounts from './0006-accounts.ts';
+import * as apiConventions from './0007-api-conventions.ts';
 
 /** Every migration, in the order it runs. Add new ones at the end; never edit a shipped one. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -11,5 +12,6 @@ export const migrations: Record<string, Knex.Migration> = {
   '0002-subscriptions': subscriptions,
   '0003-delivery': delivery,
   '0005-onboarding': onboarding,
-  '0006-api-conventions': apiConventions,
+  '0006-accounts': accounts,
+  '0007-api-conventions': apiConventions,
 };

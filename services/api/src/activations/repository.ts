@@ -1,6 +1,6 @@
 import type { Db, Knex } from '#shared/db/knex';
 import { whereAvailableTo } from '#shared/availability';
-import type { InstallationProductView, NotificationView } from './schema.ts';
+import type { InstallationProductView } from './schema.ts';
 
 /** An `activations` row. */
 export interface ActivationRow {
@@ -24,17 +24,6 @@ export interface InstallationProductRow {
   act_version: number | null;
   act_activated_at: Date | null;
   act_updated_at: Date | null;
-}
-
-/** A `notifications` row. */
-export interface NotificationRow {
-  id: string;
-  kind: string;
-  product_id: string | null;
-  message: string;
-  data: Record<string, unknown>;
-  created_at: Date;
-  read_at: Date | null;
 }
 
 /** True when the installation exists. */
@@ -119,19 +108,3 @@ export async function toInstallationProducts(db: Db, rows: InstallationProductRo
     upgradeAvailable: r.act_version !== null && r.act_version < r.active_version,
   }));
 }
-
-/** The installation's notices query, for the list (the caller pages it, newest first). */
-export function notificationsQuery(db: Db, installationId: string): Knex.QueryBuilder {
-  return db('notifications').select('notifications.*').where('notifications.installation_id', installationId);
-}
-
-/** A notice row as the API shows it. */
-export const toNotification = (row: NotificationRow): NotificationView => ({
-  id: row.id,
-  kind: row.kind,
-  productId: row.product_id,
-  message: row.message,
-  data: row.data ?? {},
-  createdAt: row.created_at.toISOString(),
-  readAt: row.read_at ? row.read_at.toISOString() : null,
-});

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../app.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
-import { InstallationParams, InstallationProduct, InstallationProductParams, Notification, UpgradeBody, UpgradeDiff } from './schema.ts';
+import { InstallationParams, InstallationProduct, InstallationProductParams, UpgradeBody, UpgradeDiff } from './schema.ts';
+import { Notification } from '../notifications/schema.ts';
 import { PARTNER_TEST_INSTALLATION } from '../products/version-rule.ts';
 
 const ProductParams = z.object({ productId: z.string() });

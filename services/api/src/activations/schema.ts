@@ -40,13 +40,3 @@ export const UpgradeDiff = z.object({
 });
 export type UpgradeDiffView = z.infer<typeof UpgradeDiff>;
 
-export const Notification = z.object({
-  id: z.string(),
-  kind: z.string(),
-  productId: z.string().nullable(),
-  message: z.string(),
-  data: z.record(z.string(), z.unknown()),
-  createdAt: z.string(),
-  readAt: z.string().nullable(),
-});
-export type NotificationView = z.infer<typeof Notification>;

@@ -7,19 +7,18 @@ import { recordAudit } from '../audit/audit.ts';
 import type { Principal } from '../http/auth.ts';
 import { InstallationId } from '../installations/schema.ts';
 import { findProduct, versionFunctions, type ProductRow } from '../products/repository.ts';
-import { paginate, type PageRequest, mapPage, withRows, type Page } from '../http/pagination.ts';
+import { paginate, type PageRequest, withRows, type Page } from '../http/pagination.ts';
 import {
   availableProductsQuery,
   findActivation,
   findAvailableProduct,
   installationExists,
-  notificationsQuery,
   toInstallationProducts,
-  toNotification,
   type InstallationProductRow,
-  type NotificationRow,
 } from './repository.ts';
-import type { InstallationProductView, NotificationView, UpgradeDiffView, UpgradeInput } from './schema.ts';
+import { listNotifications } from '../notifications/repository.ts';
+import type { NotificationView } from '../notifications/schema.ts';
+import type { InstallationProductView, UpgradeDiffView, UpgradeInput } from './schema.ts';
 
 /**
  * An installation's products, as the HUB sees them acting for the installation's administrator.
@@ -218,9 +217,5 @@ export async function listInstallationNotifications(
   page: PageRequest,
 ): Promise<Page<NotificationView>> {
   const installationId = await requireInstallation(db, givenInstallationId);
-  const rows = await paginate<NotificationRow & Record<string, unknown>>(db, notificationsQuery(db, installationId), page, {
-    keys: ['notifications.created_at', 'notifications.id'],
-    order: 'desc',
-  });
-  return mapPage(rows, toNotification);
+  return listNotifications(db, { installationId }, page);
 }

@@ -74,7 +74,7 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
     responses: {
       200: ApprovedApplication,
       404: 'no such application',
-      409: 'already decided (application_decided), or the company name or address is taken',
+      409: 'already decided (application_decided), or the company name is taken (partner_exists)',
     },
     handler: async ({ req, params, principal }) => {
       const { result, mailId } = await approveApplication(deps.db, req, principal, params.applicationId, deps.config.publicUrl);

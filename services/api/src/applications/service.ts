@@ -7,6 +7,7 @@ import { applicationApprovedMail, applicationRejectedMail } from '#shared/mail/t
 import type { Principal } from '../http/auth.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { createPartner } from '../partners/service.ts';
+import { revokeKeysOfUser } from '../api-keys/repository.ts';
 import type { PartnerView, UserView } from '../partners/schema.ts';
 import { decideApplication, findApplicationForUpdate, insertApplication } from './repository.ts';
 import type { ApplicationView, CreateApplicationInput } from './schema.ts';
@@ -35,7 +36,9 @@ async function pendingApplication(trx: Knex.Transaction, id: string): Promise<Ap
  * Approves a pending application: creates the partner and its contact person (as
  * `POST /v1/partners` does) and writes the approval mail, all in one transaction. The contact
  * person's first API key is revoked at once: nobody saw it, and the applicant signs in by
- * e-mail instead. 404 unknown id; 409 already decided, or the name or address is taken.
+ * e-mail instead, and may then mint standing keys of their own (`POST /v1/api-keys`). An address
+ * that is already a user of other partners is no obstacle. 404 unknown id; 409 already decided,
+ * or the company name is taken.
  */
 export async function approveApplication(
   db: Knex,
@@ -51,13 +54,12 @@ export async function approveApplication(
       created = await createPartner(trx, { name: pending.companyName, contactEmail: pending.contactEmail });
     } catch (err) {
       if (err instanceof ConflictError) {
-        const field = err.code === 'partner_exists' ? 'companyName' : 'contactEmail';
-        throw new ConflictError(err.code, `cannot approve: ${err.message}`, [{ path: `application.${field}`, message: 'already taken' }]);
+        throw new ConflictError(err.code, `cannot approve: ${err.message}`, [{ path: 'application.companyName', message: 'already taken' }]);
       }
       throw err;
     }
     const { partner, user } = created;
-    await trx('api_keys').where({ user_id: user.id }).update({ revoked_at: trx.fn.now() });
+    await revokeKeysOfUser(trx, user.id);
     const application = await decideApplication(trx, id, { status: 'approved', reason: null, partnerId: partner.id });
     const mailId = await writeMail(trx, applicationApprovedMail({ to: pending.contactEmail, companyName: pending.companyName, publicUrl }));
     await recordAudit(trx, req, principal, {

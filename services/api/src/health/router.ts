@@ -7,6 +7,10 @@ import type { AppDeps } from '../app.ts';
 
 const CHECK_TIMEOUT_MS = 2_000;
 
+/**
+ * Runs one dependency's probe; null when it answered, else the raw error text. That text (a
+ * host name, a port, a user) is for the log, never for the answer: /readyz is public.
+ */
 async function check(probe: () => Promise<unknown>): Promise<string | null> {
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -44,14 +48,17 @@ export function registerHealthRoutes(api: ApiRoutes, deps: AppDeps): void {
     auth: ['public'],
     summary: 'Readiness: Postgres and Redis answer',
     tags: ['health'],
-    responses: { 200: Ready, 503: 'Postgres or Redis does not answer; details name which' },
-    handler: async () => {
+    responses: { 200: Ready, 503: 'Postgres or Redis does not answer; details name which (the error itself goes to the log)' },
+    handler: async ({ req }) => {
       const [postgres, redis] = await Promise.all([check(() => pingDb(deps.db)), check(() => pingRedis(deps.redis))]);
       if (!postgres && !redis) return { status: 200, body: { status: 'ready', checks: { postgres: 'ok', redis: 'ok' } } };
-      const details = [
-        ...(postgres ? [{ path: 'postgres', message: postgres }] : []),
-        ...(redis ? [{ path: 'redis', message: redis }] : []),
-      ];
+      const failures = { postgres, redis };
+      const details = Object.entries(failures)
+        .filter((entry): entry is [string, string] => entry[1] !== null)
+        .map(([dependency, error]) => {
+          req.log.warn({ dependency, error }, 'readiness check failed');
+          return { path: dependency, message: 'not answering', code: 'dependency_unavailable' };
+        });
       const failed = details.map((d) => d.path).join(' and ');
       throw new AppError(503, 'not_ready', `${failed} not answering`, details);
     },

@@ -14,10 +14,10 @@ export interface RateLimitsDeps {
 /** A limiter that throws RateLimitedError (429 with Retry-After) past the rule. */
 export interface RateLimits {
   /**
-   * Counts a hit of `id` in `bucket` and tells the caller where it stands in `res`'s
-   * `RateLimit-*` headers; throws RateLimitedError when over `rule`.
+   * Counts a hit of `id` in `bucket` and, given the answer `res`, tells the caller where it
+   * stands in its `RateLimit-*` headers; throws RateLimitedError when over `rule`.
    */
-  enforce(bucket: string, id: string, rule: RateLimitRule, res: Response): Promise<void>;
+  enforce(bucket: string, id: string, rule: RateLimitRule, res?: Response): Promise<void>;
 }
 
 /**
@@ -44,7 +44,7 @@ export function createRateLimits(deps: RateLimitsDeps): RateLimits {
   return {
     async enforce(bucket, id, rule, res) {
       const result = await limiter.hit(bucket, id, rule);
-      setRateLimitHeaders(res, rule, result.remaining, result.retryAfterSeconds);
+      if (res) setRateLimitHeaders(res, rule, result.remaining, result.retryAfterSeconds);
       if (!result.allowed) throw new RateLimitedError(result.retryAfterSeconds);
     },
   };

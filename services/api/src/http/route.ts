@@ -2,11 +2,9 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import { z } from 'zod';
 import { OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { AppError, ValidationError, type ErrorDetail } from '#shared/errors';
-import type { Db } from '#shared/db/knex';
-import type { Config } from '#shared/config';
 import { createSecretBox } from '#shared/secret-box';
 import { requireSecretsKey } from '#shared/secrets-key';
-import { authenticate, type Principal, type PrincipalKind } from './auth.ts';
+import { authenticate, type AuthDeps, type Principal, type PrincipalKind } from './auth.ts';
 import { allFields, unknownFields } from './unknown-fields.ts';
 import { knownErrorReply } from './errors.ts';
 import {
@@ -72,12 +70,6 @@ export interface RouteSpec<
   /** Answers by status; a zod schema documents the body, a string describes a body-less one. */
   responses: Record<number, z.ZodType | string>;
   handler: (ctx: RouteContext<z.infer<P>, z.infer<Q>, z.infer<B>, A>) => Promise<Reply> | Reply;
-}
-
-/** What routes need to authenticate: the database (partner keys) and the configured tokens. */
-export interface AuthDeps {
-  db: Db;
-  config: Config;
 }
 
 /** Turns zod issues into the API's `details`, each naming the field path (`body.name`). */
@@ -228,7 +220,7 @@ export class ApiRoutes {
     this.allow(spec.path, spec.method);
     this.router[spec.method](spec.path, async (req: Request, res: Response, next: NextFunction) => {
       try {
-        const principal = isPublic ? null : await authenticate(req, this.deps.db, this.deps.config, kinds);
+        const principal = isPublic ? null : await authenticate(req, this.deps, kinds);
         const params = parsePart(spec.params, req.params, 'params');
         const query = parsePart(spec.query, req.query, 'query');
         if (spec.body && req.body === undefined && !req.is('application/json') && Number(req.headers['content-length'] ?? 0) > 0) {

@@ -6,8 +6,11 @@ import { ExpressAdapter } from '@bull-board/express';
 import type { Config } from '#shared/config';
 import type { Queues } from '#shared/queues/connection';
 import { QUEUE_NAMES } from '#shared/queues/catalog';
+import { RateLimitedError } from '#shared/errors';
 import { safeEqual } from '#shared/tokens';
 import { UnauthorizedError } from '#shared/errors';
+import { countBadToken } from '../http/auth.ts';
+import type { RateLimits } from '../http/rate-limits.ts';
 
 /**
  * The queue dashboard at `/ops/board`: bull-board over every queue of the catalog, behind the
@@ -23,7 +26,9 @@ import { UnauthorizedError } from '#shared/errors';
  * session and is refused. That is the CSRF defence; there is no separate CSRF token.
  *
  * Failure policy: fail closed. Anything but a well-formed, unexpired, correctly signed cookie
- * is no session: pages redirect to the login form, the board's JSON API answers 401.
+ * is no session: pages redirect to the login form, the board's JSON API answers 401. A wrong
+ * token at the login form counts with the api's wrong bearer tokens, per client address: past
+ * the limit the form answers 429 with Retry-After.
  */
 
 export const BOARD_PATH = '/ops/board';
@@ -92,7 +97,7 @@ ${error ? `<div class="error" role="alert">${escapeHtml(error)}</div>` : ''}
 }
 
 /** Mounts the login form and the guarded dashboard on `app` at BOARD_PATH. */
-export function mountQueueBoard(app: Express, deps: { config: Config; queues: Queues }): void {
+export function mountQueueBoard(app: Express, deps: { config: Config; queues: Queues; limits: RateLimits }): void {
   const { config } = deps;
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(BOARD_PATH);
@@ -109,9 +114,18 @@ export function mountQueueBoard(app: Express, deps: { config: Config; queues: Qu
     res.status(status).type('html').send(loginPage(error));
   };
   login.get('/login', (_req, res) => sendLogin(res, 200));
-  login.post('/login', express.urlencoded({ extended: false, limit: '4kb' }), (req, res) => {
+  login.post('/login', express.urlencoded({ extended: false, limit: '4kb' }), async (req, res) => {
     const token = typeof req.body?.token === 'string' ? req.body.token : '';
     if (!token || !safeEqual(token, config.operatorToken)) {
+      try {
+        await countBadToken(req, deps);
+      } catch (err) {
+        if (!(err instanceof RateLimitedError)) throw err;
+        req.log.warn('ops board sign-in refused: too many wrong tokens from this address');
+        res.set('retry-after', String(err.retryAfterSeconds));
+        sendLogin(res, 429, `Too many wrong tokens from this address. Try again in ${err.retryAfterSeconds} s.`);
+        return;
+      }
       req.log.warn('ops board sign-in refused: wrong token');
       sendLogin(res, 401, 'That is not the operator token.');
       return;

@@ -1,3 +1,4 @@
+import { dispatchMail } from '#shared/mail/outbox';
 import type { Metrics } from '#shared/metrics';
 import type { QueueName } from '#shared/queues/catalog';
 import { releaseHeldMessages } from '#shared/delivery/requeue';
@@ -138,9 +139,9 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
     body: DisableBody,
     responses: { 200: OpsSubscription, 404: 'No such subscription' },
     handler: async ({ req, params, body, principal }) => {
-      const changed = await db.transaction(async (trx) => {
-        const disabled = await disableByOperator(trx, params.subscriptionId, body.reason);
-        if (disabled) {
+      const outcome = await db.transaction(async (trx) => {
+        const disabled = await disableByOperator(trx, params.subscriptionId, body.reason, deps.config.publicUrl);
+        if (disabled.count > 0) {
           await recordAudit(trx, req, principal, {
             action: 'subscription.disable',
             targetType: 'subscription',
@@ -150,7 +151,8 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
         }
         return disabled;
       });
-      if (changed) deps.metrics.subscriptionsDisabled.inc({ reason: 'operator' });
+      dispatchMail(deps.queues, outcome.mailIds, req.log);
+      if (outcome.count > 0) deps.metrics.subscriptionsDisabled.inc({ reason: 'operator' });
       return { status: 200, body: await getOpsSubscription(db, params.subscriptionId) };
     },
   });

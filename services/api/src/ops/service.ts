@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type { z } from 'zod';
 import type { Db, Knex } from '#shared/db/knex';
 import { ConflictError, NotFoundError } from '#shared/errors';
-import { disableSubscriptions } from '#shared/delivery/disable';
+import { disableSubscriptions, type DisableOutcome } from '#shared/delivery/disable';
 import { parseDuration } from '#shared/duration';
 import { requeueMessages } from '#shared/delivery/requeue';
 import { QUEUE_NAMES, type QueueName } from '#shared/queues/catalog';
@@ -124,14 +124,19 @@ export async function getOpsSubscription(db: Db, id: string): Promise<OpsSubscri
 }
 
 /**
- * An operator disables a subscription: the engine's own disable (state, reason, and a notice
- * to the partner saying why), in the caller's transaction. Its waiting messages are held, not
- * dropped, until it is enabled. Returns false when it was already disabled (nothing changed).
+ * An operator disables a subscription: the engine's own disable (state, reason, a notice to
+ * the partner saying why and a mail to its contact person), in the caller's transaction. Its
+ * waiting messages are held, not dropped, until it is enabled. `count` is 0 when it was
+ * already disabled (nothing changed); enqueue `mailIds` after the commit.
  */
-export async function disableByOperator(trx: Knex.Transaction, id: string, reason: string | undefined): Promise<boolean> {
+export async function disableByOperator(
+  trx: Knex.Transaction,
+  id: string,
+  reason: string | undefined,
+  publicUrl: string | undefined,
+): Promise<DisableOutcome> {
   await findSubscription(trx, id);
-  const disabled = await disableSubscriptions(trx, new Map([[id, `disabled by an operator${reason ? `: ${reason}` : ''}`]]));
-  return disabled > 0;
+  return disableSubscriptions(trx, new Map([[id, `disabled by an operator${reason ? `: ${reason}` : ''}`]]), publicUrl);
 }
 
 /**

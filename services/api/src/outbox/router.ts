@@ -9,10 +9,10 @@ export function registerOutboxRoutes(api: ApiRoutes, deps: AppDeps): void {
     method: 'get',
     path: '/v1/ops/outbox',
     auth: ['operator'],
-    summary: 'List outgoing mail, newest first',
+    summary: 'List outgoing mail, newest first (in production without the body of a sign-in code)',
     tags: ['ops', 'mail'],
     query: ListOutboxQuery,
     responses: { 200: MailPage },
-    handler: async ({ query }) => ({ status: 200, body: await listMail(deps.db, query) }),
+    handler: async ({ query }) => ({ status: 200, body: await listMail(deps.db, query, deps.config.env) }),
   });
 }

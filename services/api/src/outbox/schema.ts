@@ -14,7 +14,7 @@ export const Mail = z.object({
   kind: z.string(),
   to: z.string(),
   subject: z.string(),
-  /** Null once a sensitive mail (a sign-in code) has been handed to the SMTP server. */
+  /** Null for a sensitive mail (a sign-in code) once handed to the SMTP server, and always in production. */
   text: z.string().nullable(),
   status: MailStatus,
   attempts: z.number().int(),

@@ -24,7 +24,7 @@ export function registerPartnerRoutes(api: ApiRoutes, deps: AppDeps): void {
     summary: 'Create a partner with its contact person; the answer carries the contact person’s API key, shown once',
     tags: ['partners'],
     body: CreatePartnerBody,
-    responses: { 201: CreatedPartner, 400: 'invalid input', 409: 'a partner of that name, or a user with that e-mail, exists' },
+    responses: { 201: CreatedPartner, 400: 'invalid input', 409: 'a partner of that name exists (the contact address may be a user of other partners)' },
     handler: async ({ req, body, principal }) => {
       const made = await deps.db.transaction(async (trx) => {
         const result = await createPartner(trx, body);

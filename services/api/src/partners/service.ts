@@ -1,7 +1,7 @@
 import type { Db } from '#shared/db/knex';
 import { ConflictError } from '#shared/errors';
 import { newId } from '#shared/ids';
-import { issueUserKey } from './keys.ts';
+import { insertKey } from '../api-keys/repository.ts';
 import type { CreatePartnerInput, PartnerView, UserView } from './schema.ts';
 
 type PartnerRow = { id: string; name: string; contact_email: string; created_at: Date };
@@ -27,9 +27,14 @@ export const toUser = (row: UserRow): UserView => ({
 const isUniqueViolation = (err: unknown, constraint: string) =>
   (err as { code?: string; constraint?: string }).code === '23505' && (err as { constraint?: string }).constraint === constraint;
 
+/** The name of the key every user is made with. */
+export const FIRST_KEY_NAME = 'first key';
+
 /**
- * Adds a user (by e-mail) to a partner with a first API key; 409 if the address is taken, naming
- * `field` (the request field the address came from). Run in a transaction.
+ * Adds a user (by e-mail) to a partner with a first API key; 409 if the address is already a
+ * user of this partner, naming `field` (the request field the address came from). An address
+ * may be a user of other partners too (a consultant working for two): that is no conflict, and
+ * the answer is the same as for an address nobody has. Run in a transaction.
  */
 export async function addUser(
   db: Db,
@@ -40,11 +45,11 @@ export async function addUser(
   const id = newId('user');
   try {
     const [row] = await db('users').insert({ id, partner_id: partnerId, email, is_contact: isContact }).returning('*');
-    const { apiKey } = await issueUserKey(db, partnerId, id);
-    return { user: toUser(row as UserRow), apiKey };
+    const { token } = await insertKey(db, { partnerId, userId: id, kind: 'user', name: FIRST_KEY_NAME });
+    return { user: toUser(row as UserRow), apiKey: token };
   } catch (err) {
-    if (isUniqueViolation(err, 'users_email_unique')) {
-      throw new ConflictError('email_taken', `a user with e-mail ${email} already exists`, [{ path: field, message: 'already registered' }]);
+    if (isUniqueViolation(err, 'users_partner_email_unique')) {
+      throw new ConflictError('email_taken', `${email} is already a user of this partner`, [{ path: field, message: 'already a user of this partner' }]);
     }
     throw err;
   }

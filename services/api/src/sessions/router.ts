@@ -2,8 +2,8 @@ import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../app.ts';
 import { clientAddress } from '../http/client-address.ts';
 import { createRateLimits } from '../http/rate-limits.ts';
-import { keyExpiry } from './repository.ts';
-import { CurrentCredential, SessionIssued, SignInAccepted, SignInBody, VerifyBody } from './schema.ts';
+import { keyExpiry } from '../api-keys/repository.ts';
+import { CurrentCredential, SignInAccepted, SignInBody, VerifyAnswer, VerifyBody } from './schema.ts';
 import { SessionService } from './service.ts';
 
 const ACCEPTED = {
@@ -37,19 +37,21 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
     method: 'post',
     path: '/v1/auth/verify',
     auth: ['public'],
-    summary: 'Exchange the e-mailed code for a session token',
+    summary:
+      'Exchange the e-mailed code for a session token; an address that is a user of several partners first gets the list (choose_partner), then sends the code again with a partnerId',
     tags: ['auth'],
     body: VerifyBody,
     responses: {
-      200: SessionIssued,
+      200: VerifyAnswer,
       400: 'the address or code is malformed',
       401: 'invalid_code (wrong, unknown address, or none sent) or code_expired',
+      422: 'unknown_partner: the right code, but partnerId is not one of the address’s partners',
       429: 'too_many_attempts (the code is used up: ask for a new one) or rate_limited (see Retry-After)',
     },
     handler: async ({ req, res, body }) => {
       await limits.enforce('verify:client', clientAddress(req), rules.authPerClient, res);
       await limits.enforce('verify:email', body.email, rules.authPerEmail, res);
-      return { status: 200, body: await sessions.verify(req, body.email, body.code) };
+      return { status: 200, body: await sessions.verify(req, body.email, body.code, body.partnerId) };
     },
   });
 

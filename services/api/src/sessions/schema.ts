@@ -9,6 +9,8 @@ export const SignInAccepted = z.object({ status: z.literal('accepted'), message:
 
 export const VerifyBody = z.object({
   email: Email,
+  /** Which partner to sign in to, for an address that is a user of several (see `PartnerChoice`). */
+  partnerId: z.string().trim().min(1).max(100).optional(),
   code: z
     .string()
     // People paste codes with spaces in them.
@@ -17,10 +19,25 @@ export const VerifyBody = z.object({
 });
 
 export const SessionIssued = z.object({
+  status: z.literal('signed_in'),
   /** A bearer token that works like an API key until `expiresAt` or sign-out. */
   token: z.string(),
   expiresAt: z.string(),
+  partnerId: z.string(),
+  userId: z.string(),
 });
+export type SessionIssued = z.infer<typeof SessionIssued>;
+
+/** The right code for an address that is a user of several partners, sent without `partnerId`: choose one. */
+export const PartnerChoice = z.object({
+  status: z.literal('choose_partner'),
+  message: z.string(),
+  partners: z.array(z.object({ id: z.string(), name: z.string() })),
+});
+export type PartnerChoice = z.infer<typeof PartnerChoice>;
+
+/** What a right code gets: a session, or the partners to choose from. */
+export const VerifyAnswer = z.discriminatedUnion('status', [SessionIssued, PartnerChoice]);
 
 export const CurrentCredential = z.object({
   partnerId: z.string(),

@@ -3,14 +3,17 @@ import type { Config } from '#shared/config';
 import type { Knex } from '#shared/db/knex';
 import { AppError, UnprocessableError } from '#shared/errors';
 import type { Logger } from '#shared/logger';
-import { dispatchMail, writeMailIfUser } from '#shared/mail/outbox';
+import { dispatchMail, withholdSensitive, writeMailIfUser } from '#shared/mail/outbox';
 import { signInCodeMail } from '#shared/mail/templates';
 import type { Queues } from '#shared/queues/connection';
 import { safeEqual } from '#shared/tokens';
 import type { Principal } from '../http/auth.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { MAX_CODE_TRIES, createCodeHasher, newSignInCode, type CodeHasher } from './code.ts';
-import { consumeSignInCode, countTry, insertSession, pruneSignInCodes, revokeKey, upsertSignInCode } from './repository.ts';
+import { insertKey, revokeKey } from '../api-keys/repository.ts';
+import { usersOfAddress } from '../users/repository.ts';
+import { consumeSignInCode, countTry, pruneSignInCodes, upsertSignInCode } from './repository.ts';
+import type { PartnerChoice, SessionIssued } from './schema.ts';
 
 /** What the sign-in service needs. */
 export interface SessionDeps {
@@ -50,7 +53,10 @@ export class SessionService {
     const code = newSignInCode();
     const codeHash = this.hashCode(email, code);
     const expiresAt = new Date(Date.now() + this.deps.config.signInCodeTtlMs);
-    const mail = signInCodeMail({ to: email, code, ttlMinutes: Math.round(this.deps.config.signInCodeTtlMs / 60_000) });
+    const mail = withholdSensitive(
+      this.deps.config,
+      signInCodeMail({ to: email, code, ttlMinutes: Math.round(this.deps.config.signInCodeTtlMs / 60_000) }),
+    );
     const mailId = await this.deps.db.transaction(async (trx) => {
       await pruneSignInCodes(trx);
       await upsertSignInCode(trx, email, codeHash, expiresAt);
@@ -63,24 +69,42 @@ export class SessionService {
    * Exchanges an address and code for a session token. Each try counts, and the count sticks
    * whatever the outcome; the sixth is refused even if right. 401 invalid_code / code_expired,
    * 429 too_many_attempts.
+   *
+   * A person may be a user of several partners. With the right code and no `partnerId`, an
+   * address of several partners gets the list to choose from (`choose_partner`) and the code
+   * stays unused; the same code with a `partnerId` from the list then signs in (each of these
+   * tries counts too). Only the holder of the code ever sees the list.
    */
-  async verify(req: Request, email: string, code: string): Promise<{ token: string; expiresAt: string }> {
+  async verify(req: Request, email: string, code: string, partnerId: string | undefined): Promise<SessionIssued | PartnerChoice> {
     const offered = this.hashCode(email, code);
     const counted = await countTry(this.deps.db, email);
     if (!counted) throw invalidCode();
     if (counted.attempts > MAX_CODE_TRIES) throw tooManyAttempts();
     if (counted.expiresAt.getTime() <= Date.now()) throw codeExpired();
-    if (!safeEqual(offered, counted.codeHash) || !counted.userId) throw invalidCode();
+    if (!safeEqual(offered, counted.codeHash)) throw invalidCode();
+    // An address nobody has gets a code nobody is sent; should one still be guessed, it is as wrong.
+    const users = await usersOfAddress(this.deps.db, email);
+    if (users.length === 0) throw invalidCode();
+    const chosen = partnerId === undefined ? (users.length === 1 ? users[0] : undefined) : users.find((u) => u.partnerId === partnerId);
+    if (partnerId !== undefined && !chosen) {
+      throw new UnprocessableError('unknown_partner', `${email} is not a user of partner ${partnerId}; choose one of its partners`, [
+        { path: 'body.partnerId', message: `one of: ${users.map((u) => u.partnerId).join(', ')}` },
+      ]);
+    }
+    if (!chosen) {
+      return {
+        status: 'choose_partner',
+        message: 'This address is a user of several partners: send the same code again with the partnerId to sign in to.',
+        partners: users.map((u) => ({ id: u.partnerId, name: u.partnerName })),
+      };
+    }
     const expiresAt = new Date(Date.now() + this.deps.config.sessionTtlMs);
     return this.deps.db.transaction(async (trx) => {
-      const userId = await consumeSignInCode(trx, email, counted.codeHash);
-      if (!userId) throw invalidCode(); // another try used it first
-      const user = (await trx('users').where({ id: userId }).first('partner_id')) as { partner_id: string } | undefined;
-      if (!user) throw invalidCode();
-      const session = await insertSession(trx, user.partner_id, userId, expiresAt);
-      const principal: Principal = { kind: 'partner', partnerId: user.partner_id, userId, keyId: session.keyId, keyKind: 'session' };
-      await recordAudit(trx, req, principal, { action: 'session.start', targetType: 'api_key', targetId: session.keyId, data: { via: 'email' } });
-      return { token: session.token, expiresAt: expiresAt.toISOString() };
+      if (!(await consumeSignInCode(trx, email, counted.codeHash))) throw invalidCode(); // another try used it first
+      const { row, token } = await insertKey(trx, { partnerId: chosen.partnerId, userId: chosen.userId, kind: 'session', expiresAt });
+      const principal: Principal = { kind: 'partner', partnerId: chosen.partnerId, userId: chosen.userId, keyId: row.id, keyKind: 'session' };
+      await recordAudit(trx, req, principal, { action: 'session.start', targetType: 'api_key', targetId: row.id, data: { via: 'email' } });
+      return { status: 'signed_in', token, expiresAt: expiresAt.toISOString(), partnerId: chosen.partnerId, userId: chosen.userId };
     });
   }
 

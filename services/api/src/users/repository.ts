@@ -23,3 +23,24 @@ export async function listUsers(db: Db, partnerId: string, page: PageRequest): P
 export async function deleteUser(db: Db, partnerId: string, id: string): Promise<boolean> {
   return (await db('users').where({ id, partner_id: partnerId }).delete()) > 0;
 }
+
+/** A user of an address at one partner, as sign-in offers it. */
+export interface AddressUser {
+  userId: string;
+  partnerId: string;
+  partnerName: string;
+}
+
+/** Every user with this address, one per partner, by partner name. */
+export async function usersOfAddress(db: Db, email: string): Promise<AddressUser[]> {
+  const rows = (await db('users')
+    .join('partners', 'partners.id', 'users.partner_id')
+    .where('users.email', email)
+    .orderBy([{ column: 'partners.name' }, { column: 'partners.id' }])
+    .select('users.id as user_id', 'partners.id as partner_id', 'partners.name as partner_name')) as {
+    user_id: string;
+    partner_id: string;
+    partner_name: string;
+  }[];
+  return rows.map((r) => ({ userId: r.user_id, partnerId: r.partner_id, partnerName: r.partner_name }));
+}

@@ -46,7 +46,11 @@ export function registerUserRoutes(api: ApiRoutes, deps: AppDeps): void {
     summary: 'Add a user by e-mail; the answer carries its API key, shown once, and the user is e-mailed how to sign in',
     tags: ['users'],
     body: AddUserBody,
-    responses: { 201: AddedUser, 400: 'invalid e-mail', 409: 'a user with that e-mail (compared case-insensitively) exists' },
+    responses: {
+      201: AddedUser,
+      400: 'invalid e-mail',
+      409: 'the address (compared case-insensitively) is already a user of this partner; one of another partner is added like a new one',
+    },
     handler: async ({ req, body, principal }) => {
       const { added, mailId } = await deps.db.transaction(async (trx) => {
         const result = await inviteUser(trx, principal.partnerId, body.email, principal.userId, deps.config.publicUrl);

@@ -2,7 +2,7 @@ import { columnBindings, type Knex } from '#shared/db/knex';
 import type { Logger } from '#shared/logger';
 import type { RetrySchedule } from '#shared/delivery/retry-schedule';
 import type { DeliveryObserver } from './observer.ts';
-import { disableFailingSubscriptions, disableSubscriptions } from '#shared/delivery/disable';
+import { addOutcomes, disableFailingSubscriptions, disableSubscriptions, type DisableOutcome } from '#shared/delivery/disable';
 
 /** What happened to one message, to be written: an attempt (or none, for a hold) and the message's new state. */
 export interface AttemptRecord {
@@ -35,6 +35,10 @@ export interface AttemptWriterOptions {
   maxDelayMs?: number;
   /** No success for this long while failing disables a subscription. */
   disableAfterMs: number;
+  /** PUBLIC_URL, for the links in the mail telling a partner its subscription was disabled. */
+  publicUrl?: string;
+  /** Told, after the commit, the mails a batch wrote (a disabled subscription's partner is e-mailed); it enqueues them. */
+  onMail?: (mailIds: string[]) => void;
 }
 
 interface Pending {
@@ -178,8 +182,9 @@ export class AttemptWriter {
           this.logger.warn({ err, retries: retries.length }, 'could not schedule retries; the reconciler will');
         });
     }
+    if (disabled.mailIds.length > 0) this.options.onMail?.(disabled.mailIds);
     for (const r of records) this.observer.attempt(r);
-    this.observer.disabled(disabled);
+    this.observer.disabled(disabled.count);
   }
 
   /** Folds the batch into each subscription's health: last success/failure, failure streak, failing since. */
@@ -226,16 +231,17 @@ export class AttemptWriter {
     );
   }
 
-  /** Disables subscriptions whose receiver answered 410 Gone, and those failing too long. Returns how many. */
-  private async disable(trx: Knex.Transaction, records: AttemptRecord[]): Promise<number> {
+  /** Disables subscriptions whose receiver answered 410 Gone, and those failing too long (each partner is told). */
+  private async disable(trx: Knex.Transaction, records: AttemptRecord[]): Promise<DisableOutcome> {
     const gone = new Map<string, string>();
     const failing = new Set<string>();
     for (const r of records) {
       if (r.disableReason) gone.set(r.subscriptionId, r.disableReason);
       else if (r.outcome === 'failure' && r.reachedReceiver) failing.add(r.subscriptionId);
     }
-    let count = gone.size > 0 ? await disableSubscriptions(trx, gone) : 0;
-    if (failing.size > 0) count += await disableFailingSubscriptions(trx, this.options.disableAfterMs, [...failing]);
-    return count;
+    const { publicUrl } = this.options;
+    let outcome: DisableOutcome = gone.size > 0 ? await disableSubscriptions(trx, gone, publicUrl) : { count: 0, mailIds: [] };
+    if (failing.size > 0) outcome = addOutcomes(outcome, await disableFailingSubscriptions(trx, this.options.disableAfterMs, [...failing], publicUrl));
+    return outcome;
   }
 }

@@ -7,6 +7,7 @@ import { createTransport } from '#shared/http/transport';
 import { createRetryPolicy } from '#shared/delivery/retry-policy';
 import { handBackMessages } from '#shared/delivery/requeue';
 import { RetrySchedule } from '#shared/delivery/retry-schedule';
+import { dispatchMail } from '#shared/mail/outbox';
 import type { Redis } from 'ioredis';
 import { checkUrl } from '#shared/url-guard';
 import { receiverGuardOptions, receiverPolicy } from '#shared/receiver-guard';
@@ -51,7 +52,11 @@ export function createDeliveryEngine(
   const urlVerdicts = new Map<string, string | null>();
   const schedule = new RetrySchedule(redis, config.queuePrefix);
   const pump = new RetryPump(schedule, queues, logger);
-  const writer = new AttemptWriter(db, schedule, logger, observer, { disableAfterMs: config.disableAfterMs });
+  const writer = new AttemptWriter(db, schedule, logger, observer, {
+    disableAfterMs: config.disableAfterMs,
+    publicUrl: config.publicUrl,
+    onMail: (mailIds) => dispatchMail(queues, mailIds, logger),
+  });
   const dispatcher = new Dispatcher(transport, writer, createRetryPolicy({ scheduleMs: config.retryScheduleMs }), logger, {
     handBack: (messages) => handBackMessages(db, queues, messages),
     concurrency: config.deliveryConcurrency,
