@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerResponse } from 'node:http';
-import { OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
+import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { createTestPartner, type TestPartner } from '../support/portal.ts';
 import { PUSHABLE, pushSetup, startReceiver, type PartnerFixture, type Receiver } from '../support/push-fixtures.ts';
 import { eventually } from '../support/poll.ts';
@@ -194,7 +194,7 @@ describe('unknown input', () => {
     expect(res.body.error.message).toContain('body.eventType');
     expect(res.body.error.details).toEqual([{ path: 'body.eventType', code: 'unknown_field', message: 'not a field of this route' }]);
     const nested = await ctx.request('POST', '/v1/hub/events', {
-      token: 'test-hub-token-0123456789abcdef',
+      token: HUB_TOKEN,
       body: { events: [{ id: 'evt-unknown-field', installationId: 'MSVPAR', type: 'estate.updated', occurredAt: '2026-01-01T00:00:00Z', data: { free: 'form' }, colour: 'red' }] },
     });
     expect(nested.status).toBe(400);

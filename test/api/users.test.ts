@@ -80,6 +80,9 @@ describe('users (partner)', () => {
       // The same body once the parts that differ by nature (ids, the address, the time, the key) are masked.
       const mask = (body: { user: Record<string, unknown>; apiKey: string }) => ({
         ...body,
+        id: 'usr',
+        email: 'address',
+        createdAt: 'time',
         user: { ...body.user, id: 'usr', email: 'address', createdAt: 'time' },
         apiKey: body.apiKey.replace(/^(hhk)_.*$/, '$1_…'),
       });
