@@ -92,6 +92,7 @@ describe('/readyz when a dependency is down', () => {
           code: 'not_ready',
           message: 'redis not answering',
           details: [{ path: 'redis', message: 'not answering', code: 'dependency_unavailable' }],
+          requestId: res.headers.get('x-request-id'),
         },
       });
       const logged = lines.map((line) => JSON.parse(line) as { msg: string; dependency?: string; error?: string }).find((l) => l.msg === 'readiness check failed');
