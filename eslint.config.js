@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.data/', 'coverage/', 'bench-results/'] },
+  { ignores: ['dist/', 'node_modules/', '.data/', 'coverage/', 'bench-results/', 'services/portal/src/generated/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -17,8 +17,13 @@ export default tseslint.config(
     },
   },
   {
+    // The portal runs in the browser.
+    files: ['services/portal/src/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     // Command-line tools talk to a person on stdout.
-    files: ['scripts/**/*.ts'],
+    files: ['scripts/**/*.ts', 'services/portal/scripts/**/*.ts'],
     rules: { 'no-console': 'off' },
   },
 );

@@ -18,8 +18,8 @@ import { chromium } from 'playwright-core';
 /** Where Debian's chromium package puts the browser. */
 export const CHROMIUM = '/usr/bin/chromium';
 
-// Headless in a container: no sandbox (no user namespaces), no GPU, and nothing phoning home.
-const CHROMIUM_ARGS = [
+/** Headless in a container: no sandbox (no user namespaces), no GPU, and nothing phoning home. */
+export const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',

@@ -18,3 +18,15 @@ export function parseSchedule(text: string): number[] {
   if (delays.length > 50) throw new Error('lists more than 50 retries');
   return delays;
 }
+
+/** Writes milliseconds in the largest whole unit, as people read a schedule: `5 s`, `30 min`, `2 h`, `5 d`. */
+export function formatDuration(ms: number): string {
+  const units: [number, string][] = [
+    [UNIT_MS.d, 'd'],
+    [UNIT_MS.h, 'h'],
+    [UNIT_MS.m, 'min'],
+    [UNIT_MS.s, 's'],
+  ];
+  for (const [size, name] of units) if (ms >= size && ms % size === 0) return `${ms / size} ${name}`;
+  return `${ms} ms`;
+}

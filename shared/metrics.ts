@@ -165,6 +165,28 @@ export function createMetrics(options: MetricsOptions = {}) {
       registers,
     }),
 
+    /** 1 while Postgres refuses every write of the attempt writer (outcomes are held, not lost); 0 while it commits. */
+    attemptWriterFailing: new Gauge({
+      name: 'hubhook_attempt_writer_failing',
+      help: 'Whether the delivery attempt writer cannot commit to Postgres: 1 failing (outcomes are held in memory and retried), 0 committing.',
+      registers,
+    }),
+
+    /** Delivery outcomes waiting to be written. */
+    attemptWriterBuffered: new Gauge({
+      name: 'hubhook_attempt_writer_buffered',
+      help: 'Delivery outcomes held by the attempt writer, waiting to be committed.',
+      registers,
+    }),
+
+    /** Outcomes whose row could not be written as received: `minimal` (kept without the response), `dropped` (message resent after its lease). */
+    attemptRecordsUnwritable: new Counter({
+      name: 'hubhook_attempt_records_unwritable_total',
+      help: 'Attempt rows that could not be written as received, by fate: minimal (written without the response, with an error saying why), dropped (not written; the message is sent again after its lease).',
+      labelNames: ['fate'] as const,
+      registers,
+    }),
+
     /** Events taken in by POST /v1/hub/events: accepted (new) or duplicate (id seen before). */
     eventsIngested: new Counter({
       name: 'hubhook_events_ingested_total',

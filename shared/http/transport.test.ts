@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { LookupFunction } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGuardedLookup, type BaseLookup } from '../url-guard.ts';
+import { HOSTILE_ANSWERS, HOSTILE_BODIES, startRawReceiver, type RawAnswer } from '../../test/support/receiver.ts';
 import { createTransport, type PostResponse, type PostResult, type Transport, type TransportOptions } from './transport.ts';
 
 /** A loopback receiver that records what reached it. */
@@ -85,7 +86,9 @@ describe('createTransport: responses', () => {
     const result = expectResponse(await transport().post(`${server.url}/hook`, '{}', json));
 
     expect(result.status).toBe(200);
-    expect(result.body).toBe('a'.repeat(2048));
+    expect(result.statusText).toBe('OK');
+    expect(result.body.toString()).toBe('a'.repeat(2048));
+    expect(result.bytesRead).toBe(body.length);
     expect(result.truncated).toBe(false);
     expect(result.headers['content-type']).toBe('text/plain');
     expect(result.headers['retry-after']).toBe('120');
@@ -112,7 +115,7 @@ describe('createTransport: responses', () => {
 
     expect(result.status).toBe(200);
     expect(result.truncated).toBe(true);
-    expect(result.body).toBe('x'.repeat(2048));
+    expect(result.body.toString()).toBe('x'.repeat(2048));
     const { finished, written } = await served!;
     expect(finished).toBe(false);
     expect(written).toBeLessThan(total);
@@ -123,7 +126,7 @@ describe('createTransport: responses', () => {
 
     const result = expectResponse(await transport().post(server.url, '{}', json));
 
-    expect(result).toMatchObject({ status: 500, body: 'boom', truncated: false });
+    expect(result).toMatchObject({ status: 500, body: Buffer.from('boom'), truncated: false });
   });
 
   it('reports the final response after an informational 103', async () => {
@@ -134,7 +137,7 @@ describe('createTransport: responses', () => {
 
     const result = expectResponse(await transport().post(server.url, '{}', json));
 
-    expect(result).toMatchObject({ status: 202, body: 'accepted' });
+    expect(result).toMatchObject({ status: 202, body: Buffer.from('accepted') });
     expect(result.headers['x-final']).toBe('yes');
     expect(result.headers.link).toBeUndefined();
   });
@@ -246,6 +249,73 @@ describe('createTransport: failures', () => {
   });
 });
 
+describe('createTransport: hostile receivers (raw TCP)', () => {
+  async function raw(answer: RawAnswer): Promise<string> {
+    const receiver = await startRawReceiver(answer);
+    cleanups.push(() => receiver.close());
+    return receiver.url;
+  }
+
+  it('keeps a body with NUL bytes and one that is not UTF-8 as the exact bytes', async () => {
+    const client = transport();
+
+    const nul = expectResponse(await client.post(await raw(HOSTILE_ANSWERS.nul), '{}', json));
+    const invalid = expectResponse(await client.post(await raw(HOSTILE_ANSWERS.invalidUtf8), '{}', json));
+
+    expect(nul.status).toBe(200);
+    expect(nul.body.equals(HOSTILE_BODIES.nul)).toBe(true);
+    expect(invalid.body.equals(HOSTILE_BODIES.invalidUtf8)).toBe(true);
+  });
+
+  it('reads at most 64 KiB of a 10 MiB body and keeps 2 KiB', async () => {
+    const result = expectResponse(await transport().post(await raw(HOSTILE_ANSWERS.huge), '{}', json));
+
+    expect(result).toMatchObject({ status: 200, truncated: true });
+    expect(result.body).toHaveLength(2048);
+    expect(result.bytesRead).toBeGreaterThan(65_536);
+    expect(result.bytesRead).toBeLessThan(1024 * 1024);
+  });
+
+  it('ends a body that drips forever at the total deadline', async () => {
+    const result = await transport({ timeoutMs: 800 }).post(await raw(HOSTILE_ANSWERS.drip), '{}', json);
+
+    expectError(result, 'timeout');
+    expect(result.durationMs).toBeGreaterThanOrEqual(790);
+  });
+
+  it('fails an unsolicited 100 Continue as protocol, and a 102 then silence at the deadline', async () => {
+    const client = transport({ timeoutMs: 800 });
+
+    const cont = await client.post(await raw(HOSTILE_ANSWERS.continueThenSilence), '{}', json);
+    const silent = await client.post(await raw(HOSTILE_ANSWERS.processingThenSilence), '{}', json);
+
+    expectError(cont, 'protocol');
+    expect(cont).toMatchObject({ message: expect.stringContaining('100 Continue') });
+    expectError(silent, 'timeout');
+  });
+
+  it('answers a 302 as a response and follows nothing', async () => {
+    const result = expectResponse(await transport().post(await raw(HOSTILE_ANSWERS.redirect), '{}', json));
+
+    expect(result).toMatchObject({ status: 302, statusText: 'Found', headers: { location: 'http://127.0.0.1:9/elsewhere' } });
+  });
+
+  it('fails 2000 headers and a garbage status line as protocol errors', async () => {
+    const client = transport();
+
+    const flood = await client.post(await raw(HOSTILE_ANSWERS.headerFlood), '{}', json);
+    const garbage = await client.post(await raw(HOSTILE_ANSWERS.garbageStatus), '{}', json);
+
+    expectError(flood, 'protocol');
+    expect(flood).toMatchObject({ message: expect.stringContaining('Headers Overflow') });
+    expectError(garbage, 'protocol');
+  });
+
+  it('reports a reset in the middle of the body as reset', async () => {
+    expectError(await transport().post(await raw(HOSTILE_ANSWERS.resetMidBody), '{}', json), 'reset');
+  });
+});
+
 describe('createTransport: address guard', () => {
   const refuseLoopback = (ip: string): string | null => (ip.startsWith('127.') ? 'loopback' : null);
 
@@ -290,7 +360,7 @@ describe('createTransport: address guard', () => {
 
     const result = expectResponse(await client.post(`http://receiver.test:${server.port}/hook`, '{}', json));
 
-    expect(result.body).toBe('ok');
+    expect(result.body.toString()).toBe('ok');
     expect(asked).toEqual(['receiver.test']);
     expect(server.requests[0]!.headers.host).toBe(`receiver.test:${server.port}`);
   });

@@ -2,9 +2,12 @@
  * The delivery HTTP transport: one POST to a webhook receiver, answered by a `PostResult`.
  *
  * Failure policy: `post` never throws. Every network outcome (timeout, DNS failure, refused or
- * reset connection, TLS failure, forbidden address) comes back as `{ kind: 'error' }`, and
- * every HTTP answer, whatever its status (3xx included: redirects are not followed), as
- * `{ kind: 'response' }`. Deciding what counts as success, and when to retry, is the caller's.
+ * reset connection, TLS failure, forbidden address, an answer that is not valid HTTP) comes
+ * back as `{ kind: 'error' }`, and every HTTP answer, whatever its status (3xx included:
+ * redirects are not followed), as `{ kind: 'response' }`. Nothing a receiver sends can make a
+ * request outlast `timeoutMs` (a body that drips, a 1xx then silence) or hold more than
+ * `maxResponseBytes` of body and undici's 16 KiB of response head (a header flood fails as
+ * `protocol`); the body is kept as bytes, never decoded here. Deciding what counts as success, and when to retry, is the caller's.
  * The address guard fails closed: an address `checkAddress` refuses, or a socket whose remote
  * address cannot be read, gets no request written to it.
  *
@@ -34,7 +37,7 @@
  * throughput here and bounds how many sockets one receiver can hold.
  */
 import { isIP, type LookupFunction, type Socket } from 'node:net';
-import { Agent, buildConnector, type Dispatcher } from 'undici';
+import { Agent, buildConnector, errors, type Dispatcher } from 'undici';
 import { ForbiddenAddressError } from '../url-guard.ts';
 
 /** Options of `createTransport`; every field is optional, see `DEFAULT_TRANSPORT_OPTIONS`. */
@@ -80,16 +83,22 @@ export type TransportErrorKind =
   | 'reset'
   | 'tls'
   | 'forbidden_address'
+  /** The answer is not valid HTTP/1.1: a garbage status line, a header flood, an unsolicited 100. */
+  | 'protocol'
   | 'other';
 
 /** The receiver answered (any status). */
 export interface PostResponse {
   kind: 'response';
   status: number;
+  /** The reason phrase of the status line, as sent (may be empty). */
+  statusText: string;
   /** Lower-case names; repeated headers joined with ", ". */
   headers: Record<string, string>;
-  /** The first `keepBytes` of the body, decoded as UTF-8. */
-  body: string;
+  /** The first `keepBytes` of the body, exactly as sent: bytes, which need not be text. */
+  body: Buffer;
+  /** Body bytes read in all; more than `body.length` when the rest was read and not kept. */
+  bytesRead: number;
   /** True when the body ran past `maxResponseBytes` and the connection was cut there. */
   truncated: boolean;
   durationMs: number;
@@ -201,6 +210,7 @@ class PostHandler implements Dispatcher.DispatchHandler {
   private timer: NodeJS.Timeout | undefined;
   private settled = false;
   private status = 0;
+  private statusText = '';
   private headers: Record<string, string> = {};
   private readonly kept: Buffer[] = [];
   private keptBytes = 0;
@@ -230,9 +240,11 @@ class PostHandler implements Dispatcher.DispatchHandler {
     _controller: Dispatcher.DispatchController,
     status: number,
     headers: Record<string, string | string[] | undefined>,
+    statusText: string,
   ): void {
     // Called again after an informational 1xx: only the final response's headers count.
     this.status = status;
+    this.statusText = statusText;
     this.headers = {};
     for (const [name, value] of Object.entries(headers)) {
       if (value !== undefined) this.headers[name] = Array.isArray(value) ? value.join(', ') : value;
@@ -269,8 +281,10 @@ class PostHandler implements Dispatcher.DispatchHandler {
     this.settle({
       kind: 'response',
       status: this.status,
+      statusText: this.statusText,
       headers: this.headers,
-      body: Buffer.concat(this.kept, this.keptBytes).toString('utf8'),
+      body: Buffer.concat(this.kept, this.keptBytes),
+      bytesRead: this.readBytes,
       truncated,
       durationMs: performance.now() - this.startedAt,
     });
@@ -287,6 +301,10 @@ class PostHandler implements Dispatcher.DispatchHandler {
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NODATA', 'EAI_NONAME', 'ENODATA', 'ESERVFAIL']);
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET']);
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const PROTOCOL_CODES = new Set(['UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_EXCEEDED_MAX_SIZE']);
+// undici's SocketError for an answer it cannot take: an unsolicited 100 Continue, a response
+// before the request, an upgrade nobody asked for. Same code as a reset, so told by message.
+const PROTOCOL_SOCKET_MESSAGES = new Set(['bad response', 'bad upgrade']);
 
 /** Maps a Node or undici error (or its cause) to a transport error kind; unknown ones are 'other'. */
 export function classifyError(err: unknown): TransportErrorKind {
@@ -295,6 +313,9 @@ export function classifyError(err: unknown): TransportErrorKind {
     if (e instanceof ForbiddenAddressError) return 'forbidden_address';
     if (code === 'ECONNREFUSED') return 'refused';
     if ((code !== undefined && DNS_CODES.has(code)) || syscall === 'getaddrinfo') return 'dns';
+    // llhttp's parse errors (a garbage status line, bad chunking, ...), not always with a code.
+    if (e instanceof errors.HTTPParserError || (code !== undefined && (PROTOCOL_CODES.has(code) || code.startsWith('HPE_')))) return 'protocol';
+    if (code === 'UND_ERR_SOCKET' && PROTOCOL_SOCKET_MESSAGES.has(e.message)) return 'protocol';
     if (code !== undefined && RESET_CODES.has(code)) return 'reset';
     if (code !== undefined && TIMEOUT_CODES.has(code)) return 'timeout';
     if (code !== undefined && /^ERR_(TLS|SSL)_|CERT|UNABLE_TO_VERIFY/.test(code)) return 'tls';
@@ -306,5 +327,8 @@ export function classifyError(err: unknown): TransportErrorKind {
 function describeError(err: Error): string {
   const { code } = err as NodeJS.ErrnoException;
   const message = err.message.trim();
-  return code === undefined || message.includes(code) ? message : `${code}: ${message}`;
+  const named = code === undefined || message.includes(code) ? message : `${code}: ${message}`;
+  return code === 'UND_ERR_SOCKET' && PROTOCOL_SOCKET_MESSAGES.has(message)
+    ? `${named} (an informational 100 Continue nobody asked for, or an answer to no request)`
+    : named;
 }

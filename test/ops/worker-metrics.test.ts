@@ -15,7 +15,8 @@ const record = (over: Partial<AttemptRecord>): AttemptRecord => ({
   outcome: 'failure',
   statusCode: null,
   error: null,
-  responseBody: null,
+  errorMessage: null,
+  response: null,
   status: 'pending',
   nextAttemptAt: null,
   reachedReceiver: true,
@@ -79,6 +80,24 @@ describe("a worker's metrics endpoint", () => {
     }
   });
 
+  it("reports a worker that cannot do its work: /healthz says degraded (alive), /readyz answers 503", async () => {
+    let ok = true;
+    const details = { attemptWriter: { committing: false, buffered: 12 } };
+    const server = await startMetricsServer(createMetrics({ defaultMetrics: false }), { port: 0, host: '127.0.0.1', operatorToken: OPERATOR_TOKEN, health: () => ({ ok, details }) });
+    try {
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+      ok = false;
+      const live = await fetch(`${server.url}/healthz`);
+      expect(live.status).toBe(200);
+      expect(await live.json()).toEqual({ status: 'degraded', ...details });
+      const ready = await fetch(`${server.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toEqual({ status: 'degraded', ...details });
+    } finally {
+      await server.close();
+    }
+  });
+
   describe('of the production entry point (services/worker/src/main.ts)', () => {
     let ctx: TestContext;
     beforeAll(async () => {
@@ -100,6 +119,10 @@ describe("a worker's metrics endpoint", () => {
         expect(text).toContain('# TYPE process_cpu_seconds_total counter');
         // Queue depths are the api's to report: two processes must not both count them.
         expect(text).not.toContain('hubhook_queue_jobs');
+        // Its health names the attempt writer's state.
+        const health = await fetch(metricsUrl.replace(/\/metrics$/, '/readyz'));
+        expect(health.status).toBe(200);
+        expect(await health.json()).toMatchObject({ status: 'ok', attemptWriter: { committing: true, buffered: 0 } });
       } finally {
         await stopWorkerProcess(child, 'SIGTERM');
       }

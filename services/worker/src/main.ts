@@ -22,7 +22,14 @@ const metrics = createMetrics({ logger });
 const workers = startWorkers(workerRedis, { config, logger, ...resources }, { prefix: config.queuePrefix, observer: metricsObserver(metrics) });
 // Deliveries matter more than their metrics: if the port is taken, log it and deliver anyway
 // (Prometheus then sees the worker down, and HubhookWorkerDown says so).
-const metricsServer = await startMetricsServer(metrics, { port: config.metricsPort, operatorToken: config.operatorToken }).catch((err: unknown) => {
+const metricsServer = await startMetricsServer(metrics, {
+  port: config.metricsPort,
+  operatorToken: config.operatorToken,
+  health: () => {
+    const attemptWriter = workers.engine.writer.health();
+    return { ok: attemptWriter.committing, details: { attemptWriter } };
+  },
+}).catch((err: unknown) => {
   logger.error({ err, port: config.metricsPort }, 'metrics endpoint not started; delivering without it');
   return null;
 });

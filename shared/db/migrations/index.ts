@@ -4,7 +4,8 @@ import * as subscriptions from './0002-subscriptions.ts';
 import * as delivery from './0003-delivery.ts';
 import * as onboarding from './0005-onboarding.ts';
 import * as accounts from './0006-accounts.ts';
-import * as apiConventions from './0007-api-conventions.ts';
+import * as attemptResponses from './0007-attempt-responses.ts';
+import * as apiConventions from './0008-api-conventions.ts';
 
 /** Every migration, in the order it runs. Add new ones at the end; never edit a shipped one. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -13,5 +14,6 @@ export const migrations: Record<string, Knex.Migration> = {
   '0003-delivery': delivery,
   '0005-onboarding': onboarding,
   '0006-accounts': accounts,
-  '0007-api-conventions': apiConventions,
+  '0007-attempt-responses': attemptResponses,
+  '0008-api-conventions': apiConventions,
 };

@@ -8,6 +8,7 @@ export function registerAccessCheckRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/hub/access-check',
+    operationId: 'checkAccess',
     auth: ['hub'],
     summary: 'May this product (by its credentials) call this function for this installation? The answer says why.',
     tags: ['hub'],

@@ -7,7 +7,7 @@ export const AccessCheckBody = z.object({
   accessKey: z.string().min(1).max(500),
   installationId: InstallationId,
   functionKey: z.string().min(1).max(200),
-});
+}).meta({ id: 'AccessCheckRequest' });
 export type AccessCheckInput = z.infer<typeof AccessCheckBody>;
 
 /** Why access is allowed or denied; each denial has a code of its own. */
@@ -39,5 +39,5 @@ export const AccessDecision = z.object({
   partnerId: z.string().optional(),
   /** With account-level credentials: a nudge towards product credentials. */
   hint: z.string().optional(),
-});
+}).meta({ id: 'AccessDecision' });
 export type AccessDecisionView = z.infer<typeof AccessDecision>;

@@ -8,6 +8,7 @@ export function registerAccountCredentialRoutes(api: ApiRoutes, deps: AppDeps): 
   api.add({
     method: 'post',
     path: '/v1/partners/:partnerId/account-credentials',
+    operationId: 'issueAccountCredential',
     auth: ['operator'],
     summary: "Issue an account-level access key (and the partner's account login, the first time); the key is shown once",
     tags: ['partners', 'credentials'],
@@ -22,6 +23,7 @@ export function registerAccountCredentialRoutes(api: ApiRoutes, deps: AppDeps): 
   api.add({
     method: 'get',
     path: '/v1/partners/:partnerId/account-credentials',
+    operationId: 'getAccountCredentials',
     auth: ['operator'],
     summary: "A partner's account login and keys (no secrets)",
     tags: ['partners', 'credentials'],
@@ -33,6 +35,7 @@ export function registerAccountCredentialRoutes(api: ApiRoutes, deps: AppDeps): 
   api.add({
     method: 'delete',
     path: '/v1/partners/:partnerId/account-credentials/:credentialId',
+    operationId: 'revokeAccountCredential',
     auth: ['operator'],
     summary: 'Revoke an account-level access key',
     tags: ['partners', 'credentials'],

@@ -10,17 +10,17 @@ export const IssuedAccountCredential = z.object({
   /** Shown once; only a hash is kept. */
   accessKey: z.string(),
   createdAt: z.string(),
-});
+}).meta({ id: 'IssuedAccountCredential' });
 
 export const AccountKey = z.object({
   id: z.string(),
   createdAt: z.string(),
   revokedAt: z.string().nullable(),
   lastUsedAt: z.string().nullable(),
-});
+}).meta({ id: 'AccountKey' });
 
 export const AccountCredentials = z.object({
   partnerId: z.string(),
   login: z.string().nullable(),
   keys: z.array(AccountKey),
-});
+}).meta({ id: 'AccountCredentials' });

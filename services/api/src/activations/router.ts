@@ -17,12 +17,8 @@ import {
 } from './service.ts';
 
 const tags = ['installations'];
-const errors = {
-  400: 'invalid input; details name each field',
-  401: 'no valid token',
-  403: 'not the HUB token',
-  404: 'no such installation or product',
-};
+// 400, 401 and 403 are documented for every route by the route machinery.
+const errors = { 404: 'no such installation or product' };
 const notOffered = '`product_inactive` (no active version) or `not_available` (restricted to other installations)';
 
 /** HUB routes acting for an installation's administrator (API.md, HUB and broker platform). */
@@ -30,6 +26,7 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/installations/:installationId/products',
+    operationId: 'listInstallationProducts',
     auth: ['hub'],
     summary: 'Products available to the installation, with its activation; upgradable first',
     tags,
@@ -42,6 +39,7 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/installations/:installationId/products/:productId/activate',
+    operationId: 'activateInstallationProduct',
     auth: ['hub'],
     summary: 'Activate the product for the installation at its active version',
     tags,
@@ -56,6 +54,7 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/installations/:installationId/products/:productId/upgrade',
+    operationId: 'getInstallationProductUpgrade',
     auth: ['hub'],
     summary: 'What upgrading to the active version changes',
     tags,
@@ -67,6 +66,7 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/installations/:installationId/products/:productId/upgrade',
+    operationId: 'upgradeInstallationProduct',
     auth: ['hub'],
     summary: 'Confirm the upgrade: the installation now grants the active version',
     tags,
@@ -86,6 +86,7 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'delete',
     path: '/v1/installations/:installationId/products/:productId',
+    operationId: 'deactivateInstallationProduct',
     auth: ['hub'],
     summary: 'Deactivate the product for the installation',
     tags,
@@ -100,6 +101,7 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/installations/:installationId/notifications',
+    operationId: 'listInstallationNotifications',
     auth: ['hub'],
     summary: 'Notices for the installation’s administrators (upgrade available), newest first',
     tags,
@@ -112,6 +114,7 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/ops/products/:productId/activate-test',
+    operationId: 'activateTestProduct',
     auth: ['operator'],
     summary: `Activate a partner's product in the partner test installation ${PARTNER_TEST_INSTALLATION} at its active version (the portal's "contact us and we will activate it")`,
     tags: ['ops', ...tags],

@@ -5,10 +5,10 @@ export const InstallationParams = z.object({ installationId: z.string() });
 export const InstallationProductParams = z.object({ installationId: z.string(), productId: z.string() });
 
 /** `POST .../upgrade`: optionally the version the administrator saw in the difference, so a newer one activated meanwhile is not granted unseen. */
-export const UpgradeBody = z.strictObject({ version: z.number().int().min(1).optional() }).optional();
+export const UpgradeBody = z.strictObject({ version: z.number().int().min(1).optional() }).optional().meta({ id: 'UpgradeRequest' });
 export type UpgradeInput = z.infer<typeof UpgradeBody>;
 
-export const Activation = z.object({ version: z.number().int(), activatedAt: z.string(), updatedAt: z.string() });
+export const Activation = z.object({ version: z.number().int(), activatedAt: z.string(), updatedAt: z.string() }).meta({ id: 'Activation' });
 
 /** A product as an installation's administrator sees it. */
 export const InstallationProduct = z.object({
@@ -26,7 +26,7 @@ export const InstallationProduct = z.object({
   activation: Activation.nullable(),
   /** The installation is on an older version than the active one. */
   upgradeAvailable: z.boolean(),
-});
+}).meta({ id: 'InstallationProduct' });
 export type InstallationProductView = z.infer<typeof InstallationProduct>;
 
 /** What an upgrade changes: functions added, removed, and kept with other filters or requireAccess. */
@@ -37,6 +37,6 @@ export const UpgradeDiff = z.object({
   functionsAdded: z.array(z.string()),
   functionsRemoved: z.array(z.string()),
   functionsChanged: z.array(z.string()),
-});
+}).meta({ id: 'UpgradeDiff' });
 export type UpgradeDiffView = z.infer<typeof UpgradeDiff>;
 

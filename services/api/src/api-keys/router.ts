@@ -10,6 +10,7 @@ export function registerApiKeyRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/api-keys',
+    operationId: 'listApiKeys',
     auth: ['partner'],
     summary: 'List the calling user’s own API keys, newest first (no secrets; revoked ones with revokedAt)',
     tags,
@@ -21,6 +22,7 @@ export function registerApiKeyRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/api-keys',
+    operationId: 'mintApiKey',
     auth: ['partner'],
     summary: 'Mint a named API key for the signed-in user (e.g. for a server); the token is shown once, only its hash is kept',
     tags,
@@ -41,6 +43,7 @@ export function registerApiKeyRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'delete',
     path: '/v1/api-keys/:keyId',
+    operationId: 'revokeApiKey',
     auth: ['partner'],
     summary: 'Revoke one of the calling user’s own API keys; it stops working at once',
     tags,

@@ -26,6 +26,7 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/applications',
+    operationId: 'submitApplication',
     auth: ['public'],
     summary: 'Apply for partner access',
     tags: ['onboarding'],
@@ -41,6 +42,7 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/applications',
+    operationId: 'listApplications',
     auth: ['operator'],
     summary: 'List access applications, newest first',
     tags: ['onboarding'],
@@ -52,6 +54,7 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/applications/:applicationId',
+    operationId: 'getApplication',
     auth: ['operator'],
     summary: 'One access application',
     tags: ['onboarding'],
@@ -67,6 +70,7 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/applications/:applicationId/approve',
+    operationId: 'approveApplication',
     auth: ['operator'],
     summary: 'Approve an application: creates the partner and its contact person, who is e-mailed how to sign in',
     tags: ['onboarding'],
@@ -86,6 +90,7 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/applications/:applicationId/reject',
+    operationId: 'rejectApplication',
     auth: ['operator'],
     summary: 'Reject an application with a reason; the applicant is e-mailed it',
     tags: ['onboarding'],

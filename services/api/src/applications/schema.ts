@@ -14,7 +14,7 @@ export const CreateApplicationBody = z.object({
   contactEmail: Email,
   /** What the company wants to build. */
   purpose: z.string().trim().min(1).max(5000),
-});
+}).meta({ id: 'CreateApplicationRequest' });
 export type CreateApplicationInput = z.infer<typeof CreateApplicationBody>;
 
 export const Application = z.object({
@@ -29,10 +29,10 @@ export const Application = z.object({
   decidedAt: z.string().nullable(),
   partnerId: z.string().nullable(),
   createdAt: z.string(),
-});
+}).meta({ id: 'Application' });
 export type ApplicationView = z.infer<typeof Application>;
 
-export const ApplicationReceived = z.object({ id: z.string(), status: z.literal('pending') });
+export const ApplicationReceived = z.object({ id: z.string(), status: z.literal('pending') }).meta({ id: 'ApplicationReceived' });
 
 export const ListApplicationsQuery = PageQuery.extend({ status: ApplicationStatus.optional() });
 export type ListApplicationsInput = z.infer<typeof ListApplicationsQuery>;
@@ -40,10 +40,10 @@ export const ApplicationPage = pageOf(Application);
 
 export const ApplicationParams = z.object({ applicationId: z.string() });
 
-export const RejectApplicationBody = z.object({ reason: z.string().trim().min(1).max(2000) });
+export const RejectApplicationBody = z.object({ reason: z.string().trim().min(1).max(2000) }).meta({ id: 'RejectApplicationRequest' });
 
 /**
  * Approving answers with the new partner and contact person but no API key: the applicant signs
  * in by e-mail (the approval mail says how), so no key passes through the operator's hands.
  */
-export const ApprovedApplication = z.object({ application: Application, partner: Partner, user: User });
+export const ApprovedApplication = z.object({ application: Application, partner: Partner, user: User }).meta({ id: 'ApprovedApplication' });

@@ -17,6 +17,7 @@ export function registerCleanUpRequestRoutes(api: ApiRoutes, deps: AppDeps): voi
   api.add({
     method: 'post',
     path: '/v1/legacy-grants/clean-up-request',
+    operationId: 'createCleanUpRequest',
     auth: ['partner'],
     summary: 'Ask operators to remove the legacy grants your products now cover; records which ones they are',
     tags: ['legacy-grants'],
@@ -35,6 +36,7 @@ export function registerCleanUpRequestRoutes(api: ApiRoutes, deps: AppDeps): voi
   api.add({
     method: 'get',
     path: '/v1/ops/clean-up-requests',
+    operationId: 'listCleanUpRequests',
     auth: ['operator'],
     summary: 'Partners’ legacy clean-up requests, newest first',
     tags: ['ops', 'legacy-grants'],
@@ -46,6 +48,7 @@ export function registerCleanUpRequestRoutes(api: ApiRoutes, deps: AppDeps): voi
   api.add({
     method: 'post',
     path: '/v1/ops/clean-up-requests/:cleanUpRequestId/resolve',
+    operationId: 'resolveCleanUpRequest',
     auth: ['operator'],
     summary: 'Mark a clean-up request done; with removeGrants, remove its grants that a product still covers',
     tags: ['ops', 'legacy-grants'],

@@ -8,7 +8,8 @@ export const CreateCleanUpRequestBody = z
     /** Anything the operator should know. */
     note: z.string().trim().max(2000).default(''),
   })
-  .default({ note: '' });
+  .default({ note: '' })
+  .meta({ id: 'CleanUpRequestNote' });
 
 /** A grant as it stood when the partner asked: covered by these products. */
 export const CoveredGrant = z.object({
@@ -16,7 +17,7 @@ export const CoveredGrant = z.object({
   installationId: z.string(),
   functionKey: z.string(),
   coveredBy: z.array(z.string()),
-});
+}).meta({ id: 'CoveredGrant' });
 export type CoveredGrantView = z.infer<typeof CoveredGrant>;
 
 export const CleanUpRequest = z.object({
@@ -29,7 +30,7 @@ export const CleanUpRequest = z.object({
   status: CleanUpStatus,
   createdAt: z.string(),
   resolvedAt: z.string().nullable(),
-});
+}).meta({ id: 'CleanUpRequest' });
 export type CleanUpRequestView = z.infer<typeof CleanUpRequest>;
 
 export const ListCleanUpRequestsQuery = PageQuery.extend({ status: CleanUpStatus.optional() });
@@ -43,7 +44,8 @@ export const ResolveCleanUpRequestBody = z
     /** Also remove the request's grants that a product still covers now (re-checked); default false. */
     removeGrants: z.boolean().default(false),
   })
-  .default({ removeGrants: false });
+  .default({ removeGrants: false })
+  .meta({ id: 'ResolveCleanUpRequest' });
 
 export const ResolvedCleanUpRequest = z.object({
   request: CleanUpRequest,
@@ -51,4 +53,4 @@ export const ResolvedCleanUpRequest = z.object({
   removedGrantIds: z.array(z.string()),
   /** The request's grants left in place: no longer covered, or already gone. */
   keptGrantIds: z.array(z.string()),
-});
+}).meta({ id: 'ResolvedCleanUpRequest' });

@@ -10,6 +10,7 @@ export function registerEventRoutes(api: ApiRoutes, deps: AppDeps & { metrics: M
   api.add({
     method: 'post',
     path: '/v1/hub/events',
+    operationId: 'publishEvents',
     auth: ['hub'],
     summary: 'Publish change events (1–1000); answered once they are committed',
     tags: ['hub'],

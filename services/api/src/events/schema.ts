@@ -16,9 +16,9 @@ export const HubEvent = z.object({
   entityId: z.string().min(1).max(200).optional(),
   occurredAt: z.iso.datetime({ offset: true }),
   data: z.record(z.string(), z.unknown()),
-});
+}).meta({ id: 'HubEvent' });
 export type HubEventInput = z.infer<typeof HubEvent>;
 
-export const PublishEventsBody = z.object({ events: z.array(HubEvent).min(1).max(1000) });
+export const PublishEventsBody = z.object({ events: z.array(HubEvent).min(1).max(1000) }).meta({ id: 'PublishEventsRequest' });
 
-export const PublishEventsAnswer = z.object({ accepted: z.number().int(), duplicates: z.number().int() });
+export const PublishEventsAnswer = z.object({ accepted: z.number().int(), duplicates: z.number().int() }).meta({ id: 'PublishEventsResult' });

@@ -11,6 +11,7 @@ export function registerFunctionRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'put',
     path: '/v1/functions/:functionKey',
+    operationId: 'putFunction',
     auth: ['operator'],
     summary: 'Create or replace a catalog function; it is pushable when it lists event types',
     tags: ['functions'],
@@ -35,6 +36,7 @@ export function registerFunctionRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/functions',
+    operationId: 'listFunctions',
     auth: ['operator', 'hub', 'partner'],
     summary: 'The function catalog, by key; `q` keeps the functions whose key, name or description contains every word of it',
     tags: ['functions'],

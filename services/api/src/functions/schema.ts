@@ -31,7 +31,7 @@ export const PutFunctionBody = z.object({
   description: z.string().trim().max(2000).default(''),
   eventTypes: distinctList(EventType, 50),
   filterFields: distinctList(FilterField, 50),
-});
+}).meta({ id: 'PutFunctionRequest' });
 export type PutFunctionInput = z.infer<typeof PutFunctionBody>;
 
 export const FunctionKeyParams = z.object({ functionKey: FunctionKey });
@@ -46,7 +46,7 @@ export const CatalogFunction = z.object({
   pushable: z.boolean(),
   createdAt: z.string(),
   updatedAt: z.string(),
-});
+}).meta({ id: 'CatalogFunction' });
 export type FunctionView = z.infer<typeof CatalogFunction>;
 
 /** The catalog list: a page, optionally searched. */

@@ -6,6 +6,7 @@ import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../app.ts';
 
 const CHECK_TIMEOUT_MS = 2_000;
+const READY_RETRY_AFTER_SECONDS = 5;
 
 /**
  * Runs one dependency's probe; null when it answered, else the raw error text. That text (a
@@ -28,23 +29,26 @@ async function check(probe: () => Promise<unknown>): Promise<string | null> {
   }
 }
 
-const Ready = z.object({ status: z.literal('ready'), checks: z.object({ postgres: z.string(), redis: z.string() }) });
+const Liveness = z.object({ status: z.literal('ok') }).meta({ id: 'Liveness' });
+const Ready = z.object({ status: z.literal('ready'), checks: z.object({ postgres: z.string(), redis: z.string() }) }).meta({ id: 'Readiness' });
 
 /** Liveness and readiness probes. */
 export function registerHealthRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/healthz',
+    operationId: 'getLiveness',
     auth: ['public'],
     summary: 'Liveness: the process answers',
     tags: ['health'],
-    responses: { 200: z.object({ status: z.literal('ok') }) },
+    responses: { 200: Liveness },
     handler: () => ({ status: 200, body: { status: 'ok' } }),
   });
 
   api.add({
     method: 'get',
     path: '/readyz',
+    operationId: 'getReadiness',
     auth: ['public'],
     summary: 'Readiness: Postgres and Redis answer',
     tags: ['health'],
@@ -60,7 +64,8 @@ export function registerHealthRoutes(api: ApiRoutes, deps: AppDeps): void {
           return { path: dependency, message: 'not answering', code: 'dependency_unavailable' };
         });
       const failed = details.map((d) => d.path).join(' and ');
-      throw new AppError(503, 'not_ready', `${failed} not answering`, details);
+      // Probes and load balancers may honour Retry-After; a few seconds is how long a restart usually takes.
+      throw Object.assign(new AppError(503, 'not_ready', `${failed} not answering`, details), { retryAfterSeconds: READY_RETRY_AFTER_SECONDS });
     },
   });
 }

@@ -32,7 +32,8 @@ export const CLAIM_TIMEOUT_MS = 60_000;
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 export const REPLAYED_HEADER = 'idempotent-replayed';
 
-const KEY_FORM = /^[\x21-\x7e]{1,255}$/;
+/** What a key may be: 1–255 visible ASCII characters. */
+export const KEY_FORM = /^[\x21-\x7e]{1,255}$/;
 
 /** An answer as it is stored and replayed. */
 export interface StoredReply {

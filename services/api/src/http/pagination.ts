@@ -33,13 +33,29 @@ export const PageQuery = z.object({
 });
 export type PageRequest = z.infer<typeof PageQuery>;
 
-/** The answer schema of a list of `item`s. */
-export const pageOf = <T extends z.ZodType>(item: T) =>
+const pages = new WeakMap<z.ZodType, z.ZodType>();
+
+/**
+ * The answer schema of a list of `item`s, named after the item in the OpenAPI document
+ * (`Subscription` → `SubscriptionPage`). The item must be named (`.meta({ id })`); one schema
+ * per item, however many routes list it.
+ */
+export function pageOf<T extends z.ZodType>(item: T) {
+  const known = pages.get(item);
+  if (known) return known as ReturnType<typeof page<T>>;
+  const id = item.meta()?.id;
+  if (typeof id !== 'string') throw new Error('pageOf needs a named item schema: give it .meta({ id })');
+  const schema = page(item).meta({ id: `${id}Page`, description: `A page of ${id} items; \`nextCursor\` fetches the next one.` });
+  pages.set(item, schema);
+  return schema;
+}
+
+const page = <T extends z.ZodType>(item: T) =>
   z.object({
     data: z.array(item),
-    nextCursor: z.string().nullable(),
+    nextCursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
     /** Whether another page follows: the same as `nextCursor !== null`, for clients that test a flag. */
-    hasMore: z.boolean(),
+    hasMore: z.boolean().meta({ description: 'Whether another page follows: true exactly when `nextCursor` is not null.' }),
   });
 
 /** One page of rows, the cursor of the next one (null on the last page) and whether there is one. */

@@ -17,6 +17,8 @@ import {
   storable,
   type IdempotencyStore,
 } from './idempotency.ts';
+import { IdempotencyHeadersSchema, documentResponses } from '../docs/responses.ts';
+import { securityFor } from '../docs/security.ts';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 type AnyObject = z.ZodType<Record<string, unknown>>;
@@ -58,8 +60,13 @@ export interface RouteSpec<
   A extends PrincipalKind | 'public',
 > {
   method: Method;
-  /** Express syntax, e.g. `/v1/products/:id`. */
+  /** Express syntax, e.g. `/v1/products/:productId`. */
   path: string;
+  /**
+   * The operation's name in the OpenAPI document and in generated clients: camelCase verb and
+   * noun (`createSubscription`, `listMessages`), unique, and never changed once published.
+   */
+  operationId: string;
   /** The token kinds that may call it, or `['public']` for no token. */
   auth: readonly A[];
   summary: string;
@@ -67,7 +74,11 @@ export interface RouteSpec<
   params?: P;
   query?: Q;
   body?: B;
-  /** Answers by status; a zod schema documents the body, a string describes a body-less one. */
+  /**
+   * Answers by status: a zod schema (named with `.meta({ id })`) documents a success's body, a
+   * string describes a body-less success or when an error happens. Errors all carry the shared
+   * `Error` body; the ones every route can give (400, 401, 403, 413, 415, 500) are added for it.
+   */
   responses: Record<number, z.ZodType | string>;
   handler: (ctx: RouteContext<z.infer<P>, z.infer<Q>, z.infer<B>, A>) => Promise<Reply> | Reply;
 }
@@ -129,6 +140,9 @@ function parsePart<T extends z.ZodType>(schema: T | undefined, value: unknown, w
 
 type RouteParameter = NonNullable<RouteConfig['request']>['params'];
 
+// POST and PATCH take an Idempotency-Key; public routes have no caller to keep it for.
+const isIdempotent = (method: Method, isPublic: boolean) => !isPublic && (method === 'post' || method === 'patch');
+
 const toOpenApiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}');
 
 /**
@@ -139,14 +153,13 @@ export class ApiRoutes {
   readonly router = Router();
   readonly registry = new OpenAPIRegistry();
   /** Every route added, with who may call it (the tenant-isolation test walks this list). */
-  readonly specs: { method: Method; path: string; auth: readonly (PrincipalKind | 'public')[] }[] = [];
+  readonly specs: { method: Method; path: string; operationId: string; auth: readonly (PrincipalKind | 'public')[] }[] = [];
 
   private readonly idempotency: IdempotencyStore;
   /** The methods served per path, for 405 answers. */
   private readonly methods = new Map<string, Set<string>>();
 
   constructor(private readonly deps: AuthDeps) {
-    this.registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
     this.idempotency = createIdempotencyStore(deps.db, createSecretBox(requireSecretsKey(deps.config)));
   }
 
@@ -211,12 +224,14 @@ export class ApiRoutes {
   add<P extends AnyObject, Q extends AnyObject, B extends z.ZodType, A extends PrincipalKind | 'public'>(
     spec: RouteSpec<P, Q, B, A>,
   ): void {
-    this.specs.push({ method: spec.method, path: spec.path, auth: spec.auth });
+    // Generated clients name their functions after operationIds: a repeat would shadow a route.
+    const taken = this.specs.find((s) => s.operationId === spec.operationId);
+    if (taken) throw new Error(`operationId ${spec.operationId} of ${spec.method} ${spec.path} is taken by ${taken.method} ${taken.path}`);
+    this.specs.push({ method: spec.method, path: spec.path, operationId: spec.operationId, auth: spec.auth });
     this.document(spec);
     const isPublic = (spec.auth as readonly string[]).includes('public');
     const kinds = spec.auth.filter((a): a is Exclude<A, 'public'> => a !== 'public') as PrincipalKind[];
-    // POST and PATCH take an Idempotency-Key; public routes have no caller to keep it for.
-    const idempotent = spec.method === 'post' || spec.method === 'patch';
+    const idempotent = isIdempotent(spec.method, isPublic);
     this.allow(spec.path, spec.method);
     this.router[spec.method](spec.path, async (req: Request, res: Response, next: NextFunction) => {
       try {
@@ -246,28 +261,25 @@ export class ApiRoutes {
   }
 
   private document(spec: Omit<RouteSpec<AnyObject, AnyObject, z.ZodType, PrincipalKind | 'public'>, 'handler'>): void {
-    const responses: RouteConfig['responses'] = {};
-    for (const [status, answer] of Object.entries(spec.responses)) {
-      responses[status] =
-        typeof answer === 'string'
-          ? { description: answer }
-          : { description: `${status}`, content: { 'application/json': { schema: answer } } };
-    }
     const isPublic = (spec.auth as readonly string[]).includes('public');
+    const idempotent = isIdempotent(spec.method, isPublic);
     this.registry.registerPath({
       method: spec.method,
       path: toOpenApiPath(spec.path),
+      operationId: spec.operationId,
       summary: spec.summary,
       description: isPublic ? 'No token.' : `Tokens: ${spec.auth.join(', ')}.`,
       tags: spec.tags,
-      security: isPublic ? [] : [{ bearer: [] }],
+      security: securityFor(spec.auth),
       request: {
+        headers: idempotent ? IdempotencyHeadersSchema : undefined,
         // Route schemas are z.object()s (possibly refined), which is what RouteParameter accepts.
         params: spec.params as RouteParameter,
         query: spec.query as RouteParameter,
-        body: spec.body ? { content: { 'application/json': { schema: spec.body } } } : undefined,
+        // A body schema that accepts nothing at all (optional, or with a default) is an optional body.
+        body: spec.body ? { required: !spec.body.safeParse(undefined).success, content: { 'application/json': { schema: spec.body } } } : undefined,
       },
-      responses,
+      responses: documentResponses({ auth: spec.auth, hasBody: spec.body !== undefined, responses: spec.responses, idempotent }),
     });
   }
 }

@@ -13,6 +13,7 @@ export function registerInstallationRoutes(api: ApiRoutes, deps: AppDeps): void 
   api.add({
     method: 'post',
     path: '/v1/installations',
+    operationId: 'createInstallation',
     auth: ['operator'],
     summary: 'Register an installation (its InstallationID is stored upper-case)',
     tags: ['installations'],
@@ -36,6 +37,7 @@ export function registerInstallationRoutes(api: ApiRoutes, deps: AppDeps): void 
   api.add({
     method: 'get',
     path: '/v1/installations/:installationId',
+    operationId: 'getInstallation',
     auth: ['operator'],
     summary: 'One installation (the URL a create answers in Location)',
     tags: ['installations'],
@@ -51,6 +53,7 @@ export function registerInstallationRoutes(api: ApiRoutes, deps: AppDeps): void 
   api.add({
     method: 'get',
     path: '/v1/installations',
+    operationId: 'listInstallations',
     auth: ['operator'],
     summary: 'List installations by InstallationID',
     tags: ['installations'],

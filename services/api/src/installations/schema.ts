@@ -14,8 +14,8 @@ export const InstallationId = z
 export const CreateInstallationBody = z.object({
   installationId: InstallationId,
   name: z.string().trim().min(1).max(200),
-});
+}).meta({ id: 'CreateInstallationRequest' });
 export type CreateInstallationInput = z.infer<typeof CreateInstallationBody>;
 
-export const Installation = z.object({ installationId: z.string(), name: z.string(), createdAt: z.string() });
+export const Installation = z.object({ installationId: z.string(), name: z.string(), createdAt: z.string() }).meta({ id: 'Installation' });
 export type InstallationView = z.infer<typeof Installation>;

@@ -11,6 +11,7 @@ export function registerLegacyGrantRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/partners/:partnerId/legacy-grants',
+    operationId: 'createLegacyGrant',
     auth: ['operator'],
     summary: 'Record a legacy grant: the partner may call the function for the installation',
     tags: ['legacy-grants'],
@@ -42,6 +43,7 @@ export function registerLegacyGrantRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'delete',
     path: '/v1/legacy-grants/:grantId',
+    operationId: 'deleteLegacyGrant',
     auth: ['operator'],
     summary: 'Remove a legacy grant (once a product covers it)',
     tags: ['legacy-grants'],
@@ -65,6 +67,7 @@ export function registerLegacyGrantRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/legacy-grants',
+    operationId: 'listLegacyGrants',
     auth: ['partner'],
     summary: 'The partner’s legacy grants, each with the products that already cover it',
     tags: ['legacy-grants'],

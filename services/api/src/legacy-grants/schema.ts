@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { InstallationId } from '../installations/schema.ts';
 import { FunctionKey } from '../functions/schema.ts';
 
-export const CreateLegacyGrantBody = z.object({ installationId: InstallationId, functionKey: FunctionKey });
+export const CreateLegacyGrantBody = z.object({ installationId: InstallationId, functionKey: FunctionKey }).meta({ id: 'CreateLegacyGrantRequest' });
 export type CreateLegacyGrantInput = z.infer<typeof CreateLegacyGrantBody>;
 
 export const PartnerIdParams = z.object({ partnerId: z.string() });
@@ -20,5 +20,5 @@ export const LegacyGrant = z.object({
    * Non-empty means the grant can be removed without the access check denying anything.
    */
   coveredBy: z.array(z.string()),
-});
+}).meta({ id: 'LegacyGrant' });
 export type LegacyGrantView = z.infer<typeof LegacyGrant>;

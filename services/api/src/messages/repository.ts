@@ -1,6 +1,7 @@
 import type { Db, Knex } from '#shared/db/knex';
 import { NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
+import { showBody } from '#shared/delivery/response-body';
 import type { z } from 'zod';
 import type { Attempt, AttemptFilters, AttemptRecord, Message, MessageFilters } from './schema.ts';
 import { findPartnerSubscription } from '../subscriptions/repository.ts';
@@ -87,7 +88,12 @@ export type AttemptRow = {
   outcome: 'success' | 'failure';
   status_code: number | null;
   error: string | null;
+  error_message: string | null;
   response_body: string | null;
+  response_body_bytes: Buffer | null;
+  response_body_truncated: boolean;
+  response_status_text: string | null;
+  response_headers: { headers: Record<string, string>; omitted: number } | null;
   event_id: string;
   type: string;
   installation_id: string;
@@ -108,7 +114,12 @@ export function attemptsQuery(db: Db): Knex.QueryBuilder {
       'a.outcome',
       'a.status_code',
       'a.error',
+      'a.error_message',
       'a.response_body',
+      'a.response_body_bytes',
+      'a.response_body_truncated',
+      'a.response_status_text',
+      'a.response_headers',
       'e.id as event_id',
       'e.type',
       'e.installation_id',
@@ -136,14 +147,26 @@ export const toAttemptRecord = (r: AttemptRow): z.infer<typeof AttemptRecord> =>
   eventId: r.event_id,
   eventType: r.type,
   installationId: r.installation_id,
-  attempt: r.attempt,
-  attemptedAt: r.attempted_at.toISOString(),
-  durationMs: r.duration_ms,
-  outcome: r.outcome,
-  statusCode: r.status_code,
-  error: r.error,
-  responseBody: r.response_body,
+  ...toAttempt(r),
 });
+
+/** The columns of an attempt as the API shows them (the message view's log and the attempt lists). */
+function toAttempt(r: Omit<AttemptRow, 'id' | 'message_id' | 'subscription_id' | 'event_id' | 'type' | 'installation_id'>): z.infer<typeof Attempt> {
+  return {
+    attempt: r.attempt,
+    attemptedAt: r.attempted_at.toISOString(),
+    durationMs: r.duration_ms,
+    outcome: r.outcome,
+    statusCode: r.status_code,
+    error: r.error,
+    errorMessage: r.error_message,
+    ...showBody(r.response_body, r.response_body_bytes),
+    responseBodyTruncated: r.response_body_truncated,
+    responseStatusText: r.response_status_text,
+    responseHeaders: r.response_headers?.headers ?? null,
+    responseHeadersOmitted: r.response_headers?.omitted ?? 0,
+  };
+}
 
 /** The partner's live subscription, or 404 (another partner's is 404 too). */
 export async function findOwnSubscription(db: Db, partnerId: string, id: string): Promise<{ id: string }> {
@@ -168,14 +191,6 @@ export async function findOwnMessage(db: Db, partnerId: string, id: string) {
 
 /** Every attempt of a message, oldest first. */
 export async function listAttempts(db: Db, messageId: string): Promise<z.infer<typeof Attempt>[]> {
-  const rows = await db('attempts').where({ message_id: messageId }).orderBy([{ column: 'attempted_at' }, { column: 'id' }]);
-  return rows.map((r) => ({
-    attempt: r.attempt,
-    attemptedAt: r.attempted_at.toISOString(),
-    durationMs: r.duration_ms,
-    outcome: r.outcome,
-    statusCode: r.status_code,
-    error: r.error,
-    responseBody: r.response_body,
-  }));
+  const rows: AttemptRow[] = await db('attempts').where({ message_id: messageId }).orderBy([{ column: 'attempted_at' }, { column: 'id' }]);
+  return rows.map(toAttempt);
 }

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { parseDuration } from '#shared/duration';
 import { ConflictError } from '#shared/errors';
 import { buildPayload } from '#shared/delivery/payload';
@@ -27,6 +26,8 @@ import {
   MessageListQuery,
   MessageParams,
   RecoverBody,
+  RecoveredMessages,
+  ResentMessage,
   Stats,
   StatsQuery,
   SubscriptionAttemptsQuery,
@@ -40,6 +41,7 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/subscriptions/:subscriptionId/messages',
+    operationId: 'listSubscriptionMessages',
     auth: ['partner'],
     summary: 'The delivery log of a subscription, newest first; filter by status, time, event type, event id, installation',
     tags: ['delivery log'],
@@ -57,6 +59,7 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/messages/:messageId',
+    operationId: 'getMessage',
     auth: ['partner'],
     summary: 'A message with the payload it carries and every attempt',
     tags: ['delivery log'],
@@ -77,6 +80,7 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/messages/:messageId/attempts',
+    operationId: 'listMessageAttempts',
     auth: ['partner'],
     summary: 'The attempts of a message, newest first; filter by status class and time',
     tags: ['delivery log'],
@@ -94,6 +98,7 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/subscriptions/:subscriptionId/attempts',
+    operationId: 'listSubscriptionAttempts',
     auth: ['partner'],
     summary: 'Every attempt of a subscription, newest first; filter by status class, time, event type, event id, installation',
     tags: ['delivery log'],
@@ -111,11 +116,12 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/messages/:messageId/resend',
+    operationId: 'resendMessage',
     auth: ['partner'],
     summary: 'Send a message again now',
     tags: ['delivery log'],
     params: MessageParams,
-    responses: { 202: z.object({ messageId: z.string() }), 404: 'No such message', 409: 'The message was cancelled' },
+    responses: { 202: ResentMessage, 404: 'No such message', 409: 'The message was cancelled' },
     handler: async ({ params, principal }) => {
       const row = await findOwnMessage(db, principal.partnerId, params.messageId);
       const requeued = await requeueMessages(db, queues, (q) => q.where('id', row.id));
@@ -127,12 +133,13 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/subscriptions/:subscriptionId/recover',
+    operationId: 'recoverSubscriptionMessages',
     auth: ['partner'],
     summary: 'Send again every failed or dead message created since a time (and before `until`, when given)',
     tags: ['delivery log'],
     params: SubscriptionParams,
     body: RecoverBody,
-    responses: { 202: z.object({ requeued: z.number().int() }), 404: 'No such subscription' },
+    responses: { 202: RecoveredMessages, 404: 'No such subscription' },
     handler: async ({ params, body, principal }) => {
       await findOwnSubscription(db, principal.partnerId, params.subscriptionId);
       const requeued = await requeueMessages(db, queues, (q) =>
@@ -151,6 +158,7 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/subscriptions/:subscriptionId/stats',
+    operationId: 'getSubscriptionStats',
     auth: ['partner'],
     summary: 'Attempts, success rate and latency over a window (default 24h)',
     tags: ['delivery log'],

@@ -39,7 +39,7 @@ export type AttemptFilters = z.infer<typeof SubscriptionAttemptsQuery>;
 export const RecoverBody = z.object({ since: isoTime, until: isoTime.optional() }).refine((b) => b.until === undefined || Date.parse(b.until) > Date.parse(b.since), {
   path: ['until'],
   message: 'must be later than since',
-});
+}).meta({ id: 'RecoverMessagesRequest' });
 
 export const StatsQuery = z.object({ window: WindowDuration });
 
@@ -57,7 +57,7 @@ export const Message = z.object({
   lastError: z.string().nullable(),
   createdAt: z.string(),
   succeededAt: z.string().nullable(),
-});
+}).meta({ id: 'Message' });
 
 export const Attempt = z.object({
   attempt: z.number().int(),
@@ -66,10 +66,24 @@ export const Attempt = z.object({
   outcome: z.enum(['success', 'failure']),
   statusCode: z.number().int().nullable(),
   error: z.string().nullable(),
+  /** One sentence saying what went wrong (null on success, and on attempts logged before it was kept). */
+  errorMessage: z.string().nullable(),
+  /** The kept start of the body as text: UTF-8, each NUL and invalid byte sequence shown as U+FFFD. */
   responseBody: z.string().nullable(),
-});
+  /** The kept start of the body, exactly as sent, base64. */
+  responseBodyBase64: z.string().nullable(),
+  /** `utf8`: responseBody is exactly the bytes; `binary`: it is a preview, the bytes are in responseBodyBase64. */
+  responseBodyEncoding: z.enum(['utf8', 'binary']).nullable(),
+  /** True when the receiver sent more body than was kept. */
+  responseBodyTruncated: z.boolean(),
+  responseStatusText: z.string().nullable(),
+  /** Response headers (lower-case names), as many as fit 2 KiB. */
+  responseHeaders: z.record(z.string(), z.string()).nullable(),
+  /** Headers not kept past that bound. */
+  responseHeadersOmitted: z.number().int(),
+}).meta({ id: 'Attempt' });
 
-export const MessageDetail = Message.extend({ payload: z.unknown(), attemptLog: z.array(Attempt) });
+export const MessageDetail = Message.extend({ payload: z.unknown(), attemptLog: z.array(Attempt) }).meta({ id: 'MessageDetail' });
 
 /** An attempt in the attempt lists: which message and event it was for. */
 export const AttemptRecord = Attempt.extend({
@@ -79,7 +93,7 @@ export const AttemptRecord = Attempt.extend({
   eventId: z.string(),
   eventType: z.string(),
   installationId: z.string(),
-});
+}).meta({ id: 'AttemptRecord' });
 
 export const Stats = z.object({
   window: z.string(),
@@ -88,4 +102,7 @@ export const Stats = z.object({
   failures: z.number().int(),
   successRate: z.number().nullable(),
   latencyMs: z.object({ p50: z.number().nullable(), p95: z.number().nullable() }),
-});
+}).meta({ id: 'SubscriptionStats' });
+
+export const ResentMessage = z.object({ messageId: z.string() }).meta({ id: 'ResentMessage' });
+export const RecoveredMessages = z.object({ requeued: z.number().int() }).meta({ id: 'RecoveredMessages' });

@@ -10,6 +10,7 @@ export function registerMetricsRoutes(api: ApiRoutes, metrics: Metrics): void {
   api.add({
     method: 'get',
     path: '/metrics',
+    operationId: 'getMetrics',
     auth: ['operator'],
     summary: 'Prometheus metrics (text exposition format)',
     tags: ['ops'],

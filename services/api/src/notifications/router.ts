@@ -12,6 +12,7 @@ export function registerNotificationRoutes(api: ApiRoutes, deps: AppDeps): void 
   api.add({
     method: 'get',
     path: '/v1/notifications',
+    operationId: 'listNotifications',
     auth: ['partner'],
     summary: 'The partner’s notices (a subscription disabled, and why), newest first; `unread=true` for those not marked read',
     tags,
@@ -23,6 +24,7 @@ export function registerNotificationRoutes(api: ApiRoutes, deps: AppDeps): void 
   api.add({
     method: 'post',
     path: '/v1/notifications/read-all',
+    operationId: 'markAllNotificationsRead',
     auth: ['partner'],
     summary: 'Mark every unread notice of the partner read',
     tags,
@@ -33,6 +35,7 @@ export function registerNotificationRoutes(api: ApiRoutes, deps: AppDeps): void 
   api.add({
     method: 'post',
     path: '/v1/notifications/:notificationId/read',
+    operationId: 'markNotificationRead',
     auth: ['partner'],
     summary: 'Mark one notice read (again is harmless: it keeps the first time)',
     tags,

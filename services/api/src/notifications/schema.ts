@@ -10,7 +10,7 @@ export const Notification = z.object({
   data: z.record(z.string(), z.unknown()),
   createdAt: z.string(),
   readAt: z.string().nullable(),
-});
+}).meta({ id: 'Notification' });
 export type NotificationView = z.infer<typeof Notification>;
 
 export const NotificationPage = pageOf(Notification);
@@ -26,4 +26,4 @@ export type ListNotificationsInput = z.infer<typeof ListNotificationsQuery>;
 
 export const NotificationParams = z.object({ notificationId: z.string() });
 
-export const MarkedRead = z.object({ marked: z.number().int() });
+export const MarkedRead = z.object({ marked: z.number().int() }).meta({ id: 'MarkedRead' });

@@ -41,6 +41,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
   api.add({
     method: 'get',
     path: '/v1/ops/queues',
+    operationId: 'listQueues',
     auth: ['operator'],
     summary: 'Job counts per state of every queue, and whether it is paused',
     tags: ['ops'],
@@ -52,6 +53,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
     api.add({
       method: 'post',
       path: `/v1/ops/queues/:queueName/${action}`,
+      operationId: `${action}Queue`,
       auth: ['operator'],
       summary:
         action === 'pause'
@@ -76,6 +78,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
   api.add({
     method: 'get',
     path: '/v1/ops/dead-letters',
+    operationId: 'listDeadLetters',
     auth: ['operator'],
     summary: 'Dead letters (messages that failed their last retry), newest first',
     tags: ['ops'],
@@ -87,6 +90,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
   api.add({
     method: 'post',
     path: '/v1/ops/dead-letters/replay',
+    operationId: 'replayDeadLetters',
     auth: ['operator'],
     summary: 'Deliver dead letters again: given ids, or a subscription\'s that died since a time',
     tags: ['ops'],
@@ -110,6 +114,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
   api.add({
     method: 'get',
     path: '/v1/ops/unroutable-events',
+    operationId: 'listUnroutableEvents',
     auth: ['operator'],
     summary: 'Accepted events nobody can route (an installation or event type hubhook does not know), newest first',
     tags: ['ops'],
@@ -121,6 +126,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
   api.add({
     method: 'get',
     path: '/v1/ops/subscriptions',
+    operationId: 'listSubscriptionHealth',
     auth: ['operator'],
     summary: 'Subscriptions with their delivery health: success rate over a window, last success, failure streak, circuit',
     tags: ['ops'],
@@ -132,6 +138,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
   api.add({
     method: 'post',
     path: '/v1/ops/subscriptions/:subscriptionId/disable',
+    operationId: 'disableSubscription',
     auth: ['operator'],
     summary: 'Disable a subscription (its partner is notified why); its waiting messages are held',
     tags: ['ops'],
@@ -160,6 +167,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
   api.add({
     method: 'post',
     path: '/v1/ops/subscriptions/:subscriptionId/enable',
+    operationId: 'enableSubscription',
     auth: ['operator'],
     summary: 'Enable a disabled subscription: its held messages are delivered',
     tags: ['ops'],

@@ -15,10 +15,10 @@ export const QueueStats = z.object({
   failed: z.number().int(),
   completed: z.number().int(),
   paused: z.boolean(),
-});
+}).meta({ id: 'QueueStats' });
 export type QueueStats = z.infer<typeof QueueStats>;
 
-export const QueueList = z.object({ data: z.array(QueueStats) });
+export const QueueList = z.object({ data: z.array(QueueStats) }).meta({ id: 'QueueList' });
 
 export const QueueParams = z.object({ queueName: z.string() });
 
@@ -39,20 +39,20 @@ export const DeadLetter = Message.omit({ status: true, nextAttemptAt: true, succ
   productId: z.string(),
   /** When the last retry failed and the message became dead. */
   deadAt: z.string(),
-});
+}).meta({ id: 'DeadLetter' });
 export type DeadLetter = z.infer<typeof DeadLetter>;
 
 /** Replay by ids, or every dead letter of a subscription that died since a time (as the list filters them). */
 export const ReplayBody = z.union([
   z.object({ messageIds: z.array(z.string()).min(1).max(1000) }).strict(),
   z.object({ subscriptionId: subscriptionIdFilter, since: isoTime }).strict(),
-]);
+]).meta({ id: 'ReplayDeadLettersRequest' });
 
 export const ReplayResult = z.object({
   replayed: z.number().int(),
   /** Of the given ids, those that are not dead letters (unknown, or not dead): nothing was done with them. */
   skipped: z.array(z.string()),
-});
+}).meta({ id: 'ReplayDeadLettersResult' });
 
 /** `GET /v1/ops/unroutable-events` filters. */
 export const UnroutableQuery = PageQuery.extend({ reason: z.enum(['unknown_installation', 'unknown_event_type']).optional() });
@@ -64,7 +64,7 @@ export const UnroutableEvent = z.object({
   type: z.string(),
   reason: z.enum(['unknown_installation', 'unknown_event_type']),
   receivedAt: z.string(),
-});
+}).meta({ id: 'UnroutableEvent' });
 
 export const SUBSCRIPTION_STATES = ['active', 'paused', 'disabled'] as const;
 
@@ -96,7 +96,7 @@ export const SubscriptionHealth = z.object({
    * breaker's threshold (the worker then holds new messages on the retry schedule and probes).
    */
   circuit: z.enum(['closed', 'open']),
-});
+}).meta({ id: 'SubscriptionHealth' });
 
 export const OpsSubscription = z.object({
   id: z.string(),
@@ -110,10 +110,10 @@ export const OpsSubscription = z.object({
   disabledReason: z.string().nullable(),
   createdAt: z.string(),
   health: SubscriptionHealth,
-});
+}).meta({ id: 'OpsSubscription' });
 export type OpsSubscription = z.infer<typeof OpsSubscription>;
 
 export const SubscriptionParams = z.object({ subscriptionId: z.string() });
 
 // The body is optional: a bare POST disables with no reason given.
-export const DisableBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict().default({});
+export const DisableBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict().default({}).meta({ id: 'DisableSubscriptionRequest' });

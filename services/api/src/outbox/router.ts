@@ -8,6 +8,7 @@ export function registerOutboxRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/ops/outbox',
+    operationId: 'listOutbox',
     auth: ['operator'],
     summary: 'List outgoing mail, newest first (in production without the body of a sign-in code)',
     tags: ['ops', 'mail'],

@@ -21,7 +21,7 @@ export const Mail = z.object({
   lastError: z.string().nullable(),
   createdAt: z.string(),
   deliveredAt: z.string().nullable(),
-});
+}).meta({ id: 'Mail' });
 export type MailView = z.infer<typeof Mail>;
 
 export const MailPage = pageOf(Mail);

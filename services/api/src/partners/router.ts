@@ -13,13 +13,14 @@ const CreatedPartner = Partner.extend({
   user: User,
   apiKey: z.string(),
   partner: Partner.meta({ deprecated: true, description: 'Deprecated: the same fields as the top level; removed in the next version.' }),
-});
+}).meta({ id: 'CreatedPartner' });
 
 /** Operator routes: onboard a partner with its contact person, list partners. */
 export function registerPartnerRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/partners',
+    operationId: 'createPartner',
     auth: ['operator'],
     summary: 'Create a partner with its contact person; the answer carries the contact person’s API key, shown once',
     tags: ['partners'],
@@ -44,6 +45,7 @@ export function registerPartnerRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/partners/:partnerId',
+    operationId: 'getPartner',
     auth: ['operator'],
     summary: 'One partner (the URL a create answers in Location)',
     tags: ['partners'],
@@ -59,6 +61,7 @@ export function registerPartnerRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/partners',
+    operationId: 'listPartners',
     auth: ['operator'],
     summary: 'List partners, oldest first',
     tags: ['partners'],

@@ -20,12 +20,8 @@ import { activateVersion, createVersion, putVersionFunction, removeVersionFuncti
 import { PageQuery, pageOf } from '../http/pagination.ts';
 
 const tags = ['products'];
-const errors = {
-  400: 'invalid input; details name each field',
-  401: 'no valid token',
-  403: 'not a partner token',
-  404: 'no such product (or another partner’s)',
-};
+// 400, 401 and 403 are documented for every route by the route machinery.
+const errors = { 404: 'no such product (or another partner’s)' };
 
 /** Partner routes for products, their credentials and versions (API.md, Partner). */
 export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
@@ -34,6 +30,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/products',
+    operationId: 'createProduct',
     auth: ['partner'],
     summary: 'Create a product (with a draft version 1)',
     tags,
@@ -53,6 +50,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/products',
+    operationId: 'listProducts',
     auth: ['partner'],
     summary: 'List your products with their versions and state',
     tags,
@@ -64,6 +62,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/products/:productId',
+    operationId: 'getProduct',
     auth: ['partner'],
     summary: 'A product with its versions (and their functions), credentials and state',
     tags,
@@ -75,6 +74,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'patch',
     path: '/v1/products/:productId',
+    operationId: 'updateProduct',
     auth: ['partner'],
     summary: 'Change any field but functions (no new version needed)',
     tags,
@@ -87,6 +87,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/products/:productId/credentials',
+    operationId: 'createProductCredential',
     auth: ['partner'],
     summary: 'Issue an access key (shown once); at most two active',
     tags,
@@ -101,6 +102,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'delete',
     path: '/v1/products/:productId/credentials/:keyId',
+    operationId: 'revokeProductCredential',
     auth: ['partner'],
     summary: 'Revoke an access key',
     tags,
@@ -115,6 +117,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/products/:productId/versions',
+    operationId: 'createProductVersion',
     auth: ['partner'],
     summary: 'Create a draft version copying the latest version’s functions',
     tags,
@@ -129,6 +132,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'put',
     path: '/v1/products/:productId/versions/:version/functions/:functionKey',
+    operationId: 'putVersionFunction',
     auth: ['partner'],
     summary: 'Put a function (with filters) into a version',
     tags,
@@ -149,6 +153,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'delete',
     path: '/v1/products/:productId/versions/:version/functions/:functionKey',
+    operationId: 'removeVersionFunction',
     auth: ['partner'],
     summary: 'Remove a function from a version',
     tags,
@@ -163,6 +168,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/products/:productId/versions/:version/activate',
+    operationId: 'activateProductVersion',
     auth: ['partner'],
     summary: 'Activate a version: the product becomes active; installations on older versions are told',
     tags,

@@ -39,7 +39,7 @@ export const CreateProductBody = z.strictObject({
   description: Description.optional(),
   orderUrl: OrderUrl.optional(),
   availability: AvailabilityInput.optional(),
-});
+}).meta({ id: 'CreateProductRequest' });
 export type CreateProductInput = z.infer<typeof CreateProductBody>;
 
 /** `PATCH /v1/products/{id}`: any field but functions (those change through versions). */
@@ -51,7 +51,8 @@ export const UpdateProductBody = z
     orderUrl: OrderUrl.nullable().optional(),
     availability: AvailabilityInput.optional(),
   })
-  .refine((value) => Object.values(value).some((v) => v !== undefined), { message: 'give at least one field to change' });
+  .refine((value) => Object.values(value).some((v) => v !== undefined), { message: 'give at least one field to change' })
+  .meta({ id: 'UpdateProductRequest' });
 export type UpdateProductInput = z.infer<typeof UpdateProductBody>;
 
 /** Filters of one function in a version: field → allowed values. */
@@ -67,7 +68,8 @@ export const PutVersionFunctionBody = z
     filters: Filters.optional(),
     requireAccess: z.boolean().optional(),
   })
-  .optional();
+  .optional()
+  .meta({ id: 'PutVersionFunctionRequest' });
 export type PutVersionFunctionInput = z.infer<typeof PutVersionFunctionBody>;
 
 export const ProductParams = z.object({ productId: z.string() });
@@ -75,13 +77,13 @@ export const CredentialParams = z.object({ productId: z.string(), keyId: z.strin
 export const VersionParams = z.object({ productId: z.string(), version: z.string() });
 export const VersionFunctionParams = z.object({ productId: z.string(), version: z.string(), functionKey: z.string() });
 
-export const Availability = z.object({ mode: z.enum(['all', 'restricted']), installationIds: z.array(z.string()) });
+export const Availability = z.object({ mode: z.enum(['all', 'restricted']), installationIds: z.array(z.string()) }).meta({ id: 'Availability' });
 
 export const VersionFunction = z.object({
   key: z.string(),
   requireAccess: z.boolean(),
   filters: z.record(z.string(), z.array(z.string())),
-});
+}).meta({ id: 'VersionFunction' });
 export type VersionFunctionView = z.infer<typeof VersionFunction>;
 
 export const VersionStatus = z.enum(['draft', 'active', 'superseded']);
@@ -94,10 +96,10 @@ export const Version = z.object({
   /** How many installations are on this version now. */
   activations: z.number().int(),
   functions: z.array(VersionFunction),
-});
+}).meta({ id: 'Version' });
 export type VersionView = z.infer<typeof Version>;
 
-export const Credential = z.object({ keyId: z.string(), createdAt: z.string(), revokedAt: z.string().nullable() });
+export const Credential = z.object({ keyId: z.string(), createdAt: z.string(), revokedAt: z.string().nullable() }).meta({ id: 'ProductCredential' });
 export type CredentialView = z.infer<typeof Credential>;
 
 export const Product = z.object({
@@ -118,15 +120,15 @@ export const Product = z.object({
   versions: z.array(Version),
   createdAt: z.string(),
   updatedAt: z.string(),
-});
+}).meta({ id: 'Product' });
 export type ProductView = z.infer<typeof Product>;
 
 /** Advice that does not stop the change (e.g. a generic name without the company's name). */
-export const Warning = z.object({ code: z.string(), path: z.string(), message: z.string() });
+export const Warning = z.object({ code: z.string(), path: z.string(), message: z.string() }).meta({ id: 'Warning' });
 export type WarningView = z.infer<typeof Warning>;
 
-export const CreatedProduct = Product.extend({ version: z.number().int(), warnings: z.array(Warning) });
-export const UpdatedProduct = Product.extend({ warnings: z.array(Warning) });
+export const CreatedProduct = Product.extend({ version: z.number().int(), warnings: z.array(Warning) }).meta({ id: 'CreatedProduct' });
+export const UpdatedProduct = Product.extend({ warnings: z.array(Warning) }).meta({ id: 'UpdatedProduct' });
 
 /** Shown once: the key itself is never stored, only its hash. */
-export const NewCredential = z.object({ login: z.string(), accessKey: z.string(), keyId: z.string(), createdAt: z.string() });
+export const NewCredential = z.object({ login: z.string(), accessKey: z.string(), keyId: z.string(), createdAt: z.string() }).meta({ id: 'NewProductCredential' });

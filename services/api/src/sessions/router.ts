@@ -20,6 +20,7 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/auth/sign-in',
+    operationId: 'requestSignIn',
     auth: ['public'],
     summary: 'Ask for a one-time sign-in code by e-mail (always 202: never says whether the address is registered)',
     tags: ['auth'],
@@ -36,6 +37,7 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/auth/verify',
+    operationId: 'verifySignIn',
     auth: ['public'],
     summary:
       'Exchange the e-mailed code for a session token; an address that is a user of several partners first gets the list (choose_partner), then sends the code again with a partnerId',
@@ -58,6 +60,7 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/auth/sign-out',
+    operationId: 'signOut',
     auth: ['partner'],
     summary: 'End the session whose token makes this request',
     tags: ['auth'],
@@ -71,6 +74,7 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/auth/session',
+    operationId: 'getSession',
     auth: ['partner'],
     summary: 'The credential making this request: its partner, user, kind and expiry',
     tags: ['auth'],

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { createSecretBox } from '#shared/secret-box';
 import { requireSecretsKey } from '#shared/secrets-key';
 import { receiverPolicy } from '#shared/receiver-guard';
@@ -18,8 +17,8 @@ import {
 } from './schema.ts';
 import * as service from './service.ts';
 
-const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.array(z.unknown()) }) });
 const tags = ['subscriptions'];
+const NO_SUBSCRIPTION = 'no such subscription (or another partner’s)';
 
 /** The partner routes of push subscriptions (API.md, subscription rows). */
 export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void {
@@ -35,6 +34,7 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
   api.add({
     method: 'post',
     path: '/v1/products/:productId/subscriptions',
+    operationId: 'createSubscription',
     auth: ['partner'],
     summary: 'Subscribe a receiver URL to a pushable function of the product; the receiver must answer a signed verification request with 2xx first',
     tags,
@@ -42,9 +42,9 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     body: CreateSubscriptionBody,
     responses: {
       201: CreatedSubscription,
-      404: ErrorBody,
-      409: ErrorBody,
-      422: ErrorBody,
+      404: 'no such product (or another partner’s)',
+      409: '`subscription_limit_reached`: a product has at most 50 subscriptions',
+      422: 'the function cannot be subscribed to (`unknown_function`, `not_pushable`, `function_not_granted`), an event type it does not emit, or the URL is refused (`invalid_url`, `forbidden_address`) or did not answer the verification request (`receiver_unreachable`)',
     },
     handler: async ({ req, params, body, principal }) => {
       const made = await service.createSubscription(svc, { req, principal, log: req.log }, params.productId, body);
@@ -55,12 +55,13 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
   api.add({
     method: 'get',
     path: '/v1/products/:productId/subscriptions',
+    operationId: 'listSubscriptions',
     auth: ['partner'],
     summary: "The product's subscriptions",
     tags,
     params: ProductParams,
     query: ListSubscriptionsQuery,
-    responses: { 200: pageOf(Subscription), 404: ErrorBody },
+    responses: { 200: pageOf(Subscription), 404: 'no such product (or another partner’s)' },
     handler: async ({ req, params, query, principal }) => ({
       status: 200,
       body: await service.listSubscriptions(svc, { req, principal }, params.productId, query),
@@ -70,23 +71,25 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
   api.add({
     method: 'get',
     path: '/v1/subscriptions/:subscriptionId',
+    operationId: 'getSubscription',
     auth: ['partner'],
     summary: 'One subscription (never its secret)',
     tags,
     params: SubscriptionParams,
-    responses: { 200: Subscription, 404: ErrorBody },
+    responses: { 200: Subscription, 404: NO_SUBSCRIPTION },
     handler: async ({ req, params, principal }) => ({ status: 200, body: await service.getSubscription(svc, { req, principal }, params.subscriptionId) }),
   });
 
   api.add({
     method: 'patch',
     path: '/v1/subscriptions/:subscriptionId',
+    operationId: 'updateSubscription',
     auth: ['partner'],
     summary: 'Change url, event types or description; a new url is verified again',
     tags,
     params: SubscriptionParams,
     body: UpdateSubscriptionBody,
-    responses: { 200: Subscription, 404: ErrorBody, 422: ErrorBody },
+    responses: { 200: Subscription, 404: NO_SUBSCRIPTION, 422: 'an event type the function does not emit, or the new URL is refused or did not answer the verification request' },
     handler: async ({ req, params, body, principal }) => ({
       status: 200,
       body: await service.updateSubscription(svc, { req, principal, log: req.log }, params.subscriptionId, body),
@@ -96,11 +99,12 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
   api.add({
     method: 'delete',
     path: '/v1/subscriptions/:subscriptionId',
+    operationId: 'deleteSubscription',
     auth: ['partner'],
     summary: 'Delete the subscription; its pending and held messages are cancelled',
     tags,
     params: SubscriptionParams,
-    responses: { 204: 'deleted', 404: ErrorBody },
+    responses: { 204: 'deleted', 404: NO_SUBSCRIPTION },
     handler: async ({ req, params, principal }) => {
       await service.deleteSubscription(svc, { req, principal }, params.subscriptionId);
       return { status: 204 };
@@ -110,44 +114,48 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
   api.add({
     method: 'post',
     path: '/v1/subscriptions/:subscriptionId/pause',
+    operationId: 'pauseSubscription',
     auth: ['partner'],
     summary: 'Pause delivery: messages wait, nothing is dropped (a paused one stays paused; 409 when disabled)',
     tags,
     params: SubscriptionParams,
-    responses: { 200: Subscription, 404: ErrorBody, 409: ErrorBody },
+    responses: { 200: Subscription, 404: NO_SUBSCRIPTION, 409: '`subscription_disabled`: operators re-enable it' },
     handler: async ({ req, params, principal }) => ({ status: 200, body: await service.pauseSubscription(svc, { req, principal }, params.subscriptionId) }),
   });
 
   api.add({
     method: 'post',
     path: '/v1/subscriptions/:subscriptionId/resume',
+    operationId: 'resumeSubscription',
     auth: ['partner'],
     summary: 'Resume a paused subscription; waiting messages are delivered (an active one stays active; 409 when disabled: operators re-enable)',
     tags,
     params: SubscriptionParams,
-    responses: { 200: Subscription, 404: ErrorBody, 409: ErrorBody },
+    responses: { 200: Subscription, 404: NO_SUBSCRIPTION, 409: '`subscription_disabled`: operators re-enable it' },
     handler: async ({ req, params, principal }) => ({ status: 200, body: await service.resumeSubscription(svc, { req, principal }, params.subscriptionId) }),
   });
 
   api.add({
     method: 'post',
     path: '/v1/subscriptions/:subscriptionId/rotate-secret',
+    operationId: 'rotateSubscriptionSecret',
     auth: ['partner'],
     summary: 'Make a new signing secret (shown once); the previous one keeps signing for 24 h',
     tags,
     params: SubscriptionParams,
-    responses: { 200: RotatedSecret, 404: ErrorBody },
+    responses: { 200: RotatedSecret, 404: NO_SUBSCRIPTION },
     handler: async ({ req, params, principal }) => ({ status: 200, body: await service.rotateSecret(svc, { req, principal }, params.subscriptionId) }),
   });
 
   api.add({
     method: 'post',
     path: '/v1/subscriptions/:subscriptionId/test',
+    operationId: 'sendTestMessage',
     auth: ['partner'],
     summary: 'Send an example event of the function to this subscription, through the normal delivery path',
     tags,
     params: SubscriptionParams,
-    responses: { 202: TestMessage, 404: ErrorBody, 409: ErrorBody },
+    responses: { 202: TestMessage, 404: NO_SUBSCRIPTION, 409: '`subscription_disabled`: operators re-enable it' },
     handler: async ({ req, params, principal }) => ({ status: 202, body: await service.sendTestMessage(svc, { req, principal }, params.subscriptionId) }),
   });
 }

@@ -24,14 +24,14 @@ export const CreateSubscriptionBody = z.object({
   url: Url,
   eventTypes: EventTypes.optional(),
   description: Description.optional(),
-});
+}).meta({ id: 'CreateSubscriptionRequest' });
 export type CreateSubscriptionInput = z.infer<typeof CreateSubscriptionBody>;
 
 export const UpdateSubscriptionBody = z
   .object({ url: Url.optional(), eventTypes: EventTypes.optional(), description: Description.optional() })
   .refine((body) => body.url !== undefined || body.eventTypes !== undefined || body.description !== undefined, {
     message: 'give at least one of url, eventTypes, description',
-  });
+  }).meta({ id: 'UpdateSubscriptionRequest' });
 export type UpdateSubscriptionInput = z.infer<typeof UpdateSubscriptionBody>;
 
 export const SubscriptionState = z.enum(['active', 'paused', 'disabled']);
@@ -56,7 +56,7 @@ export const Subscription = z.object({
   consecutiveFailures: z.number().int(),
   createdAt: z.string(),
   updatedAt: z.string(),
-});
+}).meta({ id: 'Subscription' });
 export type SubscriptionView = z.infer<typeof Subscription>;
 
 /** A create answer: the subscription at the top level, beside its one-time signing secret. */
@@ -64,10 +64,10 @@ export const CreatedSubscription = Subscription.extend({
   /** The signing secret (`whsec_…`): shown here and on rotation only. */
   secret: z.string(),
   subscription: Subscription.meta({ deprecated: true, description: 'Deprecated: the same fields as the top level; removed in the next version.' }),
-});
+}).meta({ id: 'CreatedSubscription' });
 export const RotatedSecret = z.object({
   secret: z.string(),
   /** Until then the previous secret keeps signing too. */
   previousSecretExpiresAt: z.string(),
-});
-export const TestMessage = z.object({ messageId: z.string() });
+}).meta({ id: 'RotatedSecret' });
+export const TestMessage = z.object({ messageId: z.string() }).meta({ id: 'TestMessageSent' });

@@ -103,7 +103,7 @@ export function describeRefusal(result: PostResult, url: URL, timeoutMs: number)
         reason: `it answered ${status}, a redirect${location ? ` to ${quote(location)}` : ''}; redirects are not followed: register the final URL`,
       };
     }
-    const start = bodyStart(result.body);
+    const start = bodyStart(result.body.toString('utf8'));
     return { code: 'http_status', reason: `it answered ${status}${start === '' ? ' with an empty body' : `, body starting: ${quote(start)}`}` };
   }
   switch (result.error) {
@@ -115,6 +115,8 @@ export function describeRefusal(result: PostResult, url: URL, timeoutMs: number)
       return { code: 'timeout', reason: `no complete answer within ${timeoutMs} ms` };
     case 'tls':
       return { code: 'tls', reason: `the TLS handshake with ${host} failed (${result.message})` };
+    case 'protocol':
+      return { code: 'protocol', reason: `its answer is not valid HTTP (${result.message})` };
     case 'reset':
       return { code: 'reset', reason: `the connection to ${host} was reset before an answer came (${result.message})` };
     case 'forbidden_address': {

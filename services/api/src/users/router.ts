@@ -15,6 +15,7 @@ export function registerUserRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/me',
+    operationId: 'getMe',
     auth: ['partner'],
     summary: 'The calling key’s partner and user (null for a key that is not a user’s)',
     tags: ['users'],
@@ -31,6 +32,7 @@ export function registerUserRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
     path: '/v1/users',
+    operationId: 'listUsers',
     auth: ['partner'],
     summary: 'List the partner’s users, oldest first',
     tags: ['users'],
@@ -42,6 +44,7 @@ export function registerUserRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
     path: '/v1/users',
+    operationId: 'createUser',
     auth: ['partner'],
     summary: 'Add a user by e-mail; the answer carries its API key, shown once, and the user is e-mailed how to sign in',
     tags: ['users'],
@@ -71,6 +74,7 @@ export function registerUserRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'delete',
     path: '/v1/users/:userId',
+    operationId: 'deleteUser',
     auth: ['partner'],
     summary: 'Remove a user and revoke its API keys (not the contact person)',
     tags: ['users'],

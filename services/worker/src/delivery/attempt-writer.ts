@@ -1,8 +1,13 @@
 import { columnBindings, type Knex } from '#shared/db/knex';
 import type { Logger } from '#shared/logger';
 import type { RetrySchedule } from '#shared/delivery/retry-schedule';
+import type { PostResponse } from '#shared/http/transport';
+import { storableHeaders, storableText, storeBody } from '#shared/delivery/response-body';
 import type { DeliveryObserver } from './observer.ts';
 import { addOutcomes, disableFailingSubscriptions, disableSubscriptions, type DisableOutcome } from '#shared/delivery/disable';
+
+/** What a receiver answered, as the attempt log keeps it (the transport's answer minus its status). */
+export type RecordedResponse = Pick<PostResponse, 'statusText' | 'headers' | 'body' | 'bytesRead'>;
 
 /** What happened to one message, to be written: an attempt (or none, for a hold) and the message's new state. */
 export interface AttemptRecord {
@@ -14,9 +19,12 @@ export interface AttemptRecord {
   durationMs: number;
   outcome: 'success' | 'failure';
   statusCode: number | null;
-  /** timeout, dns, refused, ..., circuit_open (not tried: the receiver's circuit is open). */
+  /** timeout, dns, refused, reset, protocol, redirect, ..., circuit_open (not tried: the receiver's circuit is open). */
   error: string | null;
-  responseBody: string | null;
+  /** One sentence saying what went wrong; null on success. */
+  errorMessage: string | null;
+  /** The receiver's answer (null when none came); any bytes, any headers: the writer makes them storable. */
+  response: RecordedResponse | null;
   /** The message's state after this attempt. */
   status: 'succeeded' | 'pending' | 'held' | 'dead';
   /** For `pending`: when the next attempt is due. */
@@ -35,15 +43,111 @@ export interface AttemptWriterOptions {
   maxDelayMs?: number;
   /** No success for this long while failing disables a subscription. */
   disableAfterMs: number;
+  /**
+   * Most bytes of records held (while Postgres is slow or cannot be written); default 64 MiB,
+   * some 100,000 typical records (a stored record is at most ~5 KiB). Past it a new record is
+   * dropped (counted, logged): its message stays pending under its lease and is sent again.
+   */
+  maxBufferedBytes?: number;
+  /** Longest wait between tries while Postgres cannot be written; default 5 s. */
+  maxBackoffMs?: number;
   /** PUBLIC_URL, for the links in the mail telling a partner its subscription was disabled. */
   publicUrl?: string;
   /** Told, after the commit, the mails a batch wrote (a disabled subscription's partner is e-mailed); it enqueues them. */
   onMail?: (mailIds: string[]) => void;
 }
 
+/** Whether the writer can commit, for the worker's health and its metrics. */
+export interface AttemptWriterHealth {
+  /** False while Postgres refuses every write (down, unreachable, out of connections). */
+  committing: boolean;
+  /** Since when writes fail; null while committing. */
+  failingSince: Date | null;
+  /** The last write error while failing. */
+  lastError: string | null;
+  /** Records waiting to be written. */
+  buffered: number;
+  /** Their size, about as held in memory. */
+  bufferedBytes: number;
+}
+
+/** An attempt row, made storable when its record arrives (so the buffer holds bounded rows). */
+interface StoredAttempt {
+  responseBody: string | null;
+  responseBodyBytes: Buffer | null;
+  responseBodyTruncated: boolean;
+  responseStatusText: string | null;
+  responseHeaders: string | null;
+  errorMessage: string | null;
+}
+
 interface Pending {
+  /** The record, without its response (that lives on in `stored`). */
   record: AttemptRecord;
+  stored: StoredAttempt;
   done: () => void;
+  settled: boolean;
+}
+
+/** Postgres could not be reached while a batch was being isolated: hold what is left, retry. */
+class CannotCommitError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('Postgres cannot be written');
+  }
+}
+
+/** About how many bytes a stored record holds in memory. */
+function storedSize(s: StoredAttempt): number {
+  const text = (v: string | null) => (v === null ? 0 : v.length * 2);
+  return 512 + text(s.responseBody) + (s.responseBodyBytes?.length ?? 0) + text(s.responseStatusText) + text(s.responseHeaders) + text(s.errorMessage);
+}
+
+/** Makes a record's receiver-given parts storable: bytes split into preview and exact bytes, text NUL-safe and bounded. */
+function storeAttempt(record: AttemptRecord): StoredAttempt {
+  const response = record.response;
+  const body = response ? storeBody(response.body) : null;
+  const headers = response ? storableHeaders(response.headers) : null;
+  return {
+    responseBody: body?.text ?? null,
+    responseBodyBytes: body?.bytes ?? null,
+    responseBodyTruncated: response !== null && response.bytesRead > response.body.length,
+    responseStatusText: response ? storableText(response.statusText, 256) : null,
+    responseHeaders: headers ? JSON.stringify(headers) : null,
+    errorMessage: record.errorMessage === null ? null : storableText(record.errorMessage),
+  };
+}
+
+/** Postgres's own words for a failed statement, without the SQL knex puts in front of them. */
+function describeDbError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const { code } = err as { code?: string };
+  const message = err.message.includes(' - ') ? err.message.slice(err.message.lastIndexOf(' - ') + 3) : err.message;
+  return code ? `${code}: ${message}` : message;
+}
+
+/** A record cut to what any row can hold: no response, and an error saying why it was cut. */
+function minimalAttempt(p: Pending, reason: unknown): Pending {
+  const why = storableText(describeDbError(reason), 300);
+  const { record } = p;
+  const int = (n: number | null) => (n === null || !Number.isSafeInteger(Math.round(n)) || Math.abs(n) > 2_147_483_647 ? null : Math.round(n));
+  return {
+    ...p,
+    record: {
+      ...record,
+      durationMs: int(record.durationMs) ?? 0,
+      statusCode: int(record.statusCode),
+      error: record.error === null ? 'unrecordable_response' : storableText(record.error, 64),
+      disableReason: record.disableReason === undefined ? undefined : storableText(record.disableReason, 300),
+    },
+    stored: {
+      responseBody: null,
+      responseBodyBytes: null,
+      responseBodyTruncated: false,
+      responseStatusText: null,
+      responseHeaders: null,
+      errorMessage: `the attempt could not be recorded as received (${why}); kept without the response`,
+    },
+  };
 }
 
 /**
@@ -52,10 +156,20 @@ interface Pending {
  * commit) schedules the retries. A single-row insert per delivery would cap the engine near 7k
  * rows/s; batches keep Postgres off the critical path. Retries go to the RetrySchedule.
  *
- * Failure policy: a failed flush is retried with backoff and nothing is dropped. A crash loses
- * at most the records of one batch window (≤ maxDelayMs): their messages are still pending in
- * Postgres under a lease, so the reconciler sends them again (at least once) and that attempt
- * is logged.
+ * Failure policy: no receiver can jam the writer, and no batch is retried forever.
+ * - Whatever a receiver sent is made storable when the record arrives (bytes kept exactly,
+ *   text NUL-safe and bounded), so a response cannot fail a write.
+ * - A batch that fails while Postgres answers is isolated: split in halves, each written on
+ *   its own, down to single rows. A row that still fails is written again without its response
+ *   and with an error saying why; if even that fails it is dropped and logged. Both are counted
+ *   in `hubhook_attempt_records_unwritable_total`; neither holds back any other row.
+ * - While Postgres does not answer at all (down, unreachable), the batch is kept and tried
+ *   again with backoff; `health()` says so (the worker's /healthz and /readyz, and
+ *   `hubhook_attempt_writer_failing` 1), one log line marks the start, reminders follow, one marks
+ *   the end. Up to `maxBufferedBytes` of records are held meanwhile; past that, new ones are
+ *   dropped (counted; their messages are still pending under a lease and are sent again).
+ * - A crash loses at most the records held: their messages are still pending in Postgres under
+ *   a lease, so the reconciler sends them again (at least once) and that attempt is logged.
  */
 export class AttemptWriter {
   private buffer: Pending[] = [];
@@ -63,6 +177,15 @@ export class AttemptWriter {
   private flushing: Promise<void> | null = null;
   private readonly maxBatch: number;
   private readonly maxDelayMs: number;
+  private readonly maxBufferedBytes: number;
+  private readonly maxBackoffMs: number;
+  /** Records taken from the buffer and not yet settled. */
+  private inBatch = 0;
+  /** Bytes of every record added and not yet settled. */
+  private heldBytes = 0;
+  private failingSince: Date | null = null;
+  private lastError: string | null = null;
+  private lastReminder = 0;
 
   constructor(
     private readonly db: Knex,
@@ -73,12 +196,26 @@ export class AttemptWriter {
   ) {
     this.maxBatch = options.maxBatch ?? 500;
     this.maxDelayMs = options.maxDelayMs ?? 10;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024;
+    this.maxBackoffMs = options.maxBackoffMs ?? 5_000;
   }
 
-  /** Queues a record; resolves once it is committed. */
+  /** Queues a record; resolves once it is committed (or, past `maxBufferedBytes`, dropped). */
   add(record: AttemptRecord): Promise<void> {
+    const stored = storeAttempt(record);
+    const size = storedSize(stored);
+    if (this.heldBytes > 0 && this.heldBytes + size > this.maxBufferedBytes) {
+      this.observer.unwritable('dropped', 1);
+      this.logger.error({ messageId: record.messageId, ...this.health() }, 'attempt writer full; outcome dropped, its message is sent again after its lease');
+      return Promise.resolve();
+    }
+    this.heldBytes += size;
     return new Promise((resolve) => {
-      this.buffer.push({ record, done: resolve });
+      const done = () => {
+        this.heldBytes -= size;
+        resolve();
+      };
+      this.buffer.push({ record: { ...record, response: null }, stored, done, settled: false });
       if (this.buffer.length >= this.maxBatch) this.kick();
       else this.timer ??= setTimeout(() => this.kick(), this.maxDelayMs);
     });
@@ -92,6 +229,17 @@ export class AttemptWriter {
     }
   }
 
+  /** Whether outcomes are being committed, and how many wait. */
+  health(): AttemptWriterHealth {
+    return {
+      committing: this.failingSince === null,
+      failingSince: this.failingSince,
+      lastError: this.lastError,
+      buffered: this.buffer.length + this.inBatch,
+      bufferedBytes: this.heldBytes,
+    };
+  }
+
   private kick(): void {
     if (this.timer) {
       clearTimeout(this.timer);
@@ -99,48 +247,144 @@ export class AttemptWriter {
     }
     if (this.flushing || this.buffer.length === 0) return;
     const batch = this.buffer.splice(0, this.maxBatch);
-    this.flushing = this.writeWithRetry(batch).finally(() => {
+    this.inBatch = batch.length;
+    this.flushing = this.writeBatch(batch).finally(() => {
       this.flushing = null;
+      this.inBatch = 0;
+      this.observer.writer(this.health());
       if (this.buffer.length > 0) this.kick();
     });
   }
 
-  private async writeWithRetry(batch: Pending[]): Promise<void> {
+  /** Writes a batch: whole, else isolated; while Postgres cannot be written, again with backoff. */
+  private async writeBatch(batch: Pending[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
+      const left = batch.filter((p) => !p.settled);
+      if (left.length === 0) break;
       try {
-        await this.write(batch.map((p) => p.record));
-        for (const p of batch) p.done();
-        return;
+        try {
+          await this.commit(left);
+        } catch (err) {
+          if (!(await this.reachable())) throw new CannotCommitError(err);
+          this.logger.warn({ err, records: left.length }, 'writing delivery attempts failed; isolating the failing rows');
+          await this.isolate(left, err);
+        }
+        break;
       } catch (err) {
-        const waitMs = Math.min(5_000, 100 * 2 ** attempt);
-        this.logger.error({ err, records: batch.length, attempt, waitMs }, 'writing delivery attempts failed; retrying');
+        // Only CannotCommitError reaches here (isolation settles every row it can); anything
+        // else is a bug, held and retried like an outage so that no outcome is dropped.
+        this.markFailing(err instanceof CannotCommitError ? err.cause : err, batch.filter((p) => !p.settled).length);
+        const waitMs = Math.min(this.maxBackoffMs, 100 * 2 ** attempt);
         await new Promise((r) => setTimeout(r, waitMs));
+      }
+    }
+    this.markCommitting();
+  }
+
+  /** Splits a failing batch until each failing row stands alone; those are written minimal, or dropped. */
+  private async isolate(batch: Pending[], err: unknown): Promise<void> {
+    if (batch.length === 1) return this.writeAlone(batch[0]!, err);
+    const middle = Math.ceil(batch.length / 2);
+    for (const half of [batch.slice(0, middle), batch.slice(middle)]) {
+      try {
+        await this.commit(half);
+      } catch (halfErr) {
+        if (!(await this.reachable())) throw new CannotCommitError(halfErr);
+        await this.isolate(half, halfErr);
       }
     }
   }
 
-  private async write(records: AttemptRecord[]): Promise<void> {
+  /** A row that fails on its own: written without its response, else dropped; never tried again. */
+  private async writeAlone(p: Pending, err: unknown): Promise<void> {
+    const minimal = minimalAttempt(p, err);
+    try {
+      await this.commit([minimal]);
+      p.settled = true;
+      this.observer.unwritable('minimal', 1);
+      this.logger.error({ err, messageId: p.record.messageId, subscriptionId: p.record.subscriptionId }, 'attempt recorded without its response: the row could not be written');
+    } catch (minimalErr) {
+      if (!(await this.reachable())) throw new CannotCommitError(minimalErr);
+      p.settled = true;
+      p.done();
+      this.observer.unwritable('dropped', 1);
+      this.logger.error({ err: minimalErr, messageId: p.record.messageId, subscriptionId: p.record.subscriptionId }, 'attempt not recorded: even the minimal row failed; its message is sent again after its lease');
+    }
+  }
+
+  /** True when Postgres answers a trivial query: a failing write is then about its rows. */
+  private async reachable(): Promise<boolean> {
+    return this.db.raw('select 1').then(
+      () => true,
+      () => false,
+    );
+  }
+
+  private markFailing(err: unknown, held: number): void {
+    this.lastError = storableText(describeDbError(err), 300);
+    const now = Date.now();
+    if (this.failingSince === null) {
+      this.failingSince = new Date(now);
+      this.lastReminder = now;
+      this.logger.error({ err, held }, 'attempt writer cannot commit: Postgres is not answering; holding outcomes and retrying');
+      this.observer.writer(this.health());
+    } else if (now - this.lastReminder >= 30_000) {
+      this.lastReminder = now;
+      this.logger.error({ err, held, failingSince: this.failingSince }, 'attempt writer still cannot commit; holding outcomes');
+    }
+  }
+
+  private markCommitting(): void {
+    if (this.failingSince === null) return;
+    this.logger.info({ failedForMs: Date.now() - this.failingSince.getTime() }, 'attempt writer commits again; held outcomes written');
+    this.failingSince = null;
+    this.lastError = null;
+  }
+
+  /** Commits the rows in one transaction, then settles them; what follows the commit cannot fail it. */
+  private async commit(batch: Pending[]): Promise<void> {
+    const records = batch.map((p) => p.record);
+    const disabled = await this.write(batch);
+    for (const p of batch) p.settled = true;
+    try {
+      await this.afterCommit(records, disabled);
+    } finally {
+      for (const p of batch) p.done();
+    }
+  }
+
+  /** One transaction: attempts, message states, health, disablings. Returns what the disablings did. */
+  private async write(batch: Pending[]): Promise<DisableOutcome> {
+    const records = batch.map((p) => p.record);
     // One row per message: a duplicate delivery in the same batch keeps the later record.
     const byMessage = new Map<string, AttemptRecord>();
     for (const r of records) byMessage.set(r.messageId, r);
     const latest = [...byMessage.values()];
-    const attempts = records.filter((r) => r.attempt !== null);
+    const attempts = batch.filter((p) => p.record.attempt !== null);
+    const column = <T>(pick: (r: AttemptRecord, s: StoredAttempt) => T) => attempts.map((p) => pick(p.record, p.stored));
 
-    const disabled = await this.db.transaction(async (trx) => {
+    return this.db.transaction(async (trx) => {
       if (attempts.length > 0) {
         await trx.raw(
-          `insert into attempts (message_id, subscription_id, attempt, attempted_at, duration_ms, outcome, status_code, error, response_body)
-           select * from unnest(?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::int[], ?::text[], ?::int[], ?::text[], ?::text[])`,
+          `insert into attempts (message_id, subscription_id, attempt, attempted_at, duration_ms, outcome, status_code, error,
+             response_body, response_body_bytes, response_body_truncated, response_status_text, response_headers, error_message)
+           select * from unnest(?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::int[], ?::text[], ?::int[], ?::text[],
+             ?::text[], ?::bytea[], ?::boolean[], ?::text[], ?::jsonb[], ?::text[])`,
           columnBindings(
-            attempts.map((r) => r.messageId),
-            attempts.map((r) => r.subscriptionId),
-            attempts.map((r) => r.attempt),
-            attempts.map((r) => r.attemptedAt),
-            attempts.map((r) => Math.round(r.durationMs)),
-            attempts.map((r) => r.outcome),
-            attempts.map((r) => r.statusCode),
-            attempts.map((r) => r.error),
-            attempts.map((r) => r.responseBody),
+            column((r) => r.messageId),
+            column((r) => r.subscriptionId),
+            column((r) => r.attempt),
+            column((r) => r.attemptedAt),
+            column((r) => Math.round(r.durationMs)),
+            column((r) => r.outcome),
+            column((r) => r.statusCode),
+            column((r) => r.error),
+            column((_r, s) => s.responseBody),
+            column((_r, s) => s.responseBodyBytes),
+            column((_r, s) => s.responseBodyTruncated),
+            column((_r, s) => s.responseStatusText),
+            column((_r, s) => s.responseHeaders),
+            column((_r, s) => s.errorMessage),
           ),
         );
       }
@@ -171,8 +415,13 @@ export class AttemptWriter {
       await this.updateHealth(trx, records);
       return this.disable(trx, records);
     });
+  }
 
-    // After the commit: retries wait in the retry schedule until they are due.
+  /** After the commit: retries go to the retry schedule, the observer hears of each outcome. Never throws. */
+  private async afterCommit(records: AttemptRecord[], disabled: DisableOutcome): Promise<void> {
+    const byMessage = new Map<string, AttemptRecord>();
+    for (const r of records) byMessage.set(r.messageId, r);
+    const latest = [...byMessage.values()];
     const retries = latest.filter((r) => r.status === 'pending' && r.nextAttemptAt && r.attempt !== null);
     if (retries.length > 0) {
       await this.schedule
@@ -182,9 +431,13 @@ export class AttemptWriter {
           this.logger.warn({ err, retries: retries.length }, 'could not schedule retries; the reconciler will');
         });
     }
-    if (disabled.mailIds.length > 0) this.options.onMail?.(disabled.mailIds);
-    for (const r of records) this.observer.attempt(r);
-    this.observer.disabled(disabled.count);
+    try {
+      if (disabled.mailIds.length > 0) this.options.onMail?.(disabled.mailIds);
+      for (const r of records) this.observer.attempt(r);
+      this.observer.disabled(disabled.count);
+    } catch (err) {
+      this.logger.warn({ err }, 'delivery observer or mail hand-off failed; the outcomes are committed');
+    }
   }
 
   /** Folds the batch into each subscription's health: last success/failure, failure streak, failing since. */

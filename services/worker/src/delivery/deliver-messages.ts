@@ -10,8 +10,8 @@ import type { DeliveryItem } from './dispatcher.ts';
  * written, so the job completes only when the outcome is in Postgres.
  *
  * Failure policy: a message no longer pending (delivered, dead, cancelled, held), or not due
- * (another job has it under a lease), is skipped; a message whose subscription is gone is
- * cancelled.
+ * (another job has it under a lease), is skipped; a message whose subscription is gone (deleted
+ * in Postgres, not merely missing from a table) is cancelled.
  */
 export const deliverMessages: JobHandler<'deliver', 'deliver-messages'> = async ({ messageIds }, { deps }) => {
   const { db, engine } = deps;
@@ -34,7 +34,13 @@ export const deliverMessages: JobHandler<'deliver', 'deliver-messages'> = async 
     items.push({ messageId: row.id, attemptsMade: row.attempts, subscription, body });
   }
   if (orphaned.length > 0) {
-    await db('messages').whereIn('id', orphaned).where('status', 'pending').update({ status: 'cancelled', next_attempt_at: null, updated_at: db.fn.now() });
+    // Only for a subscription really gone: one the table lacks but Postgres has stays pending
+    // under its lease (the routing table is never older than the claim, so this is a safeguard).
+    await db('messages')
+      .whereIn('id', orphaned)
+      .where('status', 'pending')
+      .whereNotExists((q) => q.from('subscriptions as s').whereRaw('s.id = messages.subscription_id').whereNull('s.deleted_at'))
+      .update({ status: 'cancelled', next_attempt_at: null, updated_at: db.fn.now() });
   }
   await engine.dispatcher.submit(items);
 };

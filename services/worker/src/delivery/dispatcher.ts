@@ -1,9 +1,9 @@
 import type { Logger } from '#shared/logger';
 import type { Transport, PostResult } from '#shared/http/transport';
 import type { RetryPolicy } from '#shared/delivery/retry-policy';
-import { parseRetryAfter } from '#shared/delivery/retry-policy';
+import { classifyOutcome } from '#shared/delivery/outcome';
 import { sign } from '#shared/signing';
-import type { AttemptRecord, AttemptWriter } from './attempt-writer.ts';
+import type { AttemptRecord, AttemptWriter, RecordedResponse } from './attempt-writer.ts';
 import type { RoutedSubscription } from '../fanout/routing-table.ts';
 
 /** One message to deliver: the receiver, the body, and how many attempts came before. */
@@ -186,7 +186,7 @@ export class Dispatcher {
     const base = { messageId: item.messageId, subscriptionId: sub.id, attemptedAt: new Date() };
     if (sub.state !== 'active') {
       // Paused or disabled: keep the message, untried, until the subscription is active again.
-      return { ...base, attempt: null, durationMs: 0, outcome: 'failure', statusCode: null, error: null, responseBody: null, status: 'held', nextAttemptAt: null, reachedReceiver: false };
+      return { ...base, attempt: null, durationMs: 0, outcome: 'failure', statusCode: null, error: null, errorMessage: null, response: null, status: 'held', nextAttemptAt: null, reachedReceiver: false };
     }
     const breaker = lane.breaker;
     const open = breaker.failures >= this.threshold;
@@ -204,8 +204,10 @@ export class Dispatcher {
           ...sign({ id: item.messageId, timestamp, body: item.body, secrets: sub.secrets }),
         });
     breaker.probing = false;
+    const outcome = classifyOutcome({ result });
+    const response = result.kind === 'response' ? result : null;
 
-    if (result.kind === 'response' && result.status >= 200 && result.status < 300) {
+    if (outcome.kind === 'success') {
       breaker.failures = 0;
       breaker.cooldownMs = this.cooldownMs;
       return {
@@ -213,9 +215,10 @@ export class Dispatcher {
         attempt,
         durationMs: result.durationMs,
         outcome: 'success',
-        statusCode: result.status,
+        statusCode: outcome.statusCode,
         error: null,
-        responseBody: result.body,
+        errorMessage: null,
+        response,
         status: 'succeeded',
         nextAttemptAt: null,
         reachedReceiver: true,
@@ -229,14 +232,11 @@ export class Dispatcher {
       breaker.openUntil = Date.now() + breaker.cooldownMs;
       if (!open) this.logger.warn({ subscriptionId: sub.id, cooldownMs: breaker.cooldownMs }, 'circuit opened');
     }
-    if (result.kind === 'response') {
-      const gone = result.status === 410;
-      const retryAfterMs = result.status === 429 || result.status === 503 ? parseRetryAfter(result.headers['retry-after']) : null;
-      const record = this.failed(base, attempt, result.durationMs, result.status, null, result.body, retryAfterMs, true);
-      if (gone) return { ...record, status: 'dead', nextAttemptAt: null, disableReason: 'the receiver answered 410 Gone' };
-      return record;
+    if (outcome.kind === 'gone') {
+      const record = this.failed(base, attempt, result.durationMs, outcome.statusCode, null, response, null, true, outcome.message);
+      return { ...record, status: 'dead', nextAttemptAt: null, disableReason: outcome.reason };
     }
-    return this.failed(base, attempt, result.durationMs, null, result.error, null, null, true);
+    return this.failed(base, attempt, result.durationMs, outcome.statusCode, outcome.error, response, outcome.retryAfterMs, true, outcome.message);
   }
 
   private failed(
@@ -245,9 +245,10 @@ export class Dispatcher {
     durationMs: number,
     statusCode: number | null,
     error: string | null,
-    responseBody: string | null,
+    response: RecordedResponse | null,
     retryAfterMs: number | null,
     reachedReceiver: boolean,
+    errorMessage: string | null = null,
   ): AttemptRecord {
     const delay = this.policy.nextDelayMs(attempt, retryAfterMs);
     return {
@@ -257,7 +258,8 @@ export class Dispatcher {
       outcome: 'failure',
       statusCode,
       error,
-      responseBody,
+      errorMessage,
+      response,
       status: delay === null ? 'dead' : 'pending',
       nextAttemptAt: delay === null ? null : new Date(Date.now() + delay),
       reachedReceiver,

@@ -37,5 +37,12 @@ export function metricsObserver(metrics: Metrics): DeliveryObserver {
       if (messages > 0) metrics.messagesCreated.inc(messages);
       for (const ms of lagMs) metrics.fanoutLag.observe(ms / 1000);
     },
+    writer(health) {
+      metrics.attemptWriterFailing.set(health.committing ? 0 : 1);
+      metrics.attemptWriterBuffered.set(health.buffered);
+    },
+    unwritable(fate, count) {
+      metrics.attemptRecordsUnwritable.inc({ fate }, count);
+    },
   };
 }

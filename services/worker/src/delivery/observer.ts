@@ -1,4 +1,4 @@
-import type { AttemptRecord } from './attempt-writer.ts';
+import type { AttemptRecord, AttemptWriterHealth } from './attempt-writer.ts';
 
 /**
  * What the engine reports as it works, for metrics. The engine calls it after each commit, so
@@ -11,10 +11,16 @@ export interface DeliveryObserver {
   disabled(count: number): void;
   /** Messages created by a fan-out, and how long after the events were received. */
   fanout(messages: number, lagMs: number[]): void;
+  /** The attempt writer's state, after each batch and when it stops committing. */
+  writer(health: AttemptWriterHealth): void;
+  /** Records whose row could not be written: kept without their response (`minimal`) or not kept (`dropped`). */
+  unwritable(fate: 'minimal' | 'dropped', count: number): void;
 }
 
 export const NO_OBSERVER: DeliveryObserver = {
   attempt() {},
   disabled() {},
   fanout() {},
+  writer() {},
+  unwritable() {},
 };

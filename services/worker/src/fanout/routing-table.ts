@@ -42,6 +42,8 @@ export function filtersMatch(filters: Filters, data: unknown): boolean {
   if (typeof data !== 'object' || data === null) return false;
   const record = data as Record<string, unknown>;
   return fields.every(([field, allowed]) => {
+    // Own fields only: `constructor` or `toString` of a plain object is no event field.
+    if (!Object.hasOwn(record, field)) return false;
     const value = record[field];
     if (value === undefined || value === null || typeof value === 'object') return false;
     return allowed.includes(String(value));
@@ -194,37 +196,59 @@ export async function loadRoutingTable(db: Db, box: SecretBox, version: number):
 export interface RoutingCacheOptions {
   /** Reload at least this often even when the version has not moved; default 60 s. */
   maxAgeMs?: number;
+  /** Reads the table at a version; default `loadRoutingTable` (tests stall it to show the race). */
+  load?: (version: number) => Promise<RoutingTable>;
 }
 
 /**
  * Keeps the routing table current. Each `get` reads the trigger-maintained version (one cheap
  * query per fan-out batch) and reloads when it moved, when a rotation's previous secret
- * expired, or when the table is older than `maxAgeMs`. Concurrent callers share one reload.
+ * expired, or when the table is older than `maxAgeMs`.
+ *
+ * The promise: `get` answers a table at least as new as the version it read. A load is read
+ * after its version, so it holds everything committed up to that version (or newer). Callers
+ * share a load only when it is of their version or a newer one: one that started before the
+ * version moved is older than what the caller saw, so the caller starts its own. The table
+ * kept is the newest loaded, whichever load ends first. That is what lets fan-out complete an
+ * event (committed before its job was read) and cancel a message whose subscription the table
+ * lacks: the table is never older than the event or the message.
  */
 export class RoutingCache {
   private table: RoutingTable | null = null;
-  private loading: Promise<RoutingTable> | null = null;
+  private loading: { version: number; promise: Promise<RoutingTable> } | null = null;
   private readonly maxAgeMs: number;
+  private readonly load: (version: number) => Promise<RoutingTable>;
 
   constructor(
     private readonly db: Db,
-    private readonly box: SecretBox,
+    box: SecretBox,
     options: RoutingCacheOptions = {},
   ) {
     this.maxAgeMs = options.maxAgeMs ?? 60_000;
+    this.load = options.load ?? ((version) => loadRoutingTable(db, box, version));
   }
 
-  /** The current table. */
+  /** The current table: at least as new as the routing version when it was called. */
   async get(): Promise<RoutingTable> {
     const row = await this.db('routing_state').where({ id: 1 }).first('version');
     const version = Number(row?.version ?? 0);
     const now = Date.now();
     const table = this.table;
-    if (table && table.version === version && now - table.loadedAt < this.maxAgeMs && now < table.staleAt) return table;
-    this.loading ??= loadRoutingTable(this.db, this.box, version).finally(() => {
-      this.loading = null;
-    });
-    this.table = await this.loading;
-    return this.table;
+    if (table && table.version >= version && now - table.loadedAt < this.maxAgeMs && now < table.staleAt) return table;
+    const shared = this.loading;
+    if (shared && shared.version >= version) return shared.promise;
+    const entry = {
+      version,
+      promise: this.load(version)
+        .then((loaded) => {
+          if (!this.table || this.table.version <= loaded.version) this.table = loaded;
+          return loaded;
+        })
+        .finally(() => {
+          if (this.loading === entry) this.loading = null;
+        }),
+    };
+    this.loading = entry;
+    return entry.promise;
   }
 }

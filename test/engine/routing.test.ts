@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSecretBox } from '#shared/secret-box';
+import { loadRoutingTable, RoutingCache, type RoutingTable } from '#worker/fanout/routing-table';
+import { HUB_TOKEN, SECRETS_KEY, startTestContext, type TestContext } from '../support/context.ts';
+import { eventually, startReceiver } from '../support/receiver.ts';
+import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+
+describe('the routing cache', () => {
+  let ctx: TestContext;
+  beforeAll(async () => {
+    ctx = await startTestContext();
+    await seedFunction(ctx.db, 'estates.read', ['estate.created']);
+  });
+  afterAll(async () => {
+    await ctx.stop();
+  });
+
+  it('never answers a table older than the version the caller read, even while an older load is stalled', async () => {
+    const { partner } = await seedPartner(ctx.db);
+    const productId = await seedProduct(ctx.db, partner.id, { 'estates.read': {} });
+    await seedActivation(ctx.db, 'INSTROUTE', productId);
+    const box = createSecretBox(SECRETS_KEY);
+
+    // The first load reads its table, then stalls before handing it over.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const loads: number[] = [];
+    let firstRead = false;
+    const cache = new RoutingCache(ctx.db, box, {
+      load: async (version) => {
+        loads.push(version);
+        const table = await loadRoutingTable(ctx.db, box, version);
+        if (loads.length === 1) {
+          firstRead = true;
+          await gate;
+        }
+        return table;
+      },
+    });
+    // Count the version reads, to know when the second caller has read the newer one.
+    let versionReads = 0;
+    const onResponse = (_response: unknown, query: { sql: string }) => {
+      if (query.sql.includes('routing_state')) versionReads++;
+    };
+    ctx.db.on('query-response', onResponse);
+    try {
+      const first = cache.get();
+      await eventually(() => firstRead);
+
+      const sub = await seedSubscription(ctx.db, { partnerId: partner.id, productId, functionKey: 'estates.read', url: 'http://127.0.0.1:9/hook', eventTypes: ['estate.created'] });
+      const readsBefore = versionReads;
+      const second = cache.get();
+      await eventually(() => versionReads > readsBefore);
+      release();
+
+      const [older, newer] = (await Promise.all([first, second])) as [RoutingTable, RoutingTable];
+      expect(older.subscriptions.has(sub.id)).toBe(false);
+      expect(newer.version).toBeGreaterThan(older.version);
+      expect(newer.subscriptions.has(sub.id)).toBe(true);
+      expect(newer.match({ installationId: 'INSTROUTE', type: 'estate.created', data: {} }).map((s) => s.id)).toEqual([sub.id]);
+      // The stalled, older load ended last: the cache keeps the newer table all the same.
+      expect((await cache.get()).subscriptions.has(sub.id)).toBe(true);
+      expect(loads).toHaveLength(2);
+    } finally {
+      release();
+      ctx.db.off('query-response', onResponse);
+    }
+  });
+
+  it('shares one load among callers that read the same version', async () => {
+    const box = createSecretBox(SECRETS_KEY);
+    let loads = 0;
+    const cache = new RoutingCache(ctx.db, box, {
+      load: (version) => {
+        loads++;
+        return loadRoutingTable(ctx.db, box, version);
+      },
+    });
+    const tables = await Promise.all(Array.from({ length: 5 }, () => cache.get()));
+    expect(new Set(tables).size).toBe(1);
+    expect(loads).toBe(1);
+    expect(await cache.get()).toBe(tables[0]);
+  });
+});
+
+describe('fan-out against a stalled routing load', () => {
+  let ctx: TestContext;
+  beforeAll(async () => {
+    ctx = await startTestContext({ workers: true, env: { DELIVERY_LEASE: '30s' } });
+    await seedFunction(ctx.db, 'estates.read', ['estate.created']);
+  });
+  afterAll(async () => {
+    await ctx.stop();
+  });
+
+  it('delivers an event to a subscription committed before it, while an older table is still loading', async () => {
+    const { partner } = await seedPartner(ctx.db);
+    const productId = await seedProduct(ctx.db, partner.id, { 'estates.read': {} });
+    await seedActivation(ctx.db, 'INSTFAN', productId);
+    const early = await startReceiver();
+    const late = await startReceiver();
+    const box = createSecretBox(SECRETS_KEY);
+    await seedSubscription(ctx.db, { partnerId: partner.id, productId, functionKey: 'estates.read', url: early.url, eventTypes: ['estate.created'] });
+
+    // The engine's next load reads its table, then stalls before handing it over.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let loads = 0;
+    let stalled = false;
+    ctx.workers!.engine.routing = new RoutingCache(ctx.db, box, {
+      load: async (version) => {
+        loads++;
+        const table = await loadRoutingTable(ctx.db, box, version);
+        if (loads === 1) {
+          stalled = true;
+          await gate;
+        }
+        return table;
+      },
+    });
+    let versionReads = 0;
+    const onResponse = (_response: unknown, query: { sql: string }) => {
+      if (query.sql.includes('routing_state')) versionReads++;
+    };
+    ctx.db.on('query-response', onResponse);
+    try {
+      const first = hubEvent('INSTFAN', 'estate.created', { n: 1 });
+      await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: [first] } });
+      await eventually(() => stalled);
+
+      // A subscription committed, then an event: its fan-out reads the newer version.
+      await seedSubscription(ctx.db, { partnerId: partner.id, productId, functionKey: 'estates.read', url: late.url, eventTypes: ['estate.created'] });
+      const readsBefore = versionReads;
+      const second = hubEvent('INSTFAN', 'estate.created', { n: 2 });
+      await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: [second] } });
+      await eventually(() => versionReads > readsBefore);
+      release();
+
+      const [got] = await late.waitFor(1);
+      expect(JSON.parse(got!.body)).toMatchObject({ eventId: second.id });
+      const gotEarly = await early.waitFor(2);
+      expect(gotEarly.map((r) => JSON.parse(r.body).eventId).sort()).toEqual([first.id, second.id].sort());
+      // The first event was fanned out against the table of its own time: the later subscription is not owed it.
+      expect(await ctx.db('messages').where({ event_id: first.id }).count({ n: '*' }).first()).toEqual({ n: 1 });
+    } finally {
+      release();
+      ctx.db.off('query-response', onResponse);
+      await Promise.all([early.close(), late.close()]);
+    }
+  });
+});
