@@ -14,7 +14,7 @@ import { createRedis } from '#shared/queues/connection';
 import { startApi } from '#api/server';
 import { startWorkers } from '#worker/workers';
 import { metricsObserver } from '#worker/delivery/metrics-observer';
-import { catalogQueues } from '#api/ops/service';
+import { catalogQueues } from '#shared/queues/connection';
 import { createMetrics } from '#shared/metrics';
 import { findRedis, startEmbeddedPostgres, type LocalService } from './lib/local-services.ts';
 import { givenInEnv, loadDevSecrets, tokenBanner } from './lib/dev-secrets.ts';

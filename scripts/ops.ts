@@ -3,13 +3,15 @@
  * works against any running hubhook). HUBHOOK_URL (default http://localhost:3000) names the
  * api; the token is OPERATOR_TOKEN, else the one `npm start` keeps in .data/dev-secrets.json.
  *
- * Failure policy: any answer but the expected one prints the API's error message (code and
+ * Failure policy: a 503 or no answer is tried again twice (got, with backoff; each try times out
+ * after 10 s); any other answer but the expected one prints the API's error message (code and
  * message, and the fields it names) on stderr and exits 1; usage mistakes exit 2.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import got, { RequestError, type Method, type Response } from 'got';
 
 const USAGE = `usage: npm run ops -- <command> [options]
 
@@ -34,6 +36,12 @@ export interface OpsOptions {
   out: (line: string) => void;
   /** One line of error output. */
   err: (line: string) => void;
+  /** One try's time limit; default 10 s. */
+  timeoutMs?: number;
+  /** Tries after the first on a 503 or no answer; default 2. */
+  retries?: number;
+  /** Longest pause between tries; default 2 s. */
+  maxRetryDelayMs?: number;
 }
 
 /** A failure to report: the message is printed as is; `exitCode` 2 is a usage mistake. */
@@ -60,36 +68,48 @@ export function formatTable(rows: Row[], columns: string[]): string[] {
   return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))];
 }
 
-async function call(options: OpsOptions, method: string, apiPath: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-  let response: Response;
+/**
+ * One request to the ops API through got: each try times out after `timeoutMs`, and a 503 (a
+ * restarting or not-yet-ready api) or no answer at all is tried again, twice, backing off.
+ * Every ops command is safe to repeat (pause, resume, replay of what is still dead,
+ * disable, enable), so POSTs are retried too.
+ */
+async function call(options: OpsOptions, method: Method, apiPath: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+  let response: Response<string>;
   try {
-    response = await fetch(new URL(apiPath, options.url), {
+    response = await got(new URL(apiPath, options.url), {
       method,
-      headers: {
-        authorization: `Bearer ${options.token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      headers: { authorization: `Bearer ${options.token}` },
+      ...(body === undefined ? {} : { json: body }),
+      throwHttpErrors: false,
+      followRedirect: false,
+      timeout: { request: options.timeoutMs ?? 10_000 },
+      retry: {
+        limit: options.retries ?? 2,
+        methods: ['GET', 'POST', 'PUT', 'DELETE'],
+        statusCodes: [503],
+        backoffLimit: options.maxRetryDelayMs ?? 2_000,
       },
-      body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
-    const cause = (err as Error & { cause?: Error }).cause;
-    throw new OpsError(`cannot reach ${options.url}: ${cause?.message ?? (err as Error).message}`);
+    if (err instanceof RequestError) throw new OpsError(`cannot reach ${options.url}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' '));
+    throw err;
   }
-  const text = await response.text();
+  const text = response.body;
   let parsed: unknown = undefined;
   try {
     parsed = text ? JSON.parse(text) : undefined;
   } catch {
     parsed = text;
   }
-  if (!response.ok) {
+  if (response.statusCode < 200 || response.statusCode >= 300) {
     const error = (parsed as { error?: { code?: string; message?: string; details?: { path: string; message: string }[] } })?.error;
     const details = (error?.details ?? []).map((d) => `\n  ${d.path}: ${d.message}`).join('');
     throw new OpsError(
-      error ? `${response.status} ${error.code}: ${error.message}${details}` : `${response.status} ${response.statusText}: ${text.slice(0, 200)}`,
+      error ? `${response.statusCode} ${error.code}: ${error.message}${details}` : `${response.statusCode} ${response.statusMessage ?? ''}: ${text.slice(0, 200)}`,
     );
   }
-  return { status: response.status, body: parsed };
+  return { status: response.statusCode, body: parsed };
 }
 
 const query = (params: Record<string, string | undefined>) => {

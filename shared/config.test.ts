@@ -43,7 +43,18 @@ describe('loadConfig', () => {
     expect(config.disableAfterMs).toBe(43_200_000);
   });
 
+  it('reads every duration in one form, and still the old _MS names as milliseconds', () => {
+    const config = loadConfig({ ...base, DELIVERY_TIMEOUT: '20s', VERIFY_TIMEOUT: '1500ms', SHUTDOWN_TIMEOUT: '1m', STARTUP_TIMEOUT: '30s' });
+    expect(config).toMatchObject({ deliveryTimeoutMs: 20_000, verifyTimeoutMs: 1_500, shutdownTimeoutMs: 60_000, startupTimeoutMs: 30_000 });
+    const legacy = loadConfig({ ...base, DELIVERY_TIMEOUT_MS: '20000', VERIFY_TIMEOUT_MS: '1500', SHUTDOWN_TIMEOUT_MS: '60000' });
+    expect(legacy).toMatchObject({ deliveryTimeoutMs: 20_000, verifyTimeoutMs: 1_500, shutdownTimeoutMs: 60_000 });
+    // The new name wins where both are set.
+    expect(loadConfig({ ...base, DELIVERY_TIMEOUT: '9s', DELIVERY_TIMEOUT_MS: '20000' }).deliveryTimeoutMs).toBe(9_000);
+  });
+
   it.each([
+    ['DELIVERY_TIMEOUT', '15000'],
+    ['DELIVERY_TIMEOUT', '10m'],
     ['PORT', 'eighty'],
     ['PORT', '70000'],
     ['HUBHOOK_ENV', 'staging'],

@@ -37,6 +37,27 @@ const rateLimit = (fallback: string) =>
 
 const int = (fallback: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
+/**
+ * A duration in the one form every duration setting takes (`500ms`, `15s`, `2m`), within
+ * bounds. It replaces an older `<NAME>_MS` setting (whole milliseconds), which is still read
+ * when the new name is unset (see `DURATION_RENAMES`).
+ */
+const boundedDuration = (minMs: number, maxMs: number) =>
+  z
+    .string()
+    .transform((value, ctx) => {
+      try {
+        return parseDuration(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.number().min(minMs, { message: `must be at least ${minMs} ms`, abort: true }).max(maxMs, { message: `must be at most ${maxMs / 1000} s`, abort: true }));
+
+/** Duration settings renamed from `_MS` integers: the old name still works (whole milliseconds). */
+const DURATION_RENAMES = { DELIVERY_TIMEOUT: 'DELIVERY_TIMEOUT_MS', VERIFY_TIMEOUT: 'VERIFY_TIMEOUT_MS', SHUTDOWN_TIMEOUT: 'SHUTDOWN_TIMEOUT_MS' } as const;
+
 // The SSRF guard's own parser, so an entry it could not use stops the start, naming the variable.
 const allowList = z
   .string()
@@ -85,8 +106,10 @@ const EnvSchema = z
           return z.NEVER;
         }
       }),
-    DELIVERY_TIMEOUT_MS: int(15_000, 100, 120_000),
-    VERIFY_TIMEOUT_MS: int(5_000, 100, 60_000),
+    DELIVERY_TIMEOUT: boundedDuration(100, 120_000).default(15_000),
+    DELIVERY_TIMEOUT_MS: int(15_000, 100, 120_000).optional(),
+    VERIFY_TIMEOUT: boundedDuration(100, 60_000).default(5_000),
+    VERIFY_TIMEOUT_MS: int(5_000, 100, 60_000).optional(),
     DISABLE_AFTER: duration('5d'),
     ALLOW_PRIVATE_RECEIVERS: allowList,
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -109,7 +132,9 @@ const EnvSchema = z
     UPGRADE_NOTICE_DELAY: duration('2s'),
     RETENTION_MESSAGES: duration('30d'),
     RETENTION_ATTEMPTS: duration('14d'),
-    SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 120_000),
+    SHUTDOWN_TIMEOUT: boundedDuration(100, 120_000).default(10_000),
+    SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 120_000).optional(),
+    STARTUP_TIMEOUT: duration('2m'),
     METRICS_PORT: int(9464, 0, 65535),
     SMTP_URL: z
       .string()
@@ -133,8 +158,8 @@ const EnvSchema = z
   })
   .superRefine((env, ctx) => {
     // A lease shorter than a request lets the reconciler send a message still in flight again.
-    if (env.DELIVERY_LEASE <= env.DELIVERY_TIMEOUT_MS) {
-      ctx.addIssue({ code: 'custom', path: ['DELIVERY_LEASE'], message: 'must be longer than DELIVERY_TIMEOUT_MS' });
+    if (env.DELIVERY_LEASE <= env.DELIVERY_TIMEOUT) {
+      ctx.addIssue({ code: 'custom', path: ['DELIVERY_LEASE'], message: 'must be longer than DELIVERY_TIMEOUT' });
     }
     if (env.HUBHOOK_ENV === 'production') {
       if (!env.SECRETS_KEY) ctx.addIssue({ code: 'custom', path: ['SECRETS_KEY'], message: 'is required when HUBHOOK_ENV=production' });
@@ -166,8 +191,8 @@ function toConfig(env: Env) {
     hubToken: env.HUB_TOKEN,
     secretsKey: env.SECRETS_KEY,
     retryScheduleMs: env.RETRY_SCHEDULE,
-    deliveryTimeoutMs: env.DELIVERY_TIMEOUT_MS,
-    verifyTimeoutMs: env.VERIFY_TIMEOUT_MS,
+    deliveryTimeoutMs: env.DELIVERY_TIMEOUT,
+    verifyTimeoutMs: env.VERIFY_TIMEOUT,
     disableAfterMs: env.DISABLE_AFTER,
     allowPrivateReceivers: env.ALLOW_PRIVATE_RECEIVERS,
     logLevel: env.LOG_LEVEL,
@@ -181,7 +206,8 @@ function toConfig(env: Env) {
     upgradeNoticeDelayMs: env.UPGRADE_NOTICE_DELAY,
     retentionMessagesMs: env.RETENTION_MESSAGES,
     retentionAttemptsMs: env.RETENTION_ATTEMPTS,
-    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT,
+    startupTimeoutMs: env.STARTUP_TIMEOUT,
     metricsPort: env.METRICS_PORT,
     smtpUrl: env.SMTP_URL,
     mailFrom: env.MAIL_FROM,
@@ -209,7 +235,12 @@ export class ConfigError extends Error {
 /** Parses the environment into a Config; throws ConfigError naming every bad variable. */
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   // Empty strings count as unset, as they do in most .env files and compose files.
-  const env = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== ''));
+  const env: Record<string, string | undefined> = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== ''));
+  // An old `_MS` name stands in for its new duration name when that is unset: `15000` reads as `15000ms`.
+  for (const [name, old] of Object.entries(DURATION_RENAMES)) {
+    const legacy = env[old];
+    if (env[name] === undefined && legacy !== undefined && /^\d+$/.test(legacy.trim())) env[name] = `${legacy.trim()}ms`;
+  }
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
     throw new ConfigError(

@@ -190,7 +190,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     /** Events taken in by POST /v1/hub/events: accepted (new) or duplicate (id seen before). */
     eventsIngested: new Counter({
       name: 'hubhook_events_ingested_total',
-      help: 'Events received from the HUB, by result: accepted (new) or duplicate (an id seen before).',
+      help: 'Events received from the HUB, by result: accepted (new), duplicate (an id seen before) or rejected (invalid, not taken).',
       labelNames: ['result'] as const,
       registers,
     }),

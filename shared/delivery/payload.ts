@@ -9,7 +9,7 @@ export interface StoredEvent {
 }
 
 /**
- * The JSON body receivers get (DESIGN.md, "Delivery contract"). `timestamp` is when the message
+ * The JSON body receivers get (docs/receivers.md). `timestamp` is when the message
  * was created, so the body, and with it the signature base, is the same on every retry.
  */
 export function buildPayload(event: StoredEvent, messageCreatedAt: Date): string {

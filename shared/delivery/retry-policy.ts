@@ -1,5 +1,5 @@
 /**
- * When to try a message again. The schedule lists delays counted from the FIRST try (DESIGN.md:
+ * When to try a message again. The schedule lists delays counted from the FIRST try (docs/architecture.md:
  * "5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h after the first try"), each spread by jitter so a
  * receiver that failed for many messages at once is not hit by all of them again at once.
  */

@@ -66,7 +66,7 @@ export interface TransportOptions {
   userAgent?: string;
 }
 
-/** Defaults of `TransportOptions`, matching the delivery contract in DESIGN.md. */
+/** Defaults of `TransportOptions`, matching the delivery contract in docs/receivers.md. */
 export const DEFAULT_TRANSPORT_OPTIONS = {
   timeoutMs: 15_000,
   maxResponseBytes: 65_536,

@@ -4,6 +4,9 @@ import type { Logger } from '../logger.ts';
 import type { Queues } from '../queues/connection.ts';
 import { newId } from '../ids.ts';
 import type { Mailer } from './mailer.ts';
+import type { MailRow } from '../db/rows.ts';
+
+export type { MailRow };
 
 /**
  * The mail outbox: every e-mail hubhook sends is first a row here, written in the transaction of
@@ -27,22 +30,6 @@ export interface NewMail {
   /** Holds a secret (a sign-in code): never logged, body dropped once sent. */
   sensitive?: boolean;
 }
-
-/** A mail row. */
-export type MailRow = {
-  id: string;
-  kind: string;
-  to_address: string;
-  subject: string;
-  text_body: string | null;
-  sensitive: boolean;
-  status: 'pending' | 'sent' | 'outbox' | 'failed';
-  attempts: number;
-  last_error: string | null;
-  provider_message_id: string | null;
-  created_at: Date;
-  delivered_at: Date | null;
-};
 
 /** True when sensitive bodies must not be stored: production with no mail server to hand them to. */
 export const withholdsSensitive = (config: Pick<Config, 'env' | 'smtpUrl'>) => config.env === 'production' && !config.smtpUrl;

@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { Queue, type JobsOptions } from 'bullmq';
+import { NotFoundError } from '../errors.ts';
 import { QUEUES, QUEUE_NAMES, type JobData, type JobName, type QueueName } from './catalog.ts';
 
 /** A Redis connection for BullMQ: workers block on it, so requests must never give up. */
@@ -35,4 +36,15 @@ export function createQueues(connection: Redis, prefix: string): Queues {
       await Promise.all(Object.values(byName).map((q) => q.close()));
     },
   };
+}
+
+/** The catalog's queues by name (the `Queues` handle without its helper functions). */
+export function catalogQueues(queues: Queues): Record<QueueName, Queue> {
+  return Object.fromEntries(QUEUE_NAMES.map((name) => [name, queues[name]])) as Record<QueueName, Queue>;
+}
+
+/** Resolves a queue name from a path; an unknown one is a 404, as for any unknown id. */
+export function findQueue(queues: Queues, name: string): Queue {
+  if (!(QUEUE_NAMES as string[]).includes(name)) throw new NotFoundError('queue', name);
+  return queues[name as QueueName];
 }

@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { createTestPartner, type TestPartner } from '../support/portal.ts';
+import { eventually } from '../support/poll.ts';
 import {
   createActiveProduct,
   createInstallation,
-  eventually,
   putFunction,
 } from '../support/products.ts';
 import { recordUpgradeNotices } from '#worker/notify/upgrade-available';
-import type { WorkerDeps } from '#worker/handlers';
+import type { WorkerDeps } from '#worker/job';
 
 describe('installations’ products (HUB acting for an installation)', () => {
   let ctx: TestContext;
@@ -84,8 +84,10 @@ describe('installations’ products (HUB acting for an installation)', () => {
 
     expect((await hub('GET', '/v1/installations/NOSUCH/products')).status).toBe(404);
     expect((await hub('GET', '/v1/installations/NOSUCH/notifications')).status).toBe(404);
-    expect((await hub('GET', '/v1/installations/BAD%00ID/products')).status).toBe(404);
-    expect((await hub('POST', `/v1/installations/BAD%00ID/products/${elsewhere.id}/activate`)).status).toBe(404);
+    for (const bad of [await hub('GET', '/v1/installations/BAD%00ID/products'), await hub('POST', `/v1/installations/BAD%00ID/products/${elsewhere.id}/activate`)]) {
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.details).toEqual([expect.objectContaining({ path: 'params.installationId', code: 'nul_character' })]);
+    }
     expect((await hub('POST', `/v1/installations/NOSUCH/products/${elsewhere.id}/activate`)).status).toBe(404);
     for (const id of ['prd_00000000000000000000', 'junk']) {
       const res = await hub('POST', `/v1/installations/${customer}/products/${id}/activate`);

@@ -33,12 +33,12 @@ describe('unroutable events, accepted', () => {
     ];
     const res = await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: batch } });
     expect(res.status, res.text).toBe(202);
-    expect(res.body).toEqual({ accepted: 3, duplicates: 0 });
+    expect(res.body).toEqual({ accepted: 3, duplicates: 0, rejected: [] });
     expect(await unroutable('unknown_installation')).toBe(1);
     expect(await unroutable('unknown_event_type')).toBe(1);
 
     // The same batch again: all duplicates, nothing counted or listed again.
-    expect((await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: batch } })).body).toEqual({ accepted: 0, duplicates: 3 });
+    expect((await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: batch } })).body).toEqual({ accepted: 0, duplicates: 3, rejected: [] });
     expect(await unroutable('unknown_installation')).toBe(1);
 
     const list = await ctx.request('GET', '/v1/ops/unroutable-events', { token: OPERATOR_TOKEN });

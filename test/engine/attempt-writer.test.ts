@@ -7,7 +7,8 @@ import { RetrySchedule } from '#shared/delivery/retry-schedule';
 import { createMetrics, metricValue } from '#shared/metrics';
 import { AttemptWriter, type AttemptRecord } from '#worker/delivery/attempt-writer';
 import { metricsObserver } from '#worker/delivery/metrics-observer';
-import { HOSTILE_BODIES, eventually } from '../support/receiver.ts';
+import { HOSTILE_BODIES } from '../support/receiver.ts';
+import { eventually } from '../support/poll.ts';
 import { startTestContext, type TestContext } from '../support/context.ts';
 
 /** A succeeded attempt of a message that does not exist (attempts carry no foreign keys). */
@@ -135,11 +136,11 @@ describe('the attempt writer', () => {
       let settled = 0;
       const writes = held.map((r) => w.add(r).then(() => settled++));
 
-      const health = await eventually(() => (w.health().committing ? null : w.health()), 30_000);
+      const health = await eventually(() => (w.health().committing ? null : w.health()), { timeoutMs: 30_000 });
       expect(health).toMatchObject({ committing: false, buffered: 30 });
       expect(health.failingSince).toBeInstanceOf(Date);
       expect(await metricValue(metrics, 'hubhook_attempt_writer_failing')).toBe(1);
-      await eventually(() => ctx.logs.some((line) => line.includes('attempt writer cannot commit')), 15_000);
+      await eventually(() => ctx.logs.some((line) => line.includes('attempt writer cannot commit')), { timeoutMs: 15_000 });
       expect(settled).toBe(0);
 
       proxy.up();

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { eventually, startReceiver, type TestReceiver } from '../support/receiver.ts';
+import { eventually } from '../support/poll.ts';
+import { startReceiver, type TestReceiver } from '../support/receiver.ts';
 import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
 
 // Fast retries so a test can walk a message through its whole schedule.
@@ -60,9 +61,9 @@ describe('delivery engine, end to end', () => {
       hubEvent('INSTB', 'contact.created', { contactId: 'C1' }), // B contacts
       hubEvent('INSTC', 'estate.created', { departmentId: 'D1' }), // nobody: not activated in INSTC
     ];
-    expect(await publish(ctx, events)).toEqual({ accepted: 6, duplicates: 0 });
+    expect(await publish(ctx, events)).toEqual({ accepted: 6, duplicates: 0, rejected: [] });
     // Publishing again is idempotent: duplicates, no new messages.
-    expect(await publish(ctx, events.slice(0, 2))).toEqual({ accepted: 0, duplicates: 2 });
+    expect(await publish(ctx, events.slice(0, 2))).toEqual({ accepted: 0, duplicates: 2, rejected: [] });
 
     const [gotA] = await ra.waitFor(1);
     const [gotB] = await rbEstates.waitFor(1);

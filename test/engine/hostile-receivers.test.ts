@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { HOSTILE_ANSWERS, HOSTILE_BODIES, eventually, startRawReceiver, startReceiver, type HostileAnswerName, type RawReceiver, type TestReceiver } from '../support/receiver.ts';
+import { eventually } from '../support/poll.ts';
+import { HOSTILE_ANSWERS, HOSTILE_BODIES, startRawReceiver, startReceiver, type HostileAnswerName, type RawReceiver, type TestReceiver } from '../support/receiver.ts';
 import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
 
 // Three attempts per message (two quick retries); a timeout short enough for the receivers that
@@ -91,7 +92,7 @@ describe('hostile receivers beside a well-behaved one', () => {
     const goodLog = await eventually(async () => {
       const rows = await log(good.subscriptionId, good.apiKey);
       return rows.length === 40 && rows.every((m) => m.status === 'succeeded') ? rows : null;
-    }, 60_000);
+    }, { timeoutMs: 60_000 });
     const [nulMessage] = await eventually(async () => {
       const rows = await log(nul.subscriptionId, nul.apiKey);
       return rows[0]?.status === 'succeeded' ? rows : null;
@@ -122,7 +123,7 @@ describe('hostile receivers beside a well-behaved one', () => {
     const goodLog = await eventually(async () => {
       const rows = await log(good.subscriptionId, good.apiKey);
       return rows.length === 40 && rows.every((m) => m.status === 'succeeded') ? rows : null;
-    }, 60_000);
+    }, { timeoutMs: 60_000 });
     const firstTry = goodLog.filter((m) => m.attempts === 1).length;
     expect(good.receiver.requests.length).toBe(goodLog.reduce((n, m) => n + m.attempts, 0));
 
@@ -132,7 +133,7 @@ describe('hostile receivers beside a well-behaved one', () => {
       const [message] = await eventually(async () => {
         const rows = await log(h.subscriptionId, h.apiKey);
         return rows[0] && rows[0].status !== 'pending' ? rows : null;
-      }, 90_000);
+      }, { timeoutMs: 90_000 });
       const d = await detail(message!.id, h.apiKey);
       expect({ name, status: d.status }).toEqual({ name, status: expected.status });
       // One attempt record per try, numbered 1..n, and one try per request the receiver read.

@@ -1,7 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { eventually, startReceiver, type TestReceiver } from '../support/receiver.ts';
+import { eventually } from '../support/poll.ts';
+import { startReceiver, type TestReceiver } from '../support/receiver.ts';
 import { startWorkerProcess, stopWorkerProcess } from '../support/worker-process.ts';
 import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
 
@@ -44,7 +45,7 @@ describe('nothing accepted is lost', () => {
     const expected = events.length * subscriptions;
 
     // Kill it mid-flight: some delivered, most not.
-    await eventually(() => receiver.requests.length >= 50, 30_000, 10);
+    await eventually(() => receiver.requests.length >= 50, { timeoutMs: 30_000, everyMs: 10 });
     await stopWorkerProcess(worker, 'SIGKILL');
     const deliveredBeforeCrash = receiver.requests.length;
     expect(deliveredBeforeCrash).toBeLessThan(expected);
@@ -54,7 +55,7 @@ describe('nothing accepted is lost', () => {
     if (keys.length > 0) await ctx.redis.del(...keys);
 
     worker = (await startWorkerProcess(ctx, ENV)).child;
-    await eventually(async () => (await ctx.db('messages').where('status', 'succeeded').count({ n: '*' }).first())?.n === expected, 90_000, 250);
+    await eventually(async () => (await ctx.db('messages').where('status', 'succeeded').count({ n: '*' }).first())?.n === expected, { timeoutMs: 90_000, everyMs: 250 });
 
     // Every (event, subscription) reached the receiver at least once.
     const seen = new Set(receiver.requests.map((r) => `${r.path}|${(JSON.parse(r.body) as { eventId: string }).eventId}`));
@@ -80,15 +81,14 @@ describe('nothing accepted is lost', () => {
         await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: events.slice(i, i + 100) } });
       }
       const expected = events.length * 4;
-      await eventually(() => graceful.requests.length >= 50, 30_000, 10);
+      await eventually(() => graceful.requests.length >= 50, { timeoutMs: 30_000, everyMs: 10 });
       expect(await stopWorkerProcess(worker, 'SIGTERM')).toBe(0);
       expect(graceful.requests.length).toBeLessThan(expected);
 
       worker = (await startWorkerProcess(ctx, ENV)).child;
       await eventually(
         async () => (await ctx.db('messages').whereIn('event_id', events.map((e) => e.id)).where('status', 'succeeded').count({ n: '*' }).first())?.n === expected,
-        60_000,
-        250,
+        { timeoutMs: 60_000, everyMs: 250 },
       );
       const ids = graceful.requests.map((r) => r.headers['webhook-id']);
       expect(new Set(ids).size).toBe(expected);

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSecretBox } from '#shared/secret-box';
 import { loadRoutingTable, RoutingCache, type RoutingTable } from '#worker/fanout/routing-table';
 import { HUB_TOKEN, SECRETS_KEY, startTestContext, type TestContext } from '../support/context.ts';
-import { eventually, startReceiver } from '../support/receiver.ts';
+import { eventually } from '../support/poll.ts';
+import { startReceiver } from '../support/receiver.ts';
 import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
 
 describe('the routing cache', () => {

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import nock from 'nock';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { formatTable, runOps } from '../../scripts/ops.ts';
 import { QUEUE_NAMES } from '#shared/queues/catalog';
@@ -85,6 +86,59 @@ describe('npm run ops (the operators command line)', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^name\s+waiting/);
     expect(stdout).toMatch(/\nfanout\s+0\s+0\s+0\s+0\s+0\s+no\n/);
+  });
+});
+
+// nock, because a real api cannot be made to answer 503 on cue or to stall one answer.
+describe('the command line over a flaky network', () => {
+  const url = 'http://ops.example.test';
+  const queue = { name: 'deliver', waiting: 3, active: 0, delayed: 0, failed: 0, completed: 0, paused: false };
+  const run = async (argv: string[], extra: { timeoutMs?: number } = {}) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runOps(argv, { url, token: OPERATOR_TOKEN, out: (l) => out.push(l), err: (l) => err.push(l), maxRetryDelayMs: 50, ...extra });
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+  afterEach(() => {
+    nock.cleanAll();
+  });
+
+  it('tries again when the api answers 503, and prints the answer that follows', async () => {
+    const scope = nock(url)
+      .get('/v1/ops/queues')
+      .matchHeader('authorization', `Bearer ${OPERATOR_TOKEN}`)
+      .reply(503, { error: { code: 'not_ready', message: 'starting' } })
+      .get('/v1/ops/queues')
+      .reply(200, { data: [queue] });
+    const result = await run(['queues']);
+    expect(result).toMatchObject({ code: 0, err: '' });
+    expect(result.out).toMatch(/\ndeliver\s+3\s+0/);
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it('retries a POST on 503 too (every ops command is safe to repeat)', async () => {
+    const scope = nock(url).post('/v1/ops/queues/deliver/pause').reply(503).post('/v1/ops/queues/deliver/pause').reply(204);
+    expect(await run(['pause', 'deliver'])).toMatchObject({ code: 0, out: 'queue deliver paused' });
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it('gives up after three 503s and exits 1 with the last answer', async () => {
+    const scope = nock(url).get('/v1/ops/queues').times(3).reply(503, { error: { code: 'not_ready', message: 'Redis does not answer' } });
+    expect(await run(['queues'])).toEqual({ code: 1, out: '', err: '503 not_ready: Redis does not answer' });
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it('does not retry an answer the caller must fix (a 4xx)', async () => {
+    const scope = nock(url).get('/v1/ops/queues').once().reply(401, { error: { code: 'unauthorized', message: 'the bearer token is not valid' } });
+    expect(await run(['queues'])).toMatchObject({ code: 1, err: '401 unauthorized: the bearer token is not valid' });
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it('times out an answer that does not come, and says it could not reach the api', async () => {
+    nock(url).get('/v1/ops/queues').times(3).delay(2_000).reply(200, { data: [queue] });
+    const result = await run(['queues'], { timeoutMs: 200 });
+    expect(result.code).toBe(1);
+    expect(result.err).toMatch(/^cannot reach http:\/\/ops\.example\.test: ETIMEDOUT/);
   });
 });
 

@@ -29,7 +29,7 @@ type OpenApiDocument = {
   openapi: string;
   paths: Record<string, Record<string, Operation>>;
   webhooks: Record<string, Record<string, Operation>>;
-  components: { schemas: Record<string, any>; securitySchemes: Record<string, any> };
+  components: { schemas: Record<string, any>; securitySchemes: Record<string, any>; headers: Record<string, any> };
 };
 /* eslint-enable @typescript-eslint/no-explicit-any */
 

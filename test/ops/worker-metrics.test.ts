@@ -4,7 +4,7 @@ import { OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/c
 import { createMetrics, metricValue } from '#shared/metrics';
 import { deliveryOutcome, metricsObserver } from '#worker/delivery/metrics-observer';
 import { startMetricsServer } from '#worker/metrics-server';
-import type { AttemptRecord } from '#worker/delivery/attempt-writer';
+import type { AttemptRecord } from '#worker/delivery/attempt-record';
 
 const record = (over: Partial<AttemptRecord>): AttemptRecord => ({
   messageId: 'msg_x',

@@ -374,10 +374,7 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
       async () => {
         await page.getByRole('button', { name: 'Refresh' }).click();
         return (await page.getByRole('row', { name }).count()) > 0;
-      },
-      `a delivery log row ${name}`,
-      30_000,
-    );
+      }, { what: `a delivery log row ${name}`, timeoutMs: 30_000 },);
 
   it('delivery log: each message with its attempts; resend; stats', async () => {
     await publish('evt-portal-1');
@@ -419,7 +416,7 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
   it('operator: dead letters with replay, subscription health and disable; the partner is notified', async () => {
     receiver.behave(() => ({ status: 503, body: 'maintenance' }));
     await publish('evt-portal-3');
-    await eventually(async () => (await ctx.db('messages').where({ status: 'dead' }).first()) ?? null, 'a dead message', 30_000);
+    await eventually(async () => (await ctx.db('messages').where({ status: 'dead' }).first()) ?? null, { what: 'a dead message', timeoutMs: 30_000 });
     receiver.behave(() => ({ status: 200, body: 'ok' }));
     await go('/ops/dead-letters');
     await heading('Dead letters').waitFor();
@@ -427,7 +424,7 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
     await screen('30-ops-dead-letters');
     await page.getByRole('button', { name: 'Replay chosen' }).click();
     await page.getByText('1 replayed.').waitFor();
-    await eventually(async () => receiver.requests.some((r) => r.body.includes('evt-portal-3') && r.receivedAt > 0) && (await ctx.db('messages').where({ status: 'succeeded', event_id: 'evt-portal-3' }).first()), 'the replayed message delivered', 30_000);
+    await eventually(async () => receiver.requests.some((r) => r.body.includes('evt-portal-3') && r.receivedAt > 0) && (await ctx.db('messages').where({ status: 'succeeded', event_id: 'evt-portal-3' }).first()), { what: 'the replayed message delivered', timeoutMs: 30_000 });
 
     await page.getByRole('link', { name: 'Subscription health' }).click();
     await heading('Subscription health').waitFor();

@@ -9,7 +9,7 @@ import { randomText } from '#shared/ids';
 import { startApi, type RunningApi } from '#api/server';
 import { startWorkers, type RunningWorkers } from '#worker/workers';
 import { metricsObserver } from '#worker/delivery/metrics-observer';
-import { catalogQueues } from '#api/ops/service';
+import { catalogQueues } from '#shared/queues/connection';
 import { createMetrics } from '#shared/metrics';
 
 // At least 32 characters each, as HUBHOOK_ENV=production requires.

@@ -73,14 +73,3 @@ export async function activateFor(ctx: TestContext, installationId: string, prod
   const res = await ctx.request('POST', `/v1/installations/${installationId}/products/${productId}/activate`, { token: HUB_TOKEN });
   expect(res.status, res.text).toBe(200);
 }
-
-/** Polls `probe` until it returns something other than undefined; fails after `timeoutMs`. */
-export async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`nothing came within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}

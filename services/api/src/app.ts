@@ -1,10 +1,7 @@
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
-import type { Redis } from 'ioredis';
-import type { Config } from '#shared/config';
-import type { Knex } from '#shared/db/knex';
-import type { Logger } from '#shared/logger';
-import type { Queues } from '#shared/queues/connection';
+import { catalogQueues } from '#shared/queues/connection';
+import type { AppDeps } from './deps.ts';
 import { ApiRoutes } from './http/route.ts';
 import { errorHandler, notFound } from './http/errors.ts';
 import { requestId } from './http/request-id.ts';
@@ -28,7 +25,6 @@ import { registerMetricsRoutes } from './metrics/router.ts';
 import { registerOpsRoutes } from './ops/router.ts';
 import { mountQueueBoard } from './ops/board.ts';
 import { mountPortal } from './portal/static.ts';
-import { catalogQueues } from './ops/service.ts';
 import { registerOutboxRoutes } from './outbox/router.ts';
 import { registerApplicationRoutes } from './applications/router.ts';
 import { registerSessionRoutes } from './sessions/router.ts';
@@ -36,20 +32,6 @@ import { registerAccountCredentialRoutes } from './account-credentials/router.ts
 import { registerCleanUpRequestRoutes } from './clean-up-requests/router.ts';
 import { registerApiKeyRoutes } from './api-keys/router.ts';
 import { registerNotificationRoutes } from './notifications/router.ts';
-
-/** What the api needs from the outside; tests build these against their own schema and prefix. */
-export interface AppDeps {
-  config: Config;
-  db: Knex;
-  redis: Redis;
-  queues: Queues;
-  logger: Logger;
-  /**
-   * Metrics to serve at /metrics. Give one only where the worker runs in the same process
-   * (`npm start`, tests) so one scrape shows both; otherwise the app makes its own.
-   */
-  metrics?: Metrics;
-}
 
 /** Every route set of the API, in one list: the OpenAPI document is built from the same calls. */
 export function registerRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Metrics }): void {

@@ -4,6 +4,7 @@ import { createLogger } from '#shared/logger';
 import { openResources } from '#shared/resources';
 import { migrateLatest } from '#shared/db/migrate';
 import { onShutdownSignal } from '#shared/shutdown';
+import { waitForServices } from '#shared/startup';
 import { withholdsSensitive } from '#shared/mail/outbox';
 import { startApi } from './server.ts';
 
@@ -17,6 +18,11 @@ if (withholdsSensitive(config)) {
   logger.warn('SMTP_URL is not set: mail goes to the outbox, and sign-in codes are withheld from it, so e-mail sign-in cannot work; set SMTP_URL');
 }
 const resources = openResources(config);
+// Compose starts the api with the databases: wait for them rather than crash-loop.
+await waitForServices(resources.db, resources.redis, logger, { timeoutMs: config.startupTimeoutMs }).catch((err: unknown) => {
+  logger.fatal({ err }, 'Postgres or Redis did not become ready; exiting');
+  process.exit(1);
+});
 const migrated = await migrateLatest(resources.db);
 if (migrated.length > 0) logger.info({ migrations: migrated }, 'migrations applied');
 const api = await startApi({ config, logger, ...resources }, config.port);

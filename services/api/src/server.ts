@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from '#shared/metrics';
-import { createApp, type AppDeps } from './app.ts';
+import { createApp } from './app.ts';
+import type { AppDeps } from './deps.ts';
 
 /** A listening api: its URL and a close that stops taking requests and waits for those in flight. */
 export interface RunningApi {

@@ -4,6 +4,7 @@ import { createLogger } from '#shared/logger';
 import { openResources } from '#shared/resources';
 import { createRedis } from '#shared/queues/connection';
 import { onShutdownSignal } from '#shared/shutdown';
+import { waitForServices } from '#shared/startup';
 import { createMetrics } from '#shared/metrics';
 import { startWorkers } from './workers.ts';
 import { metricsObserver } from './delivery/metrics-observer.ts';
@@ -15,6 +16,11 @@ const logger = createLogger({ level: loaded.logLevel });
 // Outside production a missing SECRETS_KEY is made once and kept under .data/ (production refuses to start).
 const config = withSecretsKey(loaded, { warn: (message) => logger.warn(message) });
 const resources = openResources(config);
+// Compose starts the worker with the databases: wait for them rather than crash-loop.
+await waitForServices(resources.db, resources.redis, logger, { timeoutMs: config.startupTimeoutMs }).catch((err: unknown) => {
+  logger.fatal({ err }, 'Postgres or Redis did not become ready; exiting');
+  process.exit(1);
+});
 // Workers block on their connection, so they get one of their own, apart from the producers'.
 const workerRedis = createRedis(config.redisUrl);
 // Delivery counters live here; queue depths and subscription states are the api's to report.

@@ -1,7 +1,8 @@
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QUEUE_NAMES, parseJobData, type QueueName } from '#shared/queues/catalog';
-import { handlers, type JobHandler, type WorkerDeps } from './handlers.ts';
+import { handlers } from './handlers.ts';
+import type { JobHandler, WorkerDeps } from './job.ts';
 import { createDeliveryEngine, type DeliveryEngine } from './delivery/engine.ts';
 import type { DeliveryObserver } from './delivery/observer.ts';
 

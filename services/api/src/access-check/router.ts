@@ -1,9 +1,9 @@
 import type { ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { AccessCheckBody, AccessDecision } from './schema.ts';
 import { checkAccess } from './service.ts';
 
-/** `POST /v1/hub/access-check` (API.md, HUB and broker platform). */
+/** `POST /v1/hub/access-check`. */
 export function registerAccessCheckRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',

@@ -2,13 +2,13 @@ import type { Db } from '#shared/db/knex';
 import { isAvailableTo } from '#shared/availability';
 import { hashSecret, parseToken, safeEqual } from '#shared/tokens';
 import { PRODUCT_KEY_ID_PREFIX, PRODUCT_KEY_PREFIX } from '../products/service.ts';
-import type { CredentialRow, ProductRow } from '../products/repository.ts';
+import type { ProductCredentialRow as CredentialRow, ProductRow } from '#shared/db/rows';
 import type { AccessCheckInput, AccessDecisionView, AccessReasonCode } from './schema.ts';
 import { isAccountLogin } from '../account-credentials/service.ts';
 import { checkAccountAccess } from './account.ts';
 
 /**
- * May this product call this function for this installation? (DESIGN.md: Product credentials,
+ * May this product call this function for this installation? (product credentials,
  * Activation, Legacy access.)
  *
  * 1. The credentials must be valid: a known login, a key of that login's product whose secret

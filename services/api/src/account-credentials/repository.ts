@@ -1,17 +1,16 @@
 import type { Db } from '#shared/db/knex';
+import type { AccountCredentialRow as CredentialRow } from '#shared/db/rows';
 
-type CredentialRow = { id: string; partner_id: string; secret_hash: string; created_at: Date; revoked_at: Date | null; last_used_at: Date | null };
-
-/** A partner's account login (null if none issued yet), locked for the rest of the transaction; undefined if no such partner. */
-export async function partnerLoginForUpdate(db: Db, partnerId: string): Promise<{ login: string | null } | undefined> {
+/** A partner's account login (null if none issued yet), locked for the rest of the transaction; null if no such partner. */
+export async function partnerLoginForUpdate(db: Db, partnerId: string): Promise<{ login: string | null } | null> {
   const row = (await db('partners').where({ id: partnerId }).forUpdate().first('account_login')) as { account_login: string | null } | undefined;
-  return row ? { login: row.account_login } : undefined;
+  return row ? { login: row.account_login } : null;
 }
 
-/** A partner's account login; undefined if no such partner. */
-export async function partnerLogin(db: Db, partnerId: string): Promise<{ login: string | null } | undefined> {
+/** A partner's account login; null if no such partner. */
+export async function partnerLogin(db: Db, partnerId: string): Promise<{ login: string | null } | null> {
   const row = (await db('partners').where({ id: partnerId }).first('account_login')) as { account_login: string | null } | undefined;
-  return row ? { login: row.account_login } : undefined;
+  return row ? { login: row.account_login } : null;
 }
 
 /** Gives a partner its account login. */

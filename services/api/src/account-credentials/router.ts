@@ -1,5 +1,5 @@
 import { created, type ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { AccountCredentials, CredentialParams, IssuedAccountCredential, PartnerParams } from './schema.ts';
 import { issueAccountCredential, revokeAccountCredential, showAccountCredentials } from './service.ts';
 
@@ -14,8 +14,8 @@ export function registerAccountCredentialRoutes(api: ApiRoutes, deps: AppDeps): 
     tags: ['partners', 'credentials'],
     params: PartnerParams,
     responses: { 201: IssuedAccountCredential, 404: 'no such partner', 409: 'too_many_keys: two are active already' },
-    handler: async ({ req, params, principal }) => {
-      const issued = await issueAccountCredential(deps.db, req, principal, params.partnerId);
+    handler: async ({ actor, params }) => {
+      const issued = await issueAccountCredential(deps.db, actor, params.partnerId);
       return created(`/v1/partners/${params.partnerId}/account-credentials/${issued.id}`, issued);
     },
   });
@@ -41,8 +41,8 @@ export function registerAccountCredentialRoutes(api: ApiRoutes, deps: AppDeps): 
     tags: ['partners', 'credentials'],
     params: CredentialParams,
     responses: { 204: 'revoked', 404: 'no such partner or active key' },
-    handler: async ({ req, params, principal }) => {
-      await revokeAccountCredential(deps.db, req, principal, params.partnerId, params.credentialId);
+    handler: async ({ actor, params }) => {
+      await revokeAccountCredential(deps.db, actor, params.partnerId, params.credentialId);
       return { status: 204 };
     },
   });

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { Request } from 'express';
 import type { Db, Knex } from '#shared/db/knex';
 import { ConflictError, NotFoundError } from '#shared/errors';
 import { isId, newId, randomText } from '#shared/ids';
 import { hashSecret, safeEqual } from '#shared/tokens';
-import type { Principal } from '../http/auth.ts';
+import type { Actor } from '../http/actor.ts';
 import { recordAudit } from '../audit/audit.ts';
 import {
   countActiveKeys,
@@ -31,7 +30,7 @@ const ACCESS_KEY_PREFIX = 'hha';
 const notFound = (id: string) => new NotFoundError('partner', id);
 
 /** Issues an account access key for a partner (and its login, the first time). */
-export async function issueAccountCredential(db: Knex, req: Request, principal: Principal, partnerId: string) {
+export async function issueAccountCredential(db: Knex, actor: Actor, partnerId: string) {
   if (!isId('partner', partnerId)) throw notFound(partnerId);
   return db.transaction(async (trx) => {
     const partner = await partnerLoginForUpdate(trx, partnerId);
@@ -47,14 +46,14 @@ export async function issueAccountCredential(db: Knex, req: Request, principal: 
     const id = newId('accountCredential');
     const accessKey = `${ACCESS_KEY_PREFIX}_${randomBytes(32).toString('base64url')}`;
     const { createdAt } = await insertCredential(trx, id, partnerId, hashSecret(accessKey));
-    await recordAudit(trx, req, principal, { action: 'account_credential.issue', targetType: 'account_credential', targetId: id, partnerId });
+    await recordAudit(trx, actor, { action: 'account_credential.issue', targetType: 'account_credential', targetId: id, partnerId });
     return { id, login, accessKey, createdAt: createdAt.toISOString() };
   });
 }
 
 /** A partner's account login and keys (no secrets). */
 export async function showAccountCredentials(db: Db, partnerId: string) {
-  const partner = isId('partner', partnerId) ? await partnerLogin(db, partnerId) : undefined;
+  const partner = isId('partner', partnerId) ? await partnerLogin(db, partnerId) : null;
   if (!partner) throw notFound(partnerId);
   const rows = await listCredentials(db, partnerId);
   return {
@@ -70,11 +69,11 @@ export async function showAccountCredentials(db: Db, partnerId: string) {
 }
 
 /** Revokes one account key; 404 for an unknown partner or key, or one already revoked. */
-export async function revokeAccountCredential(db: Knex, req: Request, principal: Principal, partnerId: string, credentialId: string) {
+export async function revokeAccountCredential(db: Knex, actor: Actor, partnerId: string, credentialId: string) {
   if (!isId('partner', partnerId) || !isId('accountCredential', credentialId)) throw new NotFoundError('account credential', credentialId);
   await db.transaction(async (trx) => {
     if (!(await revokeCredential(trx, partnerId, credentialId))) throw new NotFoundError('account credential', credentialId);
-    await recordAudit(trx, req, principal, { action: 'account_credential.revoke', targetType: 'account_credential', targetId: credentialId, partnerId });
+    await recordAudit(trx, actor, { action: 'account_credential.revoke', targetType: 'account_credential', targetId: credentialId, partnerId });
   });
 }
 

@@ -1,15 +1,7 @@
 import type { Db, Knex } from '#shared/db/knex';
+import type { ActivationRow } from '#shared/db/rows';
 import { whereAvailableTo } from '#shared/availability';
 import type { InstallationProductView } from './schema.ts';
-
-/** An `activations` row. */
-export interface ActivationRow {
-  installation_id: string;
-  product_id: string;
-  version: number;
-  activated_at: Date;
-  updated_at: Date;
-}
 
 /** A product row joined with its partner's name and one installation's activation. */
 export interface InstallationProductRow {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
 import { InstallationParams, InstallationProduct, InstallationProductParams, UpgradeBody, UpgradeDiff } from './schema.ts';
 import { Notification } from '../notifications/schema.ts';
@@ -21,7 +21,7 @@ const tags = ['installations'];
 const errors = { 404: 'no such installation or product' };
 const notOffered = '`product_inactive` (no active version) or `not_available` (restricted to other installations)';
 
-/** HUB routes acting for an installation's administrator (API.md, HUB and broker platform). */
+/** HUB routes acting for an installation's administrator. */
 export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
@@ -45,9 +45,9 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags,
     params: InstallationProductParams,
     responses: { 200: InstallationProduct, ...errors, 409: notOffered },
-    handler: async ({ req, params, principal }) => ({
+    handler: async ({ actor, params }) => ({
       status: 200,
-      body: await activateProduct({ db: deps.db, req, principal }, params.installationId, params.productId),
+      body: await activateProduct({ db: deps.db, actor }, params.installationId, params.productId),
     }),
   });
 
@@ -77,9 +77,9 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
       ...errors,
       409: `${notOffered}, \`no_upgrade_available\`, or \`upgrade_target_changed\` (body.version is no longer the active one)`,
     },
-    handler: async ({ req, params, body, principal }) => ({
+    handler: async ({ actor, params, body }) => ({
       status: 200,
-      body: await upgradeProduct({ db: deps.db, req, principal }, params.installationId, params.productId, body),
+      body: await upgradeProduct({ db: deps.db, actor }, params.installationId, params.productId, body),
     }),
   });
 
@@ -92,8 +92,8 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags,
     params: InstallationProductParams,
     responses: { 204: 'deactivated', ...errors },
-    handler: async ({ req, params, principal }) => {
-      await deactivateProduct({ db: deps.db, req, principal }, params.installationId, params.productId);
+    handler: async ({ actor, params }) => {
+      await deactivateProduct({ db: deps.db, actor }, params.installationId, params.productId);
       return { status: 204 };
     },
   });
@@ -120,9 +120,9 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags: ['ops', ...tags],
     params: ProductParams,
     responses: { 200: InstallationProduct, 404: 'no such product', 409: notOffered },
-    handler: async ({ req, params, principal }) => ({
+    handler: async ({ actor, params }) => ({
       status: 200,
-      body: await activateProduct({ db: deps.db, req, principal }, PARTNER_TEST_INSTALLATION, params.productId),
+      body: await activateProduct({ db: deps.db, actor }, PARTNER_TEST_INSTALLATION, params.productId),
     }),
   });
 }

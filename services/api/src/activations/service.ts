@@ -1,12 +1,12 @@
-import type { Request } from 'express';
 import type { Db, Knex } from '#shared/db/knex';
+import type { ProductRow } from '#shared/db/rows';
 import { admitsInstallation } from '#shared/availability';
 import { ConflictError, NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
 import { recordAudit } from '../audit/audit.ts';
-import type { Principal } from '../http/auth.ts';
+import type { Actor } from '../http/actor.ts';
 import { InstallationId } from '../installations/schema.ts';
-import { findProduct, versionFunctions, type ProductRow } from '../products/repository.ts';
+import { findProduct, versionFunctions } from '../products/repository.ts';
 import { paginate, type PageRequest, withRows, type Page } from '../http/pagination.ts';
 import {
   availableProductsQuery,
@@ -37,8 +37,7 @@ import type { InstallationProductView, UpgradeDiffView, UpgradeInput } from './s
 /** What a call needs besides its input. */
 export interface InstallationCallContext {
   db: Knex;
-  req: Request;
-  principal: Principal;
+  actor: Actor;
 }
 
 /** The installation's canonical (upper-case) InstallationID, or 404 for a malformed or unknown one. */
@@ -94,7 +93,7 @@ export async function listInstallationProducts(
  * the current state.
  */
 export async function activateProduct(call: InstallationCallContext, givenInstallationId: string, productId: string): Promise<InstallationProductView> {
-  const { db, req, principal } = call;
+  const { db, actor } = call;
   return db.transaction(async (trx) => {
     const installationId = await requireInstallation(trx, givenInstallationId);
     const product = await requireProduct(trx, productId);
@@ -102,7 +101,7 @@ export async function activateProduct(call: InstallationCallContext, givenInstal
     const existing = await findActivation(trx, installationId, product.id);
     if (!existing) {
       await trx('activations').insert({ installation_id: installationId, product_id: product.id, version: product.active_version });
-      await recordAudit(trx, req, principal, {
+      await recordAudit(trx, actor, {
         action: 'installation.product_activated',
         targetType: 'installation',
         targetId: installationId,
@@ -155,7 +154,7 @@ export async function upgradeProduct(
   productId: string,
   input: UpgradeInput,
 ): Promise<InstallationProductView> {
-  const { db, req, principal } = call;
+  const { db, actor } = call;
   return db.transaction(async (trx) => {
     const installationId = await requireInstallation(trx, givenInstallationId);
     const product = await requireProduct(trx, productId);
@@ -178,7 +177,7 @@ export async function upgradeProduct(
       .where({ installation_id: installationId, product_id: product.id, kind: 'upgrade_available' })
       .whereNull('read_at')
       .update({ read_at: trx.fn.now() });
-    await recordAudit(trx, req, principal, {
+    await recordAudit(trx, actor, {
       action: 'installation.product_upgraded',
       targetType: 'installation',
       targetId: installationId,
@@ -191,7 +190,7 @@ export async function upgradeProduct(
 
 /** Removes the installation's activation (404 if it has none); allowed whatever the product's state. */
 export async function deactivateProduct(call: InstallationCallContext, givenInstallationId: string, productId: string): Promise<void> {
-  const { db, req, principal } = call;
+  const { db, actor } = call;
   await db.transaction(async (trx) => {
     const installationId = await requireInstallation(trx, givenInstallationId);
     const product = await requireProduct(trx, productId);
@@ -200,7 +199,7 @@ export async function deactivateProduct(call: InstallationCallContext, givenInst
       .delete()
       .returning('version')) as { version: number }[];
     if (deleted.length === 0) throw noActivation(installationId, product.id);
-    await recordAudit(trx, req, principal, {
+    await recordAudit(trx, actor, {
       action: 'installation.product_deactivated',
       targetType: 'installation',
       targetId: installationId,

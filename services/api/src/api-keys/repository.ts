@@ -1,6 +1,9 @@
 import type { Db } from '#shared/db/knex';
+import type { ApiKeyRow } from '#shared/db/rows';
 import { mintToken, parseToken } from '#shared/tokens';
 import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
+
+export type { ApiKeyRow };
 
 /**
  * The `api_keys` table, the one home of its SQL: the bearer keys of partner users. A row is a
@@ -15,20 +18,6 @@ export const USER_KEY_ID_PREFIX = 'key';
 
 /** What a key is: a standing key of a user, or a session from e-mail sign-in. */
 export type ApiKeyKind = 'user' | 'session';
-
-/** An `api_keys` row. */
-export interface ApiKeyRow {
-  id: string;
-  partner_id: string;
-  user_id: string | null;
-  kind: ApiKeyKind;
-  name: string | null;
-  secret_hash: string;
-  created_at: Date;
-  expires_at: Date | null;
-  revoked_at: Date | null;
-  last_used_at: Date | null;
-}
 
 /** Last-used times are kept to the minute: at most one write per key per minute of use. */
 export const LAST_USED_RESOLUTION_MS = 60_000;

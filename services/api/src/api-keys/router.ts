@@ -1,5 +1,5 @@
 import { created, type ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { ApiKeyPage, ApiKeyParams, ListApiKeysQuery, MintApiKeyBody, MintedApiKey } from './schema.ts';
 import { listOwnKeys, mintOwnKey, revokeOwnKey } from './service.ts';
 
@@ -33,8 +33,8 @@ export function registerApiKeyRoutes(api: ApiRoutes, deps: AppDeps): void {
       403: 'session_required: sign in by e-mail to mint keys (an API key cannot mint another)',
       409: 'too_many_keys: revoke one first',
     },
-    handler: async ({ req, body, principal }) => {
-      const minted = await mintOwnKey(deps.db, req, principal, body.name);
+    handler: async ({ actor, body }) => {
+      const minted = await mintOwnKey(deps.db, actor, body.name);
       // The create shape: the key at the top level, its one-time token beside it.
       return created(`/v1/api-keys/${minted.apiKey.id}`, { ...minted.apiKey, token: minted.token, apiKey: minted.apiKey });
     },
@@ -49,8 +49,8 @@ export function registerApiKeyRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags,
     params: ApiKeyParams,
     responses: { 204: 'revoked', 404: 'no such active key of this user' },
-    handler: async ({ req, params, principal }) => {
-      await revokeOwnKey(deps.db, req, principal, params.keyId);
+    handler: async ({ actor, params }) => {
+      await revokeOwnKey(deps.db, actor, params.keyId);
       return { status: 204 };
     },
   });

@@ -1,8 +1,8 @@
-import type { Request } from 'express';
 import type { Db, Knex } from '#shared/db/knex';
 import { AppError, ConflictError, ForbiddenError, NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
 import { mapPage, type Page, type PageRequest } from '../http/pagination.ts';
+import type { PartnerActor } from '../http/actor.ts';
 import type { Principal } from '../http/auth.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { countActiveUserKeys, insertKey, listUserKeys, revokeUserKey, type ApiKeyRow } from './repository.ts';
@@ -44,7 +44,8 @@ export async function listOwnKeys(db: Db, principal: PartnerPrincipal, page: Pag
  * `session_required` for a call made with an API key; 409 `too_many_keys` past
  * MAX_ACTIVE_KEYS_PER_USER active ones.
  */
-export async function mintOwnKey(db: Knex, req: Request, principal: PartnerPrincipal, name: string): Promise<{ apiKey: ApiKeyView; token: string }> {
+export async function mintOwnKey(db: Knex, actor: PartnerActor, name: string): Promise<{ apiKey: ApiKeyView; token: string }> {
+  const { principal } = actor;
   const userId = userOf(principal);
   if (principal.keyKind !== 'session') {
     throw new AppError(403, 'session_required', 'minting an API key needs an e-mail sign-in session (POST /v1/auth/sign-in), not an API key', [
@@ -58,18 +59,19 @@ export async function mintOwnKey(db: Knex, req: Request, principal: PartnerPrinc
       throw new ConflictError('too_many_keys', `a user has at most ${MAX_ACTIVE_KEYS_PER_USER} active API keys; revoke one first`);
     }
     const { row, token } = await insertKey(trx, { partnerId: principal.partnerId, userId, kind: 'user', name });
-    await recordAudit(trx, req, principal, { action: 'api_key.mint', targetType: 'api_key', targetId: row.id, data: { name } });
+    await recordAudit(trx, actor, { action: 'api_key.mint', targetType: 'api_key', targetId: row.id, data: { name } });
     return { apiKey: toApiKey(row), token };
   });
 }
 
 /** Revokes one of the caller's own active keys at once; 404 for any other (another user's, a session, unknown, revoked). */
-export async function revokeOwnKey(db: Knex, req: Request, principal: PartnerPrincipal, keyId: string): Promise<void> {
+export async function revokeOwnKey(db: Knex, actor: PartnerActor, keyId: string): Promise<void> {
+  const { principal } = actor;
   const userId = userOf(principal);
   if (!isId('apiKey', keyId)) throw new NotFoundError('API key', keyId);
   await db.transaction(async (trx) => {
     const revoked = await revokeUserKey(trx, principal.partnerId, userId, keyId);
     if (!revoked) throw new NotFoundError('API key', keyId);
-    await recordAudit(trx, req, principal, { action: 'api_key.revoke', targetType: 'api_key', targetId: keyId, data: { name: revoked.name } });
+    await recordAudit(trx, actor, { action: 'api_key.revoke', targetType: 'api_key', targetId: keyId, data: { name: revoked.name } });
   });
 }

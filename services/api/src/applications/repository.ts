@@ -1,21 +1,8 @@
 import type { Db } from '#shared/db/knex';
+import type { ApplicationRow } from '#shared/db/rows';
 import { newId } from '#shared/ids';
 import { paginate, type Page, mapPage } from '../http/pagination.ts';
 import type { ApplicationView, CreateApplicationInput, ListApplicationsInput } from './schema.ts';
-
-type ApplicationRow = {
-  id: string;
-  company_name: string;
-  organisation_number: string;
-  contact_name: string;
-  contact_email: string;
-  purpose: string;
-  status: ApplicationView['status'];
-  decision_reason: string | null;
-  decided_at: Date | null;
-  partner_id: string | null;
-  created_at: Date;
-};
 
 const toApplication = (row: ApplicationRow): ApplicationView => ({
   id: row.id,

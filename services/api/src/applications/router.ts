@@ -2,7 +2,7 @@ import { NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
 import { dispatchMail } from '#shared/mail/outbox';
 import type { ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { clientAddress } from '../http/client-address.ts';
 import { createRateLimits } from '../http/rate-limits.ts';
 import { findApplication, listApplications } from './repository.ts';
@@ -80,9 +80,9 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
       404: 'no such application',
       409: 'already decided (application_decided), or the company name is taken (partner_exists)',
     },
-    handler: async ({ req, params, principal }) => {
-      const { result, mailId } = await approveApplication(deps.db, req, principal, params.applicationId, deps.config.publicUrl);
-      dispatchMail(deps.queues, [mailId], req.log);
+    handler: async ({ actor, params }) => {
+      const { result, mailId } = await approveApplication(deps.db, actor, params.applicationId, deps.config.publicUrl);
+      dispatchMail(deps.queues, [mailId], actor.log);
       return { status: 200, body: result };
     },
   });
@@ -97,9 +97,9 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
     params: ApplicationParams,
     body: RejectApplicationBody,
     responses: { 200: Application, 404: 'no such application', 409: 'already decided (application_decided)' },
-    handler: async ({ req, params, body, principal }) => {
-      const { result, mailId } = await rejectApplication(deps.db, req, principal, params.applicationId, body.reason);
-      dispatchMail(deps.queues, [mailId], req.log);
+    handler: async ({ actor, params, body }) => {
+      const { result, mailId } = await rejectApplication(deps.db, actor, params.applicationId, body.reason);
+      dispatchMail(deps.queues, [mailId], actor.log);
       return { status: 200, body: result };
     },
   });

@@ -1,10 +1,9 @@
-import type { Request } from 'express';
 import type { Knex } from '#shared/db/knex';
 import { ConflictError, NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
 import { writeMail } from '#shared/mail/outbox';
 import { applicationApprovedMail, applicationRejectedMail } from '#shared/mail/templates';
-import type { Principal } from '../http/auth.ts';
+import type { Actor } from '../http/actor.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { createPartner } from '../partners/service.ts';
 import { revokeKeysOfUser } from '../api-keys/repository.ts';
@@ -42,8 +41,7 @@ async function pendingApplication(trx: Knex.Transaction, id: string): Promise<Ap
  */
 export async function approveApplication(
   db: Knex,
-  req: Request,
-  principal: Principal,
+  actor: Actor,
   id: string,
   publicUrl: string | undefined,
 ): Promise<WithMail<{ application: ApplicationView; partner: PartnerView; user: UserView }>> {
@@ -62,7 +60,7 @@ export async function approveApplication(
     await revokeKeysOfUser(trx, user.id);
     const application = await decideApplication(trx, id, { status: 'approved', reason: null, partnerId: partner.id });
     const mailId = await writeMail(trx, applicationApprovedMail({ to: pending.contactEmail, companyName: pending.companyName, publicUrl }));
-    await recordAudit(trx, req, principal, {
+    await recordAudit(trx, actor, {
       action: 'application.approve',
       targetType: 'application',
       targetId: id,
@@ -76,8 +74,7 @@ export async function approveApplication(
 /** Rejects a pending application with a reason, and writes the mail telling the applicant. 404 / 409 as approve. */
 export async function rejectApplication(
   db: Knex,
-  req: Request,
-  principal: Principal,
+  actor: Actor,
   id: string,
   reason: string,
 ): Promise<WithMail<ApplicationView>> {
@@ -85,7 +82,7 @@ export async function rejectApplication(
     const pending = await pendingApplication(trx, id);
     const application = await decideApplication(trx, id, { status: 'rejected', reason, partnerId: null });
     const mailId = await writeMail(trx, applicationRejectedMail({ to: pending.contactEmail, companyName: pending.companyName, reason }));
-    await recordAudit(trx, req, principal, { action: 'application.reject', targetType: 'application', targetId: id, data: { reason } });
+    await recordAudit(trx, actor, { action: 'application.reject', targetType: 'application', targetId: id, data: { reason } });
     return { result: application, mailId };
   });
 }

@@ -1,8 +1,8 @@
-import type { Request } from 'express';
 import type { Db } from '#shared/db/knex';
+import type { Actor } from '../http/actor.ts';
 import type { Principal } from '../http/auth.ts';
 
-/** One change to record: what was done, to what, by the request's principal. */
+/** One change to record: what was done, to what, by the actor's principal. */
 export interface AuditEntry {
   action: string;
   targetType: string;
@@ -22,7 +22,8 @@ function actorOf(principal: Principal): { actor_type: string; actor_id: string |
  * Records who changed what, when. Call it inside the transaction of the change itself, so a
  * change and its audit record commit (or fail) together.
  */
-export async function recordAudit(db: Db, req: Request, principal: Principal, entry: AuditEntry): Promise<void> {
+export async function recordAudit(db: Db, actor: Actor, entry: AuditEntry): Promise<void> {
+  const { principal } = actor;
   await db('audit_log').insert({
     ...actorOf(principal),
     partner_id: entry.partnerId ?? (principal.kind === 'partner' ? principal.partnerId : null),
@@ -30,6 +31,6 @@ export async function recordAudit(db: Db, req: Request, principal: Principal, en
     target_type: entry.targetType,
     target_id: entry.targetId,
     data: JSON.stringify(entry.data ?? {}),
-    request_id: typeof req.id === 'string' ? req.id : String(req.id ?? ''),
+    request_id: actor.requestId,
   });
 }

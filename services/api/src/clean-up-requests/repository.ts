@@ -1,17 +1,7 @@
 import type { Db } from '#shared/db/knex';
+import type { CleanUpRequestRow as CleanUpRow } from '#shared/db/rows';
 import { paginate, type Page, mapPage } from '../http/pagination.ts';
 import type { CleanUpRequestView, CoveredGrantView, ListCleanUpRequestsInput } from './schema.ts';
-
-type CleanUpRow = {
-  id: string;
-  partner_id: string;
-  requested_by: string | null;
-  grants: CoveredGrantView[];
-  note: string;
-  status: 'open' | 'done';
-  created_at: Date;
-  resolved_at: Date | null;
-};
 
 const toCleanUpRequest = (row: CleanUpRow): CleanUpRequestView => ({
   id: row.id,

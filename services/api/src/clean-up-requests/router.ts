@@ -1,5 +1,5 @@
 import { created, type ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { listRequests } from './repository.ts';
 import {
   CleanUpRequest,
@@ -27,8 +27,8 @@ export function registerCleanUpRequestRoutes(api: ApiRoutes, deps: AppDeps): voi
       409: 'a request of yours is still open (`clean_up_pending`)',
       422: 'no legacy grant is covered by a product yet (`nothing_to_clean_up`)',
     },
-    handler: async ({ req, body, principal }) => {
-      const request = await requestCleanUp(deps.db, req, principal, body.note);
+    handler: async ({ actor, body }) => {
+      const request = await requestCleanUp(deps.db, actor, body.note);
       return created(`/v1/ops/clean-up-requests/${request.id}`, request);
     },
   });
@@ -55,9 +55,9 @@ export function registerCleanUpRequestRoutes(api: ApiRoutes, deps: AppDeps): voi
     params: CleanUpRequestParams,
     body: ResolveCleanUpRequestBody,
     responses: { 200: ResolvedCleanUpRequest, 404: 'no such request', 409: 'already done (`clean_up_resolved`)' },
-    handler: async ({ req, params, body, principal }) => ({
+    handler: async ({ actor, params, body }) => ({
       status: 200,
-      body: await resolveCleanUp(deps.db, req, principal, params.cleanUpRequestId, body.removeGrants),
+      body: await resolveCleanUp(deps.db, actor, params.cleanUpRequestId, body.removeGrants),
     }),
   });
 }

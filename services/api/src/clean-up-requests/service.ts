@@ -1,8 +1,7 @@
-import type { Request } from 'express';
 import type { Knex } from '#shared/db/knex';
 import { ConflictError, NotFoundError, UnprocessableError } from '#shared/errors';
 import { isId, newId } from '#shared/ids';
-import type { Principal } from '../http/auth.ts';
+import type { Actor, PartnerActor } from '../http/actor.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { coveredLegacyGrants } from '../legacy-grants/repository.ts';
 import { findOpenRequest, findRequestForUpdate, insertRequest, markDone } from './repository.ts';
@@ -18,10 +17,10 @@ import type { CleanUpRequestView } from './schema.ts';
 /** Records the partner's request. 422 `nothing_to_clean_up` if no grant is covered; 409 `clean_up_pending` if one is open. */
 export async function requestCleanUp(
   db: Knex,
-  req: Request,
-  principal: Extract<Principal, { kind: 'partner' }>,
+  actor: PartnerActor,
   note: string,
 ): Promise<CleanUpRequestView> {
+  const { principal } = actor;
   return db.transaction(async (trx) => {
     // Serialises two requests of one partner: the open-request check below cannot race.
     await trx('partners').where({ id: principal.partnerId }).forUpdate().first('id');
@@ -44,7 +43,7 @@ export async function requestCleanUp(
       note,
       grants: covered.map((g) => ({ grantId: g.id, installationId: g.installationId, functionKey: g.functionKey, coveredBy: g.coveredBy })),
     });
-    await recordAudit(trx, req, principal, {
+    await recordAudit(trx, actor, {
       action: 'legacy_clean_up.requested',
       targetType: 'legacy_clean_up_request',
       targetId: request.id,
@@ -58,7 +57,7 @@ export async function requestCleanUp(
  * Marks a request done; with `removeGrants`, first removes its grants that a product still
  * covers. 404 unknown id; 409 `clean_up_resolved` if already done.
  */
-export async function resolveCleanUp(db: Knex, req: Request, principal: Principal, id: string, removeGrants: boolean) {
+export async function resolveCleanUp(db: Knex, actor: Actor, id: string, removeGrants: boolean) {
   if (!isId('cleanUpRequest', id)) throw new NotFoundError('clean-up request', id);
   return db.transaction(async (trx) => {
     const request = await findRequestForUpdate(trx, id);
@@ -76,7 +75,7 @@ export async function resolveCleanUp(db: Knex, req: Request, principal: Principa
       }
     }
     const done = await markDone(trx, id);
-    await recordAudit(trx, req, principal, {
+    await recordAudit(trx, actor, {
       action: 'legacy_clean_up.resolved',
       targetType: 'legacy_clean_up_request',
       targetId: id,

@@ -145,7 +145,12 @@ export const EXAMPLES: Record<string, unknown> = {
       },
     ],
   },
-  PublishEventsResult: { accepted: 1, duplicates: 0 },
+  PublishEventsResult: {
+    accepted: 1,
+    duplicates: 0,
+    rejected: [{ index: 1, id: 'evt-2', details: [{ path: 'body.events.1.occurredAt', message: 'must be from 1970-01-01 to 9999-12-31', code: 'out_of_range' }] }],
+  },
+  RejectedEvent: { index: 1, id: 'evt-2', details: [{ path: 'body.events.1.occurredAt', message: 'must be from 1970-01-01 to 9999-12-31', code: 'out_of_range' }] },
   AccessCheckRequest: { login: 'fjord-map-efm88mew9r', accessKey: 'hhp_…', installationId: 'MSVPAR', functionKey: 'estates.read' },
   AccessDecision: { allowed: true, reason: 'granted', via: 'product', productId: PRODUCT },
   CatalogFunction: {

@@ -1,18 +1,10 @@
 import type { Db } from '#shared/db/knex';
+import type { FunctionRow } from '#shared/db/rows';
 import { paginate, type Page, type PageRequest, mapPage } from '../http/pagination.ts';
 import type { FunctionView, PutFunctionInput } from './schema.ts';
 
-type FunctionRow = {
-  key: string;
-  name: string;
-  description: string;
-  event_types: string[];
-  filter_fields: string[];
-  created_at: Date;
-  updated_at: Date;
-};
-
-const toFunction = (row: FunctionRow): FunctionView => ({
+/** A catalog row as the API shows it. */
+export const toFunction = (row: FunctionRow): FunctionView => ({
   key: row.key,
   name: row.name,
   description: row.description,
@@ -23,11 +15,11 @@ const toFunction = (row: FunctionRow): FunctionView => ({
   updatedAt: row.updated_at.toISOString(),
 });
 
-/** A function by key, locked for the rest of the transaction when `forUpdate`; null if unknown. */
-export async function findFunction(db: Db, key: string, options: { forUpdate?: boolean } = {}): Promise<FunctionView | null> {
+/** A catalog function by key, locked for the rest of the transaction when `forUpdate`; null if unknown. */
+export async function findFunction(db: Db, key: string, options: { forUpdate?: boolean } = {}): Promise<FunctionRow | null> {
   const query = db('functions').where({ key }).first();
   const row = (await (options.forUpdate ? query.forUpdate() : query)) as FunctionRow | undefined;
-  return row ? toFunction(row) : null;
+  return row ?? null;
 }
 
 /** Inserts or replaces a function's fields. */

@@ -1,5 +1,5 @@
 import type { ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { pageOf } from '../http/pagination.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { CatalogFunction, FunctionKeyParams, ListFunctionsQuery, PutFunctionBody } from './schema.ts';
@@ -18,10 +18,10 @@ export function registerFunctionRoutes(api: ApiRoutes, deps: AppDeps): void {
     params: FunctionKeyParams,
     body: PutFunctionBody,
     responses: { 200: CatalogFunction, 400: 'invalid key or body', 409: 'a dropped filter field or event type is in use (`function_in_use`)' },
-    handler: async ({ req, params, body, principal }) => {
+    handler: async ({ actor, params, body }) => {
       const fn = await deps.db.transaction(async (trx) => {
         const result = await putFunction(trx, params.functionKey, body);
-        await recordAudit(trx, req, principal, {
+        await recordAudit(trx, actor, {
           action: result.created ? 'function.created' : 'function.updated',
           targetType: 'function',
           targetId: result.fn.key,

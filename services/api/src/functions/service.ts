@@ -12,8 +12,8 @@ import type { FunctionView, PutFunctionInput } from './schema.ts';
 export async function putFunction(db: Db, key: string, input: PutFunctionInput): Promise<{ fn: FunctionView; created: boolean }> {
   const before = await findFunction(db, key, { forUpdate: true });
   if (before) {
-    const droppedFields = before.filterFields.filter((f) => !input.filterFields.includes(f));
-    const droppedTypes = before.eventTypes.filter((t) => !input.eventTypes.includes(t));
+    const droppedFields = before.filter_fields.filter((f) => !input.filterFields.includes(f));
+    const droppedTypes = before.event_types.filter((t) => !input.eventTypes.includes(t));
     const [fields, types] = await Promise.all([filterFieldsInUse(db, key, droppedFields), eventTypesInUse(db, key, droppedTypes)]);
     const details: ErrorDetail[] = [
       ...fields.map((f) => ({ path: 'body.filterFields', message: `${f} is used by a product version’s filters` })),

@@ -3,7 +3,7 @@ import { pingDb } from '#shared/db/knex';
 import { pingRedis } from '#shared/queues/connection';
 import { AppError } from '#shared/errors';
 import type { ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 
 const CHECK_TIMEOUT_MS = 2_000;
 const READY_RETRY_AFTER_SECONDS = 5;

@@ -59,6 +59,11 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     res.set(known.headers).status(known.status).json(known.body);
     return;
   }
+  // express's router raises a URIError (status 400) for a path segment that is not valid percent-encoding.
+  if (err instanceof URIError && (err as URIError & { status?: number }).status === 400) {
+    res.status(400).json({ error: { code: 'invalid_path', message: 'a path segment is not valid percent-encoding', details: [] } });
+    return;
+  }
   req.log.error({ err }, 'unhandled error');
   res.status(500).json({ error: { code: 'internal', message: 'internal error', details: [], requestId: requestIdOf(req) } });
 };

@@ -4,7 +4,9 @@ import { OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openap
 import { AppError, ValidationError, type ErrorDetail } from '#shared/errors';
 import { createSecretBox } from '#shared/secret-box';
 import { requireSecretsKey } from '#shared/secrets-key';
+import { actorOf, type Actor } from './actor.ts';
 import { authenticate, type AuthDeps, type Principal, type PrincipalKind } from './auth.ts';
+import { inputProblems, type InputProblem } from './input-guard.ts';
 import { allFields, unknownFields } from './unknown-fields.ts';
 import { knownErrorReply } from './errors.ts';
 import {
@@ -38,14 +40,26 @@ export function created(location: string, body: unknown): Reply {
   return { status: 201, body, headers: { location } };
 }
 
+/** An item of a batch body set aside as invalid: where it was, what is wrong with it, and what was sent. */
+export interface BatchRejection {
+  index: number;
+  details: ErrorDetail[];
+  value: unknown;
+}
+
 /** Everything a handler sees, already authenticated and validated. */
 export interface RouteContext<P, Q, B, A extends PrincipalKind | 'public'> {
   req: Request;
   res: Response;
   params: P;
   query: Q;
+  /** For a batch route (`batchOf`), holding only the valid items. */
   body: B;
+  /** A batch route's invalid items, in order; always empty for other routes. */
+  rejected: BatchRejection[];
   principal: A extends 'public' ? null : Extract<Principal, { kind: A }>;
+  /** The principal with the request's id and logger: what services take. */
+  actor: Actor<A extends 'public' ? null : Extract<Principal, { kind: A }>>;
 }
 
 /**
@@ -70,10 +84,18 @@ export interface RouteSpec<
   /** The token kinds that may call it, or `['public']` for no token. */
   auth: readonly A[];
   summary: string;
+  /** More than the summary, for the OpenAPI document: behaviour a caller must know. */
+  description?: string;
   tags: string[];
   params?: P;
   query?: Q;
   body?: B;
+  /**
+   * For a batch route: the array field of the body (a z.object) whose items are judged one by
+   * one. An invalid item is set aside into `rejected` instead of refusing the whole body, so a
+   * caller that retries is never stuck on one bad item; a body with no valid item is a 400.
+   */
+  batchOf?: string;
   /**
    * Answers by status: a zod schema (named with `.meta({ id })`) documents a success's body, a
    * string describes a body-less success or when an error happens. Errors all carry the shared
@@ -85,40 +107,48 @@ export interface RouteSpec<
 
 /** Turns zod issues into the API's `details`, each naming the field path (`body.name`). */
 export function toDetails(where: string, error: z.ZodError): ErrorDetail[] {
-  return error.issues.map((issue) => ({
-    path: [where, ...issue.path.map(String)].join('.'),
-    message: issue.message,
-    code: issue.code,
-  }));
+  return error.issues.map((issue) => issueDetail(where, issue));
+}
+
+// A refinement names its own code with `params: {code}` (e.g. out_of_range); zod calls them all `custom`.
+const issueDetail = (where: string, issue: z.core.$ZodIssue): ErrorDetail => ({
+  path: [where, ...issue.path.map(String)].join('.'),
+  message: issue.message,
+  code: issue.code === 'custom' && typeof issue.params?.code === 'string' ? issue.params.code : issue.code,
+});
+
+/** The most details one answer lists; the message says how many there were in all. */
+export const MAX_DETAILS = 100;
+
+const problemDetail = (where: string, problem: InputProblem): ErrorDetail => ({
+  path: [where, ...problem.path.map(String)].join('.'),
+  message: problem.message,
+  code: problem.code,
+});
+
+const unknownDetail = (where: string, path: string): ErrorDetail => ({
+  path,
+  code: 'unknown_field',
+  message: where === 'query' ? 'not a query parameter of this route' : 'not a field of this route',
+});
+
+/** The 400 for `details` found in one part of the request, listing at most MAX_DETAILS of them. */
+function invalid(where: string, details: ErrorDetail[]): ValidationError {
+  const shown = details.slice(0, MAX_DETAILS);
+  const more = details.length > shown.length ? ` (and ${details.length - shown.length} more)` : '';
+  // A body nested too deep is told apart by its code: it is the size of the input, not a field's value.
+  const code = details.every((d) => d.code === 'nesting_too_deep') ? 'nesting_too_deep' : 'validation_failed';
+  return new ValidationError(`invalid ${where}: ${shown.map((d) => d.path).join(', ')}${more}`, shown, code);
 }
 
 /**
- * The paths of every string (or object key) holding a NUL character. Postgres text and jsonb
- * refuse NUL, so such input must be a 400 here rather than a 500 from the database.
+ * Validates one part of the request (`params`, `query` or `body`): first what no route accepts
+ * (input-guard.ts: NUL, lone surrogates, nesting), then the route's schema. The guard comes
+ * first because the schema, the pg driver and Postgres cannot take such input safely.
  */
-export function findNul(value: unknown, path: string, found: string[] = []): string[] {
-  if (typeof value === 'string') {
-    if (value.includes('\u0000')) found.push(path);
-  } else if (Array.isArray(value)) {
-    value.forEach((item, i) => findNul(item, `${path}.${i}`, found));
-  } else if (value !== null && typeof value === 'object') {
-    for (const [key, inner] of Object.entries(value)) {
-      if (key.includes('\u0000')) found.push(`${path}.${key.split('\u0000').join('\\u0000')}`);
-      else findNul(inner, `${path}.${key}`, found);
-    }
-  }
-  return found;
-}
-
 function parsePart<T extends z.ZodType>(schema: T | undefined, value: unknown, where: string): z.infer<T> {
-  // Path parameters are ids: each route says what an id it cannot know means (404 or 422).
-  const nul = where === 'params' ? [] : findNul(value, where);
-  if (nul.length > 0) {
-    throw new ValidationError(
-      `invalid ${where}: ${nul.join(', ')}`,
-      nul.map((path) => ({ path, message: 'must not contain NUL characters', code: 'nul_character' })),
-    );
-  }
+  const problems = inputProblems(value);
+  if (problems.length > 0) throw invalid(where, problems.map((p) => problemDetail(where, p)));
   // A key the route does not know is refused, not dropped: a typo must not pass unnoticed.
   const unknown = new Set(where === 'params' ? [] : schema ? unknownFields(schema, value, where) : allFields(value, where));
   const parsed = schema ? schema.safeParse(value) : null;
@@ -127,15 +157,70 @@ function parsePart<T extends z.ZodType>(schema: T | undefined, value: unknown, w
     for (const issue of parsed.error.issues) {
       // A strict object's own issue names the object; name each key, as the walk does.
       if (issue.code === 'unrecognized_keys') for (const key of issue.keys) unknown.add([where, ...issue.path.map(String), key].join('.'));
-      else issues.push(...toDetails(where, new z.ZodError([issue])));
+      else issues.push(issueDetail(where, issue));
     }
   }
-  const details: ErrorDetail[] = [
-    ...[...unknown].map((path) => ({ path, code: 'unknown_field', message: where === 'query' ? 'not a query parameter of this route' : 'not a field of this route' })),
-    ...issues,
-  ];
-  if (details.length > 0 || (parsed && !parsed.success)) throw new ValidationError(`invalid ${where}: ${details.map((d) => d.path).join(', ')}`, details);
+  const details: ErrorDetail[] = [...[...unknown].map((path) => unknownDetail(where, path)), ...issues];
+  if (details.length > 0 || (parsed && !parsed.success)) throw invalid(where, details);
   return (parsed ? parsed.data : (value ?? {})) as z.infer<T>;
+}
+
+/**
+ * Validates a batch body whose `key` array holds items judged one by one (see `batchOf`).
+ * Anything wrong outside the items (another field, the array's length) refuses the body; an
+ * invalid item is set aside with its details; no valid item at all is a 400 listing every one.
+ */
+function parseBatch<T extends z.ZodType>(schema: z.ZodObject, key: string, value: unknown): { body: z.infer<T>; rejected: BatchRejection[] } {
+  const where = 'body';
+  const itemIndex = (path: PropertyKey[]) => (path[0] === key && typeof path[1] === 'number' ? path[1] : undefined);
+  const byItem = new Map<number, ErrorDetail[]>();
+  const note = (index: number, detail: ErrorDetail) => byItem.set(index, [...(byItem.get(index) ?? []), detail]);
+
+  const problems = inputProblems(value);
+  const outside = problems.filter((p) => itemIndex(p.path) === undefined);
+  if (outside.length > 0) throw invalid(where, outside.map((p) => problemDetail(where, p)));
+  for (const p of problems) note(itemIndex(p.path)!, problemDetail(where, p));
+  // Unknown keys: outside the items they refuse the body, inside one they set that item aside.
+  const unknownKeys = unknownFields(schema, value, where).map((path) => ({ path, index: itemIndex(path.split('.').slice(1).map((k) => (/^\d+$/.test(k) ? Number(k) : k))) }));
+  const unknownOutside = unknownKeys.filter((u) => u.index === undefined);
+  if (unknownOutside.length > 0) throw invalid(where, unknownOutside.map((u) => unknownDetail(where, u.path)));
+  for (const u of unknownKeys) note(u.index!, unknownDetail(where, u.path));
+  const guarded = new Set(byItem.keys());
+
+  const raw = value as Record<string, unknown>;
+  const items = Array.isArray(raw?.[key]) ? (raw[key] as unknown[]) : undefined;
+  // Items already refused (by the guard, or for unknown keys) are not shown to zod (it could recurse into them): null stands in.
+  const shown = items ? { ...raw, [key]: items.map((item, i) => (byItem.has(i) ? null : item)) } : value;
+  const parsed = schema.safeParse(shown);
+  if (!parsed.success) {
+    // The batch as a whole is wrong (no array, too many items): that is the answer, whatever the items hold.
+    const envelope = parsed.error.issues.filter((issue) => itemIndex(issue.path) === undefined);
+    if (envelope.length > 0 || !items) throw invalid(where, envelope.map((issue) => issueDetail(where, issue)));
+    const named = new Set(unknownKeys.map((u) => u.path));
+    for (const issue of parsed.error.issues) {
+      const index = itemIndex(issue.path)!;
+      // What zod says about a stand-in is not about the item that was sent.
+      if (guarded.has(index)) continue;
+      // A strict item's own issue names the item; name each key, as the walk does (once).
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) {
+          const path = [where, ...issue.path.map(String), key].join('.');
+          if (!named.has(path)) note(index, unknownDetail(where, path));
+        }
+      } else note(index, issueDetail(where, issue));
+    }
+  }
+  if (byItem.size === 0) return { body: parsed.data as z.infer<T>, rejected: [] };
+  if (byItem.size === items!.length) {
+    throw invalid(where, [...byItem.entries()].sort(([a], [b]) => a - b).flatMap(([, details]) => details));
+  }
+  // The valid items again, on their own: the body as parsed, with only them in it.
+  const kept = schema.safeParse({ ...raw, [key]: items!.filter((_, i) => !byItem.has(i)) });
+  if (!kept.success) throw invalid(where, toDetails(where, kept.error));
+  const rejected = [...byItem.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([index, details]) => ({ index, details: details.slice(0, MAX_DETAILS), value: items![index] }));
+  return { body: kept.data as z.infer<T>, rejected };
 }
 
 type RouteParameter = NonNullable<RouteConfig['request']>['params'];
@@ -224,6 +309,9 @@ export class ApiRoutes {
   add<P extends AnyObject, Q extends AnyObject, B extends z.ZodType, A extends PrincipalKind | 'public'>(
     spec: RouteSpec<P, Q, B, A>,
   ): void {
+    if (spec.batchOf !== undefined && !(spec.body instanceof z.ZodObject && spec.body.shape[spec.batchOf] instanceof z.ZodArray)) {
+      throw new Error(`${spec.method} ${spec.path}: batchOf must name an array field of a z.object body`);
+    }
     // Generated clients name their functions after operationIds: a repeat would shadow a route.
     const taken = this.specs.find((s) => s.operationId === spec.operationId);
     if (taken) throw new Error(`operationId ${spec.operationId} of ${spec.method} ${spec.path} is taken by ${taken.method} ${taken.path}`);
@@ -241,9 +329,17 @@ export class ApiRoutes {
         if (spec.body && req.body === undefined && !req.is('application/json') && Number(req.headers['content-length'] ?? 0) > 0) {
           throw new AppError(415, 'unsupported_media_type', 'send the body as JSON with content-type: application/json');
         }
-        const body = parsePart(spec.body, req.body, 'body');
+        const { body, rejected } =
+          spec.batchOf !== undefined
+            ? parseBatch<B>(spec.body as unknown as z.ZodObject, spec.batchOf, req.body)
+            : { body: parsePart(spec.body, req.body, 'body'), rejected: [] };
         const run = async (): Promise<Reply> => {
-          const reply = await spec.handler({ req, res, params, query, body, principal } as RouteContext<z.infer<P>, z.infer<Q>, z.infer<B>, A>);
+          const reply = await spec.handler({ req, res, params, query, body, rejected, principal, actor: actorOf(req, principal) } as RouteContext<
+            z.infer<P>,
+            z.infer<Q>,
+            z.infer<B>,
+            A
+          >);
           // Every 201 names what it made; a route that forgets is a bug the tests must see.
           if (reply.status === 201 && !reply.headers?.location) throw new Error(`${spec.method} ${spec.path} answered 201 without a location`);
           return reply;
@@ -268,7 +364,7 @@ export class ApiRoutes {
       path: toOpenApiPath(spec.path),
       operationId: spec.operationId,
       summary: spec.summary,
-      description: isPublic ? 'No token.' : `Tokens: ${spec.auth.join(', ')}.`,
+      description: [isPublic ? 'No token.' : `Tokens: ${spec.auth.join(', ')}.`, spec.description].filter(Boolean).join(' '),
       tags: spec.tags,
       security: securityFor(spec.auth),
       request: {

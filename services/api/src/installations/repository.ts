@@ -2,7 +2,7 @@ import type { Db } from '#shared/db/knex';
 import { paginate, type Page, type PageRequest, mapPage } from '../http/pagination.ts';
 import type { CreateInstallationInput, InstallationView } from './schema.ts';
 
-type InstallationRow = { id: string; name: string; created_at: Date };
+import type { InstallationRow } from '#shared/db/rows';
 
 const toInstallation = (row: InstallationRow): InstallationView => ({
   installationId: row.id,

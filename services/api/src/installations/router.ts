@@ -1,5 +1,5 @@
 import { created, type ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { CreateInstallationBody, Installation } from './schema.ts';
@@ -19,10 +19,10 @@ export function registerInstallationRoutes(api: ApiRoutes, deps: AppDeps): void 
     tags: ['installations'],
     body: CreateInstallationBody,
     responses: { 201: Installation, 400: 'invalid input', 409: 'the InstallationID exists' },
-    handler: async ({ req, body, principal }) => {
+    handler: async ({ actor, body }) => {
       const made = await deps.db.transaction(async (trx) => {
         const installation = await createInstallation(trx, body);
-        await recordAudit(trx, req, principal, {
+        await recordAudit(trx, actor, {
           action: 'installation.created',
           targetType: 'installation',
           targetId: installation.installationId,

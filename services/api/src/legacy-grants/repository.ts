@@ -2,7 +2,7 @@ import type { Db } from '#shared/db/knex';
 import { paginate, type Page, type PageRequest, withRows } from '../http/pagination.ts';
 import type { CreateLegacyGrantInput, LegacyGrantView } from './schema.ts';
 
-type LegacyGrantRow = { id: string; partner_id: string; installation_id: string; function_key: string; created_at: Date };
+import type { LegacyGrantRow } from '#shared/db/rows';
 
 const toLegacyGrant = (row: LegacyGrantRow, coveredBy: string[]): LegacyGrantView => ({
   id: row.id,
@@ -14,7 +14,7 @@ const toLegacyGrant = (row: LegacyGrantRow, coveredBy: string[]): LegacyGrantVie
 });
 
 /**
- * For each grant, the products covering it, computed the way the access check decides (DESIGN.md):
+ * For each grant, the products covering it, computed the way the access check decides:
  * the grant's partner's product is active and available to the installation, and the installation
  * has activated it at a version (the activation's, which may trail products.active_version until
  * the installation upgrades) that grants the function. Reads the portal tables directly.

@@ -1,5 +1,5 @@
 import { created, type ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { CreateLegacyGrantBody, LegacyGrant, LegacyGrantIdParams, PartnerIdParams } from './schema.ts';
@@ -24,10 +24,10 @@ export function registerLegacyGrantRoutes(api: ApiRoutes, deps: AppDeps): void {
       409: 'the partner has this grant (`legacy_grant_exists`)',
       422: 'unknown installation or function (`unknown_reference`, details name the field)',
     },
-    handler: async ({ req, params, body, principal }) => {
+    handler: async ({ actor, params, body }) => {
       const grant = await deps.db.transaction(async (trx) => {
         const made = await createLegacyGrant(trx, params.partnerId, body);
-        await recordAudit(trx, req, principal, {
+        await recordAudit(trx, actor, {
           action: 'legacy_grant.created',
           targetType: 'legacy_grant',
           targetId: made.id,
@@ -49,10 +49,10 @@ export function registerLegacyGrantRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags: ['legacy-grants'],
     params: LegacyGrantIdParams,
     responses: { 204: 'removed', 404: 'no such grant' },
-    handler: async ({ req, params, principal }) => {
+    handler: async ({ actor, params }) => {
       await deps.db.transaction(async (trx) => {
         const removed = await removeLegacyGrant(trx, params.grantId);
-        await recordAudit(trx, req, principal, {
+        await recordAudit(trx, actor, {
           action: 'legacy_grant.removed',
           targetType: 'legacy_grant',
           targetId: removed.id,

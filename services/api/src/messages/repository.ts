@@ -1,31 +1,30 @@
 import type { Db, Knex } from '#shared/db/knex';
-import { NotFoundError } from '#shared/errors';
-import { isId } from '#shared/ids';
 import { showBody } from '#shared/delivery/response-body';
+import type { EventRow, MessageRow } from '#shared/db/rows';
 import type { z } from 'zod';
 import type { Attempt, AttemptFilters, AttemptRecord, Message, MessageFilters } from './schema.ts';
-import { findPartnerSubscription } from '../subscriptions/repository.ts';
 
-export type MessageRow = {
-  id: string;
-  subscription_id: string;
-  event_id: string;
-  type: string;
-  installation_id: string;
-  status: z.infer<typeof Message>['status'];
-  attempts: number;
-  next_attempt_at: Date | null;
-  last_attempt_at: Date | null;
-  last_status_code: number | null;
-  last_error: string | null;
-  created_at: Date;
-  succeeded_at: Date | null;
-};
+/** A message with its event's type and installation, as `messagesQuery` selects it. */
+export type MessageLogRow = Pick<
+  MessageRow,
+  | 'id'
+  | 'subscription_id'
+  | 'event_id'
+  | 'status'
+  | 'attempts'
+  | 'next_attempt_at'
+  | 'last_attempt_at'
+  | 'last_status_code'
+  | 'last_error'
+  | 'created_at'
+  | 'succeeded_at'
+> &
+  Pick<EventRow, 'type' | 'installation_id'>;
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 /** A message row as the API shows it. */
-export const toMessage = (row: MessageRow): z.infer<typeof Message> => ({
+export const toMessage = (row: MessageLogRow): z.infer<typeof Message> => ({
   id: row.id,
   subscriptionId: row.subscription_id,
   eventId: row.event_id,
@@ -168,25 +167,35 @@ function toAttempt(r: Omit<AttemptRow, 'id' | 'message_id' | 'subscription_id' |
   };
 }
 
-/** The partner's live subscription, or 404 (another partner's is 404 too). */
-export async function findOwnSubscription(db: Db, partnerId: string, id: string): Promise<{ id: string }> {
-  const row = isId('subscription', id) ? await findPartnerSubscription(db, partnerId, id) : undefined;
-  if (!row) throw new NotFoundError('subscription', id);
-  return { id: row.id };
+/** The partner's message (through its subscription), with its event; null when not theirs or unknown. */
+export async function findPartnerMessage(db: Db, partnerId: string, id: string): Promise<(MessageLogRow & Pick<EventRow, 'entity_id' | 'occurred_at' | 'data'>) | null> {
+  const row = (await messagesQuery(db)
+    .join('subscriptions as s', 's.id', 'm.subscription_id')
+    .where('m.id', id)
+    .where('s.partner_id', partnerId)
+    .select('e.entity_id', 'e.occurred_at', 'e.data')
+    .first()) as (MessageLogRow & Pick<EventRow, 'entity_id' | 'occurred_at' | 'data'>) | undefined;
+  return row ?? null;
 }
 
-/** The partner's message (through its subscription), with its event, or 404. */
-export async function findOwnMessage(db: Db, partnerId: string, id: string) {
-  const row = isId('message', id)
-    ? await messagesQuery(db)
-        .join('subscriptions as s', 's.id', 'm.subscription_id')
-        .where('m.id', id)
-        .where('s.partner_id', partnerId)
-        .select('e.entity_id', 'e.occurred_at', 'e.data')
-        .first()
-    : undefined;
-  if (!row) throw new NotFoundError('message', id);
-  return row as MessageRow & { entity_id: string | null; occurred_at: Date; data: unknown };
+/** Attempt counts and latency percentiles of a subscription since `windowMs` ago (circuit-open skips made no request: not samples). */
+export async function attemptStats(
+  db: Db,
+  subscriptionId: string,
+  windowMs: number,
+): Promise<{ attempts: number; successes: number; p50: number | null; p95: number | null }> {
+  const row = await db('attempts')
+    .where('subscription_id', subscriptionId)
+    .where('attempted_at', '>=', db.raw(`now() - (? * interval '1 millisecond')`, [windowMs]))
+    .whereRaw("coalesce(error, '') <> 'circuit_open'")
+    .first(
+      db.raw('count(*)::int as attempts'),
+      db.raw("count(*) filter (where outcome = 'success')::int as successes"),
+      db.raw('percentile_cont(0.5) within group (order by duration_ms) as p50'),
+      db.raw('percentile_cont(0.95) within group (order by duration_ms) as p95'),
+    );
+  const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return { attempts: Number(row?.attempts ?? 0), successes: Number(row?.successes ?? 0), p50: num(row?.p50), p95: num(row?.p95) };
 }
 
 /** Every attempt of a message, oldest first. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PageQuery } from '../http/pagination.ts';
 import { WindowDuration } from '../http/window.ts';
+import { Timestamp } from '../http/timestamp.ts';
 
 export const MESSAGE_STATUSES = ['pending', 'held', 'succeeded', 'dead', 'cancelled'] as const;
 
@@ -16,9 +17,8 @@ export const MESSAGE_STATUS_FILTERS = [...MESSAGE_STATUSES, 'failed'] as const;
 /** Attempt outcome classes: the receiver's status class, or `error` when no status came (timeout, connection, DNS). */
 export const STATUS_CLASSES = ['2xx', '3xx', '4xx', '5xx', 'error'] as const;
 
-const isoTime = z.iso.datetime({ offset: true });
 /** Created (or attempted) at or after `since` and before `until`. */
-const TimeRange = { since: isoTime.optional(), until: isoTime.optional() };
+const TimeRange = { since: Timestamp.optional(), until: Timestamp.optional() };
 /** What an event carried: its type, HUB's event id, the installation. */
 const EventFilters = {
   eventType: z.string().min(1).max(100).optional(),
@@ -36,7 +36,7 @@ export const SubscriptionAttemptsQuery = MessageAttemptsQuery.extend(EventFilter
 export type AttemptFilters = z.infer<typeof SubscriptionAttemptsQuery>;
 
 /** Resend the failed and dead messages created in [since, until) (until: now when left out). */
-export const RecoverBody = z.object({ since: isoTime, until: isoTime.optional() }).refine((b) => b.until === undefined || Date.parse(b.until) > Date.parse(b.since), {
+export const RecoverBody = z.object({ since: Timestamp, until: Timestamp.optional() }).refine((b) => b.until === undefined || Date.parse(b.until) > Date.parse(b.since), {
   path: ['until'],
   message: 'must be later than since',
 }).meta({ id: 'RecoverMessagesRequest' });

@@ -1,4 +1,5 @@
 import type { Db } from '#shared/db/knex';
+import type { NotificationRow } from '#shared/db/rows';
 import { mapPage, paginate, type Page, type PageRequest } from '../http/pagination.ts';
 import type { NotificationView } from './schema.ts';
 
@@ -7,20 +8,6 @@ import type { NotificationView } from './schema.ts';
  * ...) and for an installation's administrators (`installation_id`: an upgrade is available).
  * Every read is scoped to one of the two.
  */
-
-/** A `notifications` row. */
-export interface NotificationRow {
-  id: string;
-  partner_id: string | null;
-  installation_id: string | null;
-  product_id: string | null;
-  kind: string;
-  message: string;
-  data: Record<string, unknown>;
-  dedupe_key: string | null;
-  created_at: Date;
-  read_at: Date | null;
-}
 
 /** Whose notices: a partner's or an installation's. */
 export type NotificationScope = { partnerId: string } | { installationId: string };
@@ -45,7 +32,7 @@ export const toNotification = (row: NotificationRow): NotificationView => ({
 export async function listNotifications(db: Db, scope: NotificationScope, page: PageRequest & { unread?: boolean }): Promise<Page<NotificationView>> {
   const query = scoped(db, scope).select('notifications.*');
   if (page.unread) query.whereNull('notifications.read_at');
-  const rows = await paginate<NotificationRow & Record<string, unknown>>(db, query, page, {
+  const rows = await paginate<NotificationRow>(db, query, page, {
     keys: ['notifications.created_at', 'notifications.id'],
     order: 'desc',
   });

@@ -1,7 +1,7 @@
 import { NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
 import type { ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { listNotifications, markAllNotificationsRead, markNotificationRead } from './repository.ts';
 import { ListNotificationsQuery, MarkedRead, Notification, NotificationPage, NotificationParams } from './schema.ts';
 

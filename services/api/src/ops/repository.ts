@@ -1,12 +1,10 @@
 import type { Db, Knex } from '#shared/db/knex';
 import type { SubscriptionRow as FullSubscriptionRow } from '#shared/db/rows';
-import { NotFoundError } from '#shared/errors';
-import { isId } from '#shared/ids';
-import { messagesQuery, toMessage, type MessageRow } from '../messages/repository.ts';
+import { messagesQuery, toMessage, type MessageLogRow } from '../messages/repository.ts';
 import type { DeadLetter } from './schema.ts';
 
 /** A dead message row with its owner, as `deadLettersQuery` selects it. */
-export type DeadLetterRow = MessageRow & { partner_id: string; product_id: string; updated_at: Date };
+export type DeadLetterRow = MessageLogRow & { partner_id: string; product_id: string; updated_at: Date };
 
 /** Dead messages with their events and subscriptions; order and page it with `paginate`. */
 export function deadLettersQuery(db: Db): Knex.QueryBuilder {
@@ -22,11 +20,9 @@ export function toDeadLetter(row: DeadLetterRow): DeadLetter {
   return { ...message, partnerId: row.partner_id, productId: row.product_id, deadAt: row.updated_at.toISOString() };
 }
 
-/** The live (not deleted) subscription, or 404; a malformed id is a 404 too. */
-export async function findSubscription(db: Db, id: string): Promise<SubscriptionRow> {
-  const row = isId('subscription', id) ? await subscriptionsQuery(db).where('s.id', id).first() : undefined;
-  if (!row) throw new NotFoundError('subscription', id);
-  return row as SubscriptionRow;
+/** The live (not deleted) subscription; null when unknown or deleted. */
+export async function findSubscription(db: Db, id: string): Promise<SubscriptionRow | null> {
+  return ((await subscriptionsQuery(db).where('s.id', id).first()) as SubscriptionRow | undefined) ?? null;
 }
 
 /** A subscription row as the ops views read it: the columns `subscriptionsQuery` selects. */

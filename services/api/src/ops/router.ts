@@ -2,7 +2,8 @@ import { dispatchMail } from '#shared/mail/outbox';
 import type { Metrics } from '#shared/metrics';
 import type { QueueName } from '#shared/queues/catalog';
 import { releaseHeldMessages } from '#shared/delivery/requeue';
-import type { AppDeps } from '../app.ts';
+import { findQueue } from '#shared/queues/connection';
+import type { AppDeps } from '../deps.ts';
 import { recordAudit } from '../audit/audit.ts';
 import type { ApiRoutes } from '../http/route.ts';
 import { pageOf } from '../http/pagination.ts';
@@ -24,7 +25,6 @@ import {
 import {
   disableByOperator,
   enableByOperator,
-  findQueue,
   getOpsSubscription,
   listDeadLetters,
   listQueueStats,
@@ -63,13 +63,13 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
       params: QueueParams,
       // 200 with the queue's new state, like every pause, resume, disable and enable of the API.
       responses: { 200: QueueStats, 404: 'No queue of that name' },
-      handler: async ({ req, params, principal }) => {
+      handler: async ({ actor, params }) => {
         const queue = findQueue(deps.queues, params.queueName);
         // Pausing is global (a flag in Redis): every worker of every process sees it.
         if (action === 'pause') await queue.pause();
         else await queue.resume();
         // Redis has no transaction with Postgres; the audit row follows the change it records.
-        await recordAudit(deps.db, req, principal, { action: `queue.${action}`, targetType: 'queue', targetId: queue.name });
+        await recordAudit(deps.db, actor, { action: `queue.${action}`, targetType: 'queue', targetId: queue.name });
         return { status: 200, body: await queueStats(deps.queues, queue.name as QueueName) };
       },
     });
@@ -96,12 +96,12 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
     tags: ['ops'],
     body: ReplayBody,
     responses: { 202: ReplayResult, 400: 'Neither ids nor a subscription and a time, or both' },
-    handler: async ({ req, body, principal }) => {
+    handler: async ({ actor, body }) => {
       const replayed = await replayDeadLetters(deps, body);
       const done = new Set(replayed);
       const skipped = 'messageIds' in body ? [...new Set(body.messageIds)].filter((id) => !done.has(id)) : [];
       // The requeue commits before its jobs are queued; the audit row follows it.
-      await recordAudit(db, req, principal, {
+      await recordAudit(db, actor, {
         action: 'dead_letters.replay',
         targetType: 'subscriptionId' in body ? 'subscription' : 'messages',
         targetId: 'subscriptionId' in body ? body.subscriptionId : `${replayed.length} messages`,
@@ -145,11 +145,11 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
     params: SubscriptionParams,
     body: DisableBody,
     responses: { 200: OpsSubscription, 404: 'No such subscription' },
-    handler: async ({ req, params, body, principal }) => {
+    handler: async ({ actor, params, body }) => {
       const outcome = await db.transaction(async (trx) => {
         const disabled = await disableByOperator(trx, params.subscriptionId, body.reason, deps.config.publicUrl);
         if (disabled.count > 0) {
-          await recordAudit(trx, req, principal, {
+          await recordAudit(trx, actor, {
             action: 'subscription.disable',
             targetType: 'subscription',
             targetId: params.subscriptionId,
@@ -158,7 +158,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
         }
         return disabled;
       });
-      dispatchMail(deps.queues, outcome.mailIds, req.log);
+      dispatchMail(deps.queues, outcome.mailIds, actor.log);
       if (outcome.count > 0) deps.metrics.subscriptionsDisabled.inc({ reason: 'operator' });
       return { status: 200, body: await getOpsSubscription(db, params.subscriptionId) };
     },
@@ -173,10 +173,10 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
     tags: ['ops'],
     params: SubscriptionParams,
     responses: { 200: OpsSubscription, 404: 'No such subscription', 409: 'The partner paused it; only they resume it' },
-    handler: async ({ req, params, principal }) => {
+    handler: async ({ actor, params }) => {
       const changed = await db.transaction(async (trx) => {
         const enabled = await enableByOperator(trx, params.subscriptionId);
-        if (enabled) await recordAudit(trx, req, principal, { action: 'subscription.enable', targetType: 'subscription', targetId: params.subscriptionId });
+        if (enabled) await recordAudit(trx, actor, { action: 'subscription.enable', targetType: 'subscription', targetId: params.subscriptionId });
         return enabled;
       });
       // After the commit, so a worker taking a released message sees the subscription active.

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { WindowDuration } from '../http/window.ts';
+import { Timestamp } from '../http/timestamp.ts';
 import { QUEUE_NAMES } from '#shared/queues/catalog';
 import { isId } from '#shared/ids';
 import { PageQuery } from '../http/pagination.ts';
@@ -22,15 +23,13 @@ export const QueueList = z.object({ data: z.array(QueueStats) }).meta({ id: 'Que
 
 export const QueueParams = z.object({ queueName: z.string() });
 
-const isoTime = z.iso.datetime({ offset: true });
-
 const subscriptionIdFilter = z.string().refine((value) => isId('subscription', value), 'not a subscription id (sub_…)');
 
 /** `GET /v1/ops/dead-letters` filters: one subscription's, dead since a time. */
 export const DeadLetterQuery = PageQuery.extend({
   subscriptionId: subscriptionIdFilter.optional(),
   /** Messages that became dead at or after this time. */
-  since: isoTime.optional(),
+  since: Timestamp.optional(),
 });
 
 /** A dead message: its delivery log entry and whose it is. */
@@ -45,7 +44,7 @@ export type DeadLetter = z.infer<typeof DeadLetter>;
 /** Replay by ids, or every dead letter of a subscription that died since a time (as the list filters them). */
 export const ReplayBody = z.union([
   z.object({ messageIds: z.array(z.string()).min(1).max(1000) }).strict(),
-  z.object({ subscriptionId: subscriptionIdFilter, since: isoTime }).strict(),
+  z.object({ subscriptionId: subscriptionIdFilter, since: Timestamp }).strict(),
 ]).meta({ id: 'ReplayDeadLettersRequest' });
 
 export const ReplayResult = z.object({

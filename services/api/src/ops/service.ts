@@ -1,28 +1,17 @@
-import type { Queue } from 'bullmq';
 import type { z } from 'zod';
 import type { Db, Knex } from '#shared/db/knex';
 import { ConflictError, NotFoundError } from '#shared/errors';
+import { isId } from '#shared/ids';
 import { disableSubscriptions, type DisableOutcome } from '#shared/delivery/disable';
 import { parseDuration } from '#shared/duration';
 import { requeueMessages } from '#shared/delivery/requeue';
 import { QUEUE_NAMES, type QueueName } from '#shared/queues/catalog';
 import type { Queues } from '#shared/queues/connection';
 import { queueCounts } from '#shared/metrics';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { paginate, type Page, mapPage } from '../http/pagination.ts';
 import { attemptCounts, deadLettersQuery, findSubscription, subscriptionsQuery, toDeadLetter, type DeadLetterRow, type SubscriptionRow } from './repository.ts';
 import type { DeadLetter, DeadLetterQuery, OpsSubscription, QueueStats, ReplayBody, SubscriptionHealthQuery, UnroutableEvent, UnroutableQuery } from './schema.ts';
-
-/** The catalog's queues by name (the `Queues` handle without its helper functions). */
-export function catalogQueues(queues: Queues): Record<QueueName, Queue> {
-  return Object.fromEntries(QUEUE_NAMES.map((name) => [name, queues[name]])) as Record<QueueName, Queue>;
-}
-
-/** Resolves a queue name from a path; an unknown one is a 404, as for any unknown id. */
-export function findQueue(queues: Queues, name: string): Queue {
-  if (!(QUEUE_NAMES as string[]).includes(name)) throw new NotFoundError('queue', name);
-  return queues[name as QueueName];
-}
 
 type UnroutableRow = { event_id: string; installation_id: string; type: string; reason: 'unknown_installation' | 'unknown_event_type'; received_at: Date };
 
@@ -100,6 +89,13 @@ function toOpsSubscription(row: SubscriptionRow, counts: { attempts: number; suc
   };
 }
 
+/** The live subscription, or 404 (a malformed id too). */
+async function requireSubscription(db: Db, id: string): Promise<SubscriptionRow> {
+  const row = isId('subscription', id) ? await findSubscription(db, id) : null;
+  if (!row) throw new NotFoundError('subscription', id);
+  return row;
+}
+
 /** Subscriptions with their delivery health, oldest first, filtered by state and by failing now. */
 export async function listSubscriptionHealth(db: Db, query: z.infer<typeof SubscriptionHealthQuery>): Promise<Page<OpsSubscription>> {
   const q = subscriptionsQuery(db);
@@ -118,7 +114,7 @@ export async function listSubscriptionHealth(db: Db, query: z.infer<typeof Subsc
 
 /** One subscription as the ops views show it (health over the last 24 h). */
 export async function getOpsSubscription(db: Db, id: string): Promise<OpsSubscription> {
-  const row = await findSubscription(db, id);
+  const row = await requireSubscription(db, id);
   const counts = await attemptCounts(db, [id], parseDuration('24h'));
   return toOpsSubscription(row, counts.get(id), '24h');
 }
@@ -135,7 +131,7 @@ export async function disableByOperator(
   reason: string | undefined,
   publicUrl: string | undefined,
 ): Promise<DisableOutcome> {
-  await findSubscription(trx, id);
+  await requireSubscription(trx, id);
   return disableSubscriptions(trx, new Map([[id, `disabled by an operator${reason ? `: ${reason}` : ''}`]]), publicUrl);
 }
 
@@ -146,7 +142,7 @@ export async function disableByOperator(
  * held messages after the commit.
  */
 export async function enableByOperator(trx: Knex.Transaction, id: string): Promise<boolean> {
-  const row = await findSubscription(trx, id);
+  const row = await requireSubscription(trx, id);
   if (row.state === 'paused') {
     throw new ConflictError('subscription_paused', `subscription ${id} is paused by its partner; only they can resume it`);
   }

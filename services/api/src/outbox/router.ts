@@ -1,5 +1,5 @@
 import type { ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { ListOutboxQuery, MailPage } from './schema.ts';
 import { listMail } from './repository.ts';
 

@@ -3,7 +3,7 @@ import { paginate, type Page, type PageRequest, mapPage } from '../http/paginati
 import { toPartner } from './service.ts';
 import type { PartnerView } from './schema.ts';
 
-type PartnerRow = Parameters<typeof toPartner>[0];
+import type { PartnerRow } from '#shared/db/rows';
 
 /** One page of partners, oldest first. */
 export async function listPartners(db: Db, page: PageRequest): Promise<Page<PartnerView>> {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { created, type ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { CreatePartnerBody, Partner, User } from './schema.ts';
@@ -26,10 +26,10 @@ export function registerPartnerRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags: ['partners'],
     body: CreatePartnerBody,
     responses: { 201: CreatedPartner, 400: 'invalid input', 409: 'a partner of that name exists (the contact address may be a user of other partners)' },
-    handler: async ({ req, body, principal }) => {
+    handler: async ({ actor, body }) => {
       const made = await deps.db.transaction(async (trx) => {
         const result = await createPartner(trx, body);
-        await recordAudit(trx, req, principal, {
+        await recordAudit(trx, actor, {
           action: 'partner.created',
           targetType: 'partner',
           targetId: result.partner.id,

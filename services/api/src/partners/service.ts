@@ -4,11 +4,10 @@ import { newId } from '#shared/ids';
 import { insertKey } from '../api-keys/repository.ts';
 import type { CreatePartnerInput, PartnerView, UserView } from './schema.ts';
 
-type PartnerRow = { id: string; name: string; contact_email: string; created_at: Date };
-type UserRow = { id: string; partner_id: string; email: string; is_contact: boolean; created_at: Date };
+import type { PartnerRow, UserRow } from '#shared/db/rows';
 
 /** A partner row as the API shows it. */
-export const toPartner = (row: PartnerRow): PartnerView => ({
+export const toPartner = (row: Pick<PartnerRow, 'id' | 'name' | 'contact_email' | 'created_at'>): PartnerView => ({
   id: row.id,
   name: row.name,
   contactEmail: row.contact_email,

@@ -1,7 +1,7 @@
 import type { WarningView } from './schema.ts';
 
 /**
- * "A generic name should carry the company name" (DESIGN.md, Product). Installations see
+ * A generic name should carry the company name. Installations see
  * products from many partners side by side; "CRM sync" says nothing about whose it is. The
  * rule is advice, not a refusal: the product is saved and the answer carries a warning.
  *

@@ -1,57 +1,6 @@
 import type { Db, Knex } from '#shared/db/knex';
+import type { ProductCredentialRow, ProductRow, VersionFunctionRow, VersionRow } from '#shared/db/rows';
 import type { CredentialView, ProductView, VersionFunctionView, VersionView } from './schema.ts';
-
-/** A `products` row. */
-export interface ProductRow {
-  id: string;
-  partner_id: string;
-  name: string;
-  type: 'order_integration' | 'rights';
-  description: string;
-  order_url: string | null;
-  availability_mode: 'all' | 'restricted';
-  availability_installation_ids: string[];
-  status: 'draft' | 'active';
-  active_version: number | null;
-  login: string | null;
-  created_at: Date;
-  updated_at: Date;
-}
-
-/** A `product_versions` row. */
-export interface VersionRow {
-  product_id: string;
-  number: number;
-  status: 'draft' | 'active' | 'superseded';
-  created_at: Date;
-  activated_at: Date | null;
-}
-
-/** A `version_functions` row. */
-export interface VersionFunctionRow {
-  product_id: string;
-  version: number;
-  function_key: string;
-  require_access: boolean;
-  filters: Record<string, string[]>;
-}
-
-/** A `product_credentials` row. */
-export interface CredentialRow {
-  id: string;
-  product_id: string;
-  secret_hash: string;
-  created_at: Date;
-  revoked_at: Date | null;
-}
-
-/** A `functions` row (the catalog). */
-export interface FunctionRow {
-  key: string;
-  name: string;
-  event_types: string[];
-  filter_fields: string[];
-}
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -85,12 +34,6 @@ export async function existingInstallations(db: Db, ids: readonly string[]): Pro
   if (ids.length === 0) return new Set();
   const rows = (await db('installations').whereIn('id', ids).select('id')) as { id: string }[];
   return new Set(rows.map((r) => r.id));
-}
-
-/** A catalog function by key; null when unknown. */
-export async function findFunction(db: Db, key: string): Promise<FunctionRow | null> {
-  const row = (await db('functions').where({ key }).first('key', 'name', 'event_types', 'filter_fields')) as FunctionRow | undefined;
-  return row ?? null;
 }
 
 /** A product's version; null when it has no such version. */
@@ -144,7 +87,7 @@ export function toVersion(row: VersionRow, functions: VersionFunctionRow[], acti
   };
 }
 
-const toCredential = (row: CredentialRow): CredentialView => ({
+const toCredential = (row: ProductCredentialRow): CredentialView => ({
   keyId: row.id,
   createdAt: row.created_at.toISOString(),
   revokedAt: iso(row.revoked_at),
@@ -160,7 +103,7 @@ export async function toProductViews(db: Db, rows: ProductRow[]): Promise<Produc
   // One after the other: `db` may be a transaction, whose one connection runs one query at a time.
   const versions = (await db('product_versions').whereIn('product_id', ids).orderBy(['product_id', 'number'])) as VersionRow[];
   const functions = (await db('version_functions').whereIn('product_id', ids).orderBy(['product_id', 'version', 'function_key'])) as VersionFunctionRow[];
-  const credentials = (await db('product_credentials').whereIn('product_id', ids).orderBy(['product_id', 'created_at', 'id'])) as CredentialRow[];
+  const credentials = (await db('product_credentials').whereIn('product_id', ids).orderBy(['product_id', 'created_at', 'id'])) as ProductCredentialRow[];
   const counts = (await db('activations').whereIn('product_id', ids).groupBy(['product_id', 'version']).select('product_id', 'version').count({ n: '*' })) as {
     product_id: string;
     version: number;

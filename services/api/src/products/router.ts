@@ -1,6 +1,6 @@
-import type { Request } from 'express';
+import type { PartnerActor } from '../http/actor.ts';
 import { created, type ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import {
   CreateProductBody,
   CreatedProduct,
@@ -15,7 +15,7 @@ import {
   VersionFunctionParams,
   VersionParams,
 } from './schema.ts';
-import { createCredential, createProduct, getProduct, listProducts, revokeCredential, updateProduct, type PartnerPrincipal } from './service.ts';
+import { createCredential, createProduct, getProduct, listProducts, revokeCredential, updateProduct } from './service.ts';
 import { activateVersion, createVersion, putVersionFunction, removeVersionFunction } from './versions.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
 
@@ -23,9 +23,9 @@ const tags = ['products'];
 // 400, 401 and 403 are documented for every route by the route machinery.
 const errors = { 404: 'no such product (or another partner’s)' };
 
-/** Partner routes for products, their credentials and versions (API.md, Partner). */
+/** Partner routes for products, their credentials and versions. */
 export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
-  const call = (req: Request, principal: PartnerPrincipal) => ({ db: deps.db, config: deps.config, req, principal });
+  const call = (actor: PartnerActor) => ({ db: deps.db, config: deps.config, actor });
 
   api.add({
     method: 'post',
@@ -41,8 +41,8 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
       409: 'you already have a product of that name',
       422: 'an availability installation does not exist',
     },
-    handler: async ({ req, body, principal }) => {
-      const product = await createProduct(call(req, principal), body);
+    handler: async ({ actor, body }) => {
+      const product = await createProduct(call(actor), body);
       return created(`/v1/products/${product.id}`, product);
     },
   });
@@ -81,7 +81,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
     params: ProductParams,
     body: UpdateProductBody,
     responses: { 200: UpdatedProduct, ...errors, 409: 'you already have a product of that name', 422: 'an availability installation does not exist' },
-    handler: async ({ req, params, body, principal }) => ({ status: 200, body: await updateProduct(call(req, principal), params.productId, body) }),
+    handler: async ({ actor, params, body }) => ({ status: 200, body: await updateProduct(call(actor), params.productId, body) }),
   });
 
   api.add({
@@ -93,8 +93,8 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags,
     params: ProductParams,
     responses: { 201: NewCredential, ...errors, 409: 'two keys are active already: revoke one first' },
-    handler: async ({ req, params, principal }) => {
-      const credential = await createCredential(call(req, principal), params.productId);
+    handler: async ({ actor, params }) => {
+      const credential = await createCredential(call(actor), params.productId);
       return created(`/v1/products/${params.productId}/credentials/${credential.keyId}`, credential);
     },
   });
@@ -108,8 +108,8 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags,
     params: CredentialParams,
     responses: { 204: 'revoked (or already revoked)', ...errors },
-    handler: async ({ req, params, principal }) => {
-      await revokeCredential(call(req, principal), params.productId, params.keyId);
+    handler: async ({ actor, params }) => {
+      await revokeCredential(call(actor), params.productId, params.keyId);
       return { status: 204 };
     },
   });
@@ -123,8 +123,8 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags,
     params: ProductParams,
     responses: { 201: Version, ...errors },
-    handler: async ({ req, params, principal }) => {
-      const version = await createVersion(call(req, principal), params.productId);
+    handler: async ({ actor, params }) => {
+      const version = await createVersion(call(actor), params.productId);
       return created(`/v1/products/${params.productId}/versions/${version.number}`, version);
     },
   });
@@ -144,9 +144,9 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
       409: '`new_version_required`: the version is activated in installations other than MSVPAR',
       422: 'no such function, or a filter field the function does not declare',
     },
-    handler: async ({ req, params, body, principal }) => ({
+    handler: async ({ actor, params, body }) => ({
       status: 200,
-      body: await putVersionFunction(call(req, principal), params.productId, params.version, params.functionKey, body),
+      body: await putVersionFunction(call(actor), params.productId, params.version, params.functionKey, body),
     }),
   });
 
@@ -159,8 +159,8 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags,
     params: VersionFunctionParams,
     responses: { 204: 'removed', ...errors, 409: '`new_version_required`: the version is activated in installations other than MSVPAR' },
-    handler: async ({ req, params, principal }) => {
-      await removeVersionFunction(call(req, principal), params.productId, params.version, params.functionKey);
+    handler: async ({ actor, params }) => {
+      await removeVersionFunction(call(actor), params.productId, params.version, params.functionKey);
       return { status: 204 };
     },
   });
@@ -174,9 +174,9 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags,
     params: VersionParams,
     responses: { 200: Product, ...errors, 409: 'older than the active version', 422: 'the version grants no function' },
-    handler: async ({ req, params, principal }) => ({
+    handler: async ({ actor, params }) => ({
       status: 200,
-      body: await activateVersion(call(req, principal), deps.queues, params.productId, params.version),
+      body: await activateVersion(call(actor), deps.queues, params.productId, params.version),
     }),
   });
 }

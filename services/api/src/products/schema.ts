@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { InstallationId } from '../installations/schema.ts';
 
-/** The two kinds of product (DESIGN.md "Product"). */
+/** The two kinds of product. */
 export const ProductType = z.enum(['order_integration', 'rights']);
 
 

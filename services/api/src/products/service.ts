@@ -1,11 +1,11 @@
-import type { Request } from 'express';
 import type { Config } from '#shared/config';
 import type { Db, Knex } from '#shared/db/knex';
+import type { ProductRow } from '#shared/db/rows';
 import { ConflictError, NotFoundError, UnprocessableError } from '#shared/errors';
 import { isId, newId, randomText } from '#shared/ids';
 import { mintToken } from '#shared/tokens';
 import { recordAudit } from '../audit/audit.ts';
-import type { Principal } from '../http/auth.ts';
+import type { PartnerActor } from '../http/actor.ts';
 import {
   activeCredentialCount,
   existingInstallations,
@@ -13,28 +13,23 @@ import {
   isUniqueViolation,
   partnerProductsQuery,
   toProductViews,
-  type ProductRow,
 } from './repository.ts';
 import { nameWarnings } from './naming.ts';
 import { paginate, type PageRequest, withRows, type Page } from '../http/pagination.ts';
 import { PARTNER_TEST_INSTALLATION } from './version-rule.ts';
 import type { AvailabilityInputValue, CreateProductInput, ProductView, UpdateProductInput, WarningView } from './schema.ts';
 
-/** The partner principal every product route acts for. */
-export type PartnerPrincipal = Extract<Principal, { kind: 'partner' }>;
-
 /** What a product service call needs besides its input. */
 export interface ProductCallContext {
   db: Knex;
   config: Config;
-  req: Request;
-  principal: PartnerPrincipal;
+  actor: PartnerActor;
 }
 
 /** Token prefix of product access keys (`hhp_…`), recognisable when leaked; row ids are `crd_…`. */
 export const PRODUCT_KEY_PREFIX = 'hhp';
 export const PRODUCT_KEY_ID_PREFIX = 'crd';
-/** "a login and up to two active access keys" (DESIGN.md): two, so a rotation can overlap. */
+/** A login has up to two active access keys, so a rotation can overlap. */
 export const MAX_ACTIVE_KEYS = 2;
 
 const duplicateName = (name: string) =>
@@ -74,14 +69,15 @@ async function viewOf(db: Db, row: ProductRow): Promise<ProductView> {
 
 /**
  * Creates a product with a draft version 1. Without an explicit availability it is restricted to
- * MSVPAR in the `test` environment (DESIGN.md) and open to all installations in `production`
+ * MSVPAR in the `test` environment and open to all installations in `production`
  * (it is offered to none until a version is activated anyway).
  */
 export async function createProduct(
   call: ProductCallContext,
   input: CreateProductInput,
 ): Promise<ProductView & { version: number; warnings: WarningView[] }> {
-  const { db, config, req, principal } = call;
+  const { db, config, actor } = call;
+  const { principal } = actor;
   return db.transaction(async (trx) => {
     const availability = input.availability
       ? await checkAvailability(trx, input.availability)
@@ -108,7 +104,7 @@ export async function createProduct(
       throw err;
     }
     await trx('product_versions').insert({ product_id: id, number: 1, status: 'draft' });
-    await recordAudit(trx, req, principal, {
+    await recordAudit(trx, actor, {
       action: 'product.created',
       targetType: 'product',
       targetId: id,
@@ -124,13 +120,14 @@ export async function getProduct(db: Db, partnerId: string, productId: string): 
   return viewOf(db, await requirePartnerProduct(db, partnerId, productId));
 }
 
-/** Changes any field but functions; no new version is needed (DESIGN.md, Version). */
+/** Changes any field but functions; no new version is needed. */
 export async function updateProduct(
   call: ProductCallContext,
   productId: string,
   input: UpdateProductInput,
 ): Promise<ProductView & { warnings: WarningView[] }> {
-  const { db, req, principal } = call;
+  const { db, actor } = call;
+  const { principal } = actor;
   return db.transaction(async (trx) => {
     const current = await requirePartnerProduct(trx, principal.partnerId, productId, 'update');
     const changes: Record<string, unknown> = {};
@@ -153,7 +150,7 @@ export async function updateProduct(
       if (isUniqueViolation(err, 'products_partner_name_key')) throw duplicateName(input.name ?? current.name);
       throw err;
     }
-    await recordAudit(trx, req, principal, {
+    await recordAudit(trx, actor, {
       action: 'product.updated',
       targetType: 'product',
       targetId: current.id,
@@ -187,7 +184,8 @@ export async function createCredential(
   call: ProductCallContext,
   productId: string,
 ): Promise<{ login: string; accessKey: string; keyId: string; createdAt: string }> {
-  const { db, req, principal } = call;
+  const { db, actor } = call;
+  const { principal } = actor;
   return db.transaction(async (trx) => {
     const product = await requirePartnerProduct(trx, principal.partnerId, productId, 'update');
     const active = await activeCredentialCount(trx, product.id);
@@ -206,7 +204,7 @@ export async function createCredential(
     const [row] = (await trx('product_credentials')
       .insert({ id: minted.id, product_id: product.id, secret_hash: minted.hash })
       .returning(['created_at'])) as [{ created_at: Date }];
-    await recordAudit(trx, req, principal, {
+    await recordAudit(trx, actor, {
       action: 'product.credential_created',
       targetType: 'product_credential',
       targetId: minted.id,
@@ -218,7 +216,8 @@ export async function createCredential(
 
 /** Revokes an access key at once (access checks with it then answer `key_revoked`); revoking twice is a no-op. */
 export async function revokeCredential(call: ProductCallContext, productId: string, keyId: string): Promise<void> {
-  const { db, req, principal } = call;
+  const { db, actor } = call;
+  const { principal } = actor;
   await db.transaction(async (trx) => {
     const product = await requirePartnerProduct(trx, principal.partnerId, productId, 'update');
     const row = isId('credential', keyId)
@@ -229,7 +228,7 @@ export async function revokeCredential(call: ProductCallContext, productId: stri
     if (!row) throw new NotFoundError('access key', keyId);
     if (row.revoked_at) return;
     await trx('product_credentials').where({ id: row.id }).update({ revoked_at: trx.fn.now() });
-    await recordAudit(trx, req, principal, {
+    await recordAudit(trx, actor, {
       action: 'product.credential_revoked',
       targetType: 'product_credential',
       targetId: row.id,

@@ -1,6 +1,6 @@
 /**
  * When may a version's functions be changed in place, and when must the partner make a new
- * version? DESIGN.md ("Version") says:
+ * version? The portal's rule says:
  *
  *   Adding a function to a version that is already activated in any installation other than
  *   `MSVPAR` is refused: the partner must create a new version. In the `test` environment, or
@@ -13,8 +13,8 @@
  *   active): an active version that no installation has taken yet may still be changed, and a
  *   version an installation has left (upgraded away from, or deactivated) no longer counts.
  * - The rule guards what an installation's administrator agreed to when activating or
- *   upgrading. Adding a function is the case the text names; removing one (API.md: DELETE,
- *   "same rule") and changing an existing function's filters or requireAccess change that
+ *   upgrading. Adding a function is the case the text names; removing one (the DELETE
+ *   route, under the same rule) and changing an existing function's filters or requireAccess change that
  *   agreement just the same, so every change to a version's functions is under the rule.
  *   A PUT that changes nothing is not a change and is always answered 200.
  * - `MSVPAR` (the shared partner test installation) never counts: a version activated only

@@ -1,19 +1,17 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Queues } from '#shared/queues/connection';
 import type { Db } from '#shared/db/knex';
+import type { ProductRow, VersionRow } from '#shared/db/rows';
 import { ConflictError, NotFoundError, UnprocessableError } from '#shared/errors';
 import { recordAudit } from '../audit/audit.ts';
-import { isQueryableText } from '../http/text.ts';
+import { findFunction } from '../functions/repository.ts';
 import {
-  findFunction,
   findVersion,
   installationsOnVersion,
   latestVersionNumber,
   loadVersionView,
   toProductViews,
   versionFunctions,
-  type ProductRow,
-  type VersionRow,
 } from './repository.ts';
 import { requirePartnerProduct, type ProductCallContext } from './service.ts';
 import { decideVersionChange, PARTNER_TEST_INSTALLATION } from './version-rule.ts';
@@ -68,7 +66,8 @@ function canonicalFilters(filters: Record<string, string[]>): Record<string, str
 
 /** Makes a new draft version numbered after the latest, granting what the latest grants. */
 export async function createVersion(call: ProductCallContext, productId: string): Promise<VersionView> {
-  const { db, req, principal } = call;
+  const { db, actor } = call;
+  const { principal } = actor;
   return db.transaction(async (trx) => {
     const product = await requirePartnerProduct(trx, principal.partnerId, productId, 'update');
     const latest = await latestVersionNumber(trx, product.id);
@@ -79,7 +78,7 @@ export async function createVersion(call: ProductCallContext, productId: string)
        select product_id, ?, function_key, require_access, filters from version_functions where product_id = ? and version = ?`,
       [number, product.id, latest],
     );
-    await recordAudit(trx, req, principal, {
+    await recordAudit(trx, actor, {
       action: 'product.version_created',
       targetType: 'product',
       targetId: product.id,
@@ -102,12 +101,13 @@ export async function putVersionFunction(
   functionKey: string,
   input: PutVersionFunctionInput,
 ): Promise<VersionView> {
-  const { db, req, principal } = call;
+  const { db, actor } = call;
+  const { principal } = actor;
   return db.transaction(async (trx) => {
     const product = await requirePartnerProduct(trx, principal.partnerId, productId, 'update');
     const number = parseVersionNumber(versionText);
     await requireVersion(trx, product, number);
-    const fn = isQueryableText(functionKey) ? await findFunction(trx, functionKey) : null;
+    const fn = await findFunction(trx, functionKey);
     if (!fn) {
       throw new UnprocessableError('unknown_function', `no function ${functionKey} in the catalog`, [
         { path: 'params.functionKey', message: `no function ${functionKey} in the catalog (GET /v1/functions lists them)` },
@@ -134,7 +134,7 @@ export async function putVersionFunction(
       .onConflict(['product_id', 'version', 'function_key'])
       .merge(['require_access', 'filters']);
     await trx('products').where({ id: product.id }).update({ updated_at: trx.fn.now() });
-    await recordAudit(trx, req, principal, {
+    await recordAudit(trx, actor, {
       action: existing ? 'product.version_function_changed' : 'product.version_function_added',
       targetType: 'product',
       targetId: product.id,
@@ -146,7 +146,8 @@ export async function putVersionFunction(
 
 /** Removes a function from a version (404 if the version does not have it); same rule as a PUT. */
 export async function removeVersionFunction(call: ProductCallContext, productId: string, versionText: string, functionKey: string): Promise<void> {
-  const { db, req, principal } = call;
+  const { db, actor } = call;
+  const { principal } = actor;
   await db.transaction(async (trx) => {
     const product = await requirePartnerProduct(trx, principal.partnerId, productId, 'update');
     const number = parseVersionNumber(versionText);
@@ -156,7 +157,7 @@ export async function removeVersionFunction(call: ProductCallContext, productId:
     await assertVersionChangeable(call, trx, product, number);
     await trx('version_functions').where({ product_id: product.id, version: number, function_key: functionKey }).delete();
     await trx('products').where({ id: product.id }).update({ updated_at: trx.fn.now() });
-    await recordAudit(trx, req, principal, {
+    await recordAudit(trx, actor, {
       action: 'product.version_function_removed',
       targetType: 'product',
       targetId: product.id,
@@ -179,7 +180,8 @@ export async function removeVersionFunction(call: ProductCallContext, productId:
  * committed either way, so a Redis error is logged and the answer is still 200.
  */
 export async function activateVersion(call: ProductCallContext, queues: Queues, productId: string, versionText: string): Promise<ProductView> {
-  const { db, req, principal, config } = call;
+  const { db, actor, config } = call;
+  const { principal } = actor;
   const { view, number } = await db.transaction(async (trx) => {
     const product = await requirePartnerProduct(trx, principal.partnerId, productId, 'update');
     const number = parseVersionNumber(versionText);
@@ -199,7 +201,7 @@ export async function activateVersion(call: ProductCallContext, queues: Queues, 
       await trx('product_versions').where({ product_id: product.id, status: 'active' }).update({ status: 'superseded' });
       await trx('product_versions').where({ product_id: product.id, number }).update({ status: 'active', activated_at: trx.fn.now() });
       await trx('products').where({ id: product.id }).update({ status: 'active', active_version: number, updated_at: trx.fn.now() });
-      await recordAudit(trx, req, principal, {
+      await recordAudit(trx, actor, {
         action: 'product.version_activated',
         targetType: 'product',
         targetId: product.id,
@@ -219,7 +221,7 @@ export async function activateVersion(call: ProductCallContext, queues: Queues, 
       { delay: config.upgradeNoticeDelayMs, jobId: `upgrade-available.${view.id}.${number}` },
     );
   } catch (err) {
-    req.log.error({ err, productId: view.id, version: number }, 'could not queue upgrade notices; activating the version again queues them');
+    actor.log.error({ err, productId: view.id, version: number }, 'could not queue upgrade notices; activating the version again queues them');
   }
   return view;
 }

@@ -1,5 +1,5 @@
 import type { ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { clientAddress } from '../http/client-address.ts';
 import { createRateLimits } from '../http/rate-limits.ts';
 import { keyExpiry } from '../api-keys/repository.ts';
@@ -26,10 +26,10 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags: ['auth'],
     body: SignInBody,
     responses: { 202: SignInAccepted, 400: 'the address is malformed', 429: 'too many requests from this client or for this address; see Retry-After' },
-    handler: async ({ req, res, body }) => {
+    handler: async ({ req, res, actor, body }) => {
       await limits.enforce('sign-in:client', clientAddress(req), rules.authPerClient, res);
       await limits.enforce('sign-in:email', body.email, rules.authPerEmail, res);
-      await sessions.requestSignIn(body.email, req.log);
+      await sessions.requestSignIn(body.email, actor.log);
       return { status: 202, body: ACCEPTED };
     },
   });
@@ -50,10 +50,10 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
       422: 'unknown_partner: the right code, but partnerId is not one of the address’s partners',
       429: 'too_many_attempts (the code is used up: ask for a new one) or rate_limited (see Retry-After)',
     },
-    handler: async ({ req, res, body }) => {
+    handler: async ({ req, res, actor, body }) => {
       await limits.enforce('verify:client', clientAddress(req), rules.authPerClient, res);
       await limits.enforce('verify:email', body.email, rules.authPerEmail, res);
-      return { status: 200, body: await sessions.verify(req, body.email, body.code, body.partnerId) };
+      return { status: 200, body: await sessions.verify(actor, body.email, body.code, body.partnerId) };
     },
   });
 
@@ -65,8 +65,8 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
     summary: 'End the session whose token makes this request',
     tags: ['auth'],
     responses: { 204: 'signed out: the token no longer works', 422: 'not_a_session: the token is an API key' },
-    handler: async ({ req, principal }) => {
-      await sessions.signOut(req, principal);
+    handler: async ({ actor }) => {
+      await sessions.signOut(actor);
       return { status: 204 };
     },
   });

@@ -1,4 +1,3 @@
-import type { Request } from 'express';
 import type { Config } from '#shared/config';
 import type { Knex } from '#shared/db/knex';
 import { AppError, UnprocessableError } from '#shared/errors';
@@ -7,6 +6,7 @@ import { dispatchMail, withholdSensitive, writeMailIfUser } from '#shared/mail/o
 import { signInCodeMail } from '#shared/mail/templates';
 import type { Queues } from '#shared/queues/connection';
 import { safeEqual } from '#shared/tokens';
+import type { Actor, PartnerActor } from '../http/actor.ts';
 import type { Principal } from '../http/auth.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { MAX_CODE_TRIES, createCodeHasher, newSignInCode, type CodeHasher } from './code.ts';
@@ -75,7 +75,7 @@ export class SessionService {
    * stays unused; the same code with a `partnerId` from the list then signs in (each of these
    * tries counts too). Only the holder of the code ever sees the list.
    */
-  async verify(req: Request, email: string, code: string, partnerId: string | undefined): Promise<SessionIssued | PartnerChoice> {
+  async verify(caller: Actor<null>, email: string, code: string, partnerId: string | undefined): Promise<SessionIssued | PartnerChoice> {
     const offered = this.hashCode(email, code);
     const counted = await countTry(this.deps.db, email);
     if (!counted) throw invalidCode();
@@ -103,13 +103,14 @@ export class SessionService {
       if (!(await consumeSignInCode(trx, email, counted.codeHash))) throw invalidCode(); // another try used it first
       const { row, token } = await insertKey(trx, { partnerId: chosen.partnerId, userId: chosen.userId, kind: 'session', expiresAt });
       const principal: Principal = { kind: 'partner', partnerId: chosen.partnerId, userId: chosen.userId, keyId: row.id, keyKind: 'session' };
-      await recordAudit(trx, req, principal, { action: 'session.start', targetType: 'api_key', targetId: row.id, data: { via: 'email' } });
+      await recordAudit(trx, { ...caller, principal }, { action: 'session.start', targetType: 'api_key', targetId: row.id, data: { via: 'email' } });
       return { status: 'signed_in', token, expiresAt: expiresAt.toISOString(), partnerId: chosen.partnerId, userId: chosen.userId };
     });
   }
 
   /** Ends the caller's session. A standing API key is not a session: 422 not_a_session. */
-  async signOut(req: Request, principal: Extract<Principal, { kind: 'partner' }>): Promise<void> {
+  async signOut(actor: PartnerActor): Promise<void> {
+    const { principal } = actor;
     if (principal.keyKind !== 'session') {
       throw new UnprocessableError('not_a_session', 'this token is an API key, not a session from e-mail sign-in; nothing was signed out', [
         { path: 'headers.authorization', message: `a ${principal.keyKind} key` },
@@ -117,7 +118,7 @@ export class SessionService {
     }
     await this.deps.db.transaction(async (trx) => {
       await revokeKey(trx, principal.keyId);
-      await recordAudit(trx, req, principal, { action: 'session.end', targetType: 'api_key', targetId: principal.keyId });
+      await recordAudit(trx, actor, { action: 'session.end', targetType: 'api_key', targetId: principal.keyId });
     });
   }
 }

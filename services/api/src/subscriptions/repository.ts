@@ -9,31 +9,6 @@ import type { SubscriptionRow } from '#shared/db/rows';
 
 export type { SubscriptionRow };
 
-/** A `functions` row, as far as subscriptions care. */
-export interface FunctionRow {
-  key: string;
-  name: string;
-  event_types: string[];
-  filter_fields: string[];
-}
-
-/** The partner's product (id and name), or undefined; `forUpdate` locks it for the transaction. */
-export async function findPartnerProduct(
-  db: Db,
-  partnerId: string,
-  productId: string,
-  options: { forUpdate?: boolean } = {},
-): Promise<{ id: string; name: string } | undefined> {
-  const q = db('products').where({ id: productId, partner_id: partnerId }).first('id', 'name');
-  if (options.forUpdate) q.forUpdate();
-  return q;
-}
-
-/** A catalog function by key. */
-export async function findFunction(db: Db, key: string): Promise<FunctionRow | undefined> {
-  return db('functions').where({ key }).first('key', 'name', 'event_types', 'filter_fields');
-}
-
 /** The product's latest version (highest number) and, if it grants `functionKey`, that grant's filters. */
 export async function latestVersionGrant(
   db: Db,
@@ -64,16 +39,16 @@ export async function insertSubscription(
   return row as SubscriptionRow;
 }
 
-/** The partner's live subscription, or undefined (deleted ones and other partners' are not found). */
+/** The partner's live subscription, or null (deleted ones and other partners' are not found). */
 export async function findPartnerSubscription(
   db: Db,
   partnerId: string,
   id: string,
   options: { forUpdate?: boolean } = {},
-): Promise<SubscriptionRow | undefined> {
+): Promise<SubscriptionRow | null> {
   const q = db('subscriptions').where({ id, partner_id: partnerId }).whereNull('deleted_at').first('*');
   if (options.forUpdate) q.forUpdate();
-  return q as Promise<SubscriptionRow | undefined>;
+  return ((await q) as SubscriptionRow | undefined) ?? null;
 }
 
 /** One page of a product's live subscriptions, oldest first. */

@@ -2,7 +2,7 @@ import { createSecretBox } from '#shared/secret-box';
 import { requireSecretsKey } from '#shared/secrets-key';
 import { receiverPolicy } from '#shared/receiver-guard';
 import { created, type ApiRoutes } from '../http/route.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { pageOf } from '../http/pagination.ts';
 import {
   CreatedSubscription,
@@ -20,7 +20,7 @@ import * as service from './service.ts';
 const tags = ['subscriptions'];
 const NO_SUBSCRIPTION = 'no such subscription (or another partner’s)';
 
-/** The partner routes of push subscriptions (API.md, subscription rows). */
+/** The partner routes of push subscriptions. */
 export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void {
   // Built once at start: a missing or malformed SECRETS_KEY stops the api here, naming it.
   const svc: service.SubscriptionDeps = {
@@ -46,8 +46,8 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
       409: '`subscription_limit_reached`: a product has at most 50 subscriptions',
       422: 'the function cannot be subscribed to (`unknown_function`, `not_pushable`, `function_not_granted`), an event type it does not emit, or the URL is refused (`invalid_url`, `forbidden_address`) or did not answer the verification request (`receiver_unreachable`)',
     },
-    handler: async ({ req, params, body, principal }) => {
-      const made = await service.createSubscription(svc, { req, principal, log: req.log }, params.productId, body);
+    handler: async ({ actor, params, body }) => {
+      const made = await service.createSubscription(svc, actor, params.productId, body);
       return created(`/v1/subscriptions/${made.id}`, made);
     },
   });
@@ -62,9 +62,9 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     params: ProductParams,
     query: ListSubscriptionsQuery,
     responses: { 200: pageOf(Subscription), 404: 'no such product (or another partner’s)' },
-    handler: async ({ req, params, query, principal }) => ({
+    handler: async ({ actor, params, query }) => ({
       status: 200,
-      body: await service.listSubscriptions(svc, { req, principal }, params.productId, query),
+      body: await service.listSubscriptions(svc, actor, params.productId, query),
     }),
   });
 
@@ -77,7 +77,7 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     tags,
     params: SubscriptionParams,
     responses: { 200: Subscription, 404: NO_SUBSCRIPTION },
-    handler: async ({ req, params, principal }) => ({ status: 200, body: await service.getSubscription(svc, { req, principal }, params.subscriptionId) }),
+    handler: async ({ actor, params }) => ({ status: 200, body: await service.getSubscription(svc, actor, params.subscriptionId) }),
   });
 
   api.add({
@@ -90,9 +90,9 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     params: SubscriptionParams,
     body: UpdateSubscriptionBody,
     responses: { 200: Subscription, 404: NO_SUBSCRIPTION, 422: 'an event type the function does not emit, or the new URL is refused or did not answer the verification request' },
-    handler: async ({ req, params, body, principal }) => ({
+    handler: async ({ actor, params, body }) => ({
       status: 200,
-      body: await service.updateSubscription(svc, { req, principal, log: req.log }, params.subscriptionId, body),
+      body: await service.updateSubscription(svc, actor, params.subscriptionId, body),
     }),
   });
 
@@ -105,8 +105,8 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     tags,
     params: SubscriptionParams,
     responses: { 204: 'deleted', 404: NO_SUBSCRIPTION },
-    handler: async ({ req, params, principal }) => {
-      await service.deleteSubscription(svc, { req, principal }, params.subscriptionId);
+    handler: async ({ actor, params }) => {
+      await service.deleteSubscription(svc, actor, params.subscriptionId);
       return { status: 204 };
     },
   });
@@ -120,7 +120,7 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     tags,
     params: SubscriptionParams,
     responses: { 200: Subscription, 404: NO_SUBSCRIPTION, 409: '`subscription_disabled`: operators re-enable it' },
-    handler: async ({ req, params, principal }) => ({ status: 200, body: await service.pauseSubscription(svc, { req, principal }, params.subscriptionId) }),
+    handler: async ({ actor, params }) => ({ status: 200, body: await service.pauseSubscription(svc, actor, params.subscriptionId) }),
   });
 
   api.add({
@@ -132,7 +132,7 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     tags,
     params: SubscriptionParams,
     responses: { 200: Subscription, 404: NO_SUBSCRIPTION, 409: '`subscription_disabled`: operators re-enable it' },
-    handler: async ({ req, params, principal }) => ({ status: 200, body: await service.resumeSubscription(svc, { req, principal }, params.subscriptionId) }),
+    handler: async ({ actor, params }) => ({ status: 200, body: await service.resumeSubscription(svc, actor, params.subscriptionId) }),
   });
 
   api.add({
@@ -144,7 +144,7 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     tags,
     params: SubscriptionParams,
     responses: { 200: RotatedSecret, 404: NO_SUBSCRIPTION },
-    handler: async ({ req, params, principal }) => ({ status: 200, body: await service.rotateSecret(svc, { req, principal }, params.subscriptionId) }),
+    handler: async ({ actor, params }) => ({ status: 200, body: await service.rotateSecret(svc, actor, params.subscriptionId) }),
   });
 
   api.add({
@@ -156,6 +156,6 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     tags,
     params: SubscriptionParams,
     responses: { 202: TestMessage, 404: NO_SUBSCRIPTION, 409: '`subscription_disabled`: operators re-enable it' },
-    handler: async ({ req, params, principal }) => ({ status: 202, body: await service.sendTestMessage(svc, { req, principal }, params.subscriptionId) }),
+    handler: async ({ actor, params }) => ({ status: 202, body: await service.sendTestMessage(svc, actor, params.subscriptionId) }),
   });
 }

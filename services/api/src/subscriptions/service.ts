@@ -10,9 +10,8 @@
  * are enqueued only after the commit (a lost enqueue is repaired by the reconciler, which finds
  * pending messages no job carries).
  */
-import type { Request } from 'express';
 import type { Db, Knex } from '#shared/db/knex';
-import type { Logger } from '#shared/logger';
+import type { FunctionRow } from '#shared/db/rows';
 import type { Queues } from '#shared/queues/connection';
 import type { SecretBox } from '#shared/secret-box';
 import { ConflictError, NotFoundError, UnprocessableError, type ErrorDetail } from '#shared/errors';
@@ -21,9 +20,11 @@ import { generateSecret } from '#shared/signing';
 import { checkUrl, type GuardPolicy } from '#shared/url-guard';
 import { activeSecrets } from '#shared/delivery/secrets';
 import { enqueueDeliveries, releaseHeldMessages } from '#shared/delivery/requeue';
-import type { Principal } from '../http/auth.ts';
+import type { PartnerActor } from '../http/actor.ts';
 import { type PageRequest, mapPage } from '../http/pagination.ts';
 import { recordAudit } from '../audit/audit.ts';
+import { findFunction } from '../functions/repository.ts';
+import { requirePartnerProduct } from '../products/service.ts';
 import * as repo from './repository.ts';
 import type { SubscriptionRow } from './repository.ts';
 import {
@@ -41,13 +42,6 @@ export interface SubscriptionDeps {
   box: SecretBox;
   policy: GuardPolicy;
   verifyTimeoutMs: number;
-}
-
-/** The caller: a partner principal and its request (for the audit record's request id). */
-export interface PartnerActor {
-  req: Request;
-  principal: Extract<Principal, { kind: 'partner' }>;
-  log?: Logger;
 }
 
 /** The installation test messages are published for: the shared partner test installation. */
@@ -82,14 +76,17 @@ export function toSubscription(row: SubscriptionRow): SubscriptionView {
 // ---------------------------------------------------------------------------------------------
 // Checks
 
-async function partnerProduct(db: Db, actor: PartnerActor, productId: string, forUpdate = false) {
-  const product = isId('product', productId) ? await repo.findPartnerProduct(db, actor.principal.partnerId, productId, { forUpdate }) : undefined;
-  if (!product) throw new NotFoundError('product', productId);
-  return product;
+function partnerProduct(db: Db, actor: PartnerActor, productId: string, forUpdate = false) {
+  return requirePartnerProduct(db, actor.principal.partnerId, productId, forUpdate ? 'update' : undefined);
 }
 
-async function partnerSubscription(db: Db, actor: PartnerActor, id: string, forUpdate = false): Promise<SubscriptionRow> {
-  const row = isId('subscription', id) ? await repo.findPartnerSubscription(db, actor.principal.partnerId, id, { forUpdate }) : undefined;
+function partnerSubscription(db: Db, actor: PartnerActor, id: string, forUpdate = false): Promise<SubscriptionRow> {
+  return requirePartnerSubscription(db, actor.principal.partnerId, id, { forUpdate });
+}
+
+/** Loads the partner's live subscription or answers 404 (malformed ids, unknown, deleted and other partners' alike). */
+export async function requirePartnerSubscription(db: Db, partnerId: string, id: string, options: { forUpdate?: boolean } = {}): Promise<SubscriptionRow> {
+  const row = isId('subscription', id) ? await repo.findPartnerSubscription(db, partnerId, id, options) : null;
   if (!row) throw new NotFoundError('subscription', id);
   return row;
 }
@@ -106,7 +103,7 @@ export function acceptUrl(raw: string, policy: GuardPolicy): URL {
 }
 
 /** The wanted event types, de-duplicated; a 422 naming each `body.eventTypes.N` the function does not emit. */
-function acceptEventTypes(fn: repo.FunctionRow, wanted: string[] | undefined): string[] {
+function acceptEventTypes(fn: FunctionRow, wanted: string[] | undefined): string[] {
   if (wanted === undefined) return [...fn.event_types];
   const details: ErrorDetail[] = [];
   wanted.forEach((type, i) => {
@@ -119,9 +116,9 @@ function acceptEventTypes(fn: repo.FunctionRow, wanted: string[] | undefined): s
 }
 
 /** The function, checked to exist, be pushable and be granted by the product's latest version. */
-async function subscribableFunction(db: Knex, productId: string, functionKey: string): Promise<repo.FunctionRow> {
+async function subscribableFunction(db: Knex, productId: string, functionKey: string): Promise<FunctionRow> {
   const path = 'body.functionKey';
-  const fn = await repo.findFunction(db, functionKey);
+  const fn = await findFunction(db, functionKey);
   if (!fn) throw new UnprocessableError('unknown_function', `no function ${functionKey} in the catalog`, [{ path, code: 'unknown_function', message: 'no such function' }]);
   if (fn.event_types.length === 0) {
     throw new UnprocessableError('not_pushable', `${functionKey} emits no events, so it cannot be subscribed to`, [{ path, code: 'not_pushable', message: 'the function is not pushable' }]);
@@ -174,7 +171,7 @@ export async function createSubscription(
       description: input.description ?? '',
       secret_sealed: deps.box.seal(secret),
     });
-    await recordAudit(trx, actor.req, actor.principal, {
+    await recordAudit(trx, actor, {
       action: 'subscription.created',
       targetType: 'subscription',
       targetId: inserted.id,
@@ -203,7 +200,7 @@ export async function updateSubscription(deps: SubscriptionDeps, actor: PartnerA
   const current = await partnerSubscription(deps.db, actor, id);
   const changes: Parameters<typeof repo.updateSubscription>[2] = {};
   if (input.eventTypes !== undefined) {
-    const fn = await repo.findFunction(deps.db, current.function_key);
+    const fn = await findFunction(deps.db, current.function_key);
     if (!fn) throw new NotFoundError('function', current.function_key); // FK: cannot happen while the row exists
     changes.event_types = acceptEventTypes(fn, input.eventTypes);
   }
@@ -219,7 +216,7 @@ export async function updateSubscription(deps: SubscriptionDeps, actor: PartnerA
   const row = await deps.db.transaction(async (trx) => {
     await partnerSubscription(trx, actor, id, true); // deleted meanwhile: 404
     const updated = await repo.updateSubscription(trx, id, changes);
-    await recordAudit(trx, actor.req, actor.principal, {
+    await recordAudit(trx, actor, {
       action: 'subscription.updated',
       targetType: 'subscription',
       targetId: id,
@@ -240,7 +237,7 @@ export async function deleteSubscription(deps: SubscriptionDeps, actor: PartnerA
     await partnerSubscription(trx, actor, id, true);
     await repo.updateSubscription(trx, id, { deleted_at: new Date() });
     const cancelled = await repo.cancelOpenMessages(trx, id);
-    await recordAudit(trx, actor.req, actor.principal, {
+    await recordAudit(trx, actor, {
       action: 'subscription.deleted',
       targetType: 'subscription',
       targetId: id,
@@ -263,7 +260,7 @@ export async function pauseSubscription(deps: SubscriptionDeps, actor: PartnerAc
     if (current.state === 'disabled') throw disabledConflict(current);
     if (current.state === 'paused') return current;
     const updated = await repo.updateSubscription(trx, id, { state: 'paused' });
-    await recordAudit(trx, actor.req, actor.principal, { action: 'subscription.paused', targetType: 'subscription', targetId: id });
+    await recordAudit(trx, actor, { action: 'subscription.paused', targetType: 'subscription', targetId: id });
     return updated;
   });
   return toSubscription(row);
@@ -283,7 +280,7 @@ export async function resumeSubscription(deps: SubscriptionDeps, actor: PartnerA
     if (current.state === 'disabled') throw disabledConflict(current);
     if (current.state === 'active') return current;
     const updated = await repo.updateSubscription(trx, id, { state: 'active' });
-    await recordAudit(trx, actor.req, actor.principal, { action: 'subscription.resumed', targetType: 'subscription', targetId: id });
+    await recordAudit(trx, actor, { action: 'subscription.resumed', targetType: 'subscription', targetId: id });
     resumed = true;
     return updated;
   });
@@ -306,7 +303,7 @@ export async function rotateSecret(deps: SubscriptionDeps, actor: PartnerActor, 
       previous_secret_sealed: current.secret_sealed,
       previous_secret_expires_at: expiresAt,
     });
-    await recordAudit(trx, actor.req, actor.principal, {
+    await recordAudit(trx, actor, {
       action: 'subscription.secret_rotated',
       targetType: 'subscription',
       targetId: id,
@@ -329,7 +326,7 @@ const EXAMPLE_VALUES: Record<string, unknown> = {
 };
 
 /** Example event data for a function: each filter field, with the value the product's filter allows first where it restricts it. */
-export function exampleData(fn: repo.FunctionRow, filters: Record<string, unknown[]>, entityId: string): Record<string, unknown> {
+export function exampleData(fn: FunctionRow, filters: Record<string, unknown[]>, entityId: string): Record<string, unknown> {
   const data: Record<string, unknown> = { id: entityId, example: true };
   for (const field of fn.filter_fields) {
     const allowed = filters[field];
@@ -348,7 +345,7 @@ export async function sendTestMessage(deps: SubscriptionDeps, actor: PartnerActo
   const status = await deps.db.transaction(async (trx) => {
     const sub = await partnerSubscription(trx, actor, id, true);
     if (sub.state === 'disabled') throw disabledConflict(sub);
-    const fn = await repo.findFunction(trx, sub.function_key);
+    const fn = await findFunction(trx, sub.function_key);
     if (!fn) throw new NotFoundError('function', sub.function_key);
     const grant = await repo.latestVersionGrant(trx, sub.product_id, sub.function_key);
     const type = sub.event_types[0] ?? fn.event_types[0];
@@ -361,7 +358,7 @@ export async function sendTestMessage(deps: SubscriptionDeps, actor: PartnerActo
       { id: eventId, installation_id: TEST_INSTALLATION_ID, type, entity_id: entityId, occurred_at: new Date(), data: exampleData(fn, grant.filters ?? {}, entityId) },
       { id: messageId, subscription_id: sub.id, status: messageStatus, next_attempt_at: messageStatus === 'pending' ? trx.fn.now() : null },
     );
-    await recordAudit(trx, actor.req, actor.principal, {
+    await recordAudit(trx, actor, {
       action: 'subscription.test_sent',
       targetType: 'subscription',
       targetId: sub.id,

@@ -1,8 +1,8 @@
 /**
  * Receiver verification: before a subscription (or a new URL) is stored, the receiver gets one
- * signed request shaped like any delivery (DESIGN.md "Delivery contract"), of type
+ * signed request shaped like any delivery (docs/receivers.md), of type
  * `subscription.verification` with a random `challenge`, and must answer 2xx within
- * VERIFY_TIMEOUT_MS.
+ * VERIFY_TIMEOUT.
  *
  * Failure policy: anything but a 2xx refuses the change with a 422 that says what happened
  * (DNS, refused, TLS, timeout, reset, a status and the start of the body, a redirect — never

@@ -3,7 +3,7 @@ import { paginate, type Page, type PageRequest, mapPage } from '../http/paginati
 import { toUser } from '../partners/service.ts';
 import type { UserView } from '../partners/schema.ts';
 
-type UserRow = Parameters<typeof toUser>[0];
+import type { UserRow } from '#shared/db/rows';
 
 /** A user of this partner by id, or null (another partner's user is null too). */
 export async function findUser(db: Db, partnerId: string, id: string, options: { forUpdate?: boolean } = {}): Promise<UserView | null> {

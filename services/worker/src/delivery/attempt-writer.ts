@@ -1,39 +1,12 @@
 import { columnBindings, type Knex } from '#shared/db/knex';
 import type { Logger } from '#shared/logger';
 import type { RetrySchedule } from '#shared/delivery/retry-schedule';
-import type { PostResponse } from '#shared/http/transport';
 import { storableHeaders, storableText, storeBody } from '#shared/delivery/response-body';
+import type { AttemptRecord, AttemptWriterHealth } from './attempt-record.ts';
 import type { DeliveryObserver } from './observer.ts';
 import { addOutcomes, disableFailingSubscriptions, disableSubscriptions, type DisableOutcome } from '#shared/delivery/disable';
 
-/** What a receiver answered, as the attempt log keeps it (the transport's answer minus its status). */
-export type RecordedResponse = Pick<PostResponse, 'statusText' | 'headers' | 'body' | 'bytesRead'>;
-
-/** What happened to one message, to be written: an attempt (or none, for a hold) and the message's new state. */
-export interface AttemptRecord {
-  messageId: string;
-  subscriptionId: string;
-  /** The attempt's number (1 = first try); null when nothing was tried (the message is held). */
-  attempt: number | null;
-  attemptedAt: Date;
-  durationMs: number;
-  outcome: 'success' | 'failure';
-  statusCode: number | null;
-  /** timeout, dns, refused, reset, protocol, redirect, ..., circuit_open (not tried: the receiver's circuit is open). */
-  error: string | null;
-  /** One sentence saying what went wrong; null on success. */
-  errorMessage: string | null;
-  /** The receiver's answer (null when none came); any bytes, any headers: the writer makes them storable. */
-  response: RecordedResponse | null;
-  /** The message's state after this attempt. */
-  status: 'succeeded' | 'pending' | 'held' | 'dead';
-  /** For `pending`: when the next attempt is due. */
-  nextAttemptAt: Date | null;
-  /** True when a network attempt was made (false for circuit-open skips and holds); counts for health. */
-  reachedReceiver: boolean;
-  /** Disable the subscription at once with this reason (410 Gone). */
-  disableReason?: string;
-}
+export type { AttemptRecord, AttemptWriterHealth, RecordedResponse } from './attempt-record.ts';
 
 /** Options of the AttemptWriter. */
 export interface AttemptWriterOptions {
@@ -55,20 +28,6 @@ export interface AttemptWriterOptions {
   publicUrl?: string;
   /** Told, after the commit, the mails a batch wrote (a disabled subscription's partner is e-mailed); it enqueues them. */
   onMail?: (mailIds: string[]) => void;
-}
-
-/** Whether the writer can commit, for the worker's health and its metrics. */
-export interface AttemptWriterHealth {
-  /** False while Postgres refuses every write (down, unreachable, out of connections). */
-  committing: boolean;
-  /** Since when writes fail; null while committing. */
-  failingSince: Date | null;
-  /** The last write error while failing. */
-  lastError: string | null;
-  /** Records waiting to be written. */
-  buffered: number;
-  /** Their size, about as held in memory. */
-  bufferedBytes: number;
 }
 
 /** An attempt row, made storable when its record arrives (so the buffer holds bounded rows). */

@@ -1,6 +1,6 @@
 import { buildPayload } from '#shared/delivery/payload';
 import { claimMessages } from '#shared/delivery/requeue';
-import type { JobHandler } from '../handlers.ts';
+import type { JobHandler } from '../job.ts';
 import type { DeliveryItem } from './dispatcher.ts';
 
 /**

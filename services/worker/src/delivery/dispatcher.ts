@@ -3,7 +3,8 @@ import type { Transport, PostResult } from '#shared/http/transport';
 import type { RetryPolicy } from '#shared/delivery/retry-policy';
 import { classifyOutcome } from '#shared/delivery/outcome';
 import { sign } from '#shared/signing';
-import type { AttemptRecord, AttemptWriter, RecordedResponse } from './attempt-writer.ts';
+import type { AttemptRecord, RecordedResponse } from './attempt-record.ts';
+import type { AttemptWriter } from './attempt-writer.ts';
 import type { RoutedSubscription } from '../fanout/routing-table.ts';
 
 /** One message to deliver: the receiver, the body, and how many attempts came before. */

@@ -1,5 +1,5 @@
 import type { DeliveryOutcome, Metrics } from '#shared/metrics';
-import type { AttemptRecord } from './attempt-writer.ts';
+import type { AttemptRecord } from './attempt-record.ts';
 import type { DeliveryObserver } from './observer.ts';
 
 /** How a committed attempt counts in `hubhook_deliveries_total`; null when no request was made. */

@@ -1,4 +1,4 @@
-import type { AttemptRecord, AttemptWriterHealth } from './attempt-writer.ts';
+import type { AttemptRecord, AttemptWriterHealth } from './attempt-record.ts';
 
 /**
  * What the engine reports as it works, for metrics. The engine calls it after each commit, so

@@ -1,18 +1,12 @@
 import { newId } from '#shared/ids';
 import { columnBindings } from '#shared/db/knex';
 import { buildPayload } from '#shared/delivery/payload';
-import type { JobHandler } from '../handlers.ts';
-import type { DeliveryItem } from '../delivery/dispatcher.ts';
+import type { EventRow as FullEventRow } from '#shared/db/rows';
+import type { JobHandler } from '../job.ts';
 
-type EventRow = {
-  id: string;
-  installation_id: string;
-  type: string;
-  entity_id: string | null;
-  occurred_at: Date;
-  data: unknown;
-  received_at: Date;
-};
+type EventRow = Omit<FullEventRow, 'fanout_at'>;
+
+import type { DeliveryItem } from '../delivery/dispatcher.ts';
 
 // unnest() takes any number of rows in five parameters; chunks keep one statement's memory bounded.
 const INSERT_CHUNK = 10_000;

@@ -52,7 +52,7 @@ export function filtersMatch(filters: Filters, data: unknown): boolean {
 
 /**
  * Who receives what, held in memory so that matching an event costs no query.
- * Matching rule (DESIGN.md): subscription S gets event (I, T, D) when S is active (or paused:
+ * Matching rule (docs/architecture.md): subscription S gets event (I, T, D) when S is active (or paused:
  * its messages are kept and held), T is one of S's event types, S's product is active and
  * available to I, I has activated the product at a version granting S's function, and that
  * version's filters for the function match D.

@@ -1,7 +1,7 @@
 import type { Config } from '#shared/config';
 import { createMailer, type Mailer } from '#shared/mail/mailer';
 import { deliverMail } from '#shared/mail/outbox';
-import type { JobHandler } from '../handlers.ts';
+import type { JobHandler } from '../job.ts';
 
 // One mailer per configuration: a worker process has one, tests may run several side by side.
 const mailers = new WeakMap<Config, Mailer>();

@@ -1,4 +1,4 @@
-import type { JobHandler } from '../handlers.ts';
+import type { JobHandler } from '../job.ts';
 import { disableFailingSubscriptions } from '#shared/delivery/disable';
 import { dispatchMail } from '#shared/mail/outbox';
 

@@ -1,4 +1,4 @@
-import type { JobHandler } from '../handlers.ts';
+import type { JobHandler } from '../job.ts';
 
 const BATCH = 10_000;
 /** Bounded work per run: the next run continues where this one stopped. */

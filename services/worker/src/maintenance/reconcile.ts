@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { enqueueDeliveries, requeueMessages } from '#shared/delivery/requeue';
 import { requeuePendingMail } from '#shared/mail/outbox';
-import type { JobHandler } from '../handlers.ts';
+import type { JobHandler } from '../job.ts';
 
 /** At most this much is re-enqueued per run and kind; the next run takes the rest. */
 const BATCH = 5_000;

@@ -1,15 +1,9 @@
 import { admitsInstallation } from '#shared/availability';
 import { newId } from '#shared/ids';
-import type { JobHandler } from '../handlers.ts';
+import type { ProductRow } from '#shared/db/rows';
+import type { JobHandler } from '../job.ts';
 
-interface ProductRow {
-  id: string;
-  name: string;
-  status: string;
-  active_version: number | null;
-  availability_mode: string;
-  availability_installation_ids: string[];
-}
+type UpgradeProductRow = Pick<ProductRow, 'id' | 'name' | 'status' | 'active_version' | 'availability_mode' | 'availability_installation_ids'>;
 
 /** The dedupe key of one installation's notice about one product version: a re-run inserts nothing new. */
 export const upgradeNoticeKey = (productId: string, version: number, installationId: string) =>
@@ -27,7 +21,7 @@ export const upgradeNoticeKey = (productId: string, version: number, installatio
  */
 export const recordUpgradeNotices: JobHandler<'notify', 'upgrade-available'> = async (data, { deps, log }) => {
   const { db } = deps;
-  const product = (await db('products').where({ id: data.productId }).first()) as ProductRow | undefined;
+  const product = (await db('products').where({ id: data.productId }).first()) as UpgradeProductRow | undefined;
   if (!product) {
     log.info({ productId: data.productId }, 'product gone; no upgrade notices');
     return;
