@@ -35,6 +35,12 @@ const rateLimit = (fallback: string) =>
       }
     });
 
+/** The least a delivery lease may outlast the request timeout. */
+export const MIN_LEASE_MARGIN_MS = 500;
+
+/** The default delivery lease for a request timeout: twice the timeout. */
+export const deliveryLeaseFor = (timeoutMs: number) => timeoutMs * 2;
+
 const int = (fallback: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
 /**
@@ -127,7 +133,19 @@ const EnvSchema = z
       .default('8mb'),
     MAX_IN_FLIGHT_PER_SUBSCRIPTION: int(10, 1, 1000),
     DELIVERY_CONCURRENCY: int(200, 1, 10_000),
-    DELIVERY_LEASE: duration('60s'),
+    // Unset: derived from DELIVERY_TIMEOUT (see toConfig), so it outlasts a request by construction.
+    DELIVERY_LEASE: z
+      .string()
+      .optional()
+      .transform((value, ctx) => {
+        if (value === undefined) return undefined;
+        try {
+          return parseDuration(value);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+          return z.NEVER;
+        }
+      }),
     RECONCILE_INTERVAL: duration('30s'),
     UPGRADE_NOTICE_DELAY: duration('2s'),
     RETENTION_MESSAGES: duration('30d'),
@@ -157,9 +175,10 @@ const EnvSchema = z
     HUB_REJECT_UNKNOWN: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false').transform((v) => v === 'true'),
   })
   .superRefine((env, ctx) => {
-    // A lease shorter than a request lets the reconciler send a message still in flight again.
-    if (env.DELIVERY_LEASE <= env.DELIVERY_TIMEOUT) {
-      ctx.addIssue({ code: 'custom', path: ['DELIVERY_LEASE'], message: 'must be longer than DELIVERY_TIMEOUT' });
+    // A lease must cover a whole request and the writing of its outcome, with room to renew it
+    // before the request starts; shorter, the reconciler could send a message still in flight.
+    if (env.DELIVERY_LEASE !== undefined && env.DELIVERY_LEASE < env.DELIVERY_TIMEOUT + MIN_LEASE_MARGIN_MS) {
+      ctx.addIssue({ code: 'custom', path: ['DELIVERY_LEASE'], message: `must be at least DELIVERY_TIMEOUT + ${MIN_LEASE_MARGIN_MS} ms (${env.DELIVERY_TIMEOUT + MIN_LEASE_MARGIN_MS} ms)` });
     }
     if (env.HUBHOOK_ENV === 'production') {
       if (!env.SECRETS_KEY) ctx.addIssue({ code: 'custom', path: ['SECRETS_KEY'], message: 'is required when HUBHOOK_ENV=production' });
@@ -201,7 +220,7 @@ function toConfig(env: Env) {
     eventsBodyLimit: env.EVENTS_BODY_LIMIT,
     maxInFlightPerSubscription: env.MAX_IN_FLIGHT_PER_SUBSCRIPTION,
     deliveryConcurrency: env.DELIVERY_CONCURRENCY,
-    deliveryLeaseMs: env.DELIVERY_LEASE,
+    deliveryLeaseMs: env.DELIVERY_LEASE ?? deliveryLeaseFor(env.DELIVERY_TIMEOUT),
     reconcileIntervalMs: env.RECONCILE_INTERVAL,
     upgradeNoticeDelayMs: env.UPGRADE_NOTICE_DELAY,
     retentionMessagesMs: env.RETENTION_MESSAGES,

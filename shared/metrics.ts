@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { retryScheduleKey } from './delivery/retry-schedule.ts';
+import { redisKeys } from './queues/redis-keys.ts';
 import type { Queue } from 'bullmq';
 import type { Db } from './db/knex.ts';
 import type { Logger } from './logger.ts';
@@ -250,7 +250,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     onScrape('redis', async () => {
       const now = Date.now();
       const deliver = queues.deliver;
-      if (deliver) retriesGauge.set(await (await deliver.client).zcard(retryScheduleKey(deliver.opts.prefix ?? 'bull')));
+      if (deliver) retriesGauge.set(await (await deliver.client).zcard(redisKeys(deliver.opts.prefix ?? 'bull').retrySchedule));
       // Per queue: counts, the pause flag, and the oldest job of each ready list (at most one each).
       const read = await Promise.all(
         names.map((name) => {

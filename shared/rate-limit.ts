@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { parseDuration } from './duration.ts';
+import { redisKeys } from './queues/redis-keys.ts';
 
 /**
  * A fixed-window rate limiter over Redis: the first hit on a key starts a window of `windowMs`;
@@ -74,7 +75,7 @@ export class RateLimiter {
    */
   async hit(bucket: string, id: string, rule: RateLimitRule): Promise<RateLimitResult> {
     const digest = createHash('sha256').update(id).digest('hex').slice(0, 32);
-    const key = `${this.options.prefix}:rl:${bucket}:${digest}`;
+    const key = redisKeys(this.options.prefix).requestRate(bucket, digest);
     let timer: NodeJS.Timeout | undefined;
     try {
       const answer = (await Promise.race([

@@ -158,6 +158,10 @@ export type SubscriptionRow = {
   last_failure_at: Date | null;
   failing_since: Date | null;
   consecutive_failures: number;
+  /** The operator's ceiling on requests started per second; null: none. */
+  max_rate_per_second: number | null;
+  /** The partner's own limit, at most the ceiling; null: the ceiling. */
+  rate_per_second: number | null;
   created_at: Date;
   updated_at: Date;
   deleted_at: Date | null;

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { redisKeys } from '../queues/redis-keys.ts';
 
 /** A message's next attempt: which message, after how many attempts, and when. */
 export interface ScheduledRetry {
@@ -12,9 +13,6 @@ const POP_DUE = `
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
 return due`;
-
-/** The Redis key of the retry schedule under a queue prefix. */
-export const retryScheduleKey = (prefix: string) => `${prefix}:retry-schedule`;
 
 /**
  * The retries waiting for their time, as one Redis sorted set: member `<messageId>.<attempts>`,
@@ -32,7 +30,7 @@ export class RetrySchedule {
     private readonly redis: Redis,
     prefix: string,
   ) {
-    this.key = retryScheduleKey(prefix);
+    this.key = redisKeys(prefix).retrySchedule;
   }
 
   /** Schedules retries. */

@@ -68,16 +68,21 @@ export function startWorkers(connection: Redis, deps: Omit<WorkerDeps, 'engine'>
     worker.on('failed', (job, err) => deps.logger.warn({ queue: worker.name, jobId: job?.id, err }, 'job failed'));
     worker.on('error', (err) => deps.logger.error({ queue: worker.name, err }, 'worker error'));
   }
-  if (options.schedules !== false) {
+  // Registered again every reconcile interval: a Redis emptied while workers run would otherwise
+  // lose the schedulers, and with them the reconciler that repairs what Redis lost. Idempotent.
+  const registerSchedules = () => {
     for (const { name, every } of schedules(deps.config.reconcileIntervalMs)) {
       void deps.queues.maintenance
         .upsertJobScheduler(name, { every }, { name, data: {} })
         .catch((err: unknown) => deps.logger.error({ err, name }, 'could not schedule maintenance job'));
     }
-  }
+  };
+  const scheduleTimer = options.schedules !== false ? setInterval(registerSchedules, Math.max(5_000, deps.config.reconcileIntervalMs)) : null;
+  if (options.schedules !== false) registerSchedules();
   const byName = (name: QueueName) => workers.find((w) => w.name === name)!;
 
   async function closeGracefully(): Promise<void> {
+    if (scheduleTimer) clearInterval(scheduleTimer);
     // New events first, so nothing new reaches the dispatcher. Then, together: the delivery
     // worker stops fetching (else it would take the handed-back jobs again) and waits for its
     // active jobs, while the dispatcher hands back what it has not started and finishes what is

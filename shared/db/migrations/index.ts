@@ -5,7 +5,8 @@ import * as delivery from './0003-delivery.ts';
 import * as onboarding from './0005-onboarding.ts';
 import * as accounts from './0006-accounts.ts';
 import * as attemptResponses from './0007-attempt-responses.ts';
-import * as apiConventions from './0008-api-conventions.ts';
+import * as deliveryLimits from './0008-delivery-limits.ts';
+import * as apiConventions from './0009-api-conventions.ts';
 
 /** Every migration, in the order it runs. Add new ones at the end; never edit a shipped one. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -15,5 +16,6 @@ export const migrations: Record<string, Knex.Migration> = {
   '0005-onboarding': onboarding,
   '0006-accounts': accounts,
   '0007-attempt-responses': attemptResponses,
-  '0008-api-conventions': apiConventions,
+  '0008-delivery-limits': deliveryLimits,
+  '0009-api-conventions': apiConventions,
 };

@@ -28,6 +28,8 @@ const subscription = {
   lastSuccessAt: LATER,
   lastFailureAt: null,
   consecutiveFailures: 0,
+  rateLimitPerSecond: null,
+  maxRateLimitPerSecond: null,
   createdAt: AT,
   updatedAt: AT,
 };

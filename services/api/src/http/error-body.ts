@@ -3,7 +3,7 @@ import { z } from 'zod';
 /** One problem with one field of the input (`error.details[]`). */
 export const ErrorDetailSchema = z
   .object({
-    /** Where: `body.url`, `query.cursor`, `params.id`, `headers.authorization`. */
+    /** Where: `body.url`, `query.cursor`, `params.productId`, `headers.authorization`. */
     path: z.string(),
     message: z.string(),
     code: z.string().optional(),

@@ -41,6 +41,8 @@ export type SubscriptionRow = Pick<
   | 'last_failure_at'
   | 'failing_since'
   | 'consecutive_failures'
+  | 'max_rate_per_second'
+  | 'rate_per_second'
 >;
 
 /** Live subscriptions with the health columns the delivery worker keeps. */
@@ -61,6 +63,8 @@ export function subscriptionsQuery(db: Db): Knex.QueryBuilder {
       's.last_failure_at',
       's.failing_since',
       's.consecutive_failures',
+      's.max_rate_per_second',
+      's.rate_per_second',
     );
 }
 

@@ -11,6 +11,7 @@ import {
   DeadLetter,
   DeadLetterQuery,
   DisableBody,
+  RateLimitBody,
   OpsSubscription,
   QueueList,
   QueueParams,
@@ -32,6 +33,7 @@ import {
   queueStats,
   listSubscriptionHealth,
   replayDeadLetters,
+  setRateCeiling,
 } from './service.ts';
 
 /** Operators' queue and delivery repair routes (`/v1/ops/...`). */
@@ -132,7 +134,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
     tags: ['ops'],
     query: SubscriptionHealthQuery,
     responses: { 200: pageOf(OpsSubscription), 400: 'A filter or the cursor is malformed' },
-    handler: async ({ query }) => ({ status: 200, body: await listSubscriptionHealth(db, query) }),
+    handler: async ({ query }) => ({ status: 200, body: await listSubscriptionHealth(deps, query) }),
   });
 
   api.add({
@@ -160,7 +162,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
       });
       dispatchMail(deps.queues, outcome.mailIds, actor.log);
       if (outcome.count > 0) deps.metrics.subscriptionsDisabled.inc({ reason: 'operator' });
-      return { status: 200, body: await getOpsSubscription(db, params.subscriptionId) };
+      return { status: 200, body: await getOpsSubscription(deps, params.subscriptionId) };
     },
   });
 
@@ -181,7 +183,31 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
       });
       // After the commit, so a worker taking a released message sees the subscription active.
       if (changed) await releaseHeldMessages(db, deps.queues, params.subscriptionId);
-      return { status: 200, body: await getOpsSubscription(db, params.subscriptionId) };
+      return { status: 200, body: await getOpsSubscription(deps, params.subscriptionId) };
+    },
+  });
+
+  api.add({
+    method: 'put',
+    path: '/v1/ops/subscriptions/:subscriptionId/rate-limit',
+    operationId: 'setSubscriptionRateLimit',
+    auth: ['operator'],
+    summary: 'Set the ceiling on requests started per second to a subscription (null: none); its partner may set a lower limit, not a higher one',
+    tags: ['ops'],
+    params: SubscriptionParams,
+    body: RateLimitBody,
+    responses: { 200: OpsSubscription, 404: 'No such subscription', 400: 'maxRateLimitPerSecond is missing or not a whole number from 1 to 10000, or null' },
+    handler: async ({ actor, params, body }) => {
+      await db.transaction(async (trx) => {
+        const previous = await setRateCeiling(trx, params.subscriptionId, body.maxRateLimitPerSecond);
+        await recordAudit(trx, actor, {
+          action: 'subscription.rate_limit',
+          targetType: 'subscription',
+          targetId: params.subscriptionId,
+          data: { maxRateLimitPerSecond: { from: previous, to: body.maxRateLimitPerSecond } },
+        });
+      });
+      return { status: 200, body: await getOpsSubscription(deps, params.subscriptionId) };
     },
   });
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_RATE_PER_SECOND } from '#shared/delivery/limits';
 import { WindowDuration } from '../http/window.ts';
 import { Timestamp } from '../http/timestamp.ts';
 import { QUEUE_NAMES } from '#shared/queues/catalog';
@@ -91,10 +92,10 @@ export const SubscriptionHealth = z.object({
   failingSince: z.string().nullable(),
   consecutiveFailures: z.number().int(),
   /**
-   * The circuit breaker as Postgres shows it: `open` once consecutive failures reach the
-   * breaker's threshold (the worker then holds new messages on the retry schedule and probes).
+   * The circuit breaker every worker shares: `open` while messages wait for its reopening
+   * (no attempts used), `half_open` while one probe may go; `closed` also when Redis lost it.
    */
-  circuit: z.enum(['closed', 'open']),
+  circuit: z.enum(['closed', 'open', 'half_open']),
 }).meta({ id: 'SubscriptionHealth' });
 
 export const OpsSubscription = z.object({
@@ -107,12 +108,22 @@ export const OpsSubscription = z.object({
   status: z.enum(SUBSCRIPTION_STATES),
   state: z.enum(SUBSCRIPTION_STATES).meta({ deprecated: true, description: 'Deprecated: the same as `status`; removed in the next version.' }),
   disabledReason: z.string().nullable(),
+  /** The operator's ceiling on requests started per second; null: none. */
+  maxRateLimitPerSecond: z.number().int().nullable(),
+  /** The partner's own limit (at most the ceiling); null: none. The lower of the two is enforced. */
+  rateLimitPerSecond: z.number().int().nullable(),
   createdAt: z.string(),
   health: SubscriptionHealth,
 }).meta({ id: 'OpsSubscription' });
 export type OpsSubscription = z.infer<typeof OpsSubscription>;
 
 export const SubscriptionParams = z.object({ subscriptionId: z.string() });
+
+/** `PUT /v1/ops/subscriptions/:id/rate-limit`: the ceiling on requests started per second, or null for none. */
+export const RateLimitBody = z
+  .object({ maxRateLimitPerSecond: z.number().int('must be a whole number of requests per second').min(1).max(MAX_RATE_PER_SECOND).nullable() })
+  .strict()
+  .meta({ id: 'SubscriptionRateLimitRequest' });
 
 // The body is optional: a bare POST disables with no reason given.
 export const DisableBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict().default({}).meta({ id: 'DisableSubscriptionRequest' });

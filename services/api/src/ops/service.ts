@@ -8,6 +8,9 @@ import { requeueMessages } from '#shared/delivery/requeue';
 import { QUEUE_NAMES, type QueueName } from '#shared/queues/catalog';
 import type { Queues } from '#shared/queues/connection';
 import { queueCounts } from '#shared/metrics';
+import { readCircuits } from '#shared/delivery/limits';
+import type { CircuitState } from '#shared/delivery/breaker';
+import { redisKeys } from '#shared/queues/redis-keys';
 import type { AppDeps } from '../deps.ts';
 import { paginate, type Page, mapPage } from '../http/pagination.ts';
 import { attemptCounts, deadLettersQuery, findSubscription, subscriptionsQuery, toDeadLetter, type DeadLetterRow, type SubscriptionRow } from './repository.ts';
@@ -35,8 +38,24 @@ export async function listQueueStats(queues: Queues): Promise<QueueStats[]> {
   return Promise.all(QUEUE_NAMES.map((name) => queueStats(queues, name)));
 }
 
-/** Consecutive failures at which the worker's circuit breaker opens (the Dispatcher's default). */
-export const BREAKER_THRESHOLD = 5;
+/** What the subscription views read: Postgres, and the shared breaker in Redis under the queue prefix. */
+export type OpsViewDeps = Pick<AppDeps, 'db' | 'redis' | 'config'>;
+
+/** The shared circuits of subscriptions; if Redis does not answer, the view says `closed` rather than fail. */
+async function circuitsOf(deps: OpsViewDeps, ids: string[]): Promise<Map<string, CircuitState>> {
+  return readCircuits(deps.redis, redisKeys(deps.config.queuePrefix), ids).catch(() => new Map<string, CircuitState>());
+}
+
+/**
+ * An operator sets the ceiling on a subscription's requests started per second (null: none).
+ * The partner's own limit may stay above a lowered ceiling: the lower of the two is enforced.
+ * Returns the previous ceiling.
+ */
+export async function setRateCeiling(trx: Knex.Transaction, id: string, ceiling: number | null): Promise<number | null> {
+  const row = await requireSubscription(trx, id);
+  await trx('subscriptions').where({ id }).update({ max_rate_per_second: ceiling, updated_at: trx.fn.now() });
+  return row.max_rate_per_second;
+}
 
 /** Dead letters, newest death first, filtered by subscription and time of death. */
 export async function listDeadLetters(db: Db, query: z.infer<typeof DeadLetterQuery>): Promise<Page<DeadLetter>> {
@@ -60,7 +79,7 @@ export async function replayDeadLetters(deps: Pick<AppDeps, 'db' | 'queues'>, re
   });
 }
 
-function toOpsSubscription(row: SubscriptionRow, counts: { attempts: number; successes: number } | undefined, window: string): OpsSubscription {
+function toOpsSubscription(row: SubscriptionRow, counts: { attempts: number; successes: number } | undefined, window: string, circuit: CircuitState): OpsSubscription {
   const iso = (d: Date | null) => (d ? d.toISOString() : null);
   const attempts = counts?.attempts ?? 0;
   const successes = counts?.successes ?? 0;
@@ -74,6 +93,8 @@ function toOpsSubscription(row: SubscriptionRow, counts: { attempts: number; suc
     status: row.state,
     state: row.state,
     disabledReason: row.disabled_reason,
+    maxRateLimitPerSecond: row.max_rate_per_second,
+    rateLimitPerSecond: row.rate_per_second,
     createdAt: row.created_at.toISOString(),
     health: {
       window,
@@ -84,7 +105,7 @@ function toOpsSubscription(row: SubscriptionRow, counts: { attempts: number; suc
       lastFailureAt: iso(row.last_failure_at),
       failingSince: iso(row.failing_since),
       consecutiveFailures: row.consecutive_failures,
-      circuit: row.consecutive_failures >= BREAKER_THRESHOLD ? 'open' : 'closed',
+      circuit,
     },
   };
 }
@@ -97,7 +118,8 @@ async function requireSubscription(db: Db, id: string): Promise<SubscriptionRow>
 }
 
 /** Subscriptions with their delivery health, oldest first, filtered by state and by failing now. */
-export async function listSubscriptionHealth(db: Db, query: z.infer<typeof SubscriptionHealthQuery>): Promise<Page<OpsSubscription>> {
+export async function listSubscriptionHealth(deps: OpsViewDeps, query: z.infer<typeof SubscriptionHealthQuery>): Promise<Page<OpsSubscription>> {
+  const { db } = deps;
   const q = subscriptionsQuery(db);
   const status = query.status ?? query.state;
   if (status) q.where('s.state', status);
@@ -109,14 +131,16 @@ export async function listSubscriptionHealth(db: Db, query: z.infer<typeof Subsc
     page.data.map((r) => r.id),
     parseDuration(query.window),
   );
-  return mapPage(page, (r) => toOpsSubscription(r, counts.get(r.id), query.window));
+  const circuits = await circuitsOf(deps, page.data.map((r) => r.id));
+  return mapPage(page, (r) => toOpsSubscription(r, counts.get(r.id), query.window, circuits.get(r.id) ?? 'closed'));
 }
 
 /** One subscription as the ops views show it (health over the last 24 h). */
-export async function getOpsSubscription(db: Db, id: string): Promise<OpsSubscription> {
-  const row = await requireSubscription(db, id);
-  const counts = await attemptCounts(db, [id], parseDuration('24h'));
-  return toOpsSubscription(row, counts.get(id), '24h');
+export async function getOpsSubscription(deps: OpsViewDeps, id: string): Promise<OpsSubscription> {
+  const row = await requireSubscription(deps.db, id);
+  const counts = await attemptCounts(deps.db, [id], parseDuration('24h'));
+  const circuits = await circuitsOf(deps, [id]);
+  return toOpsSubscription(row, counts.get(id), '24h', circuits.get(id) ?? 'closed');
 }
 
 /**

@@ -3,9 +3,10 @@
  * run several in one transaction. Partner scoping is part of every lookup a partner can reach:
  * another partner's row is simply not found.
  */
-import type { Db, Knex } from '#shared/db/knex';
+import type { Db } from '#shared/db/knex';
 import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
 import type { SubscriptionRow } from '#shared/db/rows';
+import { cancelMessages, insertMessages } from '#shared/delivery/message-state';
 
 export type { SubscriptionRow };
 
@@ -61,7 +62,12 @@ export async function listProductSubscriptions(db: Db, productId: string, page: 
 export async function updateSubscription(
   db: Db,
   id: string,
-  values: Partial<Pick<SubscriptionRow, 'url' | 'event_types' | 'description' | 'state' | 'disabled_reason' | 'secret_sealed' | 'previous_secret_sealed' | 'previous_secret_expires_at' | 'deleted_at'>>,
+  values: Partial<
+    Pick<
+      SubscriptionRow,
+      'url' | 'event_types' | 'description' | 'state' | 'disabled_reason' | 'secret_sealed' | 'previous_secret_sealed' | 'previous_secret_expires_at' | 'deleted_at' | 'rate_per_second' | 'max_rate_per_second'
+    >
+  >,
 ): Promise<SubscriptionRow> {
   const [row] = await db('subscriptions')
     .where({ id })
@@ -72,26 +78,17 @@ export async function updateSubscription(
 
 /** Marks the subscription's undelivered messages (pending or held) cancelled; returns how many. */
 export async function cancelOpenMessages(db: Db, subscriptionId: string): Promise<number> {
-  return db('messages')
-    .where({ subscription_id: subscriptionId })
-    .whereIn('status', ['pending', 'held'])
-    .update({ status: 'cancelled', next_attempt_at: null, updated_at: db.fn.now() });
+  return cancelMessages(db, (q) => q.where({ subscription_id: subscriptionId }));
 }
 
 /** Inserts an event that needs no fan-out (its one message is made with it) and that message. */
 export async function insertDirectMessage(
   db: Db,
   event: { id: string; installation_id: string; type: string; entity_id: string | null; occurred_at: Date; data: unknown },
-  message: { id: string; subscription_id: string; status: 'pending' | 'held'; next_attempt_at: Knex.Raw | Knex.FunctionHelper | Date | null },
+  message: { id: string; subscription_id: string; status: 'pending' | 'held'; next_attempt_at: Date | null },
 ): Promise<void> {
   // fanout_at is set at once: the fan-out (and the reconciler) must never match this event to
   // other subscriptions; it exists for the one message below.
   await db('events').insert({ ...event, data: JSON.stringify(event.data), fanout_at: db.fn.now() });
-  await db('messages').insert({
-    id: message.id,
-    event_id: event.id,
-    subscription_id: message.subscription_id,
-    status: message.status,
-    next_attempt_at: message.next_attempt_at,
-  });
+  await insertMessages(db, [{ id: message.id, eventId: event.id, subscriptionId: message.subscription_id, status: message.status, nextAttemptAt: message.next_attempt_at, leaseOwner: null }]);
 }

@@ -85,7 +85,7 @@ export function registerSubscriptionRoutes(api: ApiRoutes, deps: AppDeps): void 
     path: '/v1/subscriptions/:subscriptionId',
     operationId: 'updateSubscription',
     auth: ['partner'],
-    summary: 'Change url, event types or description; a new url is verified again',
+    summary: 'Change url, event types, description or rate limit (at most the operator\'s); a new url is verified again',
     tags,
     params: SubscriptionParams,
     body: UpdateSubscriptionBody,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_RATE_PER_SECOND } from '#shared/delivery/limits';
 import { PageQuery } from '../http/pagination.ts';
 
 /** Most subscriptions one product may have (live ones; deleted ones do not count). */
@@ -14,6 +15,8 @@ const EventTypes = z
   .min(1, 'list at least one event type, or leave eventTypes out for all of them')
   .max(100);
 const Description = z.string().trim().max(MAX_DESCRIPTION_LENGTH);
+/** Requests started per second at most; null lifts the partner's own limit (the operator's ceiling stays). */
+export const RateLimitPerSecond = z.number().int('must be a whole number of requests per second').min(1).max(MAX_RATE_PER_SECOND).nullable();
 
 export const ProductParams = z.object({ productId: z.string() });
 export const SubscriptionParams = z.object({ subscriptionId: z.string() });
@@ -28,10 +31,11 @@ export const CreateSubscriptionBody = z.object({
 export type CreateSubscriptionInput = z.infer<typeof CreateSubscriptionBody>;
 
 export const UpdateSubscriptionBody = z
-  .object({ url: Url.optional(), eventTypes: EventTypes.optional(), description: Description.optional() })
-  .refine((body) => body.url !== undefined || body.eventTypes !== undefined || body.description !== undefined, {
-    message: 'give at least one of url, eventTypes, description',
-  }).meta({ id: 'UpdateSubscriptionRequest' });
+  .object({ url: Url.optional(), eventTypes: EventTypes.optional(), description: Description.optional(), rateLimitPerSecond: RateLimitPerSecond.optional() })
+  .refine((body) => body.url !== undefined || body.eventTypes !== undefined || body.description !== undefined || body.rateLimitPerSecond !== undefined, {
+    message: 'give at least one of url, eventTypes, description, rateLimitPerSecond',
+  })
+  .meta({ id: 'UpdateSubscriptionRequest' });
 export type UpdateSubscriptionInput = z.infer<typeof UpdateSubscriptionBody>;
 
 export const SubscriptionState = z.enum(['active', 'paused', 'disabled']);
@@ -54,6 +58,10 @@ export const Subscription = z.object({
   lastSuccessAt: z.string().nullable(),
   lastFailureAt: z.string().nullable(),
   consecutiveFailures: z.number().int(),
+  /** The partner's own limit on requests started per second; null: none of its own. */
+  rateLimitPerSecond: z.number().int().nullable(),
+  /** The operator's ceiling; the partner's limit cannot exceed it. Null: no ceiling. The lower of the two is enforced. */
+  maxRateLimitPerSecond: z.number().int().nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
 }).meta({ id: 'Subscription' });

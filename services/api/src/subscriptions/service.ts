@@ -68,6 +68,8 @@ export function toSubscription(row: SubscriptionRow): SubscriptionView {
     lastSuccessAt: iso(row.last_success_at),
     lastFailureAt: iso(row.last_failure_at),
     consecutiveFailures: row.consecutive_failures,
+    rateLimitPerSecond: row.rate_per_second,
+    maxRateLimitPerSecond: row.max_rate_per_second,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
@@ -100,6 +102,17 @@ export function acceptUrl(raw: string, policy: GuardPolicy): URL {
     throw new UnprocessableError('forbidden_address', `the receiver URL is not allowed: it points at a ${checked.reason} address`, [detail]);
   }
   throw new UnprocessableError('invalid_url', `the receiver URL is not acceptable: ${checked.reason}`, [detail]);
+}
+
+/** The partner's rate limit, checked against the operator's ceiling: lowering is the partner's, raising above it is not. */
+function acceptRateLimit(row: SubscriptionRow, wanted: number | null): number | null {
+  const ceiling = row.max_rate_per_second;
+  if (wanted !== null && ceiling !== null && wanted > ceiling) {
+    throw new UnprocessableError('rate_limit_above_ceiling', `rateLimitPerSecond may be at most ${ceiling}, the limit an operator set for this subscription`, [
+      { path: 'body.rateLimitPerSecond', code: 'rate_limit_above_ceiling', message: `at most ${ceiling}` },
+    ]);
+  }
+  return wanted;
 }
 
 /** The wanted event types, de-duplicated; a 422 naming each `body.eventTypes.N` the function does not emit. */
@@ -195,7 +208,7 @@ export async function getSubscription(deps: SubscriptionDeps, actor: PartnerActo
   return toSubscription(await partnerSubscription(deps.db, actor, id));
 }
 
-/** Changes url, event types or description; a different url is verified first, signed with the subscription's active secrets. */
+/** Changes url, event types, description or rate limit; a different url is verified first, signed with the subscription's active secrets. */
 export async function updateSubscription(deps: SubscriptionDeps, actor: PartnerActor, id: string, input: UpdateSubscriptionInput): Promise<SubscriptionView> {
   const current = await partnerSubscription(deps.db, actor, id);
   const changes: Parameters<typeof repo.updateSubscription>[2] = {};
@@ -205,6 +218,9 @@ export async function updateSubscription(deps: SubscriptionDeps, actor: PartnerA
     changes.event_types = acceptEventTypes(fn, input.eventTypes);
   }
   if (input.description !== undefined) changes.description = input.description;
+  if (input.rateLimitPerSecond !== undefined && input.rateLimitPerSecond !== current.rate_per_second) {
+    changes.rate_per_second = acceptRateLimit(current, input.rateLimitPerSecond);
+  }
   if (input.url !== undefined) {
     const url = acceptUrl(input.url, deps.policy);
     if (url.href !== current.url) {
@@ -214,7 +230,9 @@ export async function updateSubscription(deps: SubscriptionDeps, actor: PartnerA
   }
   if (Object.keys(changes).length === 0) return toSubscription(current); // the same URL again: nothing to do
   const row = await deps.db.transaction(async (trx) => {
-    await partnerSubscription(trx, actor, id, true); // deleted meanwhile: 404
+    const locked = await partnerSubscription(trx, actor, id, true); // deleted meanwhile: 404
+    // The operator may have lowered the ceiling since it was read.
+    if (changes.rate_per_second !== undefined) acceptRateLimit(locked, changes.rate_per_second);
     const updated = await repo.updateSubscription(trx, id, changes);
     await recordAudit(trx, actor, {
       action: 'subscription.updated',
@@ -224,6 +242,7 @@ export async function updateSubscription(deps: SubscriptionDeps, actor: PartnerA
         ...(changes.url !== undefined ? { url: { from: current.url, to: changes.url } } : {}),
         ...(changes.event_types !== undefined ? { eventTypes: { from: current.event_types, to: changes.event_types } } : {}),
         ...(changes.description !== undefined ? { description: changes.description } : {}),
+        ...(changes.rate_per_second !== undefined ? { rateLimitPerSecond: { from: current.rate_per_second, to: changes.rate_per_second } } : {}),
       },
     });
     return updated;
@@ -356,7 +375,7 @@ export async function sendTestMessage(deps: SubscriptionDeps, actor: PartnerActo
     await repo.insertDirectMessage(
       trx,
       { id: eventId, installation_id: TEST_INSTALLATION_ID, type, entity_id: entityId, occurred_at: new Date(), data: exampleData(fn, grant.filters ?? {}, entityId) },
-      { id: messageId, subscription_id: sub.id, status: messageStatus, next_attempt_at: messageStatus === 'pending' ? trx.fn.now() : null },
+      { id: messageId, subscription_id: sub.id, status: messageStatus, next_attempt_at: messageStatus === 'pending' ? new Date() : null },
     );
     await recordAudit(trx, actor, {
       action: 'subscription.test_sent',

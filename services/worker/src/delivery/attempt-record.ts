@@ -7,19 +7,21 @@ export type RecordedResponse = Pick<PostResponse, 'statusText' | 'headers' | 'bo
 export interface AttemptRecord {
   messageId: string;
   subscriptionId: string;
-  /** The attempt's number (1 = first try); null when nothing was tried (the message is held). */
+  /** The attempt's number (1 = first try); null when nothing was tried (held, or deferred by an open circuit). */
   attempt: number | null;
+  /** For a record with no attempt: the attempts made before, so a deferral is scheduled as the same retry. */
+  attemptsMade?: number;
   attemptedAt: Date;
   durationMs: number;
   outcome: 'success' | 'failure';
   statusCode: number | null;
-  /** timeout, dns, refused, reset, protocol, redirect, ..., circuit_open (not tried: the receiver's circuit is open). */
+  /** timeout, dns, refused, reset, protocol, redirect, ..., circuit_open (not tried: deferred while the receiver's circuit is open). */
   error: string | null;
   /** One sentence saying what went wrong; null on success. */
   errorMessage: string | null;
   /** The receiver's answer (null when none came); any bytes, any headers: the writer makes them storable. */
   response: RecordedResponse | null;
-  /** The message's state after this attempt. */
+  /** The message's state after this attempt (`pending` with no attempt: deferred, the attempt count unchanged). */
   status: 'succeeded' | 'pending' | 'held' | 'dead';
   /** For `pending`: when the next attempt is due. */
   nextAttemptAt: Date | null;

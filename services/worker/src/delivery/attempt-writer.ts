@@ -5,6 +5,7 @@ import { storableHeaders, storableText, storeBody } from '#shared/delivery/respo
 import type { AttemptRecord, AttemptWriterHealth } from './attempt-record.ts';
 import type { DeliveryObserver } from './observer.ts';
 import { addOutcomes, disableFailingSubscriptions, disableSubscriptions, type DisableOutcome } from '#shared/delivery/disable';
+import { applyOutcomes } from '#shared/delivery/message-state';
 
 export type { AttemptRecord, AttemptWriterHealth, RecordedResponse } from './attempt-record.ts';
 
@@ -347,44 +348,24 @@ export class AttemptWriter {
           ),
         );
       }
-      // Only a pending message moves on: one cancelled meanwhile (subscription deleted) stays so.
-      await trx.raw(
-        `update messages m set
-           status = v.status,
-           attempts = coalesce(v.attempt, m.attempts),
-           next_attempt_at = v.next_attempt_at,
-           last_attempt_at = case when v.attempt is null then m.last_attempt_at else v.attempted_at end,
-           last_status_code = case when v.attempt is null then m.last_status_code else v.status_code end,
-           last_error = case when v.attempt is null then m.last_error else v.error end,
-           succeeded_at = case when v.status = 'succeeded' then v.attempted_at else m.succeeded_at end,
-           updated_at = now()
-         from unnest(?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::timestamptz[], ?::int[], ?::text[])
-           as v(id, status, attempt, next_attempt_at, attempted_at, status_code, error)
-         where m.id = v.id and m.status = 'pending'`,
-        columnBindings(
-          latest.map((r) => r.messageId),
-          latest.map((r) => r.status),
-          latest.map((r) => r.attempt),
-          latest.map((r) => r.nextAttemptAt),
-          latest.map((r) => r.attemptedAt),
-          latest.map((r) => r.statusCode),
-          latest.map((r) => r.error),
-        ),
+      await applyOutcomes(
+        trx,
+        latest.map((r) => ({ messageId: r.messageId, status: r.status, attempt: r.attempt, nextAttemptAt: r.nextAttemptAt, attemptedAt: r.attemptedAt, statusCode: r.statusCode, error: r.error })),
       );
       await this.updateHealth(trx, records);
       return this.disable(trx, records);
     });
   }
 
-  /** After the commit: retries go to the retry schedule, the observer hears of each outcome. Never throws. */
+  /** After the commit: retries (and deferrals) go to the retry schedule, the observer hears of each outcome. Never throws. */
   private async afterCommit(records: AttemptRecord[], disabled: DisableOutcome): Promise<void> {
     const byMessage = new Map<string, AttemptRecord>();
     for (const r of records) byMessage.set(r.messageId, r);
     const latest = [...byMessage.values()];
-    const retries = latest.filter((r) => r.status === 'pending' && r.nextAttemptAt && r.attempt !== null);
+    const retries = latest.filter((r) => r.status === 'pending' && r.nextAttemptAt);
     if (retries.length > 0) {
       await this.schedule
-        .add(retries.map((r) => ({ messageId: r.messageId, attemptsMade: r.attempt!, dueAt: r.nextAttemptAt!.getTime() })))
+        .add(retries.map((r) => ({ messageId: r.messageId, attemptsMade: r.attempt ?? r.attemptsMade ?? 0, dueAt: r.nextAttemptAt!.getTime() })))
         .catch((err: unknown) => {
           // The messages are saved as pending with their due time; the reconciler enqueues them.
           this.logger.warn({ err, retries: retries.length }, 'could not schedule retries; the reconciler will');

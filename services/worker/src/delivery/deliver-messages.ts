@@ -1,5 +1,6 @@
 import { buildPayload } from '#shared/delivery/payload';
-import { claimMessages } from '#shared/delivery/requeue';
+import { randomUUID } from 'node:crypto';
+import { cancelMessages, claimMessages } from '#shared/delivery/message-state';
 import type { JobHandler } from '../job.ts';
 import type { DeliveryItem } from './dispatcher.ts';
 
@@ -10,12 +11,16 @@ import type { DeliveryItem } from './dispatcher.ts';
  * written, so the job completes only when the outcome is in Postgres.
  *
  * Failure policy: a message no longer pending (delivered, dead, cancelled, held), or not due
- * (another job has it under a lease), is skipped; a message whose subscription is gone (deleted
- * in Postgres, not merely missing from a table) is cancelled.
+ * (another worker holds its lease), is skipped; a message whose subscription is gone (deleted
+ * in Postgres, not merely missing from a table) is cancelled. Claimed messages are leased to
+ * this job until their outcome is written.
  */
 export const deliverMessages: JobHandler<'deliver', 'deliver-messages'> = async ({ messageIds }, { deps }) => {
   const { db, engine } = deps;
-  const rows = await claimMessages(db, messageIds, deps.config.deliveryLeaseMs);
+  const owner = randomUUID();
+  // Taken before the statement: the lease, as this process counts it, ends no later than Postgres's.
+  const leaseUntil = Date.now() + deps.config.deliveryLeaseMs;
+  const rows = await claimMessages(db, messageIds, deps.config.deliveryLeaseMs, owner);
   if (rows.length === 0) return;
 
   const table = await engine.routing.get();
@@ -31,16 +36,17 @@ export const deliverMessages: JobHandler<'deliver', 'deliver-messages'> = async 
       { id: row.event_id, installationId: row.installation_id, type: row.type, entityId: row.entity_id, occurredAt: row.occurred_at, data: row.data },
       row.created_at,
     );
-    items.push({ messageId: row.id, attemptsMade: row.attempts, subscription, body });
+    items.push({ messageId: row.id, attemptsMade: row.attempts, subscription, body, lease: { owner, until: leaseUntil } });
   }
   if (orphaned.length > 0) {
     // Only for a subscription really gone: one the table lacks but Postgres has stays pending
     // under its lease (the routing table is never older than the claim, so this is a safeguard).
-    await db('messages')
-      .whereIn('id', orphaned)
-      .where('status', 'pending')
-      .whereNotExists((q) => q.from('subscriptions as s').whereRaw('s.id = messages.subscription_id').whereNull('s.deleted_at'))
-      .update({ status: 'cancelled', next_attempt_at: null, updated_at: db.fn.now() });
+    await cancelMessages(db, (q) =>
+      q
+        .whereIn('id', orphaned)
+        .where('status', 'pending')
+        .whereNotExists((s) => s.from('subscriptions as s').whereRaw('s.id = messages.subscription_id').whereNull('s.deleted_at')),
+    );
   }
   await engine.dispatcher.submit(items);
 };

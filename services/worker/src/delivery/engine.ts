@@ -6,6 +6,8 @@ import { createSecretBox } from '#shared/secret-box';
 import { createTransport } from '#shared/http/transport';
 import { createRetryPolicy } from '#shared/delivery/retry-policy';
 import { handBackMessages } from '#shared/delivery/requeue';
+import { renewLeases } from '#shared/delivery/message-state';
+import { SubscriptionLimits } from '#shared/delivery/limits';
 import { RetrySchedule } from '#shared/delivery/retry-schedule';
 import { dispatchMail } from '#shared/mail/outbox';
 import type { Redis } from 'ioredis';
@@ -21,6 +23,8 @@ import { RetryPump } from './retry-pump.ts';
 export interface DeliveryEngine {
   routing: RoutingCache;
   dispatcher: Dispatcher;
+  /** The per-subscription limits every worker process shares. */
+  limits: SubscriptionLimits;
   writer: AttemptWriter;
   observer: DeliveryObserver;
   /** Retries waiting for their time. */
@@ -57,8 +61,13 @@ export function createDeliveryEngine(
     publicUrl: config.publicUrl,
     onMail: (mailIds) => dispatchMail(queues, mailIds, logger),
   });
-  const dispatcher = new Dispatcher(transport, writer, createRetryPolicy({ scheduleMs: config.retryScheduleMs }), logger, {
+  // A slot outlasts the longest request, so only a dead worker's slots wait for their lease.
+  const limits = new SubscriptionLimits(redis, config.queuePrefix, { slotLeaseMs: config.deliveryTimeoutMs + 5_000 });
+  const dispatcher = new Dispatcher(transport, writer, createRetryPolicy({ scheduleMs: config.retryScheduleMs }), limits, logger, {
     handBack: (messages) => handBackMessages(db, queues, messages),
+    renew: (leases) => renewLeases(db, leases, config.deliveryLeaseMs),
+    timeoutMs: config.deliveryTimeoutMs,
+    leaseMs: config.deliveryLeaseMs,
     concurrency: config.deliveryConcurrency,
     maxInFlightPerSubscription: config.maxInFlightPerSubscription,
     checkUrl: (url) => {
@@ -75,6 +84,7 @@ export function createDeliveryEngine(
   return {
     routing: new RoutingCache(db, box),
     dispatcher,
+    limits,
     writer,
     observer,
     retries: schedule,

@@ -1,5 +1,6 @@
 import { newId } from '#shared/ids';
-import { columnBindings } from '#shared/db/knex';
+import { randomUUID } from 'node:crypto';
+import { insertMessages } from '#shared/delivery/message-state';
 import { buildPayload } from '#shared/delivery/payload';
 import type { EventRow as FullEventRow } from '#shared/db/rows';
 import type { JobHandler } from '../job.ts';
@@ -8,7 +9,7 @@ type EventRow = Omit<FullEventRow, 'fanout_at'>;
 
 import type { DeliveryItem } from '../delivery/dispatcher.ts';
 
-// unnest() takes any number of rows in five parameters; chunks keep one statement's memory bounded.
+// unnest() takes any number of rows in six parameters; chunks keep one statement's memory bounded.
 const INSERT_CHUNK = 10_000;
 
 /**
@@ -44,29 +45,20 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
     }
   }
 
+  // The new pending messages are leased to this worker: it hands them to its dispatcher at once.
+  const owner = randomUUID();
   const created = await db.transaction(async (trx) => {
     const ids = new Set<string>();
     for (let i = 0; i < planned.length; i += INSERT_CHUNK) {
-      const chunk = planned.slice(i, i + INSERT_CHUNK);
-      const result = await trx.raw(
-        `insert into messages (id, event_id, subscription_id, status, next_attempt_at, created_at, updated_at)
-         select v.id, v.event_id, v.subscription_id, v.status, v.next_attempt_at, ?, ?
-         from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[]) as v(id, event_id, subscription_id, status, next_attempt_at)
-         on conflict (event_id, subscription_id) do nothing
-         returning id`,
-        [
-          now,
-          now,
-          ...columnBindings(
-          chunk.map((p) => p.id),
-          chunk.map((p) => p.event.id),
-          chunk.map((p) => p.sub.id),
-          chunk.map((p) => (p.sub.state === 'active' ? 'pending' : 'held')),
-          chunk.map((p) => (p.sub.state === 'active' ? lease : null)),
-          ),
-        ],
+      const made = await insertMessages(
+        trx,
+        planned.slice(i, i + INSERT_CHUNK).map((p) => {
+          const active = p.sub.state === 'active';
+          return { id: p.id, eventId: p.event.id, subscriptionId: p.sub.id, status: active ? 'pending' : 'held', nextAttemptAt: active ? lease : null, leaseOwner: active ? owner : null };
+        }),
+        now,
       );
-      for (const row of result.rows as { id: string }[]) ids.add(row.id);
+      for (const id of made) ids.add(id);
     }
     await trx('events')
       .whereIn(
@@ -103,7 +95,7 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
       );
       bodies.set(p.event.id, body);
     }
-    items.push({ messageId: p.id, attemptsMade: 0, subscription: p.sub, body });
+    items.push({ messageId: p.id, attemptsMade: 0, subscription: p.sub, body, lease: { owner, until: lease.getTime() } });
   }
   // First attempts run while this job completes; their outcomes are written by the dispatcher.
   void engine.dispatcher.submit(items);

@@ -47,6 +47,7 @@ describe('RoutingTable.match', () => {
     state: 'active',
     secrets: ['whsec_x'],
     secretsChangeAt: null,
+    rateLimitPerSecond: null,
     ...over,
   });
   const table = (subs: RoutedSubscription[], product = { active: true, availableToAll: true, installations: new Set<string>() }, filters: Record<string, string[]> = {}) =>

@@ -2,6 +2,7 @@ import type { Db } from '#shared/db/knex';
 import type { SubscriptionRow as FullSubscriptionRow } from '#shared/db/rows';
 import type { SecretBox } from '#shared/secret-box';
 import { activeSecrets } from '#shared/delivery/secrets';
+import { effectiveRateLimit } from '#shared/delivery/limits';
 
 /** A subscription as the engine needs it: where to send, with which secrets, in which state. */
 export interface RoutedSubscription {
@@ -16,6 +17,8 @@ export interface RoutedSubscription {
   secrets: string[];
   /** When the previous secret stops signing; the table is reloaded then. */
   secretsChangeAt: number | null;
+  /** Requests started per second at most (the lower of the operator's and the partner's limit); null: none. */
+  rateLimitPerSecond: number | null;
 }
 
 /** An event as fan-out matches it. */
@@ -118,6 +121,8 @@ type SubscriptionRow = Pick<
   | 'secret_sealed'
   | 'previous_secret_sealed'
   | 'previous_secret_expires_at'
+  | 'max_rate_per_second'
+  | 'rate_per_second'
 >;
 
 /** Reads the whole routing table from Postgres at the given version. */
@@ -136,6 +141,8 @@ export async function loadRoutingTable(db: Db, box: SecretBox, version: number):
       'secret_sealed',
       'previous_secret_sealed',
       'previous_secret_expires_at',
+      'max_rate_per_second',
+      'rate_per_second',
     );
   const subscriptions = new Map<string, RoutedSubscription>();
   const byProductType = new Map<string, Map<string, RoutedSubscription[]>>();
@@ -151,6 +158,7 @@ export async function loadRoutingTable(db: Db, box: SecretBox, version: number):
       state: row.state,
       secrets: activeSecrets(row, box, now),
       secretsChangeAt: row.previous_secret_expires_at && row.previous_secret_expires_at > now ? row.previous_secret_expires_at.getTime() : null,
+      rateLimitPerSecond: effectiveRateLimit(row),
     };
     if (sub.secretsChangeAt !== null) staleAt = Math.min(staleAt, sub.secretsChangeAt);
     subscriptions.set(sub.id, sub);

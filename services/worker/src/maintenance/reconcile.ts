@@ -29,6 +29,8 @@ export const reconcile: JobHandler<'maintenance', 'reconcile'> = async (_data, {
     await queues.enqueue('fanout', 'fanout-events', { eventIds: chunk }, { jobId });
   }
 
+  // A message in a worker's hands (waiting in its lane or in flight) has a lease renewed ahead of
+  // now, so it is never picked here; and a claim never takes a live lease anyway.
   const due: { id: string; attempts: number }[] = await db('messages')
     .where('status', 'pending')
     .where('next_attempt_at', '<', graceAgo)

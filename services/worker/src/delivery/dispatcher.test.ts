@@ -1,0 +1,217 @@
+import { describe, expect, it } from 'vitest';
+import pino from 'pino';
+import type { PostResult, Transport } from '#shared/http/transport';
+import { createRetryPolicy } from '#shared/delivery/retry-policy';
+import { generateSecret } from '#shared/signing';
+import type { Denial, Grant, SubscriptionLimit } from '#shared/delivery/limits';
+import type { Lease } from '#shared/delivery/message-state';
+import type { AttemptRecord } from './attempt-writer.ts';
+import { Dispatcher, type DeliveryItem, type Limits } from './dispatcher.ts';
+import type { RoutedSubscription } from '../fanout/routing-table.ts';
+
+// The lanes on their own: a transport whose requests the test answers, limits kept in memory,
+// and a writer that keeps what it is given.
+
+const logger = pino({ level: 'silent' });
+const SECRET = generateSecret();
+
+function subscription(id: string, state: RoutedSubscription['state'] = 'active'): RoutedSubscription {
+  return { id, partnerId: 'ptn_1', productId: 'prd_1', functionKey: 'estates.read', url: `http://receiver/${id}`, eventTypes: new Set(['x']), state, secrets: [SECRET], secretsChangeAt: null, rateLimitPerSecond: null };
+}
+
+/** A transport that holds each request until the test answers it. */
+function heldTransport() {
+  const open: { url: string; answer: (r: PostResult) => void }[] = [];
+  const transport: Transport = {
+    post: (url) => new Promise<PostResult>((answer) => open.push({ url: String(url), answer })),
+    close: async () => {},
+  };
+  const ok = (): PostResult => ({ kind: 'response', status: 200, statusText: 'OK', headers: {}, body: Buffer.from('ok'), bytesRead: 2, truncated: false, durationMs: 1 });
+  return { transport, open, ok };
+}
+
+/** Limits in memory: a cap per subscription, and a verdict the test may force. */
+function memoryLimits() {
+  const held = new Map<string, number>();
+  const state = { force: null as Denial | null, fail: 0, asked: 0, outcomes: [] as string[] };
+  const limits: Limits = {
+    acquire: async (limit: SubscriptionLimit): Promise<Grant | Denial> => {
+      state.asked++;
+      if (state.fail > 0) {
+        state.fail--;
+        throw new Error('redis down');
+      }
+      if (state.force) return state.force;
+      const n = held.get(limit.id) ?? 0;
+      if (n >= limit.maxInFlight) return { granted: false, reason: 'cap', retryAt: Date.now() + 10 };
+      held.set(limit.id, n + 1);
+      return { granted: true, token: `${limit.id}.${n}`, probe: false };
+    },
+    release: async (id, _token, outcome) => {
+      held.set(id, (held.get(id) ?? 1) - 1);
+      state.outcomes.push(outcome);
+      return 'unchanged';
+    },
+  };
+  return { limits, state };
+}
+
+function setup(options: { leaseMs?: number; timeoutMs?: number; renew?: (l: Lease[]) => Promise<Set<string>> } = {}) {
+  const records: AttemptRecord[] = [];
+  const handedBack: (Lease & { attempts: number })[] = [];
+  const renewals: Lease[][] = [];
+  const { transport, open, ok } = heldTransport();
+  const { limits, state } = memoryLimits();
+  const leaseMs = options.leaseMs ?? 60_000;
+  const dispatcher = new Dispatcher(
+    transport,
+    { add: async (r: AttemptRecord) => void records.push(r), flush: async () => {} },
+    createRetryPolicy({ scheduleMs: [1_000, 1_000], random: () => 0.5 }),
+    limits,
+    logger,
+    {
+      concurrency: 100,
+      maxInFlightPerSubscription: 2,
+      timeoutMs: options.timeoutMs ?? 1_000,
+      leaseMs,
+      checkUrl: () => null,
+      handBack: async (m) => void handedBack.push(...m),
+      renew: async (l) => {
+        renewals.push(l);
+        return options.renew ? options.renew(l) : new Set(l.map((x) => x.messageId));
+      },
+      pollMs: 5,
+      random: () => 0,
+    },
+  );
+  let n = 0;
+  const item = (sub: RoutedSubscription, over: Partial<DeliveryItem> = {}): DeliveryItem => ({
+    messageId: `msg_${++n}`,
+    attemptsMade: 0,
+    subscription: sub,
+    body: '{}',
+    lease: { owner: 'owner-1', until: Date.now() + leaseMs },
+    ...over,
+  });
+  return { dispatcher, records, handedBack, renewals, open, ok, state, item };
+}
+
+const tick = (ms = 20) => new Promise((r) => setTimeout(r, ms));
+async function until(check: () => boolean, ms = 5_000) {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not met');
+    await tick(5);
+  }
+}
+
+describe('dispatcher lanes', () => {
+  it('keeps each lane within its cap and lets other lanes pass a full one', async () => {
+    const t = setup();
+    const slow = subscription('sub_slow');
+    const fast = subscription('sub_fast');
+    const all = t.dispatcher.submit([...Array.from({ length: 6 }, () => t.item(slow)), ...Array.from({ length: 3 }, () => t.item(fast))]);
+    await until(() => t.open.length === 4);
+    await tick(50);
+    expect(t.open.filter((o) => o.url.endsWith('sub_slow'))).toHaveLength(2);
+    expect(t.open.filter((o) => o.url.endsWith('sub_fast'))).toHaveLength(2);
+    // Answer only the fast receiver: its third message goes while the slow lane stays at its cap.
+    for (const o of t.open.filter((x) => x.url.endsWith('sub_fast'))) o.answer(t.ok());
+    await until(() => t.open.filter((o) => o.url.endsWith('sub_fast')).length === 3);
+    expect(t.open.filter((o) => o.url.endsWith('sub_slow'))).toHaveLength(2);
+    // Then everything.
+    while (t.records.length < 9) {
+      for (const o of t.open.splice(0)) o.answer(t.ok());
+      await tick(10);
+    }
+    await all;
+    expect(t.records.map((r) => r.status)).toEqual(Array(9).fill('succeeded'));
+    expect(t.state.outcomes.filter((o) => o === 'success')).toHaveLength(9);
+  });
+
+  it('defers every waiting message of an open circuit to its reopening, without an attempt', async () => {
+    const t = setup();
+    const sub = subscription('sub_open');
+    const reopensAt = Date.now() + 30_000;
+    t.state.force = { granted: false, reason: 'open', retryAt: reopensAt };
+    await t.dispatcher.submit([t.item(sub, { attemptsMade: 2 }), t.item(sub, { attemptsMade: 0 })]);
+    expect(t.open).toHaveLength(0);
+    expect(t.records.map((r) => [r.attempt, r.attemptsMade, r.status, r.error, r.reachedReceiver])).toEqual([
+      [null, 2, 'pending', 'circuit_open', false],
+      [null, 0, 'pending', 'circuit_open', false],
+    ]);
+    for (const r of t.records) expect(r.nextAttemptAt!.getTime()).toBeGreaterThanOrEqual(reopensAt);
+  });
+
+  it('waits while the slots are taken elsewhere or Redis is away, and sends once one is free', async () => {
+    const t = setup();
+    const sub = subscription('sub_wait');
+    t.state.force = { granted: false, reason: 'cap', retryAt: Date.now() + 10 };
+    t.state.fail = 3;
+    const done = t.dispatcher.submit([t.item(sub)]);
+    await until(() => t.state.asked >= 6, 10_000);
+    expect(t.open).toHaveLength(0);
+    expect(t.records).toHaveLength(0);
+    t.state.force = null;
+    await until(() => t.open.length === 1);
+    t.open[0]!.answer(t.ok());
+    await done;
+    expect(t.records.map((r) => [r.attempt, r.status])).toEqual([[1, 'succeeded']]);
+  });
+
+  it('extends a short lease before the request starts, and does not send a message whose lease is no longer its own', async () => {
+    const t = setup({ leaseMs: 2_000, timeoutMs: 1_000, renew: async (l) => new Set(l.filter((x) => x.messageId !== 'msg_2').map((x) => x.messageId)) });
+    const sub = subscription('sub_lease');
+    const short = t.item(sub, { lease: { owner: 'o', until: Date.now() + 1_100 } });
+    const lost = t.item(sub, { lease: { owner: 'o', until: Date.now() + 1_100 } });
+    const done = t.dispatcher.submit([short, lost]);
+    await until(() => t.open.length === 1);
+    expect(t.renewals.flat().map((l) => l.messageId)).toContain(short.messageId);
+    expect(short.lease.until).toBeGreaterThan(Date.now() + 1_500);
+    t.open[0]!.answer(t.ok());
+    await done;
+    // The lost one was neither sent nor recorded: whoever holds its lease delivers it.
+    expect(t.open).toHaveLength(1);
+    expect(t.records.map((r) => r.messageId)).toEqual([short.messageId]);
+    expect(t.state.outcomes).toEqual(['none', 'success']);
+  });
+
+  it('renews the leases of messages waiting in a lane for longer than a lease', async () => {
+    const t = setup({ leaseMs: 400, timeoutMs: 100 });
+    const sub = subscription('sub_renew');
+    const items = Array.from({ length: 3 }, () => t.item(sub));
+    const done = t.dispatcher.submit(items);
+    await until(() => t.open.length === 2);
+    // The third waits for a slot for three lease lengths.
+    await tick(1_200);
+    expect(items[2]!.lease.until).toBeGreaterThan(Date.now() + 100);
+    expect(t.renewals.filter((batch) => batch.some((l) => l.messageId === items[2]!.messageId)).length).toBeGreaterThanOrEqual(4);
+    while (t.records.length < 3) {
+      for (const o of t.open.splice(0)) o.answer(t.ok());
+      await tick(10);
+    }
+    await done;
+  });
+
+  it('holds messages of a paused subscription untried', async () => {
+    const t = setup();
+    await t.dispatcher.submit([t.item(subscription('sub_paused', 'paused'))]);
+    expect(t.records.map((r) => [r.attempt, r.status])).toEqual([[null, 'held']]);
+    expect(t.state.asked).toBe(0);
+  });
+
+  it('on stop hands back what has not started, with its lease, and finishes what is in flight', async () => {
+    const t = setup();
+    const sub = subscription('sub_stop');
+    const items = Array.from({ length: 5 }, () => t.item(sub, { attemptsMade: 1 }));
+    const done = t.dispatcher.submit(items);
+    await until(() => t.open.length === 2);
+    const stopping = t.dispatcher.stop();
+    await tick(20);
+    expect(t.handedBack.map((m) => [m.messageId, m.owner, m.attempts])).toEqual(items.slice(2).map((i) => [i.messageId, 'owner-1', 1]));
+    for (const o of t.open.splice(0)) o.answer(t.ok());
+    await stopping;
+    await done;
+    expect(t.records.map((r) => r.status)).toEqual(['succeeded', 'succeeded']);
+  });
+});

@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { Redis } from 'ioredis';
+import { randomText } from '../ids.ts';
+import { SubscriptionLimits, type Grant } from './limits.ts';
+
+// The breaker and the limits run as Redis scripts; a fixed clock passed in makes them deterministic.
+describe('shared limits: breaker, in-flight cap, rate limit', () => {
+  let redis: Redis;
+  const prefix = `{t_${randomText(10)}}`;
+  let clock = 1_000_000;
+  let limits: SubscriptionLimits;
+  let n = 0;
+  const sub = (maxInFlight = 100, ratePerSecond: number | null = null) => ({ id: `sub_${++n}`, maxInFlight, ratePerSecond });
+
+  beforeAll(() => {
+    redis = new Redis(inject('redisUrl'));
+    limits = new SubscriptionLimits(redis, prefix, { slotLeaseMs: 5_000, now: () => clock });
+  });
+  afterAll(async () => {
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  /** One request start and its end with `outcome`; returns the grant. */
+  async function request(s: ReturnType<typeof sub>, outcome: 'success' | 'failure') {
+    const grant = await limits.acquire(s);
+    expect(grant.granted).toBe(true);
+    return limits.release(s.id, (grant as Grant).token, outcome);
+  }
+
+  it('stays closed below the minimum volume, even when every answer failed', async () => {
+    const s = sub();
+    for (let i = 0; i < 19; i++) expect(await request(s, 'failure')).toBe('unchanged');
+    expect(await limits.circuit(s.id)).toBe('closed');
+    expect(await request(s, 'failure')).toBe('opened');
+    expect(await limits.circuit(s.id)).toBe('open');
+  });
+
+  it('opens on a failure rate, not a streak: 40 % failures with a burst of 8 in a row stay closed', async () => {
+    const s = sub();
+    const pattern = [...Array(12).fill('success'), ...Array(8).fill('failure')] as ('success' | 'failure')[];
+    for (let round = 0; round < 3; round++) for (const o of pattern) expect(await request(s, o)).toBe('unchanged');
+    expect(await limits.circuit(s.id)).toBe('closed');
+    // Half of the window failing opens it.
+    for (let i = 0; i < 40; i++) {
+      if ((await request(s, 'failure')) === 'opened') break;
+    }
+    expect(await limits.circuit(s.id)).toBe('open');
+  });
+
+  it('forgets answers older than the window', async () => {
+    const s = sub();
+    for (let i = 0; i < 15; i++) await request(s, 'failure');
+    clock += 31_000;
+    for (let i = 0; i < 15; i++) expect(await request(s, 'failure')).toBe('unchanged');
+    expect(await limits.circuit(s.id)).toBe('closed');
+  });
+
+  it('while open defers every start; after the cool-down lets exactly one probe through; its success closes at full rate', async () => {
+    const s = sub(4);
+    for (let i = 0; i < 20; i++) await request(s, 'failure');
+    const denied = await limits.acquire(s);
+    expect(denied).toEqual({ granted: false, reason: 'open', retryAt: clock + 30_000 });
+
+    clock += 30_000;
+    expect(await limits.circuit(s.id)).toBe('half_open');
+    const probe = await limits.acquire(s);
+    expect(probe).toMatchObject({ granted: true, probe: true });
+    // Any other start, from this worker or another, waits for the probe.
+    expect(await limits.acquire(s)).toMatchObject({ granted: false, reason: 'probing' });
+    expect(await limits.release(s.id, (probe as Grant).token, 'success')).toBe('closed');
+    // Closed: the full cap at once.
+    const grants = await Promise.all([1, 2, 3, 4].map(() => limits.acquire(s)));
+    expect(grants.every((g) => g.granted && !g.probe)).toBe(true);
+    expect(await limits.acquire(s)).toMatchObject({ granted: false, reason: 'cap' });
+  });
+
+  it('a failed probe opens it again for twice as long; a probe whose worker died frees the probe after its lease', async () => {
+    const s = sub();
+    for (let i = 0; i < 20; i++) await request(s, 'failure');
+    clock += 30_000;
+    const probe = (await limits.acquire(s)) as Grant;
+    expect(await limits.release(s.id, probe.token, 'failure')).toBe('reopened');
+    expect(await limits.acquire(s)).toEqual({ granted: false, reason: 'open', retryAt: clock + 60_000 });
+
+    clock += 60_000;
+    const lost = await limits.acquire(s);
+    expect(lost).toMatchObject({ granted: true, probe: true });
+    // Never released (its worker was SIGKILLed): after the slot lease another probe goes.
+    expect(await limits.acquire(s)).toMatchObject({ granted: false, reason: 'probing' });
+    clock += 5_001;
+    expect(await limits.acquire(s)).toMatchObject({ granted: true, probe: true });
+  });
+
+  it('an answer that started before the circuit opened does not move it', async () => {
+    const s = sub();
+    const early = (await limits.acquire(s)) as Grant;
+    for (let i = 0; i < 20; i++) await request(s, 'failure');
+    expect(await limits.release(s.id, early.token, 'success')).toBe('unchanged');
+    expect(await limits.circuit(s.id)).toBe('open');
+  });
+
+  it('caps slots across callers, and a slot that is never released comes back after its lease', async () => {
+    const s = sub(2);
+    const other = new SubscriptionLimits(redis, prefix, { slotLeaseMs: 5_000, now: () => clock });
+    expect((await limits.acquire(s)).granted).toBe(true);
+    expect((await other.acquire(s)).granted).toBe(true);
+    expect(await other.acquire(s)).toEqual({ granted: false, reason: 'cap', retryAt: clock + 5_000 });
+    expect(await limits.inFlight(s.id)).toBe(2);
+    clock += 5_001;
+    expect((await other.acquire(s)).granted).toBe(true);
+  });
+
+  it('limits request starts per second', async () => {
+    const s = sub(100, 3);
+    for (let i = 0; i < 3; i++) expect((await limits.acquire(s)).granted).toBe(true);
+    expect(await limits.acquire(s)).toEqual({ granted: false, reason: 'rate', retryAt: clock + 1_000 });
+    clock += 1_000;
+    expect((await limits.acquire(s)).granted).toBe(true);
+  });
+
+  it('keeps every key of a subscription under the prefix, in the subscription\'s hash tag', async () => {
+    const s = sub(1, 1);
+    const g = (await limits.acquire(s)) as Grant;
+    await limits.release(s.id, g.token, 'failure');
+    const keys = await redis.keys(`${prefix}:limits:{${s.id}}:*`);
+    expect(keys.sort()).toEqual([`${prefix}:limits:{${s.id}}:rate`, `${prefix}:limits:{${s.id}}:window`]);
+  });
+});

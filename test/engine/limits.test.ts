@@ -1,0 +1,159 @@
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SubscriptionLimits } from '#shared/delivery/limits';
+import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
+import { eventually } from '../support/poll.ts';
+import { startReceiver, type ReceivedRequest, type TestReceiver } from '../support/receiver.ts';
+import { startWorkerProcess, stopWorkerProcess } from '../support/worker-process.ts';
+import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+
+// Limits that hold across worker processes, and leases that mean "in flight".
+const CAP = 4;
+const ENV = { MAX_IN_FLIGHT_PER_SUBSCRIPTION: String(CAP), DELIVERY_TIMEOUT_MS: '2000', RECONCILE_INTERVAL: '1s', RETRY_SCHEDULE: '1s,1s,1s' };
+
+/** A receiver that counts its requests in flight (peak) and any webhook-id arriving while already in flight. */
+async function watchedReceiver(answer: (req: ReceivedRequest) => Promise<number>) {
+  const receiver = await startReceiver();
+  const seen = { current: 0, peak: 0, twiceInFlight: 0 };
+  const inFlight = new Set<string>();
+  receiver.behave(async (req) => {
+    const id = String(req.headers['webhook-id']);
+    if (inFlight.has(id)) seen.twiceInFlight++;
+    inFlight.add(id);
+    seen.current++;
+    seen.peak = Math.max(seen.peak, seen.current);
+    try {
+      return { status: await answer(req) };
+    } finally {
+      seen.current--;
+      inFlight.delete(id);
+    }
+  });
+  return { receiver, seen };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('limits shared by worker processes', () => {
+  let ctx: TestContext;
+  const workers: ChildProcess[] = [];
+  const receivers: TestReceiver[] = [];
+  let partnerId: string;
+  let productId: string;
+  let installation = 0;
+
+  beforeAll(async () => {
+    ctx = await startTestContext({ env: ENV });
+    await seedFunction(ctx.db, 'estates.read', ['estate.updated']);
+    const { partner } = await seedPartner(ctx.db);
+    partnerId = partner.id;
+    productId = await seedProduct(ctx.db, partner.id, { 'estates.read': {} });
+  });
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map((w) => stopWorkerProcess(w, 'SIGKILL')));
+  });
+  afterAll(async () => {
+    await Promise.all(receivers.map((r) => r.close()));
+    await ctx.stop();
+  });
+
+  /** A subscription of its own installation, so events go to it alone. */
+  async function subscribe(url: string) {
+    const inst = `LIM${++installation}`;
+    await seedActivation(ctx.db, inst, productId);
+    const sub = await seedSubscription(ctx.db, { partnerId, productId, functionKey: 'estates.read', url, eventTypes: ['estate.updated'] });
+    return { inst, sub };
+  }
+
+  async function publish(inst: string, count: number) {
+    const events = Array.from({ length: count }, (_, i) => hubEvent(inst, 'estate.updated', { i }));
+    for (let i = 0; i < events.length; i += 100) {
+      const res = await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: events.slice(i, i + 100) } });
+      expect(res.status).toBe(202);
+    }
+    return events;
+  }
+
+  async function startWorkers(n: number, env: Record<string, string> = ENV) {
+    const started = await Promise.all(Array.from({ length: n }, () => startWorkerProcess(ctx, env)));
+    workers.push(...started.map((w) => w.child));
+  }
+
+  const count = async (subscriptionId: string, status: string) =>
+    Number((await ctx.db('messages').where({ subscription_id: subscriptionId, status }).count({ n: '*' }).first())?.n);
+
+  it('three workers keep one receiver within its cap, and no webhook-id is in flight twice', async () => {
+    const { receiver, seen } = await watchedReceiver(async () => {
+      await sleep(100);
+      return 200;
+    });
+    receivers.push(receiver);
+    const { inst, sub } = await subscribe(receiver.url);
+    await startWorkers(3);
+    await publish(inst, 150);
+    await eventually(async () => (await count(sub.id, 'succeeded')) === 150, { timeoutMs: 90_000, everyMs: 250 });
+    console.warn(`3 workers, cap ${CAP}: ${receiver.requests.length} requests for 150 messages, peak ${seen.peak} in flight, ${seen.twiceInFlight} webhook-ids in flight twice`);
+    expect(seen.peak).toBeLessThanOrEqual(CAP);
+    // The cap was reached: the workers did compete for the receiver.
+    expect(seen.peak).toBe(CAP);
+    expect(seen.twiceInFlight).toBe(0);
+    expect(new Set(receiver.requests.map((r) => r.headers['webhook-id'])).size).toBe(150);
+  }, 150_000);
+
+  it('a failing receiver gets no more requests from three workers than from one: the breaker is shared', async () => {
+    const limits = new SubscriptionLimits(ctx.redis, ctx.queuePrefix, { slotLeaseMs: 1 });
+    const { breaker } = limits;
+    /** Requests a receiver that always fails gets until its circuit is open and every message has been dealt with. */
+    async function requestsUntilOpen(workerCount: number) {
+      const { receiver, seen } = await watchedReceiver(async () => {
+        await sleep(20);
+        return 500;
+      });
+      receivers.push(receiver);
+      const { inst, sub } = await subscribe(receiver.url);
+      await startWorkers(workerCount);
+      await publish(inst, 60);
+      await eventually(async () => (await limits.circuit(sub.id)) === 'open', { timeoutMs: 60_000, everyMs: 100 });
+      // Every message is out of the workers' hands: failed with a retry due, or deferred to the reopening.
+      await eventually(async () => Number((await ctx.db('messages').where({ subscription_id: sub.id }).whereNotNull('lease_owner').count({ n: '*' }).first())?.n) === 0, { timeoutMs: 60_000, everyMs: 100 });
+      const requests = receiver.requests.length;
+      const dead = await count(sub.id, 'dead');
+      await Promise.all(workers.splice(0).map((w) => stopWorkerProcess(w, 'SIGKILL')));
+      return { requests, peak: seen.peak, dead };
+    }
+    const one = await requestsUntilOpen(1);
+    const three = await requestsUntilOpen(3);
+    console.warn(`failing receiver: 1 worker sent ${one.requests} requests (peak ${one.peak}), 3 workers sent ${three.requests} (peak ${three.peak}) before the shared circuit opened; dead: ${one.dead} and ${three.dead}`);
+    // The circuit opens at the minimum volume; at most the other requests in flight then still answer.
+    const bound = breaker.minRequests + CAP - 1;
+    expect(one.requests).toBeGreaterThanOrEqual(breaker.minRequests);
+    expect(one.requests).toBeLessThanOrEqual(bound);
+    expect(three.requests).toBeLessThanOrEqual(bound);
+    expect(three.peak).toBeLessThanOrEqual(CAP);
+    // An open circuit costs no attempt: nothing died of it.
+    expect(one.dead + three.dead).toBe(0);
+  }, 180_000);
+
+  it('a lease covers a message while it waits and while it is in flight: one request per webhook-id', async () => {
+    // The race as reported: 1 in flight per subscription, a 1.5 s lease, a 500 ms receiver, 8 messages
+    // (the last waits 3.5 s in its lane) and a reconciler looking every 500 ms; two workers.
+    const env = { ...ENV, MAX_IN_FLIGHT_PER_SUBSCRIPTION: '1', DELIVERY_TIMEOUT_MS: '1000', DELIVERY_LEASE: '1.5s', RECONCILE_INTERVAL: '500ms' };
+    const { receiver, seen } = await watchedReceiver(async () => {
+      await sleep(500);
+      return 200;
+    });
+    receivers.push(receiver);
+    const { inst, sub } = await subscribe(receiver.url);
+    await startWorkers(2, env);
+    await publish(inst, 8);
+    await eventually(async () => (await count(sub.id, 'succeeded')) === 8, { timeoutMs: 60_000, everyMs: 100 });
+    // Two more reconcile rounds: a late duplicate would show now.
+    await sleep(1_500);
+    const ids = receiver.requests.map((r) => r.headers['webhook-id']);
+    console.warn(`lease race: ${ids.length} POSTs for ${new Set(ids).size} webhook-ids, peak ${seen.peak} in flight`);
+    expect(ids).toHaveLength(8);
+    expect(new Set(ids).size).toBe(8);
+    expect(seen.peak).toBe(1);
+    expect(seen.twiceInFlight).toBe(0);
+  }, 120_000);
+});
