@@ -22,7 +22,7 @@ const USAGE = `usage: npm run ops -- <command> [options]
                                              messages that failed their last retry
   replay <messageId...>                      deliver these dead messages again
   replay --subscription <id> --since <iso>   ... every dead message of a subscription since then
-  subscriptions [--state <s>] [--failing]    subscriptions with their delivery health
+  subscriptions [--status <s>] [--failing]   subscriptions with their delivery health (--state: the old name)
   disable <subscriptionId> [--reason <text>] stop delivering to a subscription
   enable <subscriptionId>                    deliver to it again
 
@@ -191,13 +191,13 @@ const commands: Record<string, Command> = {
   async subscriptions(args, options) {
     const { values } = parse(
       args,
-      { state: { type: 'string' }, failing: { type: 'boolean' }, limit: { type: 'string' }, cursor: { type: 'string' } },
+      { status: { type: 'string' }, state: { type: 'string' }, failing: { type: 'boolean' }, limit: { type: 'string' }, cursor: { type: 'string' } },
       { min: 0, max: 0, name: 'options only' },
     );
     const { body } = await call(
       options,
       'GET',
-      `/v1/ops/subscriptions${query({ state: str(values.state), failing: values.failing ? 'true' : undefined, limit: str(values.limit), cursor: str(values.cursor) })}`,
+      `/v1/ops/subscriptions${query({ status: str(values.status ?? values.state), failing: values.failing ? 'true' : undefined, limit: str(values.limit), cursor: str(values.cursor) })}`,
     );
     const page = body as { data: (Row & { health: Row })[]; nextCursor: string | null };
     if (page.data.length === 0) {
@@ -206,7 +206,7 @@ const commands: Record<string, Command> = {
     }
     const rows = page.data.map((s) => ({
       id: s.id,
-      state: s.state,
+      status: s.status,
       url: s.url,
       success: pct(s.health.successRate),
       attempts: s.health.attempts,
@@ -214,7 +214,7 @@ const commands: Record<string, Command> = {
       failures: s.health.consecutiveFailures,
       circuit: s.health.circuit,
     }));
-    for (const line of formatTable(rows, ['id', 'state', 'url', 'success', 'attempts', 'lastSuccess', 'failures', 'circuit'])) options.out(line);
+    for (const line of formatTable(rows, ['id', 'status', 'url', 'success', 'attempts', 'lastSuccess', 'failures', 'circuit'])) options.out(line);
     if (page.nextCursor) options.out(`more: --cursor ${page.nextCursor}`);
   },
 

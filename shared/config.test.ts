@@ -31,7 +31,9 @@ describe('loadConfig', () => {
       disableAfterMs: 5 * 86_400_000,
       allowPrivateReceivers: [],
       logLevel: 'info',
+      hubRejectUnknown: false,
     });
+    expect(loadConfig({ ...base, HUB_REJECT_UNKNOWN: 'true' }).hubRejectUnknown).toBe(true);
   });
 
   it('parses lists and durations', () => {
@@ -65,6 +67,7 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'mysql://localhost/x'],
     ['OPERATOR_TOKEN', 'short'],
     ['ALLOW_PRIVATE_RECEIVERS', '127.0.0.0/8,10.1/8'],
+    ['HUB_REJECT_UNKNOWN', 'yes'],
   ])('names %s when it is %s', (name, value) => {
     expect(problems({ ...base, [name]: value })).toEqual([expect.stringMatching(new RegExp(`^${name}: `))]);
   });

@@ -172,6 +172,9 @@ const EnvSchema = z
     RATE_LIMIT_AUTH_PER_EMAIL: rateLimit('10/15m'),
     RATE_LIMIT_AUTH_PER_CLIENT: rateLimit('30/15m'),
     RATE_LIMIT_BAD_TOKENS: rateLimit('20/15m'),
+    // Events for an installation or of a type hubhook does not know: counted and listed (false),
+    // or refused with 422 naming them (true).
+    HUB_REJECT_UNKNOWN: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false').transform((v) => v === 'true'),
   })
   .superRefine((env, ctx) => {
     // A lease must cover a whole request and the writing of its outcome, with room to renew it
@@ -233,6 +236,7 @@ function toConfig(env: Env) {
     publicUrl: env.PUBLIC_URL,
     signInCodeTtlMs: env.SIGN_IN_CODE_TTL,
     sessionTtlMs: env.SESSION_TTL,
+    hubRejectUnknown: env.HUB_REJECT_UNKNOWN,
     rateLimits: {
       applicationsPerClient: env.RATE_LIMIT_APPLICATIONS,
       authPerEmail: env.RATE_LIMIT_AUTH_PER_EMAIL,

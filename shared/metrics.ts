@@ -195,6 +195,17 @@ export function createMetrics(options: MetricsOptions = {}) {
       registers,
     }),
 
+    /**
+     * Accepted events nobody can route: their installation or their event type is unknown to
+     * hubhook (listed at GET /v1/ops/unroutable-events). With HUB_REJECT_UNKNOWN they are refused instead.
+     */
+    eventsUnroutable: new Counter({
+      name: 'hubhook_events_unroutable_total',
+      help: 'Events accepted that no subscription can ever receive, by reason: unknown_installation, unknown_event_type.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+
     /** Messages created by the fan-out (one per matching event and subscription). */
     messagesCreated: new Counter({
       name: 'hubhook_messages_created_total',

@@ -30,10 +30,10 @@ describe('API keys a person controls', () => {
   it('mints a named key shown once, stored only as a hash, that authenticates as the partner and user', async () => {
     const res = await mint('  build server ');
     expect(res.status, res.text).toBe(201);
-    expect(res.body).toEqual({
-      apiKey: { id: expect.stringMatching(/^key_/), name: 'build server', createdAt: expect.any(String), lastUsedAt: null, revokedAt: null },
-      token: expect.stringMatching(/^hhk_[0-9a-z]{20}_[A-Za-z0-9_-]{43}$/),
-    });
+    // The create shape: the key at the top level, its one-time token beside it (and the old nested copy, deprecated).
+    const key = { id: expect.stringMatching(/^key_/), name: 'build server', createdAt: expect.any(String), lastUsedAt: null, revokedAt: null };
+    expect(res.body).toEqual({ ...key, token: expect.stringMatching(/^hhk_[0-9a-z]{20}_[A-Za-z0-9_-]{43}$/), apiKey: key });
+    expect(res.headers.get('location')).toBe(`/v1/api-keys/${res.body.id}`);
     const { token } = res.body;
     const row = await ctx.db('api_keys').where({ id: res.body.apiKey.id }).first();
     expect(row).toMatchObject({ partner_id: partner.partnerId, user_id: partner.userId, kind: 'user', name: 'build server', expires_at: null });

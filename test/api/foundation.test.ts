@@ -30,7 +30,7 @@ describe('the api skeleton', () => {
   it('answers an unknown route with a 404 in the error shape', async () => {
     const res = await ctx.request('GET', '/v1/no-such-thing');
     expect(res.status).toBe(404);
-    expect(res.body).toEqual({ error: { code: 'route_not_found', message: expect.stringContaining('/v1/no-such-thing'), details: [] } });
+    expect(res.body).toEqual({ error: { code: 'route_not_found', message: expect.stringContaining('/v1/no-such-thing'), details: [], requestId: res.headers.get('x-request-id') } });
   });
 
   it('refuses a body over the limit with 413 in the error shape', async () => {
@@ -92,6 +92,7 @@ describe('/readyz when a dependency is down', () => {
           code: 'not_ready',
           message: 'redis not answering',
           details: [{ path: 'redis', message: 'not answering', code: 'dependency_unavailable' }],
+          requestId: res.headers.get('x-request-id'),
         },
       });
       const logged = lines.map((line) => JSON.parse(line) as { msg: string; dependency?: string; error?: string }).find((l) => l.msg === 'readiness check failed');

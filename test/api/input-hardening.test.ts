@@ -63,7 +63,7 @@ describe('input no route may take', () => {
 
   it('refuses NUL in a path parameter and in a query string: 400 naming it', async () => {
     const path = await ctx.request('GET', '/v1/subscriptions/sub%00x', { token: partner.apiKey });
-    expect(refusal(path)).toEqual({ status: 400, code: 'validation_failed', fields: ['params.id nul_character'] });
+    expect(refusal(path)).toEqual({ status: 400, code: 'validation_failed', fields: ['params.subscriptionId nul_character'] });
     const query = await ctx.request('GET', `/v1/subscriptions/${subscriptionId}/messages?status=%00`, { token: partner.apiKey });
     expect(refusal(query)).toEqual({ status: 400, code: 'validation_failed', fields: ['query.status nul_character'] });
     const encoding = await ctx.request('GET', '/v1/subscriptions/%E0%A4%A', { token: partner.apiKey });

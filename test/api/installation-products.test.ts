@@ -86,7 +86,7 @@ describe('installations’ products (HUB acting for an installation)', () => {
     expect((await hub('GET', '/v1/installations/NOSUCH/notifications')).status).toBe(404);
     for (const bad of [await hub('GET', '/v1/installations/BAD%00ID/products'), await hub('POST', `/v1/installations/BAD%00ID/products/${elsewhere.id}/activate`)]) {
       expect(bad.status).toBe(400);
-      expect(bad.body.error.details).toEqual([expect.objectContaining({ path: 'params.iid', code: 'nul_character' })]);
+      expect(bad.body.error.details).toEqual([expect.objectContaining({ path: 'params.installationId', code: 'nul_character' })]);
     }
     expect((await hub('POST', `/v1/installations/NOSUCH/products/${elsewhere.id}/activate`)).status).toBe(404);
     for (const id of ['prd_00000000000000000000', 'junk']) {

@@ -79,6 +79,7 @@ describe('notifications for partners', () => {
         },
       ],
       nextCursor: null,
+      hasMore: false,
     });
 
     const mail = await smtp.waitFor(p.partner.contactEmail, { subject: /disabled/ });

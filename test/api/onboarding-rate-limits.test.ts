@@ -21,6 +21,10 @@ function expectRateLimited(res: { status: number; headers: Headers; body: { erro
   const retryAfter = Number(res.headers.get('retry-after'));
   expect(Number.isInteger(retryAfter)).toBe(true);
   expect(retryAfter).toBeGreaterThan(0);
+  // The IETF RateLimit fields say the same: nothing left until the window resets.
+  expect(res.headers.get('ratelimit-remaining')).toBe('0');
+  expect(Number(res.headers.get('ratelimit-reset'))).toBe(retryAfter);
+  expect(Number(res.headers.get('ratelimit-limit'))).toBeGreaterThan(0);
 }
 
 describe('applications per client address', () => {
@@ -33,9 +37,15 @@ describe('applications per client address', () => {
   });
 
   it('accepts two, then answers 429 with Retry-After and stores nothing more', async () => {
-    const statuses = [];
-    for (let i = 1; i <= 2; i++) statuses.push((await ctx.request('POST', '/v1/applications', { body: application(i) })).status);
-    expect(statuses).toEqual([202, 202]);
+    const answers = [];
+    for (let i = 1; i <= 2; i++) answers.push(await ctx.request('POST', '/v1/applications', { body: application(i) }));
+    expect(answers.map((a) => a.status)).toEqual([202, 202]);
+    // Each accepted request tells how many are left in the window.
+    expect(answers.map((a) => [a.headers.get('ratelimit-limit'), a.headers.get('ratelimit-remaining')])).toEqual([
+      ['2', '1'],
+      ['2', '0'],
+    ]);
+    expect(Number(answers[0]!.headers.get('ratelimit-reset'))).toBeGreaterThan(0);
     const third = await ctx.request('POST', '/v1/applications', { body: application(3) });
     expectRateLimited(third);
     expect(Number(third.headers.get('retry-after'))).toBeLessThanOrEqual(3600);

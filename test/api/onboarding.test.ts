@@ -97,6 +97,9 @@ describe('mail with no SMTP_URL: the outbox', () => {
   });
 });
 
+/** An answer's text without its request id (every answer has its own). */
+const withoutRequestId = (res: { text: string }) => res.text.replace(/"requestId":"[^"]*"/, '"requestId":"…"');
+
 describe('sign-in never reveals whether an address is registered', () => {
   it('answers a registered and an unregistered address with the same status, body and headers', async () => {
     await newPartner('known@same.test');
@@ -105,7 +108,8 @@ describe('sign-in never reveals whether an address is registered', () => {
     expect(known.status).toBe(202);
     expect(unknown.status).toBe(known.status);
     expect(unknown.text).toBe(known.text);
-    const headers = (h: Headers) => [...h.entries()].filter(([name]) => !['date', 'x-request-id'].includes(name));
+    // The rate-limit window's reset may tick a second between the two; it says nothing of the address.
+    const headers = (h: Headers) => [...h.entries()].filter(([name]) => !['date', 'x-request-id', 'ratelimit-reset'].includes(name));
     expect(headers(unknown.headers)).toEqual(headers(known.headers));
   });
 
@@ -145,8 +149,8 @@ describe('sign-in never reveals whether an address is registered', () => {
     const neverAsked = await verify('never-asked@verify.test', wrongCodeFor(code));
     expect(known.status).toBe(401);
     expect(known.body.error.code).toBe('invalid_code');
-    expect(unknown.text).toBe(known.text);
-    expect(neverAsked.text).toBe(known.text);
+    expect(withoutRequestId(unknown)).toBe(withoutRequestId(known));
+    expect(withoutRequestId(neverAsked)).toBe(withoutRequestId(known));
   });
 
   it('allows five tries; the sixth is refused even with the right code — for unknown addresses too', async () => {
@@ -183,7 +187,7 @@ describe('sign-in never reveals whether an address is registered', () => {
     expect(known.status).toBe(401);
     expect(known.body.error.code).toBe('code_expired');
     const unknown = await verify('nobody@expiry.test', code);
-    expect(unknown.text).toBe(known.text);
+    expect(withoutRequestId(unknown)).toBe(withoutRequestId(known));
   });
 
   it('replaces the earlier code when a new one is asked for', async () => {
@@ -355,7 +359,7 @@ describe('access applications', () => {
     ['POST', '/reject'],
   ])('answers %s on an unknown or malformed application id%s with 404', async (method, suffix) => {
     for (const id of ['app_0000000000000000000a', 'nope', 'ptn_0000000000000000000a']) {
-      const res = await ctx.request(method, `/v1/applications/${id}${suffix}`, { token: OPERATOR_TOKEN, body: method === 'POST' ? { reason: 'x' } : undefined });
+      const res = await ctx.request(method, `/v1/applications/${id}${suffix}`, { token: OPERATOR_TOKEN, body: suffix === '/reject' ? { reason: 'x' } : undefined });
       expect(res.status).toBe(404);
       expect(res.body.error.code).toBe('not_found');
     }
@@ -420,17 +424,17 @@ describe('the OpenAPI document', () => {
       expect.arrayContaining([
         'POST /v1/applications',
         'GET /v1/applications',
-        'GET /v1/applications/{id}',
-        'POST /v1/applications/{id}/approve',
-        'POST /v1/applications/{id}/reject',
+        'GET /v1/applications/{applicationId}',
+        'POST /v1/applications/{applicationId}/approve',
+        'POST /v1/applications/{applicationId}/reject',
         'POST /v1/auth/sign-in',
         'POST /v1/auth/verify',
         'POST /v1/auth/sign-out',
         'GET /v1/auth/session',
         'GET /v1/ops/outbox',
-        'POST /v1/partners/{id}/account-credentials',
-        'GET /v1/partners/{id}/account-credentials',
-        'DELETE /v1/partners/{id}/account-credentials/{credentialId}',
+        'POST /v1/partners/{partnerId}/account-credentials',
+        'GET /v1/partners/{partnerId}/account-credentials',
+        'DELETE /v1/partners/{partnerId}/account-credentials/{credentialId}',
       ]),
     );
     expect(paths['/v1/auth/sign-in']!.post).toMatchObject({ security: [] });

@@ -65,15 +65,15 @@ describe('versions (test environment)', () => {
       expect(audit.map((a) => a.action).sort()).toEqual(['product.version_function_added', 'product.version_function_changed']);
     });
 
-    it('answers 422 for a function not in the catalog, naming params.key', async () => {
+    it('answers 422 for a function not in the catalog, naming params.functionKey', async () => {
       const id = await h.product();
       const res = await h.put(id, 1, 'nosuch.function');
       expect(res.status).toBe(422);
-      expect(res.body.error).toMatchObject({ code: 'unknown_function', details: [{ path: 'params.key' }] });
+      expect(res.body.error).toMatchObject({ code: 'unknown_function', details: [{ path: 'params.functionKey' }] });
       // A NUL in a path parameter is refused before the route looks the key up, naming it.
       for (const bad of [await h.put(id, 1, 'bad%00key'), await h.remove(id, 1, 'bad%00key')]) {
         expect(bad.status).toBe(400);
-        expect(bad.body.error.details).toEqual([expect.objectContaining({ path: 'params.key', code: 'nul_character' })]);
+        expect(bad.body.error.details).toEqual([expect.objectContaining({ path: 'params.functionKey', code: 'nul_character' })]);
       }
     });
 
@@ -93,7 +93,7 @@ describe('versions (test environment)', () => {
       [{ filters: { departmentId: [7] } }, 'body.filters.departmentId.0'],
       [{ filters: ['departmentId'] }, 'body.filters'],
       [{ requireAccess: 'yes' }, 'body.requireAccess'],
-      [{ filter: {} }, 'body'],
+      [{ filter: {} }, 'body.filter'],
       [{ filters: { departmentId: ['\u0000'] } }, 'body.filters.departmentId.0'],
     ])('answers 400 naming the field for %j', async (body, path) => {
       const id = await h.product();
@@ -196,7 +196,7 @@ describe('versions (test environment)', () => {
       expect((await h.newVersion(id)).status).toBe(201);
       const add = await h.put(id, 1, 'contacts.read');
       expect(add.status).toBe(409);
-      expect(add.body.error).toMatchObject({ code: 'new_version_required', details: [{ path: 'params.n' }] });
+      expect(add.body.error).toMatchObject({ code: 'new_version_required', details: [{ path: 'params.version' }] });
       expect((await h.remove(id, 1, 'estates.read')).status).toBe(409);
       // The new version is the current one: it may change.
       expect((await h.put(id, 2, 'contacts.read')).status).toBe(200);

@@ -94,7 +94,7 @@ describe('products (partner)', () => {
       [{ name: 'Acme X', type: 'rights', availability: { mode: 'restricted', installationIds: [] } }, 'body.availability.installationIds'],
       [{ name: 'Acme X', type: 'rights', availability: { mode: 'all', installationIds: ['MSVPAR'] } }, 'body.availability.installationIds'],
       [{ name: 'Acme X', type: 'rights', availability: { mode: 'some' } }, 'body.availability.mode'],
-      [{ name: 'Acme X', type: 'rights', functions: ['estates.read'] }, 'body'],
+      [{ name: 'Acme X', type: 'rights', functions: ['estates.read'] }, 'body.functions'],
       [{ name: 12, type: 'rights' }, 'body.name'],
       [{ name: 'Acme \u0000', type: 'rights' }, 'body.name'],
       [{ name: 'Acme X', type: 'rights', orderUrl: 'https://acme.example/\u0000' }, 'body.orderUrl'],

@@ -155,19 +155,22 @@ describe('operators repair deliveries: metrics, dead letters, replay, health, di
     expect(byId[subs.flaky.id].health).toMatchObject({ attempts: 3, successes: 1, successRate: 0.3333, consecutiveFailures: 0, failingSince: null });
     expect(byId[subs.dead.id].health).toMatchObject({ attempts: 3, successes: 0, successRate: 0, lastSuccessAt: null, consecutiveFailures: 3, circuit: 'closed' });
     expect(byId[subs.dead.id].health.failingSince).not.toBeNull();
-    expect(byId[subs.gone.id]).toMatchObject({ state: 'disabled', disabledReason: 'the receiver answered 410 Gone' });
+    expect(byId[subs.gone.id]).toMatchObject({ status: 'disabled', state: 'disabled', disabledReason: 'the receiver answered 410 Gone' });
 
     const failing = await ctx.request('GET', '/v1/ops/subscriptions?failing=true', { token: OPERATOR_TOKEN });
     expect(failing.body.data.map((s: { id: string }) => s.id).sort()).toEqual([subs.dead.id, subs.gone.id].sort());
-    const disabled = await ctx.request('GET', '/v1/ops/subscriptions?state=disabled', { token: OPERATOR_TOKEN });
+    const disabled = await ctx.request('GET', '/v1/ops/subscriptions?status=disabled', { token: OPERATOR_TOKEN });
     expect(disabled.body.data.map((s: { id: string }) => s.id)).toEqual([subs.gone.id]);
-    const bad = await ctx.request('GET', '/v1/ops/subscriptions?state=sleeping&window=forever', { token: OPERATOR_TOKEN });
+    // The old name of the filter still works for one version.
+    const old = await ctx.request('GET', '/v1/ops/subscriptions?state=disabled', { token: OPERATOR_TOKEN });
+    expect(old.body.data.map((s: { id: string }) => s.id)).toEqual([subs.gone.id]);
+    const bad = await ctx.request('GET', '/v1/ops/subscriptions?status=sleeping&window=forever', { token: OPERATOR_TOKEN });
     expect(bad.status).toBe(400);
-    expect(bad.body.error.details.map((d: { path: string }) => d.path).sort()).toEqual(['query.state', 'query.window']);
+    expect(bad.body.error.details.map((d: { path: string }) => d.path).sort()).toEqual(['query.status', 'query.window']);
 
     const cli = await ops(ctx, ['subscriptions', '--failing']);
     expect(cli.code).toBe(0);
-    expect(cli.out.split('\n')[0]).toMatch(/^id\s+state\s+url\s+success\s+attempts\s+lastSuccess\s+failures\s+circuit$/);
+    expect(cli.out.split('\n')[0]).toMatch(/^id\s+status\s+url\s+success\s+attempts\s+lastSuccess\s+failures\s+circuit$/);
     expect(cli.out).toMatch(new RegExp(`${subs.dead.id}\\s+active\\s+\\S+\\s+0\\.0%\\s+3\\s+-\\s+3\\s+closed`));
   });
 

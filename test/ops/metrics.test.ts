@@ -38,6 +38,7 @@ describe('GET /metrics', () => {
       'hubhook_messages_dead_total',
       'hubhook_subscriptions_disabled_total',
       'hubhook_events_ingested_total',
+      'hubhook_events_unroutable_total',
       'hubhook_messages_created_total',
       'hubhook_queue_jobs',
       'hubhook_queue_paused',

@@ -25,24 +25,26 @@ type ApiError = components['schemas']['Error'];
 const client = createClient<paths>({ baseUrl: 'http://127.0.0.1:3000' });
 
 export async function subscribe(productId: string, url: string): Promise<Subscription> {
-  const { data, error, response } = await client.POST('/v1/products/{id}/subscriptions', {
-    params: { path: { id: productId } },
+  const { data, error, response } = await client.POST('/v1/products/{productId}/subscriptions', {
+    params: { path: { productId } },
     body: { functionKey: 'estates.read', url, eventTypes: ['estate.updated'] },
   });
   if (error) {
     const code: string = error.error.code;
     const problem: ApiError = error;
     const fields: string[] = problem.error.details.map((d) => d.path);
-    throw new Error(\`\${response.status} \${code}: \${fields.join(', ')}\`);
+    const requestId: string = problem.error.requestId;
+    throw new Error(\`\${response.status} \${code} (request \${requestId}): \${fields.join(', ')}\`);
   }
+  // The create answer is the subscription itself, beside its one-time secret.
   const secret: string = data.secret;
   void secret;
-  return data.subscription;
+  return data;
 }
 
 export async function firstPage(productId: string): Promise<Subscription[]> {
-  const { data, error } = await client.GET('/v1/products/{id}/subscriptions', {
-    params: { path: { id: productId }, query: { limit: 10 } },
+  const { data, error } = await client.GET('/v1/products/{productId}/subscriptions', {
+    params: { path: { productId }, query: { limit: 10 } },
   });
   if (error) throw new Error(error.error.message);
   const next: string | null = data.nextCursor;
@@ -52,9 +54,9 @@ export async function firstPage(productId: string): Promise<Subscription[]> {
 
 export async function misuse(subscription: Subscription): Promise<void> {
   // @ts-expect-error: the Error schema has no such field (compiles if error were any)
-  (await client.GET('/v1/subscriptions/{id}', { params: { path: { id: subscription.id } } })).error?.error.nope;
+  (await client.GET('/v1/subscriptions/{subscriptionId}', { params: { path: { subscriptionId: subscription.id } } })).error?.error.nope;
   // @ts-expect-error: url is required
-  await client.POST('/v1/products/{id}/subscriptions', { params: { path: { id: 'prd_1' } }, body: { functionKey: 'estates.read' } });
+  await client.POST('/v1/products/{productId}/subscriptions', { params: { path: { productId: 'prd_1' } }, body: { functionKey: 'estates.read' } });
   // @ts-expect-error: no such route
   await client.GET('/v1/no-such-route');
   // @ts-expect-error: createdAt is a string, not a number

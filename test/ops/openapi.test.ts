@@ -29,7 +29,7 @@ type OpenApiDocument = {
   openapi: string;
   paths: Record<string, Record<string, Operation>>;
   webhooks: Record<string, Record<string, Operation>>;
-  components: { schemas: Record<string, any>; securitySchemes: Record<string, any> };
+  components: { schemas: Record<string, any>; securitySchemes: Record<string, any>; headers: Record<string, any> };
 };
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
@@ -103,16 +103,41 @@ describe('the OpenAPI document', () => {
       await ctx.request('POST', '/v1/partners', { token: OPERATOR_TOKEN, body: 'name=x', headers: { ...CLOSE, 'content-type': 'text/plain' } }),
       await ctx.request('GET', '/v1/applications/apl_nothing', { token: OPERATOR_TOKEN, headers: CLOSE }),
       await ctx.request('GET', '/v1/no-such-route', { headers: CLOSE }),
+      await ctx.request('DELETE', '/v1/partners', { token: OPERATOR_TOKEN, headers: CLOSE }),
     ];
-    expect(answers.map((a) => a.status)).toEqual([401, 403, 400, 400, 415, 404, 404]);
+    expect(answers.map((a) => a.status)).toEqual([401, 403, 400, 400, 415, 404, 404, 405]);
     for (const answer of answers) expect(validate(answer.body) ? [] : validate.errors).toEqual([]);
+    // The body's requestId is the answer's x-request-id.
+    for (const answer of answers) expect(answer.body.error.requestId).toBe(answer.headers.get('x-request-id'));
+  });
+
+  it('documents Idempotency-Key on every POST and PATCH with a caller, and Idempotent-Replayed on their answers', () => {
+    const byRoute = new Map(api().specs.map((s) => [`${s.method} ${toOpenApiPath(s.path)}`, s]));
+    let idempotent = 0;
+    for (const { method, path, operation } of operations(document)) {
+      const spec = byRoute.get(`${method} ${path}`)!;
+      const takesKey = (method === 'post' || method === 'patch') && !spec.auth.includes('public');
+      const header = (operation.parameters ?? []).find((p: { in: string; name: string }) => p.in === 'header' && p.name === 'idempotency-key');
+      expect(Boolean(header), `${method} ${path}`).toBe(takesKey);
+      const replayed = Object.entries(operation.responses as Record<string, { headers?: Record<string, unknown> }>)
+        .filter(([status]) => Number(status) < 500 && status !== '429')
+        .map(([status, response]) => [status, Boolean(response.headers?.['idempotent-replayed'])]);
+      expect(replayed.filter(([, has]) => has !== takesKey), `${method} ${path}`).toEqual([]);
+      if (!takesKey) continue;
+      idempotent += 1;
+      expect(header).toMatchObject({ required: false, schema: { type: 'string' } });
+      expect(operation.responses['409']?.description, `${method} ${path}`).toContain('idempotency_key_in_use');
+      expect(operation.responses['422']?.description, `${method} ${path}`).toContain('idempotency_key_reused');
+    }
+    expect(idempotent).toBeGreaterThan(20);
+    expect(document.components.headers['Idempotent-Replayed']).toMatchObject({ schema: { type: 'string' } });
   });
 
   it('lists every route express serves (walking the router stack)', () => {
     const routes = servedRoutes(buildApp());
     // The walk must see the routes it is checking, or the check proves nothing.
     expect(routes.map((r) => `${r.method} ${r.path}`)).toEqual(
-      expect.arrayContaining(['GET /healthz', 'GET /metrics', 'GET /v1/ops/queues', 'POST /v1/ops/queues/:name/pause', 'GET /docs', 'MOUNT /ops/board']),
+      expect.arrayContaining(['GET /healthz', 'GET /metrics', 'GET /v1/ops/queues', 'POST /v1/ops/queues/:queueName/pause', 'GET /docs', 'MOUNT /ops/board']),
     );
     expect(undocumented(routes, document)).toEqual([]);
   });

@@ -30,14 +30,16 @@ describe('ops queue API', () => {
 
   it('pauses and resumes a queue, keeps its waiting jobs counted, and audits both', async () => {
     const pause = await ctx.request('POST', '/v1/ops/queues/notify/pause', { token: OPERATOR_TOKEN });
-    expect(pause.status).toBe(204);
-    expect(pause.text).toBe('');
+    // 200 with the queue's new state, as every pause and resume answers.
+    expect(pause.status).toBe(200);
+    expect(pause.body).toMatchObject({ name: 'notify', paused: true, waiting: 2 });
     expect(await ctx.queues.notify.isPaused()).toBe(true);
     let list = await ctx.request('GET', '/v1/ops/queues', { token: OPERATOR_TOKEN });
     expect(list.body.data.find((q: { name: string }) => q.name === 'notify')).toMatchObject({ paused: true, waiting: 2 });
 
     const resume = await ctx.request('POST', '/v1/ops/queues/notify/resume', { token: OPERATOR_TOKEN });
-    expect(resume.status).toBe(204);
+    expect(resume.status).toBe(200);
+    expect(resume.body).toMatchObject({ name: 'notify', paused: false });
     expect(await ctx.queues.notify.isPaused()).toBe(false);
     list = await ctx.request('GET', '/v1/ops/queues', { token: OPERATOR_TOKEN });
     expect(list.body.data.find((q: { name: string }) => q.name === 'notify')).toMatchObject({ paused: false, waiting: 2 });

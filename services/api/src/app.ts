@@ -90,6 +90,7 @@ export function createApp(deps: AppDeps): { app: Express; api: ApiRoutes; metric
   mountQueueBoard(app, { ...deps, limits });
   mountPortal(app);
   app.use(api.router);
+  app.use(api.methodNotAllowed());
   app.use(notFound);
   app.use(errorHandler);
   return { app, api, metrics };

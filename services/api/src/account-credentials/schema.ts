@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
-export const PartnerParams = z.object({ id: z.string() });
-export const CredentialParams = z.object({ id: z.string(), credentialId: z.string() });
+export const PartnerParams = z.object({ partnerId: z.string() });
+export const CredentialParams = z.object({ partnerId: z.string(), credentialId: z.string() });
 
 export const IssuedAccountCredential = z.object({
   id: z.string(),

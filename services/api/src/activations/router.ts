@@ -6,7 +6,7 @@ import { InstallationParams, InstallationProduct, InstallationProductParams, Upg
 import { Notification } from '../notifications/schema.ts';
 import { PARTNER_TEST_INSTALLATION } from '../products/version-rule.ts';
 
-const ProductParams = z.object({ id: z.string() });
+const ProductParams = z.object({ productId: z.string() });
 import {
   activateProduct,
   deactivateProduct,
@@ -25,7 +25,7 @@ const notOffered = '`product_inactive` (no active version) or `not_available` (r
 export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'get',
-    path: '/v1/installations/:iid/products',
+    path: '/v1/installations/:installationId/products',
     operationId: 'listInstallationProducts',
     auth: ['hub'],
     summary: 'Products available to the installation, with its activation; upgradable first',
@@ -33,12 +33,12 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
     params: InstallationParams,
     query: PageQuery,
     responses: { 200: pageOf(InstallationProduct), ...errors },
-    handler: async ({ params, query }) => ({ status: 200, body: await listInstallationProducts(deps.db, params.iid, query) }),
+    handler: async ({ params, query }) => ({ status: 200, body: await listInstallationProducts(deps.db, params.installationId, query) }),
   });
 
   api.add({
     method: 'post',
-    path: '/v1/installations/:iid/products/:productId/activate',
+    path: '/v1/installations/:installationId/products/:productId/activate',
     operationId: 'activateInstallationProduct',
     auth: ['hub'],
     summary: 'Activate the product for the installation at its active version',
@@ -47,25 +47,25 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
     responses: { 200: InstallationProduct, ...errors, 409: notOffered },
     handler: async ({ actor, params }) => ({
       status: 200,
-      body: await activateProduct({ db: deps.db, actor }, params.iid, params.productId),
+      body: await activateProduct({ db: deps.db, actor }, params.installationId, params.productId),
     }),
   });
 
   api.add({
     method: 'get',
-    path: '/v1/installations/:iid/products/:productId/upgrade',
+    path: '/v1/installations/:installationId/products/:productId/upgrade',
     operationId: 'getInstallationProductUpgrade',
     auth: ['hub'],
     summary: 'What upgrading to the active version changes',
     tags,
     params: InstallationProductParams,
     responses: { 200: UpgradeDiff, ...errors, 409: notOffered },
-    handler: async ({ params }) => ({ status: 200, body: await getUpgrade(deps.db, params.iid, params.productId) }),
+    handler: async ({ params }) => ({ status: 200, body: await getUpgrade(deps.db, params.installationId, params.productId) }),
   });
 
   api.add({
     method: 'post',
-    path: '/v1/installations/:iid/products/:productId/upgrade',
+    path: '/v1/installations/:installationId/products/:productId/upgrade',
     operationId: 'upgradeInstallationProduct',
     auth: ['hub'],
     summary: 'Confirm the upgrade: the installation now grants the active version',
@@ -79,13 +79,13 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
     },
     handler: async ({ actor, params, body }) => ({
       status: 200,
-      body: await upgradeProduct({ db: deps.db, actor }, params.iid, params.productId, body),
+      body: await upgradeProduct({ db: deps.db, actor }, params.installationId, params.productId, body),
     }),
   });
 
   api.add({
     method: 'delete',
-    path: '/v1/installations/:iid/products/:productId',
+    path: '/v1/installations/:installationId/products/:productId',
     operationId: 'deactivateInstallationProduct',
     auth: ['hub'],
     summary: 'Deactivate the product for the installation',
@@ -93,14 +93,14 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
     params: InstallationProductParams,
     responses: { 204: 'deactivated', ...errors },
     handler: async ({ actor, params }) => {
-      await deactivateProduct({ db: deps.db, actor }, params.iid, params.productId);
+      await deactivateProduct({ db: deps.db, actor }, params.installationId, params.productId);
       return { status: 204 };
     },
   });
 
   api.add({
     method: 'get',
-    path: '/v1/installations/:iid/notifications',
+    path: '/v1/installations/:installationId/notifications',
     operationId: 'listInstallationNotifications',
     auth: ['hub'],
     summary: 'Notices for the installation’s administrators (upgrade available), newest first',
@@ -108,12 +108,12 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
     params: InstallationParams,
     query: PageQuery,
     responses: { 200: pageOf(Notification), ...errors },
-    handler: async ({ params, query }) => ({ status: 200, body: await listInstallationNotifications(deps.db, params.iid, query) }),
+    handler: async ({ params, query }) => ({ status: 200, body: await listInstallationNotifications(deps.db, params.installationId, query) }),
   });
 
   api.add({
     method: 'post',
-    path: '/v1/ops/products/:id/activate-test',
+    path: '/v1/ops/products/:productId/activate-test',
     operationId: 'activateTestProduct',
     auth: ['operator'],
     summary: `Activate a partner's product in the partner test installation ${PARTNER_TEST_INSTALLATION} at its active version (the portal's "contact us and we will activate it")`,
@@ -122,7 +122,7 @@ export function registerActivationRoutes(api: ApiRoutes, deps: AppDeps): void {
     responses: { 200: InstallationProduct, 404: 'no such product', 409: notOffered },
     handler: async ({ actor, params }) => ({
       status: 200,
-      body: await activateProduct({ db: deps.db, actor }, PARTNER_TEST_INSTALLATION, params.id),
+      body: await activateProduct({ db: deps.db, actor }, PARTNER_TEST_INSTALLATION, params.productId),
     }),
   });
 }

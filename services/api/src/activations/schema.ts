@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { ProductType } from '../products/schema.ts';
 
-export const InstallationParams = z.object({ iid: z.string() });
-export const InstallationProductParams = z.object({ iid: z.string(), productId: z.string() });
+export const InstallationParams = z.object({ installationId: z.string() });
+export const InstallationProductParams = z.object({ installationId: z.string(), productId: z.string() });
 
 /** `POST .../upgrade`: optionally the version the administrator saw in the difference, so a newer one activated meanwhile is not granted unseen. */
 export const UpgradeBody = z.strictObject({ version: z.number().int().min(1).optional() }).optional().meta({ id: 'UpgradeRequest' });

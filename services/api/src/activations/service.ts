@@ -7,7 +7,7 @@ import { recordAudit } from '../audit/audit.ts';
 import type { Actor } from '../http/actor.ts';
 import { InstallationId } from '../installations/schema.ts';
 import { findProduct, versionFunctions } from '../products/repository.ts';
-import { paginate, type PageRequest } from '../http/pagination.ts';
+import { paginate, type PageRequest, withRows, type Page } from '../http/pagination.ts';
 import {
   availableProductsQuery,
   findActivation,
@@ -79,12 +79,12 @@ export async function listInstallationProducts(
   db: Db,
   givenInstallationId: string,
   page: PageRequest,
-): Promise<{ data: InstallationProductView[]; nextCursor: string | null }> {
+): Promise<Page<InstallationProductView>> {
   const installationId = await requireInstallation(db, givenInstallationId);
   const rows = await paginate<InstallationProductRow & Record<string, unknown>>(db, availableProductsQuery(db, installationId), page, {
     keys: ['x.upgrade_rank', 'x.sort_name', 'x.id'],
   });
-  return { data: await toInstallationProducts(db, rows.data), nextCursor: rows.nextCursor };
+  return withRows(rows, await toInstallationProducts(db, rows.data));
 }
 
 /**
@@ -214,7 +214,7 @@ export async function listInstallationNotifications(
   db: Db,
   givenInstallationId: string,
   page: PageRequest,
-): Promise<{ data: NotificationView[]; nextCursor: string | null }> {
+): Promise<Page<NotificationView>> {
   const installationId = await requireInstallation(db, givenInstallationId);
   return listNotifications(db, { installationId }, page);
 }

@@ -1,4 +1,4 @@
-import type { ApiRoutes } from '../http/route.ts';
+import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { ApiKeyPage, ApiKeyParams, ListApiKeysQuery, MintApiKeyBody, MintedApiKey } from './schema.ts';
 import { listOwnKeys, mintOwnKey, revokeOwnKey } from './service.ts';
@@ -33,7 +33,11 @@ export function registerApiKeyRoutes(api: ApiRoutes, deps: AppDeps): void {
       403: 'session_required: sign in by e-mail to mint keys (an API key cannot mint another)',
       409: 'too_many_keys: revoke one first',
     },
-    handler: async ({ actor, body }) => ({ status: 201, body: await mintOwnKey(deps.db, actor, body.name) }),
+    handler: async ({ actor, body }) => {
+      const minted = await mintOwnKey(deps.db, actor, body.name);
+      // The create shape: the key at the top level, its one-time token beside it.
+      return created(`/v1/api-keys/${minted.apiKey.id}`, { ...minted.apiKey, token: minted.token, apiKey: minted.apiKey });
+    },
   });
 
   api.add({

@@ -19,7 +19,10 @@ export const ApiKey = z.object({
 export type ApiKeyView = z.infer<typeof ApiKey>;
 
 /** A new key: the token is shown here once; only its hash is kept. */
-export const MintedApiKey = z.object({ apiKey: ApiKey, token: z.string() }).meta({ id: 'MintedApiKey' });
+export const MintedApiKey = ApiKey.extend({
+  token: z.string(),
+  apiKey: ApiKey.meta({ deprecated: true, description: 'Deprecated: the same fields as the top level; removed in the next version.' }),
+}).meta({ id: 'MintedApiKey' });
 
 export const ListApiKeysQuery = PageQuery;
 export const ApiKeyPage = pageOf(ApiKey);

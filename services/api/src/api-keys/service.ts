@@ -1,7 +1,7 @@
 import type { Db, Knex } from '#shared/db/knex';
 import { AppError, ConflictError, ForbiddenError, NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
-import type { Page, PageRequest } from '../http/pagination.ts';
+import { mapPage, type Page, type PageRequest } from '../http/pagination.ts';
 import type { PartnerActor } from '../http/actor.ts';
 import type { Principal } from '../http/auth.ts';
 import { recordAudit } from '../audit/audit.ts';
@@ -36,7 +36,7 @@ function userOf(principal: PartnerPrincipal): string {
 /** The caller's own standing keys, newest first (revoked ones too, with `revokedAt`). */
 export async function listOwnKeys(db: Db, principal: PartnerPrincipal, page: PageRequest): Promise<Page<ApiKeyView>> {
   const rows = await listUserKeys(db, principal.partnerId, userOf(principal), page);
-  return { data: rows.data.map(toApiKey), nextCursor: rows.nextCursor };
+  return mapPage(rows, toApiKey);
 }
 
 /**

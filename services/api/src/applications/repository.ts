@@ -1,7 +1,7 @@
 import type { Db } from '#shared/db/knex';
 import type { ApplicationRow } from '#shared/db/rows';
 import { newId } from '#shared/ids';
-import { paginate, type Page } from '../http/pagination.ts';
+import { paginate, type Page, mapPage } from '../http/pagination.ts';
 import type { ApplicationView, CreateApplicationInput, ListApplicationsInput } from './schema.ts';
 
 const toApplication = (row: ApplicationRow): ApplicationView => ({
@@ -63,5 +63,5 @@ export async function listApplications(db: Db, input: ListApplicationsInput): Pr
   const query = db('applications').select('applications.*');
   if (input.status) query.where({ status: input.status });
   const page = await paginate<ApplicationRow>(db, query, input, { keys: ['created_at', 'id'], order: 'desc' });
-  return { data: page.data.map(toApplication), nextCursor: page.nextCursor };
+  return mapPage(page, toApplication);
 }

@@ -32,8 +32,8 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags: ['onboarding'],
     body: CreateApplicationBody,
     responses: { 202: ApplicationReceived, 400: 'a field is missing or malformed', 429: 'too many applications from this address; see Retry-After' },
-    handler: async ({ req, body }) => {
-      await limits.enforce('applications', clientAddress(req), deps.config.rateLimits.applicationsPerClient);
+    handler: async ({ req, res, body }) => {
+      await limits.enforce('applications', clientAddress(req), deps.config.rateLimits.applicationsPerClient, res);
       const application = await submitApplication(deps.db, body);
       return { status: 202, body: { id: application.id, status: 'pending' } };
     },
@@ -53,7 +53,7 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
 
   api.add({
     method: 'get',
-    path: '/v1/applications/:id',
+    path: '/v1/applications/:applicationId',
     operationId: 'getApplication',
     auth: ['operator'],
     summary: 'One access application',
@@ -61,15 +61,15 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
     params: ApplicationParams,
     responses: { 200: Application, 404: 'no such application' },
     handler: async ({ params }) => {
-      const application = isId('application', params.id) ? await findApplication(deps.db, params.id) : null;
-      if (!application) throw new NotFoundError('application', params.id);
+      const application = isId('application', params.applicationId) ? await findApplication(deps.db, params.applicationId) : null;
+      if (!application) throw new NotFoundError('application', params.applicationId);
       return { status: 200, body: application };
     },
   });
 
   api.add({
     method: 'post',
-    path: '/v1/applications/:id/approve',
+    path: '/v1/applications/:applicationId/approve',
     operationId: 'approveApplication',
     auth: ['operator'],
     summary: 'Approve an application: creates the partner and its contact person, who is e-mailed how to sign in',
@@ -81,7 +81,7 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
       409: 'already decided (application_decided), or the company name is taken (partner_exists)',
     },
     handler: async ({ actor, params }) => {
-      const { result, mailId } = await approveApplication(deps.db, actor, params.id, deps.config.publicUrl);
+      const { result, mailId } = await approveApplication(deps.db, actor, params.applicationId, deps.config.publicUrl);
       dispatchMail(deps.queues, [mailId], actor.log);
       return { status: 200, body: result };
     },
@@ -89,7 +89,7 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
 
   api.add({
     method: 'post',
-    path: '/v1/applications/:id/reject',
+    path: '/v1/applications/:applicationId/reject',
     operationId: 'rejectApplication',
     auth: ['operator'],
     summary: 'Reject an application with a reason; the applicant is e-mailed it',
@@ -98,7 +98,7 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
     body: RejectApplicationBody,
     responses: { 200: Application, 404: 'no such application', 409: 'already decided (application_decided)' },
     handler: async ({ actor, params, body }) => {
-      const { result, mailId } = await rejectApplication(deps.db, actor, params.id, body.reason);
+      const { result, mailId } = await rejectApplication(deps.db, actor, params.applicationId, body.reason);
       dispatchMail(deps.queues, [mailId], actor.log);
       return { status: 200, body: result };
     },

@@ -38,7 +38,7 @@ export const ListApplicationsQuery = PageQuery.extend({ status: ApplicationStatu
 export type ListApplicationsInput = z.infer<typeof ListApplicationsQuery>;
 export const ApplicationPage = pageOf(Application);
 
-export const ApplicationParams = z.object({ id: z.string() });
+export const ApplicationParams = z.object({ applicationId: z.string() });
 
 export const RejectApplicationBody = z.object({ reason: z.string().trim().min(1).max(2000) }).meta({ id: 'RejectApplicationRequest' });
 

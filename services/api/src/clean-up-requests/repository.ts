@@ -1,6 +1,6 @@
 import type { Db } from '#shared/db/knex';
 import type { CleanUpRequestRow as CleanUpRow } from '#shared/db/rows';
-import { paginate, type Page } from '../http/pagination.ts';
+import { paginate, type Page, mapPage } from '../http/pagination.ts';
 import type { CleanUpRequestView, CoveredGrantView, ListCleanUpRequestsInput } from './schema.ts';
 
 const toCleanUpRequest = (row: CleanUpRow): CleanUpRequestView => ({
@@ -48,5 +48,5 @@ export async function listRequests(db: Db, input: ListCleanUpRequestsInput): Pro
   const query = db('legacy_clean_up_requests').select('legacy_clean_up_requests.*');
   if (input.status) query.where({ status: input.status });
   const page = await paginate<CleanUpRow>(db, query, input, { keys: ['created_at', 'id'], order: 'desc' });
-  return { data: page.data.map(toCleanUpRequest), nextCursor: page.nextCursor };
+  return mapPage(page, toCleanUpRequest);
 }

@@ -1,4 +1,4 @@
-import type { ApiRoutes } from '../http/route.ts';
+import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { listRequests } from './repository.ts';
 import {
@@ -27,7 +27,10 @@ export function registerCleanUpRequestRoutes(api: ApiRoutes, deps: AppDeps): voi
       409: 'a request of yours is still open (`clean_up_pending`)',
       422: 'no legacy grant is covered by a product yet (`nothing_to_clean_up`)',
     },
-    handler: async ({ actor, body }) => ({ status: 201, body: await requestCleanUp(deps.db, actor, body.note) }),
+    handler: async ({ actor, body }) => {
+      const request = await requestCleanUp(deps.db, actor, body.note);
+      return created(`/v1/ops/clean-up-requests/${request.id}`, request);
+    },
   });
 
   api.add({
@@ -44,7 +47,7 @@ export function registerCleanUpRequestRoutes(api: ApiRoutes, deps: AppDeps): voi
 
   api.add({
     method: 'post',
-    path: '/v1/ops/clean-up-requests/:id/resolve',
+    path: '/v1/ops/clean-up-requests/:cleanUpRequestId/resolve',
     operationId: 'resolveCleanUpRequest',
     auth: ['operator'],
     summary: 'Mark a clean-up request done; with removeGrants, remove its grants that a product still covers',
@@ -54,7 +57,7 @@ export function registerCleanUpRequestRoutes(api: ApiRoutes, deps: AppDeps): voi
     responses: { 200: ResolvedCleanUpRequest, 404: 'no such request', 409: 'already done (`clean_up_resolved`)' },
     handler: async ({ actor, params, body }) => ({
       status: 200,
-      body: await resolveCleanUp(deps.db, actor, params.id, body.removeGrants),
+      body: await resolveCleanUp(deps.db, actor, params.cleanUpRequestId, body.removeGrants),
     }),
   });
 }

@@ -37,7 +37,7 @@ export const ListCleanUpRequestsQuery = PageQuery.extend({ status: CleanUpStatus
 export type ListCleanUpRequestsInput = z.infer<typeof ListCleanUpRequestsQuery>;
 export const CleanUpRequestPage = pageOf(CleanUpRequest);
 
-export const CleanUpRequestParams = z.object({ id: z.string() });
+export const CleanUpRequestParams = z.object({ cleanUpRequestId: z.string() });
 
 export const ResolveCleanUpRequestBody = z
   .object({

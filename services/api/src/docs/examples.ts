@@ -21,6 +21,7 @@ const subscription = {
   url: 'https://hooks.fjord.example/hubhook',
   eventTypes: ['estate.created', 'estate.updated'],
   description: 'Open houses on the map',
+  status: 'active',
   state: 'active',
   disabledReason: null,
   previousSecretExpiresAt: null,
@@ -99,7 +100,8 @@ const user = { id: USER, partnerId: PARTNER, email: 'ola@fjord.test', isContact:
 /** Examples by component schema name. */
 export const EXAMPLES: Record<string, unknown> = {
   Subscription: subscription,
-  CreatedSubscription: { subscription, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' },
+  // The create rule: the resource at the top level beside its one-time secret; the nested copy is deprecated.
+  CreatedSubscription: { ...subscription, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', subscription },
   CreateSubscriptionRequest: {
     functionKey: 'estates.read',
     url: 'https://hooks.fjord.example/hubhook',
@@ -109,6 +111,8 @@ export const EXAMPLES: Record<string, unknown> = {
   UpdateSubscriptionRequest: { eventTypes: ['estate.updated'] },
   Message: message,
   Attempt: attempt,
+  AttemptRecord: { id: '9001', messageId: MESSAGE, subscriptionId: SUBSCRIPTION, eventId: 'evt-1', eventType: 'estate.updated', installationId: 'MSVPAR', ...attempt },
+  RecoverMessagesRequest: { since: AT, until: LATER },
   MessageDetail: {
     ...message,
     payload: {
@@ -128,6 +132,9 @@ export const EXAMPLES: Record<string, unknown> = {
   Partner: partner,
   CreatePartnerRequest: { name: 'Fjord Proptech AS', contactEmail: 'ola@fjord.test' },
   User: user,
+  CreatedPartner: { ...partner, user, apiKey: 'hhk_…', partner },
+  CreatedUser: { ...user, apiKey: 'hhk_…', user },
+  UnroutableEvent: { eventId: 'evt-7', installationId: 'NOSUCH', type: 'estate.updated', reason: 'unknown_installation', receivedAt: AT },
   PublishEventsRequest: {
     events: [
       {

@@ -5,10 +5,11 @@
  * route's own included, carries the shared `Error` body; every answer carries `x-request-id`.
  */
 import { STATUS_CODES } from 'node:http';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { ResponseConfig } from '@asteasolutions/zod-to-openapi';
 import type { PrincipalKind } from '../http/auth.ts';
 import { ErrorBodySchema } from '../http/error-body.ts';
+import { KEY_FORM } from '../http/idempotency.ts';
 
 /** The reusable response headers, under `components.headers`. */
 export const RESPONSE_HEADERS = {
@@ -24,7 +25,27 @@ export const RESPONSE_HEADERS = {
     description: 'The URL of the resource just created.',
     schema: { type: 'string' },
   },
+  'Idempotent-Replayed': {
+    description: '`true` when this is the kept answer to an earlier request with the same `Idempotency-Key` (the work was not done again).',
+    schema: { type: 'string', example: 'true' },
+  },
 } as const;
+
+/**
+ * The `Idempotency-Key` request header of every POST and PATCH with a caller (http/idempotency.ts;
+ * rules in docs/api-conventions.md).
+ */
+export const IdempotencyHeadersSchema = z.object({
+  'idempotency-key': z
+    .string()
+    .regex(KEY_FORM)
+    .optional()
+    .meta({
+      description:
+        'Makes a retry safe: a repeat within 24 h with the same key gets the first answer again (with `Idempotent-Replayed: true`) and the work is done once. 1–255 visible ASCII characters; a UUID is a good key.',
+      example: '5f0c6a4e-2b1d-4d59-9a61-3f1f0f7f8b21',
+    }),
+});
 
 const header = (name: keyof typeof RESPONSE_HEADERS) => ({ $ref: `#/components/headers/${name}` });
 
@@ -34,6 +55,8 @@ export interface DocumentedRoute {
   hasBody: boolean;
   /** Answers by status: a zod schema for a JSON body, a string describing a body-less success or an error. */
   responses: Record<number, z.ZodType | string>;
+  /** Takes an `Idempotency-Key` (an authenticated POST or PATCH). */
+  idempotent?: boolean;
 }
 
 const KINDS: readonly PrincipalKind[] = ['operator', 'hub', 'partner'];
@@ -53,6 +76,10 @@ function standardErrors(route: DocumentedRoute): Record<number, string> {
       errors[403] = `A valid token of another kind (\`forbidden\`): this route takes ${kinds.join(' or ')} tokens.`;
     }
   }
+  if (route.idempotent) {
+    errors[409] = 'A request with the same `Idempotency-Key` is still running (`idempotency_key_in_use`): retry after `Retry-After` seconds.';
+    errors[422] = 'The `Idempotency-Key` was used with a different request (`idempotency_key_reused`).';
+  }
   if (route.hasBody) {
     errors[413] = 'The body is larger than allowed (`payload_too_large`).';
     errors[415] = 'The body is not JSON (`unsupported_media_type`): send `content-type: application/json`.';
@@ -65,11 +92,19 @@ function standardErrors(route: DocumentedRoute): Record<number, string> {
 export function documentResponses(route: DocumentedRoute): Record<string, ResponseConfig> {
   const out: Record<string, ResponseConfig> = {};
   const own = Object.entries(route.responses).map(([status, answer]) => [Number(status), answer] as const);
-  const all = new Map<number, z.ZodType | string>([...Object.entries(standardErrors(route)).map(([s, d]) => [Number(s), d] as const), ...own]);
+  const standard = standardErrors(route);
+  const all = new Map<number, z.ZodType | string>(Object.entries(standard).map(([s, d]) => [Number(s), d] as const));
+  // A route's own error description comes first; the machinery's reason for the status is kept beside it.
+  for (const [status, answer] of own) {
+    const derived = standard[status];
+    all.set(status, typeof answer === 'string' && derived !== undefined && status >= 400 ? `${answer} Or: ${derived}` : answer);
+  }
   for (const status of [...all.keys()].sort((a, b) => a - b)) {
     const answer = all.get(status)!;
     const headers: Record<string, { $ref: string }> = { 'x-request-id': header('X-Request-Id') };
-    if (status === 429 || status === 503) headers['retry-after'] = header('Retry-After');
+    if (status === 429 || status === 503 || (route.idempotent && status === 409)) headers['retry-after'] = header('Retry-After');
+    // Every kept answer may come back as a replay: all below 500 but 429 (http/idempotency.ts).
+    if (route.idempotent && status < 500 && status !== 429) headers['idempotent-replayed'] = header('Idempotent-Replayed');
     if (status === 201) headers.location = header('Location');
     if (status >= 400) {
       // One body for every error: a route describes when it happens, never a shape of its own.

@@ -3,6 +3,7 @@ import type { AppDeps } from '../deps.ts';
 import type { Metrics } from '#shared/metrics';
 import { MAX_EVENTS, PublishEventsAnswer, PublishEventsBody } from './schema.ts';
 import { ingestEvents } from './service.ts';
+import { findUnroutable, recordUnroutable, unroutableError } from './unroutable.ts';
 
 /**
  * HUB publishes change events here.
@@ -33,12 +34,22 @@ export function registerEventRoutes(api: ApiRoutes, deps: AppDeps & { metrics: M
     responses: {
       202: PublishEventsAnswer,
       400: 'The batch is wrong as a whole, or no event in it is valid; details name every bad field',
+      422: 'With HUB_REJECT_UNKNOWN=true only: a valid event names an installation or an event type hubhook does not know (`unroutable_events`, details name each); nothing is stored',
     },
-    handler: async ({ body, rejected }) => {
-      const answer = await ingestEvents(deps, body.events);
+    handler: async ({ req, body, rejected }) => {
+      const unroutable = await findUnroutable(deps.db, body.events);
+      if (unroutable.length > 0 && deps.config.hubRejectUnknown) throw unroutableError(unroutable);
+      const { acceptedIds, ...answer } = await ingestEvents(deps, body.events);
       deps.metrics.eventsIngested.inc({ result: 'accepted' }, answer.accepted);
       deps.metrics.eventsIngested.inc({ result: 'duplicate' }, answer.duplicates);
       deps.metrics.eventsIngested.inc({ result: 'rejected' }, rejected.length);
+      // Only the newly accepted ones: a batch sent again must not count its events twice.
+      const accepted = new Set(acceptedIds);
+      const fresh = unroutable.filter((u) => accepted.delete(u.event.id));
+      for (const u of fresh) deps.metrics.eventsUnroutable.inc({ reason: u.reason });
+      await recordUnroutable(deps.db, fresh).catch((err: unknown) => {
+        req.log.warn({ err, events: fresh.length }, 'unroutable events not recorded for the ops view');
+      });
       return { status: 202, body: { ...answer, rejected: rejected.map(({ index, details, value }) => ({ index, id: sentId(value, index, details), details })) } };
     },
   });

@@ -12,7 +12,7 @@ import type { HubEventInput } from './schema.ts';
 export async function ingestEvents(
   deps: { db: Knex; queues: Queues; logger: Logger },
   events: HubEventInput[],
-): Promise<{ accepted: number; duplicates: number }> {
+): Promise<{ accepted: number; duplicates: number; acceptedIds: string[] }> {
   // One JSON document for the whole batch, unpacked by Postgres: no per-row parameters to escape.
   const result = await deps.db.raw(
     `insert into events (id, installation_id, type, entity_id, occurred_at, data)
@@ -32,5 +32,5 @@ export async function ingestEvents(
       deps.logger.warn({ err, events: accepted.length }, 'fan-out not enqueued; the reconciler will pick the events up');
     });
   }
-  return { accepted: accepted.length, duplicates: events.length - accepted.length };
+  return { accepted: accepted.length, duplicates: events.length - accepted.length, acceptedIds: accepted };
 }

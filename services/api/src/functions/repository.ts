@@ -1,6 +1,6 @@
 import type { Db } from '#shared/db/knex';
 import type { FunctionRow } from '#shared/db/rows';
-import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
+import { paginate, type Page, type PageRequest, mapPage } from '../http/pagination.ts';
 import type { FunctionView, PutFunctionInput } from './schema.ts';
 
 /** A catalog row as the API shows it. */
@@ -70,5 +70,5 @@ export async function listFunctions(db: Db, page: PageRequest & { q?: string | u
     query.where((w) => w.whereILike('key', pattern).orWhereILike('name', pattern).orWhereILike('description', pattern));
   }
   const rows = await paginate<FunctionRow>(db, query, page, { keys: ['key'] });
-  return { data: rows.data.map(toFunction), nextCursor: rows.nextCursor };
+  return mapPage(rows, toFunction);
 }

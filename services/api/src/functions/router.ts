@@ -10,7 +10,7 @@ import { listFunctions } from './repository.ts';
 export function registerFunctionRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'put',
-    path: '/v1/functions/:key',
+    path: '/v1/functions/:functionKey',
     operationId: 'putFunction',
     auth: ['operator'],
     summary: 'Create or replace a catalog function; it is pushable when it lists event types',
@@ -20,7 +20,7 @@ export function registerFunctionRoutes(api: ApiRoutes, deps: AppDeps): void {
     responses: { 200: CatalogFunction, 400: 'invalid key or body', 409: 'a dropped filter field or event type is in use (`function_in_use`)' },
     handler: async ({ actor, params, body }) => {
       const fn = await deps.db.transaction(async (trx) => {
-        const result = await putFunction(trx, params.key, body);
+        const result = await putFunction(trx, params.functionKey, body);
         await recordAudit(trx, actor, {
           action: result.created ? 'function.created' : 'function.updated',
           targetType: 'function',

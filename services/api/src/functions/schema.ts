@@ -34,7 +34,7 @@ export const PutFunctionBody = z.object({
 }).meta({ id: 'PutFunctionRequest' });
 export type PutFunctionInput = z.infer<typeof PutFunctionBody>;
 
-export const FunctionKeyParams = z.object({ key: FunctionKey });
+export const FunctionKeyParams = z.object({ functionKey: FunctionKey });
 
 export const CatalogFunction = z.object({
   key: z.string(),

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { pingDb } from '#shared/db/knex';
 import { pingRedis } from '#shared/queues/connection';
+import { AppError } from '#shared/errors';
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 
@@ -63,8 +64,8 @@ export function registerHealthRoutes(api: ApiRoutes, deps: AppDeps): void {
           return { path: dependency, message: 'not answering', code: 'dependency_unavailable' };
         });
       const failed = details.map((d) => d.path).join(' and ');
-      // Probes and load balancers may honour it; a few seconds is how long a restart usually takes.
-      return { status: 503, headers: { 'retry-after': String(READY_RETRY_AFTER_SECONDS) }, body: { error: { code: 'not_ready', message: `${failed} not answering`, details } } };
+      // Probes and load balancers may honour Retry-After; a few seconds is how long a restart usually takes.
+      throw Object.assign(new AppError(503, 'not_ready', `${failed} not answering`, details), { retryAfterSeconds: READY_RETRY_AFTER_SECONDS });
     },
   });
 }

@@ -41,7 +41,7 @@ function bearer(req: Request): string | null {
  * limiter (see shared/rate-limit.ts).
  */
 export async function countBadToken(req: Request, deps: Pick<AuthDeps, 'limits' | 'config'>): Promise<void> {
-  await deps.limits.enforce(BAD_TOKEN_BUCKET, clientAddress(req), deps.config.rateLimits.badTokensPerClient);
+  await deps.limits.enforce(BAD_TOKEN_BUCKET, clientAddress(req), deps.config.rateLimits.badTokensPerClient, req.res);
 }
 
 /**

@@ -1,9 +1,19 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { AppError, RateLimitedError } from '#shared/errors';
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import { AppError } from '#shared/errors';
+
+/** An error as the API answers it: status, the `{"error": …}` body, and the headers that go with it. */
+export interface ErrorReply {
+  status: number;
+  body: { error: { code: string; message: string; details: unknown[]; requestId: string } };
+  headers: Record<string, string>;
+}
+
+// pino-http sets `req.id` (the x-request-id echoed back); outside it there is none to name.
+const requestIdOf = (req: Request): string => String((req as { id?: unknown }).id ?? '');
 
 /** Answers unknown routes with a 404 in the API's error shape. */
 export const notFound: RequestHandler = (req, res) => {
-  res.status(404).json({ error: { code: 'route_not_found', message: `no route for ${req.method} ${req.path}`, details: [] } });
+  res.status(404).json({ error: { code: 'route_not_found', message: `no route for ${req.method} ${req.path}`, details: [], requestId: requestIdOf(req) } });
 };
 
 // Errors raised by express's body parser carry `type` and `status`; they are the caller's doing.
@@ -16,8 +26,27 @@ const BODY_PARSER_ERRORS: Record<string, { status: number; code: string; message
 };
 
 /**
+ * The answer to a known error (an AppError or a body-parser error), or null for anything else
+ * (a bug). The error middleware writes it; the idempotency store keeps it for replays.
+ */
+export function knownErrorReply(err: unknown, req: Request): ErrorReply | null {
+  const requestId = requestIdOf(req);
+  if (err instanceof AppError) {
+    // A 429, or a 409 for an idempotency key in use, tells the client when to try again.
+    const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    const headers: Record<string, string> = typeof retryAfter === 'number' ? { 'retry-after': String(retryAfter) } : {};
+    return { status: err.status, body: { error: { code: err.code, message: err.message, details: err.details, requestId } }, headers };
+  }
+  const type = (err as { type?: unknown } | null)?.type;
+  const parserError = typeof type === 'string' ? BODY_PARSER_ERRORS[type] : undefined;
+  if (parserError) return { status: parserError.status, body: { error: { code: parserError.code, message: parserError.message, details: [], requestId } }, headers: {} };
+  return null;
+}
+
+/**
  * The one place errors become HTTP answers. Known errors go out as they are; anything else is
- * a bug: logged with its stack and answered as an opaque 500, never leaking internals.
+ * a bug: logged with its stack and answered as an opaque 500, never leaking internals. Every
+ * error body carries the request id, so a caller can quote it.
  */
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   if (res.headersSent) {
@@ -25,14 +54,9 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     res.destroy();
     return;
   }
-  if (err instanceof AppError) {
-    if (err instanceof RateLimitedError) res.set('retry-after', String(err.retryAfterSeconds));
-    res.status(err.status).json({ error: { code: err.code, message: err.message, details: err.details } });
-    return;
-  }
-  const parserError = typeof err?.type === 'string' ? BODY_PARSER_ERRORS[err.type] : undefined;
-  if (parserError) {
-    res.status(parserError.status).json({ error: { code: parserError.code, message: parserError.message, details: [] } });
+  const known = knownErrorReply(err, req);
+  if (known) {
+    res.set(known.headers).status(known.status).json(known.body);
     return;
   }
   // express's router raises a URIError (status 400) for a path segment that is not valid percent-encoding.
@@ -41,5 +65,5 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     return;
   }
   req.log.error({ err }, 'unhandled error');
-  res.status(500).json({ error: { code: 'internal', message: 'internal error', details: [] } });
+  res.status(500).json({ error: { code: 'internal', message: 'internal error', details: [], requestId: requestIdOf(req) } });
 };

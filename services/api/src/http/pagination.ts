@@ -1,6 +1,7 @@
 /**
  * Keyset pagination for every list route: `?limit=` (default 50, max 500) and `?cursor=`,
- * answered as `{data: [...], nextCursor: string | null}`.
+ * answered as `{data: [...], nextCursor: string | null, hasMore: boolean}` (`hasMore` is true
+ * exactly when `nextCursor` is a cursor).
  *
  * The cursor is opaque to callers: base64url of a JSON array holding the sort-key values of the
  * last row of the page, as Postgres prints them (`::text`), so a timestamptz keeps its
@@ -8,10 +9,10 @@
  *
  * Use it in three steps:
  * ```ts
- * query: PageQuery,                                     // or PageQuery.extend({state: ...})
+ * query: PageQuery,                                     // or PageQuery.extend({status: ...})
  * responses: { 200: pageOf(Partner) },
  * const page = await paginate(db, db('partners').select('partners.*'), query, { keys: ['created_at', 'id'] });
- * return { status: 200, body: { data: page.data.map(toPartner), nextCursor: page.nextCursor } };
+ * return { status: 200, body: mapPage(page, toPartner) };
  * ```
  *
  * Failure policy: a cursor that is not one of ours (bad base64 or JSON, wrong number of keys, a
@@ -53,12 +54,25 @@ const page = <T extends z.ZodType>(item: T) =>
   z.object({
     data: z.array(item),
     nextCursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last page.' }),
+    /** Whether another page follows: the same as `nextCursor !== null`, for clients that test a flag. */
+    hasMore: z.boolean().meta({ description: 'Whether another page follows: true exactly when `nextCursor` is not null.' }),
   });
 
-/** One page of rows and the cursor of the next one (null on the last page). */
+/** One page of rows, the cursor of the next one (null on the last page) and whether there is one. */
 export interface Page<T> {
   data: T[];
   nextCursor: string | null;
+  hasMore: boolean;
+}
+
+/** The same page with each row turned into what the API shows. */
+export function mapPage<T, U>(page: Page<T>, view: (row: T) => U): Page<U> {
+  return { data: page.data.map((row) => view(row)), nextCursor: page.nextCursor, hasMore: page.hasMore };
+}
+
+/** The same page with its rows replaced (for views built from all rows at once). */
+export function withRows<T, U>(page: Page<T>, data: U[]): Page<U> {
+  return { data, nextCursor: page.nextCursor, hasMore: page.hasMore };
 }
 
 /** How a list is ordered. */
@@ -139,5 +153,5 @@ export async function paginate<Row extends Record<string, unknown>>(
     keys.forEach((_, i) => delete clean[KEY_ALIAS(i)]);
     return clean as Row;
   });
-  return { data, nextCursor };
+  return { data, nextCursor, hasMore: nextCursor !== null };
 }

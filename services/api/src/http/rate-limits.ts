@@ -1,3 +1,4 @@
+import type { Response } from 'express';
 import type { Logger } from '#shared/logger';
 import type { Redis } from 'ioredis';
 import { RateLimitedError } from '#shared/errors';
@@ -12,8 +13,22 @@ export interface RateLimitsDeps {
 
 /** A limiter that throws RateLimitedError (429 with Retry-After) past the rule. */
 export interface RateLimits {
-  /** Counts a hit of `id` in `bucket`; throws RateLimitedError when over `rule`. */
-  enforce(bucket: string, id: string, rule: RateLimitRule): Promise<void>;
+  /**
+   * Counts a hit of `id` in `bucket` and, given the answer `res`, tells the caller where it
+   * stands in its `RateLimit-*` headers; throws RateLimitedError when over `rule`.
+   */
+  enforce(bucket: string, id: string, rule: RateLimitRule, res?: Response): Promise<void>;
+}
+
+/**
+ * `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds), as the IETF
+ * RateLimit header fields draft writes them. Of several limits on one request the headers show
+ * the one with the fewest hits left: the one the caller will meet first.
+ */
+function setRateLimitHeaders(res: Response, rule: RateLimitRule, remaining: number, resetSeconds: number): void {
+  const shown = res.get('ratelimit-remaining');
+  if (shown !== undefined && Number(shown) <= remaining) return;
+  res.set({ 'ratelimit-limit': String(rule.limit), 'ratelimit-remaining': String(remaining), 'ratelimit-reset': String(resetSeconds) });
 }
 
 /**
@@ -27,8 +42,9 @@ export function createRateLimits(deps: RateLimitsDeps): RateLimits {
     onError: (err) => deps.logger.warn({ err: err.message }, 'rate limiter unavailable; allowing the request'),
   });
   return {
-    async enforce(bucket, id, rule) {
+    async enforce(bucket, id, rule, res) {
       const result = await limiter.hit(bucket, id, rule);
+      if (res) setRateLimitHeaders(res, rule, result.remaining, result.retryAfterSeconds);
       if (!result.allowed) throw new RateLimitedError(result.retryAfterSeconds);
     },
   };

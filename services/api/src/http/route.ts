@@ -2,20 +2,42 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import { z } from 'zod';
 import { OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { AppError, ValidationError, type ErrorDetail } from '#shared/errors';
+import { createSecretBox } from '#shared/secret-box';
+import { requireSecretsKey } from '#shared/secrets-key';
 import { actorOf, type Actor } from './actor.ts';
 import { authenticate, type AuthDeps, type Principal, type PrincipalKind } from './auth.ts';
 import { inputProblems, type InputProblem } from './input-guard.ts';
-import { documentResponses } from '../docs/responses.ts';
+import { allFields, unknownFields } from './unknown-fields.ts';
+import { knownErrorReply } from './errors.ts';
+import {
+  REPLAYED_HEADER,
+  IDEMPOTENCY_HEADER,
+  callerScope,
+  createIdempotencyStore,
+  fingerprint,
+  idempotencyKey,
+  storable,
+  type IdempotencyStore,
+} from './idempotency.ts';
+import { IdempotencyHeadersSchema, documentResponses } from '../docs/responses.ts';
 import { securityFor } from '../docs/security.ts';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 type AnyObject = z.ZodType<Record<string, unknown>>;
 
-/** What a handler answers: a status and a JSON body (none for 204), plus optional headers. */
+/**
+ * What a handler answers: a status and a JSON body (none for 204), plus optional headers.
+ * A 201 must carry `location`, the URL of what it created (use `created`).
+ */
 export interface Reply {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+}
+
+/** A 201 answer: the created resource and its URL in `Location`. */
+export function created(location: string, body: unknown): Reply {
+  return { status: 201, body, headers: { location } };
 }
 
 /** An item of a batch body set aside as invalid: where it was, what is wrong with it, and what was sent. */
@@ -52,7 +74,7 @@ export interface RouteSpec<
   A extends PrincipalKind | 'public',
 > {
   method: Method;
-  /** Express syntax, e.g. `/v1/products/:id`. */
+  /** Express syntax, e.g. `/v1/products/:productId`. */
   path: string;
   /**
    * The operation's name in the OpenAPI document and in generated clients: camelCase verb and
@@ -104,6 +126,12 @@ const problemDetail = (where: string, problem: InputProblem): ErrorDetail => ({
   code: problem.code,
 });
 
+const unknownDetail = (where: string, path: string): ErrorDetail => ({
+  path,
+  code: 'unknown_field',
+  message: where === 'query' ? 'not a query parameter of this route' : 'not a field of this route',
+});
+
 /** The 400 for `details` found in one part of the request, listing at most MAX_DETAILS of them. */
 function invalid(where: string, details: ErrorDetail[]): ValidationError {
   const shown = details.slice(0, MAX_DETAILS);
@@ -121,10 +149,20 @@ function invalid(where: string, details: ErrorDetail[]): ValidationError {
 function parsePart<T extends z.ZodType>(schema: T | undefined, value: unknown, where: string): z.infer<T> {
   const problems = inputProblems(value);
   if (problems.length > 0) throw invalid(where, problems.map((p) => problemDetail(where, p)));
-  if (!schema) return (value ?? {}) as z.infer<T>;
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw invalid(where, toDetails(where, parsed.error));
-  return parsed.data;
+  // A key the route does not know is refused, not dropped: a typo must not pass unnoticed.
+  const unknown = new Set(where === 'params' ? [] : schema ? unknownFields(schema, value, where) : allFields(value, where));
+  const parsed = schema ? schema.safeParse(value) : null;
+  const issues: ErrorDetail[] = [];
+  if (parsed && !parsed.success) {
+    for (const issue of parsed.error.issues) {
+      // A strict object's own issue names the object; name each key, as the walk does.
+      if (issue.code === 'unrecognized_keys') for (const key of issue.keys) unknown.add([where, ...issue.path.map(String), key].join('.'));
+      else issues.push(issueDetail(where, issue));
+    }
+  }
+  const details: ErrorDetail[] = [...[...unknown].map((path) => unknownDetail(where, path)), ...issues];
+  if (details.length > 0 || (parsed && !parsed.success)) throw invalid(where, details);
+  return (parsed ? parsed.data : (value ?? {})) as z.infer<T>;
 }
 
 /**
@@ -142,21 +180,34 @@ function parseBatch<T extends z.ZodType>(schema: z.ZodObject, key: string, value
   const outside = problems.filter((p) => itemIndex(p.path) === undefined);
   if (outside.length > 0) throw invalid(where, outside.map((p) => problemDetail(where, p)));
   for (const p of problems) note(itemIndex(p.path)!, problemDetail(where, p));
+  // Unknown keys: outside the items they refuse the body, inside one they set that item aside.
+  const unknownKeys = unknownFields(schema, value, where).map((path) => ({ path, index: itemIndex(path.split('.').slice(1).map((k) => (/^\d+$/.test(k) ? Number(k) : k))) }));
+  const unknownOutside = unknownKeys.filter((u) => u.index === undefined);
+  if (unknownOutside.length > 0) throw invalid(where, unknownOutside.map((u) => unknownDetail(where, u.path)));
+  for (const u of unknownKeys) note(u.index!, unknownDetail(where, u.path));
   const guarded = new Set(byItem.keys());
 
   const raw = value as Record<string, unknown>;
   const items = Array.isArray(raw?.[key]) ? (raw[key] as unknown[]) : undefined;
-  // Items the guard refused are not shown to zod (it could recurse into them): null stands in.
+  // Items already refused (by the guard, or for unknown keys) are not shown to zod (it could recurse into them): null stands in.
   const shown = items ? { ...raw, [key]: items.map((item, i) => (byItem.has(i) ? null : item)) } : value;
   const parsed = schema.safeParse(shown);
   if (!parsed.success) {
     // The batch as a whole is wrong (no array, too many items): that is the answer, whatever the items hold.
     const envelope = parsed.error.issues.filter((issue) => itemIndex(issue.path) === undefined);
     if (envelope.length > 0 || !items) throw invalid(where, envelope.map((issue) => issueDetail(where, issue)));
+    const named = new Set(unknownKeys.map((u) => u.path));
     for (const issue of parsed.error.issues) {
       const index = itemIndex(issue.path)!;
       // What zod says about a stand-in is not about the item that was sent.
-      if (!guarded.has(index)) note(index, issueDetail(where, issue));
+      if (guarded.has(index)) continue;
+      // A strict item's own issue names the item; name each key, as the walk does (once).
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) {
+          const path = [where, ...issue.path.map(String), key].join('.');
+          if (!named.has(path)) note(index, unknownDetail(where, path));
+        }
+      } else note(index, issueDetail(where, issue));
     }
   }
   if (byItem.size === 0) return { body: parsed.data as z.infer<T>, rejected: [] };
@@ -174,6 +225,9 @@ function parseBatch<T extends z.ZodType>(schema: z.ZodObject, key: string, value
 
 type RouteParameter = NonNullable<RouteConfig['request']>['params'];
 
+// POST and PATCH take an Idempotency-Key; public routes have no caller to keep it for.
+const isIdempotent = (method: Method, isPublic: boolean) => !isPublic && (method === 'post' || method === 'patch');
+
 const toOpenApiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}');
 
 /**
@@ -186,7 +240,70 @@ export class ApiRoutes {
   /** Every route added, with who may call it (the tenant-isolation test walks this list). */
   readonly specs: { method: Method; path: string; operationId: string; auth: readonly (PrincipalKind | 'public')[] }[] = [];
 
-  constructor(private readonly deps: AuthDeps) {}
+  private readonly idempotency: IdempotencyStore;
+  /** The methods served per path, for 405 answers. */
+  private readonly methods = new Map<string, Set<string>>();
+
+  constructor(private readonly deps: AuthDeps) {
+    this.idempotency = createIdempotencyStore(deps.db, createSecretBox(requireSecretsKey(deps.config)));
+  }
+
+  /**
+   * Runs `run` once per caller and Idempotency-Key: a repeat gets the stored answer with
+   * `Idempotent-Replayed: true` (see http/idempotency.ts for what is kept and what is not).
+   */
+  private async runOnce(req: Request, principal: Principal, key: string, run: () => Promise<Reply>): Promise<Reply> {
+    const path = req.originalUrl.split('?')[0] ?? req.path;
+    const claim = await this.idempotency.claim(callerScope(principal), key, fingerprint(req.method, path, req.body));
+    if (claim.kind === 'replay') return { ...claim.reply, headers: { ...claim.reply.headers, [REPLAYED_HEADER]: 'true' } };
+    let reply: Reply;
+    try {
+      reply = await run();
+    } catch (err) {
+      const known = knownErrorReply(err, req);
+      if (known && storable(known.status)) await claim.complete(known);
+      else await claim.release();
+      throw err;
+    }
+    if (storable(reply.status)) await claim.complete(reply);
+    else await claim.release();
+    return reply;
+  }
+
+  private allow(path: string, method: Method): void {
+    const methods = this.methods.get(path) ?? new Set<string>();
+    methods.add(method.toUpperCase());
+    if (method === 'get') methods.add('HEAD');
+    this.methods.set(path, methods);
+  }
+
+  /**
+   * After every route: a known path asked with a method it does not serve is 405 with `Allow`;
+   * any other request goes on to the 404. (express itself answers OPTIONS with `Allow`.)
+   */
+  methodNotAllowed(): Router {
+    const fallback = Router();
+    for (const [path, methods] of this.methods) {
+      // `all` routes collect the methods of every pattern the URL matches (several may).
+      fallback.all(path, (_req: Request, res: Response, next: NextFunction) => {
+        const allowed = (res.locals.allow as Set<string> | undefined) ?? new Set<string>();
+        for (const m of methods) allowed.add(m);
+        res.locals.allow = allowed;
+        next();
+      });
+    }
+    fallback.use((req: Request, res: Response, next: NextFunction) => {
+      const allowed = res.locals.allow as Set<string> | undefined;
+      if (!allowed) {
+        next();
+        return;
+      }
+      const allow = [...allowed].sort().join(', ');
+      res.set('allow', allow);
+      next(new AppError(405, 'method_not_allowed', `${req.method} is not allowed on ${req.path}; allowed: ${allow}`));
+    });
+    return fallback;
+  }
 
   /** Adds a route: validation, auth and OpenAPI documentation from one spec. */
   add<P extends AnyObject, Q extends AnyObject, B extends z.ZodType, A extends PrincipalKind | 'public'>(
@@ -202,6 +319,8 @@ export class ApiRoutes {
     this.document(spec);
     const isPublic = (spec.auth as readonly string[]).includes('public');
     const kinds = spec.auth.filter((a): a is Exclude<A, 'public'> => a !== 'public') as PrincipalKind[];
+    const idempotent = isIdempotent(spec.method, isPublic);
+    this.allow(spec.path, spec.method);
     this.router[spec.method](spec.path, async (req: Request, res: Response, next: NextFunction) => {
       try {
         const principal = isPublic ? null : await authenticate(req, this.deps, kinds);
@@ -214,12 +333,19 @@ export class ApiRoutes {
           spec.batchOf !== undefined
             ? parseBatch<B>(spec.body as unknown as z.ZodObject, spec.batchOf, req.body)
             : { body: parsePart(spec.body, req.body, 'body'), rejected: [] };
-        const reply = await spec.handler({ req, res, params, query, body, rejected, principal, actor: actorOf(req, principal) } as RouteContext<
-          z.infer<P>,
-          z.infer<Q>,
-          z.infer<B>,
-          A
-        >);
+        const run = async (): Promise<Reply> => {
+          const reply = await spec.handler({ req, res, params, query, body, rejected, principal, actor: actorOf(req, principal) } as RouteContext<
+            z.infer<P>,
+            z.infer<Q>,
+            z.infer<B>,
+            A
+          >);
+          // Every 201 names what it made; a route that forgets is a bug the tests must see.
+          if (reply.status === 201 && !reply.headers?.location) throw new Error(`${spec.method} ${spec.path} answered 201 without a location`);
+          return reply;
+        };
+        const key = idempotent && principal ? idempotencyKey(req.headers[IDEMPOTENCY_HEADER]) : null;
+        const reply = key && principal ? await this.runOnce(req, principal, key, run) : await run();
         if (res.headersSent) return;
         if (reply.headers) res.set(reply.headers);
         if (reply.body === undefined) res.status(reply.status).end();
@@ -232,6 +358,7 @@ export class ApiRoutes {
 
   private document(spec: Omit<RouteSpec<AnyObject, AnyObject, z.ZodType, PrincipalKind | 'public'>, 'handler'>): void {
     const isPublic = (spec.auth as readonly string[]).includes('public');
+    const idempotent = isIdempotent(spec.method, isPublic);
     this.registry.registerPath({
       method: spec.method,
       path: toOpenApiPath(spec.path),
@@ -241,13 +368,14 @@ export class ApiRoutes {
       tags: spec.tags,
       security: securityFor(spec.auth),
       request: {
+        headers: idempotent ? IdempotencyHeadersSchema : undefined,
         // Route schemas are z.object()s (possibly refined), which is what RouteParameter accepts.
         params: spec.params as RouteParameter,
         query: spec.query as RouteParameter,
         // A body schema that accepts nothing at all (optional, or with a default) is an optional body.
         body: spec.body ? { required: !spec.body.safeParse(undefined).success, content: { 'application/json': { schema: spec.body } } } : undefined,
       },
-      responses: documentResponses({ auth: spec.auth, hasBody: spec.body !== undefined, responses: spec.responses }),
+      responses: documentResponses({ auth: spec.auth, hasBody: spec.body !== undefined, responses: spec.responses, idempotent }),
     });
   }
 }

@@ -1,10 +1,12 @@
-import type { ApiRoutes } from '../http/route.ts';
+import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { CreateInstallationBody, Installation } from './schema.ts';
 import { createInstallation } from './service.ts';
-import { listInstallations } from './repository.ts';
+import { findInstallation, listInstallations } from './repository.ts';
+import { NotFoundError } from '#shared/errors';
+import { z } from 'zod';
 
 /** Operator routes: register and list customer installations. */
 export function registerInstallationRoutes(api: ApiRoutes, deps: AppDeps): void {
@@ -18,7 +20,7 @@ export function registerInstallationRoutes(api: ApiRoutes, deps: AppDeps): void 
     body: CreateInstallationBody,
     responses: { 201: Installation, 400: 'invalid input', 409: 'the InstallationID exists' },
     handler: async ({ actor, body }) => {
-      const created = await deps.db.transaction(async (trx) => {
+      const made = await deps.db.transaction(async (trx) => {
         const installation = await createInstallation(trx, body);
         await recordAudit(trx, actor, {
           action: 'installation.created',
@@ -28,7 +30,23 @@ export function registerInstallationRoutes(api: ApiRoutes, deps: AppDeps): void 
         });
         return installation;
       });
-      return { status: 201, body: created };
+      return created(`/v1/installations/${made.installationId}`, made);
+    },
+  });
+
+  api.add({
+    method: 'get',
+    path: '/v1/installations/:installationId',
+    operationId: 'getInstallation',
+    auth: ['operator'],
+    summary: 'One installation (the URL a create answers in Location)',
+    tags: ['installations'],
+    params: z.object({ installationId: z.string() }),
+    responses: { 200: Installation, 404: 'no such installation' },
+    handler: async ({ params }) => {
+      const installation = await findInstallation(deps.db, params.installationId.toUpperCase());
+      if (!installation) throw new NotFoundError('installation', params.installationId);
+      return { status: 200, body: installation };
     },
   });
 

@@ -1,5 +1,5 @@
 import type { Db } from '#shared/db/knex';
-import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
+import { paginate, type Page, type PageRequest, withRows } from '../http/pagination.ts';
 import type { CreateLegacyGrantInput, LegacyGrantView } from './schema.ts';
 
 import type { LegacyGrantRow } from '#shared/db/rows';
@@ -65,7 +65,7 @@ export async function deleteLegacyGrant(db: Db, id: string): Promise<LegacyGrant
 export async function listLegacyGrants(db: Db, partnerId: string, page: PageRequest): Promise<Page<LegacyGrantView>> {
   const query = db('legacy_grants').select('legacy_grants.*').where({ partner_id: partnerId });
   const rows = await paginate<LegacyGrantRow>(db, query, page, { keys: ['created_at', 'id'] });
-  return { data: await withCoverage(db, rows.data), nextCursor: rows.nextCursor };
+  return withRows(rows, await withCoverage(db, rows.data));
 }
 
 /** The partner's grants that a product covers now, oldest first, each with its covering products (for clean-up requests). */

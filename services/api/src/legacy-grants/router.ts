@@ -1,4 +1,4 @@
-import type { ApiRoutes } from '../http/route.ts';
+import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
 import { recordAudit } from '../audit/audit.ts';
@@ -10,7 +10,7 @@ import { listLegacyGrants } from './repository.ts';
 export function registerLegacyGrantRoutes(api: ApiRoutes, deps: AppDeps): void {
   api.add({
     method: 'post',
-    path: '/v1/partners/:id/legacy-grants',
+    path: '/v1/partners/:partnerId/legacy-grants',
     operationId: 'createLegacyGrant',
     auth: ['operator'],
     summary: 'Record a legacy grant: the partner may call the function for the installation',
@@ -26,23 +26,23 @@ export function registerLegacyGrantRoutes(api: ApiRoutes, deps: AppDeps): void {
     },
     handler: async ({ actor, params, body }) => {
       const grant = await deps.db.transaction(async (trx) => {
-        const created = await createLegacyGrant(trx, params.id, body);
+        const made = await createLegacyGrant(trx, params.partnerId, body);
         await recordAudit(trx, actor, {
           action: 'legacy_grant.created',
           targetType: 'legacy_grant',
-          targetId: created.id,
-          partnerId: created.partnerId,
-          data: { installationId: created.installationId, functionKey: created.functionKey },
+          targetId: made.id,
+          partnerId: made.partnerId,
+          data: { installationId: made.installationId, functionKey: made.functionKey },
         });
-        return created;
+        return made;
       });
-      return { status: 201, body: grant };
+      return created(`/v1/legacy-grants/${grant.id}`, grant);
     },
   });
 
   api.add({
     method: 'delete',
-    path: '/v1/legacy-grants/:id',
+    path: '/v1/legacy-grants/:grantId',
     operationId: 'deleteLegacyGrant',
     auth: ['operator'],
     summary: 'Remove a legacy grant (once a product covers it)',
@@ -51,7 +51,7 @@ export function registerLegacyGrantRoutes(api: ApiRoutes, deps: AppDeps): void {
     responses: { 204: 'removed', 404: 'no such grant' },
     handler: async ({ actor, params }) => {
       await deps.db.transaction(async (trx) => {
-        const removed = await removeLegacyGrant(trx, params.id);
+        const removed = await removeLegacyGrant(trx, params.grantId);
         await recordAudit(trx, actor, {
           action: 'legacy_grant.removed',
           targetType: 'legacy_grant',

@@ -5,8 +5,8 @@ import { FunctionKey } from '../functions/schema.ts';
 export const CreateLegacyGrantBody = z.object({ installationId: InstallationId, functionKey: FunctionKey }).meta({ id: 'CreateLegacyGrantRequest' });
 export type CreateLegacyGrantInput = z.infer<typeof CreateLegacyGrantBody>;
 
-export const PartnerIdParams = z.object({ id: z.string() });
-export const LegacyGrantIdParams = z.object({ id: z.string() });
+export const PartnerIdParams = z.object({ partnerId: z.string() });
+export const LegacyGrantIdParams = z.object({ grantId: z.string() });
 
 export const LegacyGrant = z.object({
   id: z.string(),

@@ -2,7 +2,7 @@ import type { Db, Knex } from '#shared/db/knex';
 import { showBody } from '#shared/delivery/response-body';
 import type { EventRow, MessageRow } from '#shared/db/rows';
 import type { z } from 'zod';
-import type { Attempt, Message } from './schema.ts';
+import type { Attempt, AttemptFilters, AttemptRecord, Message, MessageFilters } from './schema.ts';
 
 /** A message with its event's type and installation, as `messagesQuery` selects it. */
 export type MessageLogRow = Pick<
@@ -61,6 +61,112 @@ export function messagesQuery(db: Db): Knex.QueryBuilder {
     );
 }
 
+/** Narrows a `messagesQuery` to the list filters (status, time range, what the event carried). */
+export function filterMessages(q: Knex.QueryBuilder, filters: Omit<MessageFilters, 'limit' | 'cursor'>): Knex.QueryBuilder {
+  if (filters.status === 'failed') q.where('m.status', 'pending').where('m.attempts', '>', 0);
+  else if (filters.status) q.where('m.status', filters.status);
+  if (filters.since) q.where('m.created_at', '>=', filters.since);
+  if (filters.until) q.where('m.created_at', '<', filters.until);
+  return filterEvents(q, filters);
+}
+
+function filterEvents(q: Knex.QueryBuilder, filters: { eventType?: string | undefined; eventId?: string | undefined; installationId?: string | undefined }) {
+  if (filters.eventType) q.where('e.type', filters.eventType);
+  if (filters.eventId) q.where('e.id', filters.eventId);
+  if (filters.installationId) q.where('e.installation_id', filters.installationId);
+  return q;
+}
+
+export type AttemptRow = {
+  id: string;
+  message_id: string;
+  subscription_id: string;
+  attempt: number;
+  attempted_at: Date;
+  duration_ms: number;
+  outcome: 'success' | 'failure';
+  status_code: number | null;
+  error: string | null;
+  error_message: string | null;
+  response_body: string | null;
+  response_body_bytes: Buffer | null;
+  response_body_truncated: boolean;
+  response_status_text: string | null;
+  response_headers: { headers: Record<string, string>; omitted: number } | null;
+  event_id: string;
+  type: string;
+  installation_id: string;
+};
+
+/** Attempts joined with their messages and events, as the attempt lists read them. */
+export function attemptsQuery(db: Db): Knex.QueryBuilder {
+  return db('attempts as a')
+    .join('messages as m', 'm.id', 'a.message_id')
+    .join('events as e', 'e.id', 'm.event_id')
+    .select(
+      'a.id',
+      'a.message_id',
+      'a.subscription_id',
+      'a.attempt',
+      'a.attempted_at',
+      'a.duration_ms',
+      'a.outcome',
+      'a.status_code',
+      'a.error',
+      'a.error_message',
+      'a.response_body',
+      'a.response_body_bytes',
+      'a.response_body_truncated',
+      'a.response_status_text',
+      'a.response_headers',
+      'e.id as event_id',
+      'e.type',
+      'e.installation_id',
+    );
+}
+
+/** Narrows an `attemptsQuery` to the list filters: outcome class, time range, what the event carried. */
+export function filterAttempts(q: Knex.QueryBuilder, filters: Partial<Omit<AttemptFilters, 'limit' | 'cursor'>>): Knex.QueryBuilder {
+  const cls = filters.statusClass;
+  if (cls === 'error') q.whereNull('a.status_code');
+  else if (cls) {
+    const low = Number(cls[0]) * 100;
+    q.where('a.status_code', '>=', low).where('a.status_code', '<', low + 100);
+  }
+  if (filters.since) q.where('a.attempted_at', '>=', filters.since);
+  if (filters.until) q.where('a.attempted_at', '<', filters.until);
+  return filterEvents(q, filters);
+}
+
+/** An attempt row as the attempt lists show it. */
+export const toAttemptRecord = (r: AttemptRow): z.infer<typeof AttemptRecord> => ({
+  id: String(r.id),
+  messageId: r.message_id,
+  subscriptionId: r.subscription_id,
+  eventId: r.event_id,
+  eventType: r.type,
+  installationId: r.installation_id,
+  ...toAttempt(r),
+});
+
+/** The columns of an attempt as the API shows them (the message view's log and the attempt lists). */
+function toAttempt(r: Omit<AttemptRow, 'id' | 'message_id' | 'subscription_id' | 'event_id' | 'type' | 'installation_id'>): z.infer<typeof Attempt> {
+  return {
+    attempt: r.attempt,
+    attemptedAt: r.attempted_at.toISOString(),
+    durationMs: r.duration_ms,
+    outcome: r.outcome,
+    statusCode: r.status_code,
+    error: r.error,
+    errorMessage: r.error_message,
+    ...showBody(r.response_body, r.response_body_bytes),
+    responseBodyTruncated: r.response_body_truncated,
+    responseStatusText: r.response_status_text,
+    responseHeaders: r.response_headers?.headers ?? null,
+    responseHeadersOmitted: r.response_headers?.omitted ?? 0,
+  };
+}
+
 /** The partner's message (through its subscription), with its event; null when not theirs or unknown. */
 export async function findPartnerMessage(db: Db, partnerId: string, id: string): Promise<(MessageLogRow & Pick<EventRow, 'entity_id' | 'occurred_at' | 'data'>) | null> {
   const row = (await messagesQuery(db)
@@ -94,22 +200,6 @@ export async function attemptStats(
 
 /** Every attempt of a message, oldest first. */
 export async function listAttempts(db: Db, messageId: string): Promise<z.infer<typeof Attempt>[]> {
-  const rows = await db('attempts').where({ message_id: messageId }).orderBy([{ column: 'attempted_at' }, { column: 'id' }]);
-  return rows.map((r) => {
-    const headers = r.response_headers as { headers: Record<string, string>; omitted: number } | null;
-    return {
-      attempt: r.attempt,
-      attemptedAt: r.attempted_at.toISOString(),
-      durationMs: r.duration_ms,
-      outcome: r.outcome,
-      statusCode: r.status_code,
-      error: r.error,
-      errorMessage: r.error_message,
-      ...showBody(r.response_body, r.response_body_bytes),
-      responseBodyTruncated: r.response_body_truncated,
-      responseStatusText: r.response_status_text,
-      responseHeaders: headers?.headers ?? null,
-      responseHeadersOmitted: headers?.omitted ?? 0,
-    };
-  });
+  const rows: AttemptRow[] = await db('attempts').where({ message_id: messageId }).orderBy([{ column: 'attempted_at' }, { column: 'id' }]);
+  return rows.map(toAttempt);
 }

@@ -1,9 +1,11 @@
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { pageOf } from '../http/pagination.ts';
-import { getMessage, listMessages, recoverMessages, resendMessage, subscriptionStats } from './service.ts';
+import { getMessage, listMessageAttempts, listMessages, listSubscriptionAttempts, recoverMessages, resendMessage, subscriptionStats } from './service.ts';
 import {
+  AttemptRecord,
   Message,
+  MessageAttemptsQuery,
   MessageDetail,
   MessageListQuery,
   MessageParams,
@@ -12,6 +14,7 @@ import {
   ResentMessage,
   Stats,
   StatsQuery,
+  SubscriptionAttemptsQuery,
   SubscriptionParams,
 } from './schema.ts';
 
@@ -21,57 +24,83 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
 
   api.add({
     method: 'get',
-    path: '/v1/subscriptions/:id/messages',
+    path: '/v1/subscriptions/:subscriptionId/messages',
     operationId: 'listSubscriptionMessages',
     auth: ['partner'],
-    summary: 'The delivery log of a subscription, newest first',
+    summary: 'The delivery log of a subscription, newest first; filter by status, time, event type, event id, installation',
     tags: ['delivery log'],
     params: SubscriptionParams,
     query: MessageListQuery,
     responses: { 200: pageOf(Message), 404: 'No such subscription' },
-    handler: async ({ actor, params, query }) => ({ status: 200, body: await listMessages(db, actor, params.id, query) }),
+    handler: async ({ actor, params, query }) => ({ status: 200, body: await listMessages(db, actor, params.subscriptionId, query) }),
   });
 
   api.add({
     method: 'get',
-    path: '/v1/messages/:id',
+    path: '/v1/messages/:messageId',
     operationId: 'getMessage',
     auth: ['partner'],
     summary: 'A message with the payload it carries and every attempt',
     tags: ['delivery log'],
     params: MessageParams,
     responses: { 200: MessageDetail, 404: 'No such message' },
-    handler: async ({ actor, params }) => ({ status: 200, body: await getMessage(db, actor, params.id) }),
+    handler: async ({ actor, params }) => ({ status: 200, body: await getMessage(db, actor, params.messageId) }),
+  });
+
+  api.add({
+    method: 'get',
+    path: '/v1/messages/:messageId/attempts',
+    operationId: 'listMessageAttempts',
+    auth: ['partner'],
+    summary: 'The attempts of a message, newest first; filter by status class and time',
+    tags: ['delivery log'],
+    params: MessageParams,
+    query: MessageAttemptsQuery,
+    responses: { 200: pageOf(AttemptRecord), 404: 'No such message' },
+    handler: async ({ actor, params, query }) => ({ status: 200, body: await listMessageAttempts(db, actor, params.messageId, query) }),
+  });
+
+  api.add({
+    method: 'get',
+    path: '/v1/subscriptions/:subscriptionId/attempts',
+    operationId: 'listSubscriptionAttempts',
+    auth: ['partner'],
+    summary: 'Every attempt of a subscription, newest first; filter by status class, time, event type, event id, installation',
+    tags: ['delivery log'],
+    params: SubscriptionParams,
+    query: SubscriptionAttemptsQuery,
+    responses: { 200: pageOf(AttemptRecord), 404: 'No such subscription' },
+    handler: async ({ actor, params, query }) => ({ status: 200, body: await listSubscriptionAttempts(db, actor, params.subscriptionId, query) }),
   });
 
   api.add({
     method: 'post',
-    path: '/v1/messages/:id/resend',
+    path: '/v1/messages/:messageId/resend',
     operationId: 'resendMessage',
     auth: ['partner'],
     summary: 'Send a message again now',
     tags: ['delivery log'],
     params: MessageParams,
     responses: { 202: ResentMessage, 404: 'No such message', 409: 'The message was cancelled' },
-    handler: async ({ actor, params }) => ({ status: 202, body: { messageId: await resendMessage(db, queues, actor, params.id) } }),
+    handler: async ({ actor, params }) => ({ status: 202, body: { messageId: await resendMessage(db, queues, actor, params.messageId) } }),
   });
 
   api.add({
     method: 'post',
-    path: '/v1/subscriptions/:id/recover',
+    path: '/v1/subscriptions/:subscriptionId/recover',
     operationId: 'recoverSubscriptionMessages',
     auth: ['partner'],
-    summary: 'Send again every failed or dead message created since a time',
+    summary: 'Send again every failed or dead message created since a time (and before `until`, when given)',
     tags: ['delivery log'],
     params: SubscriptionParams,
     body: RecoverBody,
     responses: { 202: RecoveredMessages, 404: 'No such subscription' },
-    handler: async ({ actor, params, body }) => ({ status: 202, body: { requeued: await recoverMessages(db, queues, actor, params.id, body) } }),
+    handler: async ({ actor, params, body }) => ({ status: 202, body: { requeued: await recoverMessages(db, queues, actor, params.subscriptionId, body) } }),
   });
 
   api.add({
     method: 'get',
-    path: '/v1/subscriptions/:id/stats',
+    path: '/v1/subscriptions/:subscriptionId/stats',
     operationId: 'getSubscriptionStats',
     auth: ['partner'],
     summary: 'Attempts, success rate and latency over a window (default 24h)',
@@ -79,6 +108,6 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
     params: SubscriptionParams,
     query: StatsQuery,
     responses: { 200: Stats, 404: 'No such subscription' },
-    handler: async ({ actor, params, query }) => ({ status: 200, body: await subscriptionStats(db, actor, params.id, query) }),
+    handler: async ({ actor, params, query }) => ({ status: 200, body: await subscriptionStats(db, actor, params.subscriptionId, query) }),
   });
 }

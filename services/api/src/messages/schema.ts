@@ -5,16 +5,41 @@ import { Timestamp } from '../http/timestamp.ts';
 
 export const MESSAGE_STATUSES = ['pending', 'held', 'succeeded', 'dead', 'cancelled'] as const;
 
-export const SubscriptionParams = z.object({ id: z.string() });
-export const MessageParams = z.object({ id: z.string() });
+/** Path parameters. */
+export const SubscriptionParams = z.object({ subscriptionId: z.string() });
+export const MessageParams = z.object({ messageId: z.string() });
 
-export const MessageListQuery = PageQuery.extend({
-  status: z.enum(MESSAGE_STATUSES).optional(),
-  since: Timestamp.optional(),
-  until: Timestamp.optional(),
-});
+/**
+ * Message status filter: a stored status, or `failed`: pending after at least one failed
+ * attempt (waiting for its next retry).
+ */
+export const MESSAGE_STATUS_FILTERS = [...MESSAGE_STATUSES, 'failed'] as const;
+/** Attempt outcome classes: the receiver's status class, or `error` when no status came (timeout, connection, DNS). */
+export const STATUS_CLASSES = ['2xx', '3xx', '4xx', '5xx', 'error'] as const;
 
-export const RecoverBody = z.object({ since: Timestamp }).meta({ id: 'RecoverMessagesRequest' });
+/** Created (or attempted) at or after `since` and before `until`. */
+const TimeRange = { since: Timestamp.optional(), until: Timestamp.optional() };
+/** What an event carried: its type, HUB's event id, the installation. */
+const EventFilters = {
+  eventType: z.string().min(1).max(100).optional(),
+  eventId: z.string().min(1).max(200).optional(),
+  installationId: z.string().min(1).max(32).optional(),
+};
+
+export const MessageListQuery = PageQuery.extend({ status: z.enum(MESSAGE_STATUS_FILTERS).optional(), ...TimeRange, ...EventFilters });
+export type MessageFilters = z.infer<typeof MessageListQuery>;
+
+/** The attempts of one message: by outcome class and time. */
+export const MessageAttemptsQuery = PageQuery.extend({ statusClass: z.enum(STATUS_CLASSES).optional(), ...TimeRange });
+/** The attempts of a subscription: also by what the event carried. */
+export const SubscriptionAttemptsQuery = MessageAttemptsQuery.extend(EventFilters);
+export type AttemptFilters = z.infer<typeof SubscriptionAttemptsQuery>;
+
+/** Resend the failed and dead messages created in [since, until) (until: now when left out). */
+export const RecoverBody = z.object({ since: Timestamp, until: Timestamp.optional() }).refine((b) => b.until === undefined || Date.parse(b.until) > Date.parse(b.since), {
+  path: ['until'],
+  message: 'must be later than since',
+}).meta({ id: 'RecoverMessagesRequest' });
 
 export const StatsQuery = z.object({ window: WindowDuration });
 
@@ -59,6 +84,16 @@ export const Attempt = z.object({
 }).meta({ id: 'Attempt' });
 
 export const MessageDetail = Message.extend({ payload: z.unknown(), attemptLog: z.array(Attempt) }).meta({ id: 'MessageDetail' });
+
+/** An attempt in the attempt lists: which message and event it was for. */
+export const AttemptRecord = Attempt.extend({
+  id: z.string(),
+  messageId: z.string(),
+  subscriptionId: z.string(),
+  eventId: z.string(),
+  eventType: z.string(),
+  installationId: z.string(),
+}).meta({ id: 'AttemptRecord' });
 
 export const Stats = z.object({
   window: z.string(),

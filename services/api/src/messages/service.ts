@@ -12,10 +12,22 @@ import { buildPayload } from '#shared/delivery/payload';
 import { requeueMessages } from '#shared/delivery/requeue';
 import type { Queues } from '#shared/queues/connection';
 import type { PartnerActor } from '../http/actor.ts';
-import { paginate, type Page } from '../http/pagination.ts';
+import { mapPage, paginate, type Page } from '../http/pagination.ts';
 import { requirePartnerSubscription } from '../subscriptions/service.ts';
-import { attemptStats, findPartnerMessage, listAttempts, messagesQuery, toMessage, type MessageLogRow } from './repository.ts';
-import type { Message, MessageDetail, MessageListQuery, RecoverBody, Stats, StatsQuery } from './schema.ts';
+import {
+  attemptStats,
+  attemptsQuery,
+  filterAttempts,
+  filterMessages,
+  findPartnerMessage,
+  listAttempts,
+  messagesQuery,
+  toAttemptRecord,
+  toMessage,
+  type AttemptRow,
+  type MessageLogRow,
+} from './repository.ts';
+import type { AttemptFilters, AttemptRecord, Message, MessageDetail, MessageListQuery, RecoverBody, Stats, StatsQuery } from './schema.ts';
 
 async function partnerMessage(db: Db, actor: PartnerActor, id: string) {
   const row = isId('message', id) ? await findPartnerMessage(db, actor.principal.partnerId, id) : null;
@@ -23,15 +35,26 @@ async function partnerMessage(db: Db, actor: PartnerActor, id: string) {
   return row;
 }
 
-/** A subscription's delivery log, newest first, filtered by status and creation time. */
+/** A subscription's delivery log, newest first, filtered by status, creation time and what the event carried. */
 export async function listMessages(db: Db, actor: PartnerActor, subscriptionId: string, query: z.infer<typeof MessageListQuery>): Promise<Page<z.infer<typeof Message>>> {
   await requirePartnerSubscription(db, actor.principal.partnerId, subscriptionId);
-  const q = messagesQuery(db).where('m.subscription_id', subscriptionId);
-  if (query.status) q.where('m.status', query.status);
-  if (query.since) q.where('m.created_at', '>=', query.since);
-  if (query.until) q.where('m.created_at', '<', query.until);
+  const q = filterMessages(messagesQuery(db).where('m.subscription_id', subscriptionId), query);
   const page = await paginate<MessageLogRow>(db, q, query, { keys: ['m.created_at', 'm.id'], order: 'desc' });
-  return { data: page.data.map(toMessage), nextCursor: page.nextCursor };
+  return mapPage(page, toMessage);
+}
+
+/** The attempts of one of the partner's messages, newest first, filtered by outcome class and time. */
+export async function listMessageAttempts(db: Db, actor: PartnerActor, messageId: string, query: AttemptFilters): Promise<Page<z.infer<typeof AttemptRecord>>> {
+  const message = await partnerMessage(db, actor, messageId);
+  const q = filterAttempts(attemptsQuery(db).where('a.message_id', message.id), query);
+  return mapPage(await paginate<AttemptRow>(db, q, query, { keys: ['a.attempted_at', 'a.id'], order: 'desc' }), toAttemptRecord);
+}
+
+/** Every attempt of one of the partner's subscriptions, newest first, with the message list's event filters too. */
+export async function listSubscriptionAttempts(db: Db, actor: PartnerActor, subscriptionId: string, query: AttemptFilters): Promise<Page<z.infer<typeof AttemptRecord>>> {
+  await requirePartnerSubscription(db, actor.principal.partnerId, subscriptionId);
+  const q = filterAttempts(attemptsQuery(db).where('a.subscription_id', subscriptionId), query);
+  return mapPage(await paginate<AttemptRow>(db, q, query, { keys: ['a.attempted_at', 'a.id'], order: 'desc' }), toAttemptRecord);
 }
 
 /** One message with the payload it carries (as the receiver gets it) and every attempt. */
@@ -54,13 +77,16 @@ export async function resendMessage(db: Db, queues: Queues, actor: PartnerActor,
   return row.id;
 }
 
-/** Sends again every dead message, and every pending one that has failed, created since `since`; returns how many. */
+/** Sends again every dead message, and every pending one that has failed, created in [since, until); returns how many. */
 export async function recoverMessages(db: Db, queues: Queues, actor: PartnerActor, subscriptionId: string, body: z.infer<typeof RecoverBody>): Promise<number> {
   await requirePartnerSubscription(db, actor.principal.partnerId, subscriptionId);
   const requeued = await requeueMessages(db, queues, (q) =>
     q
       .where('subscription_id', subscriptionId)
       .where('created_at', '>=', body.since)
+      .modify((w) => {
+        if (body.until) w.where('created_at', '<', body.until);
+      })
       .where((w) => w.where('status', 'dead').orWhere((p) => p.where('status', 'pending').where('attempts', '>', 0))),
   );
   return requeued.length;

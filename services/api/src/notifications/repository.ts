@@ -1,6 +1,6 @@
 import type { Db } from '#shared/db/knex';
 import type { NotificationRow } from '#shared/db/rows';
-import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
+import { mapPage, paginate, type Page, type PageRequest } from '../http/pagination.ts';
 import type { NotificationView } from './schema.ts';
 
 /**
@@ -36,7 +36,7 @@ export async function listNotifications(db: Db, scope: NotificationScope, page: 
     keys: ['notifications.created_at', 'notifications.id'],
     order: 'desc',
   });
-  return { data: rows.data.map(toNotification), nextCursor: rows.nextCursor };
+  return mapPage(rows, toNotification);
 }
 
 /** Marks one of the scope's notices read (a notice read before keeps its first time); null if the scope has no such notice. */

@@ -8,6 +8,7 @@ import type { Queues } from '#shared/queues/connection';
 import { QUEUE_NAMES } from '#shared/queues/catalog';
 import { RateLimitedError } from '#shared/errors';
 import { safeEqual } from '#shared/tokens';
+import { UnauthorizedError } from '#shared/errors';
 import { countBadToken } from '../http/auth.ts';
 import type { RateLimits } from '../http/rate-limits.ts';
 
@@ -145,7 +146,7 @@ export function mountQueueBoard(app: Express, deps: { config: Config; queues: Qu
     }
     // The board's own JSON API gets an API answer; pages and assets go to the login form.
     if (req.path.startsWith('/api/')) {
-      res.status(401).json({ error: { code: 'unauthorized', message: 'sign in at /ops/board/login', details: [] } });
+      next(new UnauthorizedError('sign in at /ops/board/login'));
       return;
     }
     res.redirect(303, `${BOARD_PATH}/login`);

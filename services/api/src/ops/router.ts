@@ -1,5 +1,6 @@
 import { dispatchMail } from '#shared/mail/outbox';
 import type { Metrics } from '#shared/metrics';
+import type { QueueName } from '#shared/queues/catalog';
 import { releaseHeldMessages } from '#shared/delivery/requeue';
 import { findQueue } from '#shared/queues/connection';
 import type { AppDeps } from '../deps.ts';
@@ -14,10 +15,13 @@ import {
   OpsSubscription,
   QueueList,
   QueueParams,
+  QueueStats,
   ReplayBody,
   ReplayResult,
   SubscriptionHealthQuery,
   SubscriptionParams,
+  UnroutableEvent,
+  UnroutableQuery,
 } from './schema.ts';
 import {
   disableByOperator,
@@ -25,6 +29,8 @@ import {
   getOpsSubscription,
   listDeadLetters,
   listQueueStats,
+  listUnroutable,
+  queueStats,
   listSubscriptionHealth,
   replayDeadLetters,
   setRateCeiling,
@@ -48,7 +54,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
   for (const action of ['pause', 'resume'] as const) {
     api.add({
       method: 'post',
-      path: `/v1/ops/queues/:name/${action}`,
+      path: `/v1/ops/queues/:queueName/${action}`,
       operationId: `${action}Queue`,
       auth: ['operator'],
       summary:
@@ -57,15 +63,16 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
           : 'Resume a paused queue',
       tags: ['ops'],
       params: QueueParams,
-      responses: { 204: action === 'pause' ? 'Paused (also when it already was)' : 'Resumed', 404: 'No queue of that name' },
+      // 200 with the queue's new state, like every pause, resume, disable and enable of the API.
+      responses: { 200: QueueStats, 404: 'No queue of that name' },
       handler: async ({ actor, params }) => {
-        const queue = findQueue(deps.queues, params.name);
+        const queue = findQueue(deps.queues, params.queueName);
         // Pausing is global (a flag in Redis): every worker of every process sees it.
         if (action === 'pause') await queue.pause();
         else await queue.resume();
         // Redis has no transaction with Postgres; the audit row follows the change it records.
         await recordAudit(deps.db, actor, { action: `queue.${action}`, targetType: 'queue', targetId: queue.name });
-        return { status: 204 };
+        return { status: 200, body: await queueStats(deps.queues, queue.name as QueueName) };
       },
     });
   }
@@ -108,6 +115,18 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
 
   api.add({
     method: 'get',
+    path: '/v1/ops/unroutable-events',
+    operationId: 'listUnroutableEvents',
+    auth: ['operator'],
+    summary: 'Accepted events nobody can route (an installation or event type hubhook does not know), newest first',
+    tags: ['ops'],
+    query: UnroutableQuery,
+    responses: { 200: pageOf(UnroutableEvent), 400: 'A filter or the cursor is malformed' },
+    handler: async ({ query }) => ({ status: 200, body: await listUnroutable(db, query) }),
+  });
+
+  api.add({
+    method: 'get',
     path: '/v1/ops/subscriptions',
     operationId: 'listSubscriptionHealth',
     auth: ['operator'],
@@ -120,7 +139,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
 
   api.add({
     method: 'post',
-    path: '/v1/ops/subscriptions/:id/disable',
+    path: '/v1/ops/subscriptions/:subscriptionId/disable',
     operationId: 'disableSubscription',
     auth: ['operator'],
     summary: 'Disable a subscription (its partner is notified why); its waiting messages are held',
@@ -130,12 +149,12 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
     responses: { 200: OpsSubscription, 404: 'No such subscription' },
     handler: async ({ actor, params, body }) => {
       const outcome = await db.transaction(async (trx) => {
-        const disabled = await disableByOperator(trx, params.id, body.reason, deps.config.publicUrl);
+        const disabled = await disableByOperator(trx, params.subscriptionId, body.reason, deps.config.publicUrl);
         if (disabled.count > 0) {
           await recordAudit(trx, actor, {
             action: 'subscription.disable',
             targetType: 'subscription',
-            targetId: params.id,
+            targetId: params.subscriptionId,
             data: { reason: body.reason ?? null },
           });
         }
@@ -143,13 +162,13 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
       });
       dispatchMail(deps.queues, outcome.mailIds, actor.log);
       if (outcome.count > 0) deps.metrics.subscriptionsDisabled.inc({ reason: 'operator' });
-      return { status: 200, body: await getOpsSubscription(deps, params.id) };
+      return { status: 200, body: await getOpsSubscription(deps, params.subscriptionId) };
     },
   });
 
   api.add({
     method: 'post',
-    path: '/v1/ops/subscriptions/:id/enable',
+    path: '/v1/ops/subscriptions/:subscriptionId/enable',
     operationId: 'enableSubscription',
     auth: ['operator'],
     summary: 'Enable a disabled subscription: its held messages are delivered',
@@ -158,19 +177,19 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
     responses: { 200: OpsSubscription, 404: 'No such subscription', 409: 'The partner paused it; only they resume it' },
     handler: async ({ actor, params }) => {
       const changed = await db.transaction(async (trx) => {
-        const enabled = await enableByOperator(trx, params.id);
-        if (enabled) await recordAudit(trx, actor, { action: 'subscription.enable', targetType: 'subscription', targetId: params.id });
+        const enabled = await enableByOperator(trx, params.subscriptionId);
+        if (enabled) await recordAudit(trx, actor, { action: 'subscription.enable', targetType: 'subscription', targetId: params.subscriptionId });
         return enabled;
       });
       // After the commit, so a worker taking a released message sees the subscription active.
-      if (changed) await releaseHeldMessages(db, deps.queues, params.id);
-      return { status: 200, body: await getOpsSubscription(deps, params.id) };
+      if (changed) await releaseHeldMessages(db, deps.queues, params.subscriptionId);
+      return { status: 200, body: await getOpsSubscription(deps, params.subscriptionId) };
     },
   });
 
   api.add({
     method: 'put',
-    path: '/v1/ops/subscriptions/:id/rate-limit',
+    path: '/v1/ops/subscriptions/:subscriptionId/rate-limit',
     operationId: 'setSubscriptionRateLimit',
     auth: ['operator'],
     summary: 'Set the ceiling on requests started per second to a subscription (null: none); its partner may set a lower limit, not a higher one',
@@ -180,15 +199,15 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
     responses: { 200: OpsSubscription, 404: 'No such subscription', 400: 'maxRateLimitPerSecond is missing or not a whole number from 1 to 10000, or null' },
     handler: async ({ actor, params, body }) => {
       await db.transaction(async (trx) => {
-        const previous = await setRateCeiling(trx, params.id, body.maxRateLimitPerSecond);
+        const previous = await setRateCeiling(trx, params.subscriptionId, body.maxRateLimitPerSecond);
         await recordAudit(trx, actor, {
           action: 'subscription.rate_limit',
           targetType: 'subscription',
-          targetId: params.id,
+          targetId: params.subscriptionId,
           data: { maxRateLimitPerSecond: { from: previous, to: body.maxRateLimitPerSecond } },
         });
       });
-      return { status: 200, body: await getOpsSubscription(deps, params.id) };
+      return { status: 200, body: await getOpsSubscription(deps, params.subscriptionId) };
     },
   });
 }

@@ -22,7 +22,7 @@ export type QueueStats = z.infer<typeof QueueStats>;
 
 export const QueueList = z.object({ data: z.array(QueueStats) }).meta({ id: 'QueueList' });
 
-export const QueueParams = z.object({ name: z.string() });
+export const QueueParams = z.object({ queueName: z.string() });
 
 const subscriptionIdFilter = z.string().refine((value) => isId('subscription', value), 'not a subscription id (sub_…)');
 
@@ -54,11 +54,24 @@ export const ReplayResult = z.object({
   skipped: z.array(z.string()),
 }).meta({ id: 'ReplayDeadLettersResult' });
 
+/** `GET /v1/ops/unroutable-events` filters. */
+export const UnroutableQuery = PageQuery.extend({ reason: z.enum(['unknown_installation', 'unknown_event_type']).optional() });
+
+/** An accepted event no subscription can receive, and why. */
+export const UnroutableEvent = z.object({
+  eventId: z.string(),
+  installationId: z.string(),
+  type: z.string(),
+  reason: z.enum(['unknown_installation', 'unknown_event_type']),
+  receivedAt: z.string(),
+}).meta({ id: 'UnroutableEvent' });
+
 export const SUBSCRIPTION_STATES = ['active', 'paused', 'disabled'] as const;
 
 /** `GET /v1/ops/subscriptions` filters. */
 export const SubscriptionHealthQuery = PageQuery.extend({
-  state: z.enum(SUBSCRIPTION_STATES).optional(),
+  status: z.enum(SUBSCRIPTION_STATES).optional(),
+  state: z.enum(SUBSCRIPTION_STATES).optional().meta({ deprecated: true, description: 'Deprecated: use `status`; removed in the next version.' }),
   /** Only subscriptions whose deliveries are failing now (no success since their failures began). */
   failing: z.enum(['true', 'false']).optional(),
   /** The window of the success rate; default 24h. */
@@ -92,7 +105,8 @@ export const OpsSubscription = z.object({
   functionKey: z.string(),
   url: z.string(),
   eventTypes: z.array(z.string()),
-  state: z.enum(SUBSCRIPTION_STATES),
+  status: z.enum(SUBSCRIPTION_STATES),
+  state: z.enum(SUBSCRIPTION_STATES).meta({ deprecated: true, description: 'Deprecated: the same as `status`; removed in the next version.' }),
   disabledReason: z.string().nullable(),
   /** The operator's ceiling on requests started per second; null: none. */
   maxRateLimitPerSecond: z.number().int().nullable(),
@@ -103,7 +117,7 @@ export const OpsSubscription = z.object({
 }).meta({ id: 'OpsSubscription' });
 export type OpsSubscription = z.infer<typeof OpsSubscription>;
 
-export const SubscriptionParams = z.object({ id: z.string() });
+export const SubscriptionParams = z.object({ subscriptionId: z.string() });
 
 /** `PUT /v1/ops/subscriptions/:id/rate-limit`: the ceiling on requests started per second, or null for none. */
 export const RateLimitBody = z

@@ -5,26 +5,37 @@ import { isId } from '#shared/ids';
 import { disableSubscriptions, type DisableOutcome } from '#shared/delivery/disable';
 import { parseDuration } from '#shared/duration';
 import { requeueMessages } from '#shared/delivery/requeue';
-import { QUEUE_NAMES } from '#shared/queues/catalog';
+import { QUEUE_NAMES, type QueueName } from '#shared/queues/catalog';
 import type { Queues } from '#shared/queues/connection';
 import { queueCounts } from '#shared/metrics';
 import { readCircuits } from '#shared/delivery/limits';
 import type { CircuitState } from '#shared/delivery/breaker';
 import { redisKeys } from '#shared/queues/redis-keys';
 import type { AppDeps } from '../deps.ts';
-import { paginate, type Page } from '../http/pagination.ts';
+import { paginate, type Page, mapPage } from '../http/pagination.ts';
 import { attemptCounts, deadLettersQuery, findSubscription, subscriptionsQuery, toDeadLetter, type DeadLetterRow, type SubscriptionRow } from './repository.ts';
-import type { DeadLetter, DeadLetterQuery, OpsSubscription, QueueStats, ReplayBody, SubscriptionHealthQuery } from './schema.ts';
+import type { DeadLetter, DeadLetterQuery, OpsSubscription, QueueStats, ReplayBody, SubscriptionHealthQuery, UnroutableEvent, UnroutableQuery } from './schema.ts';
+
+type UnroutableRow = { event_id: string; installation_id: string; type: string; reason: 'unknown_installation' | 'unknown_event_type'; received_at: Date };
+
+/** The accepted events nobody can route, newest first. */
+export async function listUnroutable(db: Db, query: z.infer<typeof UnroutableQuery>): Promise<Page<z.infer<typeof UnroutableEvent>>> {
+  const q = db('unroutable_events').select('event_id', 'installation_id', 'type', 'reason', 'received_at');
+  if (query.reason) q.where('reason', query.reason);
+  const page = await paginate<UnroutableRow>(db, q, query, { keys: ['received_at', 'id'], order: 'desc' });
+  return mapPage(page, (r) => ({ eventId: r.event_id, installationId: r.installation_id, type: r.type, reason: r.reason, receivedAt: r.received_at.toISOString() }));
+}
+
+/** Counts per state of one queue of the catalog, and whether it is paused. */
+export async function queueStats(queues: Queues, name: QueueName): Promise<QueueStats> {
+  const queue = queues[name];
+  const [counts, paused] = await Promise.all([queueCounts(queue), queue.isPaused()]);
+  return { name, ...counts, paused };
+}
 
 /** Counts per state of every queue of the catalog, in catalog order. */
 export async function listQueueStats(queues: Queues): Promise<QueueStats[]> {
-  return Promise.all(
-    QUEUE_NAMES.map(async (name) => {
-      const queue = queues[name];
-      const [counts, paused] = await Promise.all([queueCounts(queue), queue.isPaused()]);
-      return { name, ...counts, paused };
-    }),
-  );
+  return Promise.all(QUEUE_NAMES.map((name) => queueStats(queues, name)));
 }
 
 /** What the subscription views read: Postgres, and the shared breaker in Redis under the queue prefix. */
@@ -52,7 +63,7 @@ export async function listDeadLetters(db: Db, query: z.infer<typeof DeadLetterQu
   if (query.subscriptionId) q.where('m.subscription_id', query.subscriptionId);
   if (query.since) q.where('m.updated_at', '>=', query.since);
   const page = await paginate<DeadLetterRow>(db, q, query, { keys: ['m.updated_at', 'm.id'], order: 'desc' });
-  return { data: page.data.map(toDeadLetter), nextCursor: page.nextCursor };
+  return mapPage(page, toDeadLetter);
 }
 
 /**
@@ -79,6 +90,7 @@ function toOpsSubscription(row: SubscriptionRow, counts: { attempts: number; suc
     functionKey: row.function_key,
     url: row.url,
     eventTypes: row.event_types,
+    status: row.state,
     state: row.state,
     disabledReason: row.disabled_reason,
     maxRateLimitPerSecond: row.max_rate_per_second,
@@ -109,7 +121,8 @@ async function requireSubscription(db: Db, id: string): Promise<SubscriptionRow>
 export async function listSubscriptionHealth(deps: OpsViewDeps, query: z.infer<typeof SubscriptionHealthQuery>): Promise<Page<OpsSubscription>> {
   const { db } = deps;
   const q = subscriptionsQuery(db);
-  if (query.state) q.where('s.state', query.state);
+  const status = query.status ?? query.state;
+  if (status) q.where('s.state', status);
   if (query.failing === 'true') q.whereNotNull('s.failing_since');
   if (query.failing === 'false') q.whereNull('s.failing_since');
   const page = await paginate<SubscriptionRow>(db, q, query, { keys: ['s.created_at', 's.id'] });
@@ -119,7 +132,7 @@ export async function listSubscriptionHealth(deps: OpsViewDeps, query: z.infer<t
     parseDuration(query.window),
   );
   const circuits = await circuitsOf(deps, page.data.map((r) => r.id));
-  return { data: page.data.map((r) => toOpsSubscription(r, counts.get(r.id), query.window, circuits.get(r.id) ?? 'closed')), nextCursor: page.nextCursor };
+  return mapPage(page, (r) => toOpsSubscription(r, counts.get(r.id), query.window, circuits.get(r.id) ?? 'closed'));
 }
 
 /** One subscription as the ops views show it (health over the last 24 h). */

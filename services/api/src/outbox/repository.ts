@@ -1,7 +1,7 @@
 import type { Config } from '#shared/config';
 import type { Db } from '#shared/db/knex';
 import type { MailRow } from '#shared/mail/outbox';
-import { paginate, type Page } from '../http/pagination.ts';
+import { paginate, type Page, mapPage } from '../http/pagination.ts';
 import type { ListOutboxInput, MailView } from './schema.ts';
 
 // In production a sensitive body (a sign-in code) is for its addressee only, even while it waits
@@ -25,5 +25,5 @@ export async function listMail(db: Db, input: ListOutboxInput, env: Config['env'
   if (input.status) query.where({ status: input.status });
   if (input.to) query.where({ to_address: input.to });
   const page = await paginate<MailRow>(db, query, input, { keys: ['created_at', 'id'], order: 'desc' });
-  return { data: page.data.map((row) => toMail(row, env)), nextCursor: page.nextCursor };
+  return mapPage(page, (row) => toMail(row, env));
 }

@@ -1,5 +1,5 @@
 import type { Db } from '#shared/db/knex';
-import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
+import { paginate, type Page, type PageRequest, mapPage } from '../http/pagination.ts';
 import { toPartner } from './service.ts';
 import type { PartnerView } from './schema.ts';
 
@@ -8,7 +8,7 @@ import type { PartnerRow } from '#shared/db/rows';
 /** One page of partners, oldest first. */
 export async function listPartners(db: Db, page: PageRequest): Promise<Page<PartnerView>> {
   const rows = await paginate<PartnerRow>(db, db('partners').select('partners.*'), page, { keys: ['created_at', 'id'] });
-  return { data: rows.data.map(toPartner), nextCursor: rows.nextCursor };
+  return mapPage(rows, toPartner);
 }
 
 /** A partner by id, or null. */

@@ -1,13 +1,19 @@
 import { z } from 'zod';
-import type { ApiRoutes } from '../http/route.ts';
+import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { CreatePartnerBody, Partner, User } from './schema.ts';
 import { createPartner } from './service.ts';
-import { listPartners } from './repository.ts';
+import { findPartner, listPartners } from './repository.ts';
+import { NotFoundError } from '#shared/errors';
 
-const CreatedPartner = z.object({ partner: Partner, user: User, apiKey: z.string() }).meta({ id: 'CreatedPartner' });
+/** A create answer: the partner at the top level, its contact person, and that person's one-time API key. */
+const CreatedPartner = Partner.extend({
+  user: User,
+  apiKey: z.string(),
+  partner: Partner.meta({ deprecated: true, description: 'Deprecated: the same fields as the top level; removed in the next version.' }),
+}).meta({ id: 'CreatedPartner' });
 
 /** Operator routes: onboard a partner with its contact person, list partners. */
 export function registerPartnerRoutes(api: ApiRoutes, deps: AppDeps): void {
@@ -21,7 +27,7 @@ export function registerPartnerRoutes(api: ApiRoutes, deps: AppDeps): void {
     body: CreatePartnerBody,
     responses: { 201: CreatedPartner, 400: 'invalid input', 409: 'a partner of that name exists (the contact address may be a user of other partners)' },
     handler: async ({ actor, body }) => {
-      const created = await deps.db.transaction(async (trx) => {
+      const made = await deps.db.transaction(async (trx) => {
         const result = await createPartner(trx, body);
         await recordAudit(trx, actor, {
           action: 'partner.created',
@@ -32,7 +38,23 @@ export function registerPartnerRoutes(api: ApiRoutes, deps: AppDeps): void {
         });
         return result;
       });
-      return { status: 201, body: created };
+      return created(`/v1/partners/${made.partner.id}`, { ...made.partner, user: made.user, apiKey: made.apiKey, partner: made.partner });
+    },
+  });
+
+  api.add({
+    method: 'get',
+    path: '/v1/partners/:partnerId',
+    operationId: 'getPartner',
+    auth: ['operator'],
+    summary: 'One partner (the URL a create answers in Location)',
+    tags: ['partners'],
+    params: z.object({ partnerId: z.string() }),
+    responses: { 200: Partner, 404: 'no such partner' },
+    handler: async ({ params }) => {
+      const partner = await findPartner(deps.db, params.partnerId);
+      if (!partner) throw new NotFoundError('partner', params.partnerId);
+      return { status: 200, body: partner };
     },
   });
 

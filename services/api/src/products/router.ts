@@ -1,5 +1,5 @@
 import type { PartnerActor } from '../http/actor.ts';
-import type { ApiRoutes } from '../http/route.ts';
+import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import {
   CreateProductBody,
@@ -41,7 +41,10 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
       409: 'you already have a product of that name',
       422: 'an availability installation does not exist',
     },
-    handler: async ({ actor, body }) => ({ status: 201, body: await createProduct(call(actor), body) }),
+    handler: async ({ actor, body }) => {
+      const product = await createProduct(call(actor), body);
+      return created(`/v1/products/${product.id}`, product);
+    },
   });
 
   api.add({
@@ -58,19 +61,19 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
 
   api.add({
     method: 'get',
-    path: '/v1/products/:id',
+    path: '/v1/products/:productId',
     operationId: 'getProduct',
     auth: ['partner'],
     summary: 'A product with its versions (and their functions), credentials and state',
     tags,
     params: ProductParams,
     responses: { 200: Product, ...errors },
-    handler: async ({ params, principal }) => ({ status: 200, body: await getProduct(deps.db, principal.partnerId, params.id) }),
+    handler: async ({ params, principal }) => ({ status: 200, body: await getProduct(deps.db, principal.partnerId, params.productId) }),
   });
 
   api.add({
     method: 'patch',
-    path: '/v1/products/:id',
+    path: '/v1/products/:productId',
     operationId: 'updateProduct',
     auth: ['partner'],
     summary: 'Change any field but functions (no new version needed)',
@@ -78,24 +81,27 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
     params: ProductParams,
     body: UpdateProductBody,
     responses: { 200: UpdatedProduct, ...errors, 409: 'you already have a product of that name', 422: 'an availability installation does not exist' },
-    handler: async ({ actor, params, body }) => ({ status: 200, body: await updateProduct(call(actor), params.id, body) }),
+    handler: async ({ actor, params, body }) => ({ status: 200, body: await updateProduct(call(actor), params.productId, body) }),
   });
 
   api.add({
     method: 'post',
-    path: '/v1/products/:id/credentials',
+    path: '/v1/products/:productId/credentials',
     operationId: 'createProductCredential',
     auth: ['partner'],
     summary: 'Issue an access key (shown once); at most two active',
     tags,
     params: ProductParams,
     responses: { 201: NewCredential, ...errors, 409: 'two keys are active already: revoke one first' },
-    handler: async ({ actor, params }) => ({ status: 201, body: await createCredential(call(actor), params.id) }),
+    handler: async ({ actor, params }) => {
+      const credential = await createCredential(call(actor), params.productId);
+      return created(`/v1/products/${params.productId}/credentials/${credential.keyId}`, credential);
+    },
   });
 
   api.add({
     method: 'delete',
-    path: '/v1/products/:id/credentials/:keyId',
+    path: '/v1/products/:productId/credentials/:keyId',
     operationId: 'revokeProductCredential',
     auth: ['partner'],
     summary: 'Revoke an access key',
@@ -103,26 +109,29 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
     params: CredentialParams,
     responses: { 204: 'revoked (or already revoked)', ...errors },
     handler: async ({ actor, params }) => {
-      await revokeCredential(call(actor), params.id, params.keyId);
+      await revokeCredential(call(actor), params.productId, params.keyId);
       return { status: 204 };
     },
   });
 
   api.add({
     method: 'post',
-    path: '/v1/products/:id/versions',
+    path: '/v1/products/:productId/versions',
     operationId: 'createProductVersion',
     auth: ['partner'],
     summary: 'Create a draft version copying the latest version’s functions',
     tags,
     params: ProductParams,
     responses: { 201: Version, ...errors },
-    handler: async ({ actor, params }) => ({ status: 201, body: await createVersion(call(actor), params.id) }),
+    handler: async ({ actor, params }) => {
+      const version = await createVersion(call(actor), params.productId);
+      return created(`/v1/products/${params.productId}/versions/${version.number}`, version);
+    },
   });
 
   api.add({
     method: 'put',
-    path: '/v1/products/:id/versions/:n/functions/:key',
+    path: '/v1/products/:productId/versions/:version/functions/:functionKey',
     operationId: 'putVersionFunction',
     auth: ['partner'],
     summary: 'Put a function (with filters) into a version',
@@ -137,13 +146,13 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
     },
     handler: async ({ actor, params, body }) => ({
       status: 200,
-      body: await putVersionFunction(call(actor), params.id, params.n, params.key, body),
+      body: await putVersionFunction(call(actor), params.productId, params.version, params.functionKey, body),
     }),
   });
 
   api.add({
     method: 'delete',
-    path: '/v1/products/:id/versions/:n/functions/:key',
+    path: '/v1/products/:productId/versions/:version/functions/:functionKey',
     operationId: 'removeVersionFunction',
     auth: ['partner'],
     summary: 'Remove a function from a version',
@@ -151,14 +160,14 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
     params: VersionFunctionParams,
     responses: { 204: 'removed', ...errors, 409: '`new_version_required`: the version is activated in installations other than MSVPAR' },
     handler: async ({ actor, params }) => {
-      await removeVersionFunction(call(actor), params.id, params.n, params.key);
+      await removeVersionFunction(call(actor), params.productId, params.version, params.functionKey);
       return { status: 204 };
     },
   });
 
   api.add({
     method: 'post',
-    path: '/v1/products/:id/versions/:n/activate',
+    path: '/v1/products/:productId/versions/:version/activate',
     operationId: 'activateProductVersion',
     auth: ['partner'],
     summary: 'Activate a version: the product becomes active; installations on older versions are told',
@@ -167,7 +176,7 @@ export function registerProductRoutes(api: ApiRoutes, deps: AppDeps): void {
     responses: { 200: Product, ...errors, 409: 'older than the active version', 422: 'the version grants no function' },
     handler: async ({ actor, params }) => ({
       status: 200,
-      body: await activateVersion(call(actor), deps.queues, params.id, params.n),
+      body: await activateVersion(call(actor), deps.queues, params.productId, params.version),
     }),
   });
 }

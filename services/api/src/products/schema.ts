@@ -72,10 +72,10 @@ export const PutVersionFunctionBody = z
   .meta({ id: 'PutVersionFunctionRequest' });
 export type PutVersionFunctionInput = z.infer<typeof PutVersionFunctionBody>;
 
-export const ProductParams = z.object({ id: z.string() });
-export const CredentialParams = z.object({ id: z.string(), keyId: z.string() });
-export const VersionParams = z.object({ id: z.string(), n: z.string() });
-export const VersionFunctionParams = z.object({ id: z.string(), n: z.string(), key: z.string() });
+export const ProductParams = z.object({ productId: z.string() });
+export const CredentialParams = z.object({ productId: z.string(), keyId: z.string() });
+export const VersionParams = z.object({ productId: z.string(), version: z.string() });
+export const VersionFunctionParams = z.object({ productId: z.string(), version: z.string(), functionKey: z.string() });
 
 export const Availability = z.object({ mode: z.enum(['all', 'restricted']), installationIds: z.array(z.string()) }).meta({ id: 'Availability' });
 

@@ -15,7 +15,7 @@ import {
   toProductViews,
 } from './repository.ts';
 import { nameWarnings } from './naming.ts';
-import { paginate, type PageRequest } from '../http/pagination.ts';
+import { paginate, type PageRequest, withRows, type Page } from '../http/pagination.ts';
 import { PARTNER_TEST_INSTALLATION } from './version-rule.ts';
 import type { AvailabilityInputValue, CreateProductInput, ProductView, UpdateProductInput, WarningView } from './schema.ts';
 
@@ -238,9 +238,9 @@ export async function revokeCredential(call: ProductCallContext, productId: stri
 }
 
 /** The partner's products, oldest first, a page at a time. */
-export async function listProducts(db: Db, partnerId: string, page: PageRequest): Promise<{ data: ProductView[]; nextCursor: string | null }> {
+export async function listProducts(db: Db, partnerId: string, page: PageRequest): Promise<Page<ProductView>> {
   const rows = await paginate<ProductRow & Record<string, unknown>>(db, partnerProductsQuery(db, partnerId), page, {
     keys: ['products.created_at', 'products.id'],
   });
-  return { data: await toProductViews(db, rows.data), nextCursor: rows.nextCursor };
+  return withRows(rows, await toProductViews(db, rows.data));
 }

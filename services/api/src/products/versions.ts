@@ -51,7 +51,7 @@ async function assertVersionChangeable(call: ProductCallContext, db: Db, product
     'new_version_required',
     `version ${number} is activated in ${count} installation${count === 1 ? '' : 's'} other than ${PARTNER_TEST_INSTALLATION}; ` +
       `create a new version (POST /v1/products/${product.id}/versions) and change that one`,
-    [{ path: 'params.n', message: `activated in ${count} installation${count === 1 ? '' : 's'} other than ${PARTNER_TEST_INSTALLATION}` }],
+    [{ path: 'params.version', message: `activated in ${count} installation${count === 1 ? '' : 's'} other than ${PARTNER_TEST_INSTALLATION}` }],
   );
 }
 
@@ -90,7 +90,7 @@ export async function createVersion(call: ProductCallContext, productId: string)
 
 /**
  * Puts a function into a version, or replaces its setting there (filters, requireAccess).
- * The function must be in the catalog (422 on `params.key`) and every filter field one it
+ * The function must be in the catalog (422 on `params.functionKey`) and every filter field one it
  * declares (422 on `body.filters.<field>`). A PUT that changes nothing answers 200 without
  * touching the version, so repeating one is safe even where the version rule would refuse.
  */
@@ -110,7 +110,7 @@ export async function putVersionFunction(
     const fn = await findFunction(trx, functionKey);
     if (!fn) {
       throw new UnprocessableError('unknown_function', `no function ${functionKey} in the catalog`, [
-        { path: 'params.key', message: `no function ${functionKey} in the catalog (GET /v1/functions lists them)` },
+        { path: 'params.functionKey', message: `no function ${functionKey} in the catalog (GET /v1/functions lists them)` },
       ]);
     }
     const filters = canonicalFilters(input?.filters ?? {});
@@ -189,13 +189,13 @@ export async function activateVersion(call: ProductCallContext, queues: Queues, 
     const previous = product.active_version;
     if (previous !== null && number < previous) {
       throw new ConflictError('older_than_active', `version ${number} is older than the active version ${previous}`, [
-        { path: 'params.n', message: `older than the active version ${previous}` },
+        { path: 'params.version', message: `older than the active version ${previous}` },
       ]);
     }
     if (number !== previous) {
       if ((await versionFunctions(trx, product.id, number)).length === 0) {
         throw new UnprocessableError('version_empty', `version ${number} grants no function; put at least one function in it first`, [
-          { path: 'params.n', message: 'grants no function' },
+          { path: 'params.version', message: 'grants no function' },
         ]);
       }
       await trx('product_versions').where({ product_id: product.id, status: 'active' }).update({ status: 'superseded' });

@@ -26,9 +26,9 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags: ['auth'],
     body: SignInBody,
     responses: { 202: SignInAccepted, 400: 'the address is malformed', 429: 'too many requests from this client or for this address; see Retry-After' },
-    handler: async ({ req, actor, body }) => {
-      await limits.enforce('sign-in:client', clientAddress(req), rules.authPerClient);
-      await limits.enforce('sign-in:email', body.email, rules.authPerEmail);
+    handler: async ({ req, res, actor, body }) => {
+      await limits.enforce('sign-in:client', clientAddress(req), rules.authPerClient, res);
+      await limits.enforce('sign-in:email', body.email, rules.authPerEmail, res);
       await sessions.requestSignIn(body.email, actor.log);
       return { status: 202, body: ACCEPTED };
     },
@@ -50,9 +50,9 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
       422: 'unknown_partner: the right code, but partnerId is not one of the address’s partners',
       429: 'too_many_attempts (the code is used up: ask for a new one) or rate_limited (see Retry-After)',
     },
-    handler: async ({ req, actor, body }) => {
-      await limits.enforce('verify:client', clientAddress(req), rules.authPerClient);
-      await limits.enforce('verify:email', body.email, rules.authPerEmail);
+    handler: async ({ req, res, actor, body }) => {
+      await limits.enforce('verify:client', clientAddress(req), rules.authPerClient, res);
+      await limits.enforce('verify:email', body.email, rules.authPerEmail, res);
       return { status: 200, body: await sessions.verify(actor, body.email, body.code, body.partnerId) };
     },
   });

@@ -18,8 +18,8 @@ const Description = z.string().trim().max(MAX_DESCRIPTION_LENGTH);
 /** Requests started per second at most; null lifts the partner's own limit (the operator's ceiling stays). */
 export const RateLimitPerSecond = z.number().int('must be a whole number of requests per second').min(1).max(MAX_RATE_PER_SECOND).nullable();
 
-export const ProductParams = z.object({ id: z.string() });
-export const SubscriptionParams = z.object({ id: z.string() });
+export const ProductParams = z.object({ productId: z.string() });
+export const SubscriptionParams = z.object({ subscriptionId: z.string() });
 export const ListSubscriptionsQuery = PageQuery;
 
 export const CreateSubscriptionBody = z.object({
@@ -49,7 +49,9 @@ export const Subscription = z.object({
   url: z.string(),
   eventTypes: z.array(z.string()),
   description: z.string(),
-  state: SubscriptionState,
+  /** `active`, `paused`, or `disabled` (see `disabledReason`). */
+  status: SubscriptionState,
+  state: SubscriptionState.meta({ deprecated: true, description: 'Deprecated: the same as `status`; removed in the next version.' }),
   disabledReason: z.string().nullable(),
   /** Set while a rotation overlaps: until then the previous secret signs too. */
   previousSecretExpiresAt: z.string().nullable(),
@@ -65,10 +67,11 @@ export const Subscription = z.object({
 }).meta({ id: 'Subscription' });
 export type SubscriptionView = z.infer<typeof Subscription>;
 
-export const CreatedSubscription = z.object({
-  subscription: Subscription,
+/** A create answer: the subscription at the top level, beside its one-time signing secret. */
+export const CreatedSubscription = Subscription.extend({
   /** The signing secret (`whsec_…`): shown here and on rotation only. */
   secret: z.string(),
+  subscription: Subscription.meta({ deprecated: true, description: 'Deprecated: the same fields as the top level; removed in the next version.' }),
 }).meta({ id: 'CreatedSubscription' });
 export const RotatedSecret = z.object({
   secret: z.string(),

@@ -21,7 +21,7 @@ import { checkUrl, type GuardPolicy } from '#shared/url-guard';
 import { activeSecrets } from '#shared/delivery/secrets';
 import { enqueueDeliveries, releaseHeldMessages } from '#shared/delivery/requeue';
 import type { PartnerActor } from '../http/actor.ts';
-import type { PageRequest } from '../http/pagination.ts';
+import { type PageRequest, mapPage } from '../http/pagination.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { findFunction } from '../functions/repository.ts';
 import { requirePartnerProduct } from '../products/service.ts';
@@ -61,6 +61,7 @@ export function toSubscription(row: SubscriptionRow): SubscriptionView {
     url: row.url,
     eventTypes: row.event_types,
     description: row.description,
+    status: row.state,
     state: row.state,
     disabledReason: row.disabled_reason,
     previousSecretExpiresAt: overlapping ? iso(row.previous_secret_expires_at) : null,
@@ -145,7 +146,7 @@ async function subscribableFunction(db: Knex, productId: string, functionKey: st
 
 function limitReached(): ConflictError {
   return new ConflictError('subscription_limit_reached', `a product may have at most ${MAX_SUBSCRIPTIONS_PER_PRODUCT} subscriptions; delete one first`, [
-    { path: 'params.id', code: 'subscription_limit_reached', message: `at most ${MAX_SUBSCRIPTIONS_PER_PRODUCT} subscriptions per product` },
+    { path: 'params.productId', code: 'subscription_limit_reached', message: `at most ${MAX_SUBSCRIPTIONS_PER_PRODUCT} subscriptions per product` },
   ]);
 }
 
@@ -158,7 +159,7 @@ export async function createSubscription(
   actor: PartnerActor,
   productId: string,
   input: CreateSubscriptionInput,
-): Promise<{ subscription: SubscriptionView; secret: string }> {
+): Promise<SubscriptionView & { secret: string; subscription: SubscriptionView }> {
   const product = await partnerProduct(deps.db, actor, productId);
   const fn = await subscribableFunction(deps.db, product.id, input.functionKey);
   const eventTypes = acceptEventTypes(fn, input.eventTypes);
@@ -191,14 +192,15 @@ export async function createSubscription(
     });
     return inserted;
   });
-  return { subscription: toSubscription(row), secret };
+  const subscription = toSubscription(row);
+  return { ...subscription, secret, subscription };
 }
 
 /** One page of the product's subscriptions (404 for another partner's product). */
 export async function listSubscriptions(deps: SubscriptionDeps, actor: PartnerActor, productId: string, page: PageRequest) {
   const product = await partnerProduct(deps.db, actor, productId);
   const result = await repo.listProductSubscriptions(deps.db, product.id, page);
-  return { data: result.data.map(toSubscription), nextCursor: result.nextCursor };
+  return mapPage(result, toSubscription);
 }
 
 /** One of the partner's subscriptions. */

@@ -1,5 +1,5 @@
 import type { Db } from '#shared/db/knex';
-import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
+import { paginate, type Page, type PageRequest, mapPage } from '../http/pagination.ts';
 import { toUser } from '../partners/service.ts';
 import type { UserView } from '../partners/schema.ts';
 
@@ -16,7 +16,7 @@ export async function findUser(db: Db, partnerId: string, id: string, options: {
 export async function listUsers(db: Db, partnerId: string, page: PageRequest): Promise<Page<UserView>> {
   const query = db('users').select('users.*').where({ partner_id: partnerId });
   const rows = await paginate<UserRow>(db, query, page, { keys: ['created_at', 'id'] });
-  return { data: rows.data.map(toUser), nextCursor: rows.nextCursor };
+  return mapPage(rows, toUser);
 }
 
 /** Deletes a user; its API keys go with it (api_keys.user_id cascades). True if a row went. */

@@ -1,4 +1,4 @@
-import type { ApiRoutes } from '../http/route.ts';
+import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { NotFoundError } from '#shared/errors';
 import { PageQuery, pageOf } from '../http/pagination.ts';
@@ -67,13 +67,13 @@ export function registerUserRoutes(api: ApiRoutes, deps: AppDeps): void {
       });
       // After the commit; the mail never holds the answer up (see shared/mail/outbox.ts).
       dispatchMail(deps.queues, [mailId], actor.log);
-      return { status: 201, body: added };
+      return created(`/v1/users/${added.user.id}`, { ...added.user, apiKey: added.apiKey, user: added.user });
     },
   });
 
   api.add({
     method: 'delete',
-    path: '/v1/users/:id',
+    path: '/v1/users/:userId',
     operationId: 'deleteUser',
     auth: ['partner'],
     summary: 'Remove a user and revoke its API keys (not the contact person)',
@@ -82,7 +82,7 @@ export function registerUserRoutes(api: ApiRoutes, deps: AppDeps): void {
     responses: { 204: 'removed', 404: 'no such user of this partner', 409: 'the contact person (`contact_person`)' },
     handler: async ({ actor, params, principal }) => {
       await deps.db.transaction(async (trx) => {
-        const user = await removeUser(trx, principal.partnerId, params.id);
+        const user = await removeUser(trx, principal.partnerId, params.userId);
         await recordAudit(trx, actor, { action: 'user.removed', targetType: 'user', targetId: user.id, data: { email: user.email } });
       });
       return { status: 204 };

@@ -41,7 +41,7 @@ export async function removeUser(db: Db, partnerId: string, userId: string): Pro
   if (!user) throw new NotFoundError('user', userId);
   if (user.isContact) {
     throw new ConflictError('contact_person', 'the partner’s contact person cannot be removed', [
-      { path: 'params.id', message: 'is the contact person' },
+      { path: 'params.userId', message: 'is the contact person' },
     ]);
   }
   await deleteUser(db, partnerId, userId);

@@ -111,7 +111,7 @@ function Application(props: { application: ApplicationRow; onDecided: (text: str
             disabled={approve.busy}
             onClick={() =>
               void approve.run(async () => {
-                const answer = await ok(opsApi.POST('/v1/applications/{id}/approve', { params: { path: { id: a.id } } }));
+                const answer = await ok(opsApi.POST('/v1/applications/{applicationId}/approve', { params: { path: { applicationId: a.id } } }));
                 props.onDecided(`${a.companyName} is approved: partner ${answer.partner.id}; ${answer.user.email} is e-mailed how to sign in.`);
               })
             }
@@ -123,7 +123,7 @@ function Application(props: { application: ApplicationRow; onDecided: (text: str
             onSubmit={(e) => {
               e.preventDefault();
               void reject.run(async () => {
-                await ok(opsApi.POST('/v1/applications/{id}/reject', { params: { path: { id: a.id } }, body: { reason } }));
+                await ok(opsApi.POST('/v1/applications/{applicationId}/reject', { params: { path: { applicationId: a.id } }, body: { reason } }));
                 props.onDecided(`${a.companyName} is rejected; the applicant is e-mailed the reason.`);
               });
             }}
@@ -244,8 +244,8 @@ export function FunctionCatalog() {
           setSaved(undefined);
           void action.run(async () => {
             const fn = await ok(
-              opsApi.PUT('/v1/functions/{key}', {
-                params: { path: { key: form.key.trim() } },
+              opsApi.PUT('/v1/functions/{functionKey}', {
+                params: { path: { functionKey: form.key.trim() } },
                 body: { name: form.name, description: form.description, eventTypes: words(form.eventTypes), filterFields: words(form.filterFields) },
               }),
             );
@@ -325,7 +325,7 @@ export function TestActivation() {
           e.preventDefault();
           setDone(undefined);
           void action.run(async () => {
-            const answer = await ok(opsApi.POST('/v1/ops/products/{id}/activate-test', { params: { path: { id: productId.trim() } } }));
+            const answer = await ok(opsApi.POST('/v1/ops/products/{productId}/activate-test', { params: { path: { productId: productId.trim() } } }));
             setDone(`${answer.name} (${answer.partner.name}) is active in MSVPAR at version ${answer.activation?.version ?? answer.activeVersion}.`);
           });
         }}
@@ -445,14 +445,14 @@ export function SubscriptionHealth() {
               <tr key={s.id}>
                 <td>{s.url}</td>
                 <td>{s.functionKey}</td>
-                <td>{s.state === 'disabled' ? `disabled: ${s.disabledReason ?? ''}` : s.state}</td>
+                <td>{s.status === 'disabled' ? `disabled: ${s.disabledReason ?? ''}` : s.status}</td>
                 <td>{s.health.successRate === null ? '–' : `${Math.round(s.health.successRate * 1000) / 10} %`}</td>
                 <td>{when(s.health.lastSuccessAt)}</td>
                 <td>{s.health.consecutiveFailures}</td>
                 <td>{s.health.circuit}</td>
                 <td>
-                  {s.state === 'disabled' ? (
-                    <button type="button" class="secondary" aria-label={`Enable ${s.url}`} onClick={() => void action.run(async () => (await ok(opsApi.POST('/v1/ops/subscriptions/{id}/enable', { params: { path: { id: s.id } } })), list.reload()))}>
+                  {s.status === 'disabled' ? (
+                    <button type="button" class="secondary" aria-label={`Enable ${s.url}`} onClick={() => void action.run(async () => (await ok(opsApi.POST('/v1/ops/subscriptions/{subscriptionId}/enable', { params: { path: { subscriptionId: s.id } } })), list.reload()))}>
                       Enable
                     </button>
                   ) : (
@@ -460,7 +460,7 @@ export function SubscriptionHealth() {
                       type="button"
                       class="secondary"
                       aria-label={`Disable ${s.url}`}
-                      onClick={() => void action.run(async () => (await ok(opsApi.POST('/v1/ops/subscriptions/{id}/disable', { params: { path: { id: s.id } }, body: { reason: 'from the portal, Subscription health' } })), list.reload()))}
+                      onClick={() => void action.run(async () => (await ok(opsApi.POST('/v1/ops/subscriptions/{subscriptionId}/disable', { params: { path: { subscriptionId: s.id } }, body: { reason: 'from the portal, Subscription health' } })), list.reload()))}
                     >
                       Disable
                     </button>
@@ -512,7 +512,7 @@ export function CleanUpRequests() {
               busy={action.busy}
               onResolve={(removeGrants) =>
                 void action.run(async () => {
-                  const answer = await ok(opsApi.POST('/v1/ops/clean-up-requests/{id}/resolve', { params: { path: { id: request.id } }, body: { removeGrants } }));
+                  const answer = await ok(opsApi.POST('/v1/ops/clean-up-requests/{cleanUpRequestId}/resolve', { params: { path: { cleanUpRequestId: request.id } }, body: { removeGrants } }));
                   const removed = answer.removedGrantIds.length;
                   setDone(
                     `The request of ${nameOf(request.partnerId)} is done${removeGrants ? `: ${removed} grant${removed === 1 ? '' : 's'} removed, ${answer.keptGrantIds.length} kept (no product covers them now)` : ''}.`,

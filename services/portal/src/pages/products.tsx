@@ -3,8 +3,8 @@ import { ok, partnerApi, type ResponseOf } from '../api';
 import { Checkbox, ErrorMessage, Field, Loading, Notice, Page, SelectField, ShownOnce, navigate, useAction, useLoad, when } from '../ui';
 import { SubscriptionList } from './subscriptions';
 
-/** A product as `GET /v1/products/{id}` answers it. */
-export type Product = ResponseOf<'/v1/products/{id}', 'get'>;
+/** A product as `GET /v1/products/{productId}` answers it. */
+export type Product = ResponseOf<'/v1/products/{productId}', 'get'>;
 /** A version of a product, with its functions. */
 export type Version = Product['versions'][number];
 /** A function of the catalog. */
@@ -137,7 +137,7 @@ export function NewProduct() {
 }
 
 function useProduct(id: string) {
-  return useLoad(() => ok(partnerApi.GET('/v1/products/{id}', { params: { path: { id } } })), [id]);
+  return useLoad(() => ok(partnerApi.GET('/v1/products/{productId}', { params: { path: { productId: id } } })), [id]);
 }
 
 /** The product preview: its settings, credentials, versions and subscriptions. */
@@ -208,7 +208,7 @@ function Credentials(props: { product: Product; reload: () => void }) {
   const active = props.product.credentials.filter((c) => !c.revokedAt);
   const issue = () =>
     void action.run(async () => {
-      const answer = await ok(partnerApi.POST('/v1/products/{id}/credentials', { params: { path: { id: props.product.id } } }));
+      const answer = await ok(partnerApi.POST('/v1/products/{productId}/credentials', { params: { path: { productId: props.product.id } } }));
       setIssued({ login: answer.login, accessKey: answer.accessKey });
       props.reload();
     });
@@ -255,7 +255,7 @@ function Credentials(props: { product: Product; reload: () => void }) {
                       aria-label={`Revoke key ${key.keyId}`}
                       onClick={() =>
                         void action.run(async () => {
-                          await ok(partnerApi.DELETE('/v1/products/{id}/credentials/{keyId}', { params: { path: { id: props.product.id, keyId: key.keyId } } }));
+                          await ok(partnerApi.DELETE('/v1/products/{productId}/credentials/{keyId}', { params: { path: { productId: props.product.id, keyId: key.keyId } } }));
                           props.reload();
                         })
                       }
@@ -325,7 +325,7 @@ function Versions(props: { product: Product; reload: () => void }) {
                     disabled={action.busy}
                     onClick={() =>
                       void action.run(async () => {
-                        await ok(partnerApi.POST('/v1/products/{id}/versions/{n}/activate', { params: { path: { id: props.product.id, n: String(version.number) } } }));
+                        await ok(partnerApi.POST('/v1/products/{productId}/versions/{version}/activate', { params: { path: { productId: props.product.id, version: String(version.number) } } }));
                         props.reload();
                       })
                     }
@@ -344,7 +344,7 @@ function Versions(props: { product: Product; reload: () => void }) {
         disabled={action.busy}
         onClick={() =>
           void action.run(async () => {
-            await ok(partnerApi.POST('/v1/products/{id}/versions', { params: { path: { id: props.product.id } } }));
+            await ok(partnerApi.POST('/v1/products/{productId}/versions', { params: { path: { productId: props.product.id } } }));
             props.reload();
           })
         }
@@ -375,8 +375,8 @@ function EditForm(props: { product: Product }) {
           e.preventDefault();
           void action.run(async () => {
             const saved = await ok(
-              partnerApi.PATCH('/v1/products/{id}', {
-                params: { path: { id: p.id } },
+              partnerApi.PATCH('/v1/products/{productId}', {
+                params: { path: { productId: p.id } },
                 body: { name: form.name, type: form.type, description: form.description, orderUrl: form.orderUrl || null },
               }),
             );
@@ -420,7 +420,7 @@ function AccessForm(props: { product: Product }) {
           e.preventDefault();
           void action.run(async () => {
             const installationIds = ids.split(/[\s,]+/).filter(Boolean);
-            await ok(partnerApi.PATCH('/v1/products/{id}', { params: { path: { id: p.id } }, body: { availability: { mode, installationIds: mode === 'all' ? [] : installationIds } } }));
+            await ok(partnerApi.PATCH('/v1/products/{productId}', { params: { path: { productId: p.id } }, body: { availability: { mode, installationIds: mode === 'all' ? [] : installationIds } } }));
             navigate(`/products/${p.id}`);
           });
         }}
@@ -531,7 +531,7 @@ function FunctionForm(props: { product: Product; version: Version; fn: CatalogFu
   const save = useAction();
   const newVersion = useAction();
   const needsVersion = save.error?.code === 'new_version_required';
-  const path = { id: props.product.id, n: String(props.version.number), key: props.fn.key };
+  const path = { productId: props.product.id, version: String(props.version.number), functionKey: props.fn.key };
   return (
     <form
       aria-labelledby="function-title"
@@ -545,9 +545,9 @@ function FunctionForm(props: { product: Product; version: Version; fn: CatalogFu
                 .map(([field, text]) => [field, text.split(',').map((v) => v.trim()).filter(Boolean)] as const)
                 .filter(([, values]) => values.length > 0),
             );
-            await ok(partnerApi.PUT('/v1/products/{id}/versions/{n}/functions/{key}', { params: { path }, body: { requireAccess: true, filters: chosen } }));
+            await ok(partnerApi.PUT('/v1/products/{productId}/versions/{version}/functions/{functionKey}', { params: { path }, body: { requireAccess: true, filters: chosen } }));
           } else if (current) {
-            await ok(partnerApi.DELETE('/v1/products/{id}/versions/{n}/functions/{key}', { params: { path } }));
+            await ok(partnerApi.DELETE('/v1/products/{productId}/versions/{version}/functions/{functionKey}', { params: { path } }));
           }
           setSaved(true);
           props.reload();
@@ -584,7 +584,7 @@ function FunctionForm(props: { product: Product; version: Version; fn: CatalogFu
             disabled={newVersion.busy}
             onClick={() =>
               void newVersion.run(async () => {
-                const created = await ok(partnerApi.POST('/v1/products/{id}/versions', { params: { path: { id: props.product.id } } }));
+                const created = await ok(partnerApi.POST('/v1/products/{productId}/versions', { params: { path: { productId: props.product.id } } }));
                 save.clear();
                 props.onNewVersion(created.number);
               })

@@ -3,8 +3,8 @@ import { ok, partnerApi, type ResponseOf } from '../api';
 import { Checkbox, ErrorMessage, Field, Loading, Notice, Page, SelectField, ShownOnce, useAction, useLoad, when } from '../ui';
 import type { Product } from './products';
 
-type Subscription = ResponseOf<'/v1/subscriptions/{id}', 'get'>;
-type LogEntry = ResponseOf<'/v1/subscriptions/{id}/messages', 'get'>['data'][number];
+type Subscription = ResponseOf<'/v1/subscriptions/{subscriptionId}', 'get'>;
+type LogEntry = ResponseOf<'/v1/subscriptions/{subscriptionId}/messages', 'get'>['data'][number];
 type MessageStatus = LogEntry['status'];
 
 const loadCatalog = () => ok(partnerApi.GET('/v1/functions', { params: { query: { limit: 500 } } }));
@@ -18,7 +18,7 @@ function pushableFunctions(product: Product, catalog: Awaited<ReturnType<typeof 
 
 /** On the product preview: its subscriptions, and Create subscription. */
 export function SubscriptionList(props: { product: Product }) {
-  const subscriptions = useLoad(() => ok(partnerApi.GET('/v1/products/{id}/subscriptions', { params: { path: { id: props.product.id }, query: { limit: 500 } } })), [props.product.id]);
+  const subscriptions = useLoad(() => ok(partnerApi.GET('/v1/products/{productId}/subscriptions', { params: { path: { productId: props.product.id }, query: { limit: 500 } } })), [props.product.id]);
   const catalog = useLoad(loadCatalog, []);
   const pushable = pushableFunctions(props.product, catalog.data);
   return (
@@ -65,13 +65,13 @@ export function SubscriptionList(props: { product: Product }) {
   );
 }
 
-function stateText(s: Pick<Subscription, 'state' | 'disabledReason'>): string {
-  return s.state === 'disabled' ? `disabled: ${s.disabledReason ?? 'no reason given'}` : s.state;
+function stateText(s: Pick<Subscription, 'status' | 'disabledReason'>): string {
+  return s.status === 'disabled' ? `disabled: ${s.disabledReason ?? 'no reason given'}` : s.status;
 }
 
 /** Create subscription: function, URL, event types, description; Add verifies the receiver first. */
 export function NewSubscription(props: { productId: string }) {
-  const product = useLoad(() => ok(partnerApi.GET('/v1/products/{id}', { params: { path: { id: props.productId } } })), [props.productId]);
+  const product = useLoad(() => ok(partnerApi.GET('/v1/products/{productId}', { params: { path: { productId: props.productId } } })), [props.productId]);
   const catalog = useLoad(loadCatalog, []);
   if (!product.data || !catalog.data) return <Loading error={product.error ?? catalog.error} />;
   return <NewSubscriptionForm product={product.data} functions={pushableFunctions(product.data, catalog.data)} />;
@@ -83,20 +83,20 @@ function NewSubscriptionForm(props: { product: Product; functions: ReturnType<ty
   const [eventTypes, setEventTypes] = useState<string[]>(fn?.eventTypes ?? []);
   const [url, setUrl] = useState('');
   const [description, setDescription] = useState('');
-  const [created, setCreated] = useState<{ subscription: Subscription; secret: string }>();
+  const [created, setCreated] = useState<Subscription & { secret: string }>();
   const action = useAction();
   if (created) {
     return (
       <Page title="Subscription created">
         <Notice>
           <p>
-            Verified: {created.subscription.url} answered the signed verification request, so the subscription is {created.subscription.state}.
+            Verified: {created.url} answered the signed verification request, so the subscription is {created.status}.
           </p>
         </Notice>
         <ShownOnce label="Signing secret" value={created.secret} />
         <p>Your receiver checks each request's webhook-signature header with this secret (Standard Webhooks).</p>
         <p>
-          <a href={`#/subscriptions/${created.subscription.id}`}>Go to the delivery log</a> · <a href={`#/products/${props.product.id}`}>Back to the product</a>
+          <a href={`#/subscriptions/${created.id}`}>Go to the delivery log</a> · <a href={`#/products/${props.product.id}`}>Back to the product</a>
         </p>
       </Page>
     );
@@ -109,8 +109,8 @@ function NewSubscriptionForm(props: { product: Product; functions: ReturnType<ty
           e.preventDefault();
           void action.run(async () => {
             const answer = await ok(
-              partnerApi.POST('/v1/products/{id}/subscriptions', {
-                params: { path: { id: props.product.id } },
+              partnerApi.POST('/v1/products/{productId}/subscriptions', {
+                params: { path: { productId: props.product.id } },
                 body: { functionKey, url, ...(eventTypes.length ? { eventTypes } : {}), ...(description ? { description } : {}) },
               }),
             );
@@ -157,11 +157,11 @@ const STATUSES: MessageStatus[] = ['pending', 'held', 'succeeded', 'dead', 'canc
 
 /** One subscription: its state and actions, its delivery stats, recover, and its delivery log. */
 export function SubscriptionPage(props: { id: string }) {
-  const subscription = useLoad(() => ok(partnerApi.GET('/v1/subscriptions/{id}', { params: { path: { id: props.id } } })), [props.id]);
-  const stats = useLoad(() => ok(partnerApi.GET('/v1/subscriptions/{id}/stats', { params: { path: { id: props.id } } })), [props.id]);
+  const subscription = useLoad(() => ok(partnerApi.GET('/v1/subscriptions/{subscriptionId}', { params: { path: { subscriptionId: props.id } } })), [props.id]);
+  const stats = useLoad(() => ok(partnerApi.GET('/v1/subscriptions/{subscriptionId}/stats', { params: { path: { subscriptionId: props.id } } })), [props.id]);
   const [status, setStatus] = useState<MessageStatus | ''>('');
   const log = useLoad(
-    () => ok(partnerApi.GET('/v1/subscriptions/{id}/messages', { params: { path: { id: props.id }, query: { limit: 100, ...(status ? { status } : {}) } } })),
+    () => ok(partnerApi.GET('/v1/subscriptions/{subscriptionId}/messages', { params: { path: { subscriptionId: props.id }, query: { limit: 100, ...(status ? { status } : {}) } } })),
     [props.id, status],
   );
   const action = useAction();
@@ -171,7 +171,7 @@ export function SubscriptionPage(props: { id: string }) {
   const recover = useAction();
   if (!subscription.data) return <Loading error={subscription.error} />;
   const s = subscription.data;
-  const path = { params: { path: { id: s.id } } };
+  const path = { params: { path: { subscriptionId: s.id } } };
   const refresh = () => {
     subscription.reload();
     stats.reload();
@@ -200,13 +200,13 @@ export function SubscriptionPage(props: { id: string }) {
         </dd>
       </dl>
       <div class="actions">
-        {s.state === 'active' ? (
-          <button type="button" disabled={action.busy} onClick={() => void action.run(async () => (await ok(partnerApi.POST('/v1/subscriptions/{id}/pause', path)), setDone('Paused: messages wait, nothing is dropped.'), refresh()))}>
+        {s.status === 'active' ? (
+          <button type="button" disabled={action.busy} onClick={() => void action.run(async () => (await ok(partnerApi.POST('/v1/subscriptions/{subscriptionId}/pause', path)), setDone('Paused: messages wait, nothing is dropped.'), refresh()))}>
             Pause
           </button>
         ) : null}
-        {s.state === 'paused' ? (
-          <button type="button" disabled={action.busy} onClick={() => void action.run(async () => (await ok(partnerApi.POST('/v1/subscriptions/{id}/resume', path)), setDone('Resumed: waiting messages are delivered.'), refresh()))}>
+        {s.status === 'paused' ? (
+          <button type="button" disabled={action.busy} onClick={() => void action.run(async () => (await ok(partnerApi.POST('/v1/subscriptions/{subscriptionId}/resume', path)), setDone('Resumed: waiting messages are delivered.'), refresh()))}>
             Resume
           </button>
         ) : null}
@@ -216,7 +216,7 @@ export function SubscriptionPage(props: { id: string }) {
           disabled={action.busy}
           onClick={() =>
             void action.run(async () => {
-              const answer = await ok(partnerApi.POST('/v1/subscriptions/{id}/rotate-secret', path));
+              const answer = await ok(partnerApi.POST('/v1/subscriptions/{subscriptionId}/rotate-secret', path));
               setSecret(answer.secret);
               setDone(`New signing secret made; the previous one keeps signing until ${when(answer.previousSecretExpiresAt)}.`);
             })
@@ -230,7 +230,7 @@ export function SubscriptionPage(props: { id: string }) {
           disabled={action.busy}
           onClick={() =>
             void action.run(async () => {
-              await ok(partnerApi.POST('/v1/subscriptions/{id}/test', path));
+              await ok(partnerApi.POST('/v1/subscriptions/{subscriptionId}/test', path));
               setDone('An example event is on its way.');
               window.setTimeout(refresh, 1500);
             })
@@ -274,7 +274,7 @@ export function SubscriptionPage(props: { id: string }) {
             e.preventDefault();
             void recover.run(async () => {
               const at = since ? new Date(since) : null;
-              const answer = await ok(partnerApi.POST('/v1/subscriptions/{id}/recover', { ...path, body: { since: at && !Number.isNaN(at.getTime()) ? at.toISOString() : since } }));
+              const answer = await ok(partnerApi.POST('/v1/subscriptions/{subscriptionId}/recover', { ...path, body: { since: at && !Number.isNaN(at.getTime()) ? at.toISOString() : since } }));
               setDone(`${answer.requeued} failed or dead ${answer.requeued === 1 ? 'message is' : 'messages are'} sent again.`);
               refresh();
             });
@@ -345,7 +345,7 @@ function DeliveryLog(props: { entries: LogEntry[]; onChange: () => void }) {
                   disabled={resend.busy}
                   onClick={() =>
                     void resend.run(async () => {
-                      await ok(partnerApi.POST('/v1/messages/{id}/resend', { params: { path: { id: m.id } } }));
+                      await ok(partnerApi.POST('/v1/messages/{messageId}/resend', { params: { path: { messageId: m.id } } }));
                       props.onChange();
                     })
                   }
@@ -369,7 +369,7 @@ function DeliveryLog(props: { entries: LogEntry[]; onChange: () => void }) {
 }
 
 function Attempts(props: { messageId: string }) {
-  const message = useLoad(() => ok(partnerApi.GET('/v1/messages/{id}', { params: { path: { id: props.messageId } } })), [props.messageId]);
+  const message = useLoad(() => ok(partnerApi.GET('/v1/messages/{messageId}', { params: { path: { messageId: props.messageId } } })), [props.messageId]);
   if (!message.data) return <Loading error={message.error} />;
   return (
     <table aria-label={`Attempts of ${message.data.eventId}`}>

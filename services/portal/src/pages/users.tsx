@@ -17,7 +17,7 @@ export function Users() {
           e.preventDefault();
           void add.run(async () => {
             const answer = await ok(partnerApi.POST('/v1/users', { body: { email } }));
-            setAdded({ email: answer.user.email, apiKey: answer.apiKey });
+            setAdded({ email: answer.email, apiKey: answer.apiKey });
             setEmail('');
             users.reload();
           });
@@ -63,7 +63,7 @@ export function Users() {
                       aria-label={`Remove ${user.email}`}
                       onClick={() =>
                         void remove.run(async () => {
-                          await ok(partnerApi.DELETE('/v1/users/{id}', { params: { path: { id: user.id } } }));
+                          await ok(partnerApi.DELETE('/v1/users/{userId}', { params: { path: { userId: user.id } } }));
                           users.reload();
                         })
                       }

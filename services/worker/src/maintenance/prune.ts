@@ -31,6 +31,7 @@ export interface RetentionResult {
  * a pending or held message (those are never pruned: such a partition is kept, and only its
  * finished rows are deleted, in batches). Rows in the default partition older than the
  * partition cut are deleted in batches as before, then events left with no message.
+ * Also expired idempotency keys, and unroutable events older than RETENTION_MESSAGES.
  */
 export async function applyRetention(db: Db, retention: { messagesMs: number; attemptsMs: number }, now = new Date()): Promise<RetentionResult> {
   const attemptsCut = periodStart('attempts', new Date(now.getTime() - retention.attemptsMs));
@@ -69,7 +70,22 @@ export async function applyRetention(db: Db, retention: { messagesMs: number; at
 export const prune: JobHandler<'maintenance', 'prune'> = async (_data, { deps, log }) => {
   const { db, config } = deps;
   const result = await applyRetention(db, { messagesMs: config.retentionMessagesMs, attemptsMs: config.retentionAttemptsMs });
-  if (result.droppedPartitions.length + result.attempts + result.messages + result.events > 0) log.info(result, 'pruned old delivery records');
+  // Idempotency keys live 24 h; the unroutable-events list is kept as long as messages.
+  const idempotencyKeys = await deleteInBatches(() =>
+    db('idempotency_keys')
+      .whereIn(['scope', 'key'], (q) => q.from('idempotency_keys').where('expires_at', '<=', db.fn.now()).limit(BATCH).select('scope', 'key'))
+      .delete(),
+  );
+  const unroutable = await deleteInBatches(() =>
+    db('unroutable_events')
+      .whereIn('id', (q) =>
+        q.from('unroutable_events').where('received_at', '<', db.raw(`now() - (? * interval '1 millisecond')`, [config.retentionMessagesMs])).limit(BATCH).select('id'),
+      )
+      .delete(),
+  );
+  if (result.droppedPartitions.length + result.attempts + result.messages + result.events + idempotencyKeys + unroutable > 0) {
+    log.info({ ...result, idempotencyKeys, unroutable }, 'pruned old delivery records');
+  }
 };
 
 /** Makes the delivery tables' partitions ahead of time, so rows never pile up in the default one. */
