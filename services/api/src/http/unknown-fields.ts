@@ -57,7 +57,8 @@ export function unknownFields(schema: z.ZodType, value: unknown, path: string, f
   if (def.type === 'object' && def.shape && isPlainObject(value)) {
     const shape = def.shape;
     for (const [key, item] of Object.entries(value)) {
-      const field = shape[key];
+      // Own keys only: `__proto__` or `constructor` in the input must not find Object.prototype.
+      const field = Object.hasOwn(shape, key) ? shape[key] : undefined;
       if (field) unknownFields(field, item, `${path}.${key}`, found);
       else if (closed(def)) found.push(`${path}.${key}`);
     }
