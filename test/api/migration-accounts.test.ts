@@ -6,6 +6,7 @@ import { migrations } from '#shared/db/migrations/index';
 import { newId, randomText } from '#shared/ids';
 import { loadConfig } from '#shared/config';
 import { testEnv } from '../support/context.ts';
+import { migrateThrough } from '../support/migrations.ts';
 
 /**
  * Migration 0006 on a database that already holds data from before it: users become unique
@@ -21,15 +22,7 @@ describe('migration 0006-accounts on an existing database', () => {
     db = createDb({ url: loadConfig(testEnv()).databaseUrl, schema });
     await db.raw('create schema ??', [schema]);
     // The database as the previous release left it.
-    await db.migrate.latest({
-      schemaName: schema,
-      tableName: 'knex_migrations',
-      migrationSource: {
-        getMigrations: async () => BEFORE,
-        getMigrationName: (name: string) => name,
-        getMigration: async (name: string) => migrations[name]!,
-      },
-    });
+    await migrateThrough(db, schema, BEFORE);
   });
   afterAll(async () => {
     await db.raw('drop schema if exists ?? cascade', [schema]);

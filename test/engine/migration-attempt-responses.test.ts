@@ -7,6 +7,7 @@ import { newId, randomText } from '#shared/ids';
 import { loadConfig } from '#shared/config';
 import { listAttempts } from '#api/messages/repository';
 import { testEnv } from '../support/context.ts';
+import { migrateThrough } from '../support/migrations.ts';
 
 /** Migration 0007 on a database holding attempts from before it: they are kept and shown as before. */
 const BEFORE = ['0001-portal', '0002-subscriptions', '0003-delivery', '0005-onboarding', '0006-accounts'];
@@ -18,15 +19,7 @@ describe('migration 0007-attempt-responses on an existing database', () => {
   beforeAll(async () => {
     db = createDb({ url: loadConfig(testEnv()).databaseUrl, schema });
     await db.raw('create schema ??', [schema]);
-    await db.migrate.latest({
-      schemaName: schema,
-      tableName: 'knex_migrations',
-      migrationSource: {
-        getMigrations: async () => BEFORE,
-        getMigrationName: (name: string) => name,
-        getMigration: async (name: string) => migrations[name]!,
-      },
-    });
+    await migrateThrough(db, schema, BEFORE);
   });
   afterAll(async () => {
     await db.raw('drop schema if exists ?? cascade', [schema]);

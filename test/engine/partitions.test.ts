@@ -8,6 +8,7 @@ import { newId, randomText } from '#shared/ids';
 import { loadConfig } from '#shared/config';
 import { applyRetention } from '#worker/maintenance/prune';
 import { testEnv } from '../support/context.ts';
+import { migrateThrough } from '../support/migrations.ts';
 
 /**
  * Migration 0009 on a database holding messages and attempts from before it, then retention on
@@ -31,15 +32,7 @@ describe('partitioned messages and attempts', () => {
   beforeAll(async () => {
     db = createDb({ url: loadConfig(testEnv()).databaseUrl, schema });
     await db.raw('create schema ??', [schema]);
-    await db.migrate.latest({
-      schemaName: schema,
-      tableName: 'knex_migrations',
-      migrationSource: {
-        getMigrations: async () => BEFORE,
-        getMigrationName: (name: string) => name,
-        getMigration: async (name: string) => migrations[name]!,
-      },
-    });
+    await migrateThrough(db, schema, BEFORE);
     // The subscriptions the messages below belong to (messages keep their foreign keys).
     await db('partners').insert({ id: 'ptn_1', name: 'P', contact_email: 'p@p.test' });
     await db('products').insert({ id: 'prd_1', partner_id: 'ptn_1', name: 'Prod', type: 'rights' });
