@@ -14,6 +14,8 @@
  * --only raw,deliveries,peer,ingest,fanout,latency,latency5k,redis (some phases; the table shows those),
  * --workers 1,2,4 (the scaling phase: the production build with N worker processes for each N,
  * printing deliveries/s, scaling efficiency and CPU time per delivery of each process kind).
+ * BENCH_SET="NAME=value,..." passes settings to the api and worker; BENCH_PROFILE=dir writes
+ * their CPU profiles there.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
@@ -222,6 +224,8 @@ async function startSystem(
     SECRETS_KEY: generateKey(),
     ALLOW_PRIVATE_RECEIVERS: '127.0.0.0/8',
     ...overrides,
+    // BENCH_SET="MAX_IN_FLIGHT_PER_SUBSCRIPTION=50,DELIVERY_CONCURRENCY=512" tries other settings.
+    ...Object.fromEntries((process.env.BENCH_SET ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
   };
   // BENCH_PROFILE=dir writes a CPU profile of each process there (open it in Chrome DevTools).
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
