@@ -10,12 +10,12 @@ describe('parseRateLimit', () => {
     expect(parseRateLimit(' 100 / 1h ')).toEqual({ limit: 100, windowMs: 3_600_000 });
   });
 
-  it.each(['5', '0/1m', 'x/1m', '5/soon', '5/0s', ''])('refuses %j', (text) => {
+  it.each(['5', '0/1m', 'x/1m', '5/soon', '5/0s', '5/1500ms', ''])('refuses %j', (text) => {
     expect(() => parseRateLimit(text)).toThrow();
   });
 });
 
-describe('RateLimiter over a real Redis', () => {
+describe('RateLimiter (rate-limiter-flexible) over a real Redis', () => {
   let redis: Redis;
   const prefix = `{rl_${randomText(8)}}`;
 
@@ -50,11 +50,23 @@ describe('RateLimiter over a real Redis', () => {
 
   it('starts a new window once the old one has ended', async () => {
     const limiter = new RateLimiter({ redis, prefix });
-    const rule = { limit: 1, windowMs: 200 };
+    // Windows are whole seconds (Redis keeps them so): the shortest is one.
+    const rule = { limit: 1, windowMs: 1_000 };
     expect((await limiter.hit('d', 'x', rule)).allowed).toBe(true);
     expect((await limiter.hit('d', 'x', rule)).allowed).toBe(false);
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect((await limiter.hit('d', 'x', rule)).allowed).toBe(true);
+  });
+
+  it('keeps each count in one key under the prefix, with the window as its expiry', async () => {
+    const limiter = new RateLimiter({ redis, prefix });
+    await limiter.hit('g', 'x', { limit: 5, windowMs: 60_000 });
+    const keys = await redis.keys(`${prefix}:rl:g:*`);
+    expect(keys).toHaveLength(1);
+    expect(await redis.get(keys[0]!)).toBe('1');
+    const ttl = await redis.pttl(keys[0]!);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60_000);
   });
 
   it('keeps no address in Redis keys', async () => {

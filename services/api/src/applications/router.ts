@@ -4,7 +4,6 @@ import { dispatchMail } from '#shared/mail/outbox';
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { clientAddress } from '../http/client-address.ts';
-import { createRateLimits } from '../http/rate-limits.ts';
 import { findApplication, listApplications } from './repository.ts';
 import {
   Application,
@@ -21,7 +20,7 @@ import { approveApplication, rejectApplication, submitApplication } from './serv
 
 /** Access applications: anyone applies; operators list, approve and reject. */
 export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
-  const limits = createRateLimits(deps);
+  const { limits } = api;
 
   api.add({
     method: 'post',
@@ -32,6 +31,7 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags: ['onboarding'],
     body: CreateApplicationBody,
     responses: { 202: ApplicationReceived, 400: 'a field is missing or malformed', 429: 'too many applications from this address; see Retry-After' },
+    rateLimited: true,
     handler: async ({ req, res, body }) => {
       await limits.enforce('applications', clientAddress(req), deps.config.rateLimits.applicationsPerClient, res);
       const application = await submitApplication(deps.db, body);
