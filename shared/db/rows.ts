@@ -237,3 +237,13 @@ export type CleanUpRequestRow = {
   created_at: Date;
   resolved_at: Date | null;
 };
+
+/** An `unroutable_events` row (0010): an accepted event nobody can route. */
+export type UnroutableEventRow = {
+  id: string;
+  event_id: string;
+  installation_id: string;
+  type: string;
+  reason: 'unknown_installation' | 'unknown_event_type';
+  received_at: Date;
+};

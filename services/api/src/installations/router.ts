@@ -1,7 +1,6 @@
 import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
-import { recordAudit } from '../audit/audit.ts';
 import { CreateInstallationBody, Installation } from './schema.ts';
 import { createInstallation } from './service.ts';
 import { findInstallation, listInstallations } from './repository.ts';
@@ -20,16 +19,7 @@ export function registerInstallationRoutes(api: ApiRoutes, deps: AppDeps): void 
     body: CreateInstallationBody,
     responses: { 201: Installation, 400: 'invalid input', 409: 'the InstallationID exists' },
     handler: async ({ actor, body }) => {
-      const made = await deps.db.transaction(async (trx) => {
-        const installation = await createInstallation(trx, body);
-        await recordAudit(trx, actor, {
-          action: 'installation.created',
-          targetType: 'installation',
-          targetId: installation.installationId,
-          data: { name: installation.name },
-        });
-        return installation;
-      });
+      const made = await createInstallation(deps.db, actor, body);
       return created(`/v1/installations/${made.installationId}`, made);
     },
   });
