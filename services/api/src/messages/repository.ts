@@ -1,4 +1,5 @@
 import type { Db, Knex } from '#shared/db/knex';
+import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
 import { showBody } from '#shared/delivery/response-body';
 import type { EventRow, MessageRow } from '#shared/db/rows';
 import type { z } from 'zod';
@@ -203,3 +204,31 @@ export async function listAttempts(db: Db, messageId: string): Promise<z.infer<t
   const rows: AttemptRow[] = await db('attempts').where({ message_id: messageId }).orderBy([{ column: 'attempted_at' }, { column: 'id' }]);
   return rows.map(toAttempt);
 }
+
+/** A page of a subscription's messages, newest first, narrowed by the list filters. */
+export async function pageSubscriptionMessages(db: Db, subscriptionId: string, query: MessageFilters & PageRequest): Promise<Page<MessageLogRow>> {
+  const q = filterMessages(messagesQuery(db).where('m.subscription_id', subscriptionId), query);
+  return paginate<MessageLogRow>(db, q, query, { keys: ['m.created_at', 'm.id'], order: 'desc' });
+}
+
+/** A page of attempts, newest first, of one message or of one subscription, narrowed by the list filters. */
+export async function pageAttempts(db: Db, of: { messageId: string } | { subscriptionId: string }, query: AttemptFilters & PageRequest): Promise<Page<AttemptRow>> {
+  const scoped = 'messageId' in of ? attemptsQuery(db).where('a.message_id', of.messageId) : attemptsQuery(db).where('a.subscription_id', of.subscriptionId);
+  return paginate<AttemptRow>(db, filterAttempts(scoped, query), query, { keys: ['a.attempted_at', 'a.id'], order: 'desc' });
+}
+
+/** Narrows a messages query (for `requeueMessages`) to one message. */
+export const oneMessage = (id: string) => (q: Knex.QueryBuilder) => q.where('id', id);
+
+/**
+ * Narrows a messages query (for `requeueMessages`) to what a recovery sends again: a
+ * subscription's dead messages, and its pending ones that have failed, created in [since, until).
+ */
+export const messagesToRecover = (subscriptionId: string, range: { since: string; until?: string | undefined }) => (q: Knex.QueryBuilder) =>
+  q
+    .where('subscription_id', subscriptionId)
+    .where('created_at', '>=', range.since)
+    .modify((w) => {
+      if (range.until) w.where('created_at', '<', range.until);
+    })
+    .where((w) => w.where('status', 'dead').orWhere((p) => p.where('status', 'pending').where('attempts', '>', 0)));

@@ -18,9 +18,10 @@ export async function listPartners(db: Db, page: PageRequest): Promise<Page<Part
   return mapPage(rows, toPartner);
 }
 
-/** A partner by id, or null. */
-export async function findPartner(db: Db, id: string): Promise<PartnerView | null> {
-  const row = (await db('partners').where({ id }).first()) as PartnerRow | undefined;
+/** A partner by id, or null; `forUpdate` locks its row for the rest of the transaction. */
+export async function findPartner(db: Db, id: string, options: { forUpdate?: boolean } = {}): Promise<PartnerView | null> {
+  const query = db('partners').where({ id }).first();
+  const row = (await (options.forUpdate ? query.forUpdate() : query)) as PartnerRow | undefined;
   return row ? toPartner(row) : null;
 }
 

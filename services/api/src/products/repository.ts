@@ -74,11 +74,19 @@ export async function insertProductCredential(db: Db, id: string, productId: str
 }
 
 /** One of the product's access keys; null when the product has no such key. */
-export async function findProductCredential(db: Db, productId: string, keyId: string): Promise<Pick<ProductCredentialRow, 'id' | 'revoked_at'> | null> {
-  const row = (await db('product_credentials').where({ id: keyId, product_id: productId }).first('id', 'revoked_at')) as
-    | Pick<ProductCredentialRow, 'id' | 'revoked_at'>
-    | undefined;
+export async function findProductCredential(db: Db, productId: string, keyId: string): Promise<ProductCredentialRow | null> {
+  const row = (await db('product_credentials').where({ id: keyId, product_id: productId }).first()) as ProductCredentialRow | undefined;
   return row ?? null;
+}
+
+/** The product whose credentials use this login; null when none does. */
+export async function findProductByLogin(db: Db, login: string): Promise<ProductRow | null> {
+  return ((await db('products').where({ login }).first()) as ProductRow | undefined) ?? null;
+}
+
+/** True when the product's version grants the function. */
+export async function versionGrants(db: Db, productId: string, version: number, functionKey: string): Promise<boolean> {
+  return (await db('version_functions').where({ product_id: productId, version, function_key: functionKey }).first('function_key')) !== undefined;
 }
 
 /** Revokes a product access key now. */
