@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { startRedisCluster, type LocalRedisCluster } from '../scripts/lib/redis-cluster.ts';
 import { randomText } from './ids.ts';
 import { RateLimiter, parseRateLimit } from './rate-limit.ts';
 
@@ -86,5 +87,37 @@ describe('RateLimiter (rate-limiter-flexible) over a real Redis', () => {
     expect(result.allowed).toBe(true);
     expect(errors).toHaveLength(1);
     dead.disconnect();
+  });
+});
+
+describe('RateLimiter on a Redis Cluster (a private one)', () => {
+  let cluster: LocalRedisCluster;
+  let client: Cluster;
+  // No hash tag: every count lands in the slot of its own key, so counts spread over the masters.
+  const prefix = `rl_${randomText(8)}`;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster({ masters: 3, replicas: 0 });
+    client = new Cluster(cluster.nodes.map((n) => ({ host: n.host, port: n.port })));
+  }, 120_000);
+  afterAll(async () => {
+    await client?.quit();
+    await cluster?.stop();
+  });
+
+  it('counts each (bucket, id) in one key of its own slot, whichever master holds it', async () => {
+    const limiter = new RateLimiter({ redis: client, prefix, onError: (err) => { throw err; } });
+    const rule = { limit: 2, windowMs: 60_000 };
+    const ids = Array.from({ length: 12 }, (_, i) => `client-${i}`);
+    for (const id of ids) {
+      const answers = [];
+      for (let i = 0; i < 3; i++) answers.push(await limiter.hit('cluster', id, rule));
+      expect(answers.map((a) => a.allowed), id).toEqual([true, true, false]);
+      expect(answers[2]!.retryAfterSeconds).toBeGreaterThan(0);
+    }
+    // The keys are spread: more than one master holds some.
+    const holders = await Promise.all(client.nodes('master').map(async (node) => (await node.keys(`${prefix}:rl:cluster:*`)).length));
+    expect(holders.reduce((a, b) => a + b, 0)).toBe(ids.length);
+    expect(holders.filter((n) => n > 0).length).toBeGreaterThan(1);
   });
 });
