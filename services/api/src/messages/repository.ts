@@ -1,7 +1,7 @@
 import type { Db, Knex } from '#shared/db/knex';
 import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
 import { showBody } from '#shared/delivery/response-body';
-import type { EventRow, MessageRow } from '#shared/db/rows';
+import type { AttemptRow, EventRow, MessageRow } from '#shared/db/rows';
 import type { z } from 'zod';
 import type { Attempt, AttemptFilters, AttemptRecord, Message, MessageFilters } from './schema.ts';
 
@@ -78,26 +78,8 @@ function filterEvents(q: Knex.QueryBuilder, filters: { eventType?: string | unde
   return q;
 }
 
-export type AttemptRow = {
-  id: string;
-  message_id: string;
-  subscription_id: string;
-  attempt: number;
-  attempted_at: Date;
-  duration_ms: number;
-  outcome: 'success' | 'failure';
-  status_code: number | null;
-  error: string | null;
-  error_message: string | null;
-  response_body: string | null;
-  response_body_bytes: Buffer | null;
-  response_body_truncated: boolean;
-  response_status_text: string | null;
-  response_headers: { headers: Record<string, string>; omitted: number } | null;
-  event_id: string;
-  type: string;
-  installation_id: string;
-};
+/** An attempt with its message's event, as `attemptsQuery` selects it. */
+export type AttemptLogRow = AttemptRow & { event_id: string; type: string; installation_id: string };
 
 /** Attempts joined with their messages and events, as the attempt lists read them. */
 export function attemptsQuery(db: Db): Knex.QueryBuilder {
@@ -140,7 +122,7 @@ export function filterAttempts(q: Knex.QueryBuilder, filters: Partial<Omit<Attem
 }
 
 /** An attempt row as the attempt lists show it. */
-export const toAttemptRecord = (r: AttemptRow): z.infer<typeof AttemptRecord> => ({
+export const toAttemptRecord = (r: AttemptLogRow): z.infer<typeof AttemptRecord> => ({
   id: String(r.id),
   messageId: r.message_id,
   subscriptionId: r.subscription_id,
@@ -151,7 +133,7 @@ export const toAttemptRecord = (r: AttemptRow): z.infer<typeof AttemptRecord> =>
 });
 
 /** The columns of an attempt as the API shows them (the message view's log and the attempt lists). */
-function toAttempt(r: Omit<AttemptRow, 'id' | 'message_id' | 'subscription_id' | 'event_id' | 'type' | 'installation_id'>): z.infer<typeof Attempt> {
+function toAttempt(r: Omit<AttemptRow, 'id' | 'message_id' | 'subscription_id'>): z.infer<typeof Attempt> {
   return {
     attempt: r.attempt,
     attemptedAt: r.attempted_at.toISOString(),
@@ -212,9 +194,9 @@ export async function pageSubscriptionMessages(db: Db, subscriptionId: string, q
 }
 
 /** A page of attempts, newest first, of one message or of one subscription, narrowed by the list filters. */
-export async function pageAttempts(db: Db, of: { messageId: string } | { subscriptionId: string }, query: AttemptFilters & PageRequest): Promise<Page<AttemptRow>> {
+export async function pageAttempts(db: Db, of: { messageId: string } | { subscriptionId: string }, query: AttemptFilters & PageRequest): Promise<Page<AttemptLogRow>> {
   const scoped = 'messageId' in of ? attemptsQuery(db).where('a.message_id', of.messageId) : attemptsQuery(db).where('a.subscription_id', of.subscriptionId);
-  return paginate<AttemptRow>(db, filterAttempts(scoped, query), query, { keys: ['a.attempted_at', 'a.id'], order: 'desc' });
+  return paginate<AttemptLogRow>(db, filterAttempts(scoped, query), query, { keys: ['a.attempted_at', 'a.id'], order: 'desc' });
 }
 
 /** Narrows a messages query (for `requeueMessages`) to one message. */
