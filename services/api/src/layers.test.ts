@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * The api's layer rule (docs/architecture.md, "The code"): routers parse and call a service;
- * services open transactions and write audit rows; repositories own the SQL. Read from the
- * source, so a shortcut shows up here rather than in review.
+ * services open transactions, write audit rows and decide "not found"; repositories own the
+ * SQL. Read from the source, so a shortcut shows up here rather than in review.
  */
 const root = path.dirname(fileURLToPath(import.meta.url));
 const nouns = readdirSync(root, { withFileTypes: true })
@@ -26,6 +26,11 @@ describe('the api layers', () => {
     const routers = all.filter((f) => f.name.endsWith('/router.ts'));
     expect(routers.length).toBeGreaterThan(15);
     expect(routers.filter((f) => /\.transaction\(|recordAudit|audit\/audit/.test(f.text)).map((f) => f.name)).toEqual([]);
+  });
+
+  it('has routers that reach data only through services (no repository imports)', () => {
+    const routers = all.filter((f) => f.name.endsWith('/router.ts'));
+    expect(routers.filter((f) => /from '[^']*repository(\.ts)?'/.test(f.text)).map((f) => f.name)).toEqual([]);
   });
 
   it('builds queries only in repositories (and the audit log, which is its own)', () => {

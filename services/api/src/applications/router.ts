@@ -1,10 +1,7 @@
-import { NotFoundError } from '#shared/errors';
-import { isId } from '#shared/ids';
 import { dispatchMail } from '#shared/mail/outbox';
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { clientAddress } from '../http/client-address.ts';
-import { findApplication, listApplications } from './repository.ts';
 import {
   Application,
   ApplicationPage,
@@ -15,7 +12,7 @@ import {
   ListApplicationsQuery,
   RejectApplicationBody,
 } from './schema.ts';
-import { approveApplication, rejectApplication, submitApplication } from './service.ts';
+import { approveApplication, getApplication, listApplications, rejectApplication, submitApplication } from './service.ts';
 
 
 /** Access applications: anyone applies; operators list, approve and reject. */
@@ -60,11 +57,7 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags: ['onboarding'],
     params: ApplicationParams,
     responses: { 200: Application, 404: 'no such application' },
-    handler: async ({ params }) => {
-      const application = isId('application', params.applicationId) ? await findApplication(deps.db, params.applicationId) : null;
-      if (!application) throw new NotFoundError('application', params.applicationId);
-      return { status: 200, body: application };
-    },
+    handler: async ({ params }) => ({ status: 200, body: await getApplication(deps.db, params.applicationId) }),
   });
 
   api.add({

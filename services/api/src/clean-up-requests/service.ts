@@ -8,6 +8,8 @@ import { findPartner } from '../partners/repository.ts';
 import { findOpenRequest, findRequestForUpdate, insertRequest, markDone } from './repository.ts';
 import type { CleanUpRequestView } from './schema.ts';
 
+export { listRequests } from './repository.ts';
+
 /**
  * Legacy clean-up requests: a partner whose products now cover some of its legacy grants asks
  * the operators to remove those grants. The request records the grants covered at the moment

@@ -2,8 +2,7 @@ import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { pageOf } from '../http/pagination.ts';
 import { CatalogFunction, FunctionKeyParams, ListFunctionsQuery, PutFunctionBody } from './schema.ts';
-import { putFunction } from './service.ts';
-import { listFunctions } from './repository.ts';
+import { listFunctions, putFunction } from './service.ts';
 
 /** The function catalog: operators keep it, everyone authenticated reads it. */
 export function registerFunctionRoutes(api: ApiRoutes, deps: AppDeps): void {

@@ -5,6 +5,8 @@ import { recordAudit } from '../audit/audit.ts';
 import { eventTypesInUse, filterFieldsInUse, findFunction, upsertFunction } from './repository.ts';
 import type { FunctionView, PutFunctionInput } from './schema.ts';
 
+export { listFunctions } from './repository.ts';
+
 /**
  * Creates or replaces a catalog function. Dropping a filter field that a product version filters
  * by, or an event type a live subscription asks for, would silently change what partners

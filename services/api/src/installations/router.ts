@@ -2,9 +2,7 @@ import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
 import { CreateInstallationBody, Installation } from './schema.ts';
-import { createInstallation } from './service.ts';
-import { findInstallation, listInstallations } from './repository.ts';
-import { NotFoundError } from '#shared/errors';
+import { createInstallation, getInstallation, listInstallations } from './service.ts';
 import { z } from 'zod';
 
 /** Operator routes: register and list customer installations. */
@@ -34,9 +32,7 @@ export function registerInstallationRoutes(api: ApiRoutes, deps: AppDeps): void 
     params: z.object({ installationId: z.string() }),
     responses: { 200: Installation, 404: 'no such installation' },
     handler: async ({ params }) => {
-      const installation = await findInstallation(deps.db, params.installationId.toUpperCase());
-      if (!installation) throw new NotFoundError('installation', params.installationId);
-      return { status: 200, body: installation };
+      return { status: 200, body: await getInstallation(deps.db, params.installationId) };
     },
   });
 

@@ -1,8 +1,10 @@
-import type { Knex } from '#shared/db/knex';
-import { ConflictError } from '#shared/errors';
+import type { Db, Knex } from '#shared/db/knex';
+import { ConflictError, NotFoundError } from '#shared/errors';
 import type { Actor } from '../http/actor.ts';
 import { recordAudit } from '../audit/audit.ts';
-import { insertInstallation } from './repository.ts';
+import { findInstallation, insertInstallation } from './repository.ts';
+
+export { listInstallations } from './repository.ts';
 import type { CreateInstallationInput, InstallationView } from './schema.ts';
 
 /**
@@ -20,4 +22,11 @@ export async function createInstallation(db: Knex, actor: Actor, input: CreateIn
     await recordAudit(trx, actor, { action: 'installation.created', targetType: 'installation', targetId: created.installationId, data: { name: created.name } });
     return created;
   });
+}
+
+/** One installation by its InstallationID (any case), or 404. */
+export async function getInstallation(db: Db, installationId: string): Promise<InstallationView> {
+  const installation = await findInstallation(db, installationId.toUpperCase());
+  if (!installation) throw new NotFoundError('installation', installationId);
+  return installation;
 }

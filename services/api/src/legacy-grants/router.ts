@@ -2,8 +2,7 @@ import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
 import { CreateLegacyGrantBody, LegacyGrant, LegacyGrantIdParams, PartnerIdParams } from './schema.ts';
-import { createLegacyGrant, removeLegacyGrant } from './service.ts';
-import { listLegacyGrants } from './repository.ts';
+import { createLegacyGrant, listLegacyGrants, removeLegacyGrant } from './service.ts';
 
 /** Legacy (pre-product) direct grants: operators add and remove them, partners list theirs with coverage. */
 export function registerLegacyGrantRoutes(api: ApiRoutes, deps: AppDeps): void {

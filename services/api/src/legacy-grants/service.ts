@@ -9,6 +9,8 @@ import { findFunction } from '../functions/repository.ts';
 import { deleteLegacyGrant, insertLegacyGrant } from './repository.ts';
 import type { CreateLegacyGrantInput, LegacyGrantView } from './schema.ts';
 
+export { listLegacyGrants } from './repository.ts';
+
 /**
  * Records a pre-product direct grant (partner, installation, function). An unknown partner is 404
  * (it is the path's resource); an unknown installation or function is 422 `unknown_reference`

@@ -3,9 +3,7 @@ import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
 import { CreatePartnerBody, Partner, User } from './schema.ts';
-import { onboardPartner } from './service.ts';
-import { findPartner, listPartners } from './repository.ts';
-import { NotFoundError } from '#shared/errors';
+import { getPartner, listPartners, onboardPartner } from './service.ts';
 
 /** A create answer: the partner at the top level, its contact person, and that person's one-time API key. */
 const CreatedPartner = Partner.extend({
@@ -41,9 +39,7 @@ export function registerPartnerRoutes(api: ApiRoutes, deps: AppDeps): void {
     params: z.object({ partnerId: z.string() }),
     responses: { 200: Partner, 404: 'no such partner' },
     handler: async ({ params }) => {
-      const partner = await findPartner(deps.db, params.partnerId);
-      if (!partner) throw new NotFoundError('partner', params.partnerId);
-      return { status: 200, body: partner };
+      return { status: 200, body: await getPartner(deps.db, params.partnerId) };
     },
   });
 

@@ -1,11 +1,13 @@
 import type { Db, Knex } from '#shared/db/knex';
-import { ConflictError } from '#shared/errors';
+import { ConflictError, NotFoundError } from '#shared/errors';
 import { newId } from '#shared/ids';
 import type { Actor } from '../http/actor.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { insertKey } from '../api-keys/repository.ts';
 import { insertUser } from '../users/repository.ts';
-import { insertPartner } from './repository.ts';
+import { findPartner, insertPartner } from './repository.ts';
+
+export { listPartners } from './repository.ts';
 import type { CreatePartnerInput, PartnerView, UserView } from './schema.ts';
 
 /** The name of the key every user is made with. */
@@ -53,4 +55,11 @@ export async function onboardPartner(db: Knex, actor: Actor, input: CreatePartne
     });
     return made;
   });
+}
+
+/** One partner, or 404. */
+export async function getPartner(db: Db, id: string): Promise<PartnerView> {
+  const partner = await findPartner(db, id);
+  if (!partner) throw new NotFoundError('partner', id);
+  return partner;
 }

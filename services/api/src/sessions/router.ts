@@ -1,7 +1,6 @@
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { clientAddress } from '../http/client-address.ts';
-import { keyExpiry } from '../api-keys/repository.ts';
 import { CurrentCredential, SignInAccepted, SignInBody, VerifyAnswer, VerifyBody } from './schema.ts';
 import { SessionService } from './service.ts';
 
@@ -80,18 +79,6 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
     summary: 'The credential making this request: its partner, user, kind and expiry',
     tags: ['auth'],
     responses: { 200: CurrentCredential },
-    handler: async ({ principal }) => {
-      const expiresAt = await keyExpiry(deps.db, principal.keyId);
-      return {
-        status: 200,
-        body: {
-          partnerId: principal.partnerId,
-          userId: principal.userId,
-          keyId: principal.keyId,
-          keyKind: principal.keyKind,
-          expiresAt: expiresAt ? expiresAt.toISOString() : null,
-        },
-      };
-    },
+    handler: async ({ actor }) => ({ status: 200, body: await sessions.currentCredential(actor) }),
   });
 }

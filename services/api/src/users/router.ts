@@ -1,12 +1,9 @@
 import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
-import { NotFoundError } from '#shared/errors';
 import { PageQuery, pageOf } from '../http/pagination.ts';
 import { User } from '../partners/schema.ts';
 import { dispatchMail } from '#shared/mail/outbox';
-import { findPartner } from '../partners/repository.ts';
-import { findUser, listUsers } from './repository.ts';
-import { inviteUser, removeUser } from './service.ts';
+import { getMe, inviteUser, listUsers, removeUser } from './service.ts';
 import { AddUserBody, AddedUser, Me, UserIdParams } from './schema.ts';
 
 /** Partner routes: who am I, and the partner's users (any user may add and remove users). */
@@ -19,13 +16,7 @@ export function registerUserRoutes(api: ApiRoutes, deps: AppDeps): void {
     summary: 'The calling key’s partner and user (null for a key that is not a user’s)',
     tags: ['users'],
     responses: { 200: Me },
-    handler: async ({ principal }) => {
-      const partner = await findPartner(deps.db, principal.partnerId);
-      // The key was valid a moment ago; its partner can only be gone if it was deleted since.
-      if (!partner) throw new NotFoundError('partner', principal.partnerId);
-      const user = principal.userId ? await findUser(deps.db, principal.partnerId, principal.userId) : null;
-      return { status: 200, body: { partner, user } };
-    },
+    handler: async ({ actor }) => ({ status: 200, body: await getMe(deps.db, actor) }),
   });
 
   api.add({

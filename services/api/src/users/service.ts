@@ -1,5 +1,6 @@
-import type { Knex } from '#shared/db/knex';
+import type { Db, Knex } from '#shared/db/knex';
 import { ConflictError, NotFoundError } from '#shared/errors';
+import type { PartnerView } from '../partners/schema.ts';
 import { isId } from '#shared/ids';
 import { writeMail } from '#shared/mail/outbox';
 import { invitationMail } from '#shared/mail/templates';
@@ -9,6 +10,8 @@ import type { UserView } from '../partners/schema.ts';
 import { findPartner } from '../partners/repository.ts';
 import { addUser } from '../partners/service.ts';
 import { deleteUser, findUser } from './repository.ts';
+
+export { listUsers } from './repository.ts';
 
 /**
  * Adds a user to the caller's partner (409 `email_taken` if the address has one) and writes the
@@ -54,4 +57,14 @@ export async function removeUser(db: Knex, actor: PartnerActor, userId: string):
     await deleteUser(trx, partnerId, userId);
     await recordAudit(trx, actor, { action: 'user.removed', targetType: 'user', targetId: user.id, data: { email: user.email } });
   });
+}
+
+/** The caller's partner and user (null for a key that is not a user's). */
+export async function getMe(db: Db, actor: PartnerActor): Promise<{ partner: PartnerView; user: UserView | null }> {
+  const { partnerId, userId } = actor.principal;
+  const partner = await findPartner(db, partnerId);
+  // The key was valid a moment ago; its partner can only be gone if it was deleted since.
+  if (!partner) throw new NotFoundError('partner', partnerId);
+  const user = userId ? await findUser(db, partnerId, userId) : null;
+  return { partner, user };
 }
