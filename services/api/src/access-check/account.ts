@@ -11,7 +11,7 @@ export const ACCOUNT_CREDENTIALS_HINT =
   'product credentials are preferred: give the product the functions it needs and use its login and access key.';
 
 /** Both paths' second step: the reason code when the installation or the function does not exist, else null. */
-export async function referencesExist(db: Db, input: AccessCheckInput): Promise<'unknown_installation' | 'unknown_function' | null> {
+export async function missingReference(db: Db, input: AccessCheckInput): Promise<'unknown_installation' | 'unknown_function' | null> {
   const [installation, fn] = await Promise.all([installationExists(db, input.installationId), findFunction(db, input.functionKey)]);
   if (!installation) return 'unknown_installation';
   if (!fn) return 'unknown_function';
@@ -33,7 +33,7 @@ export async function checkAccountAccess(db: Db, input: AccessCheckInput): Promi
   const deny = (reason: AccessReasonCode): AccessDecisionView => ({ allowed: false, reason, via: null, partnerId, hint: ACCOUNT_CREDENTIALS_HINT });
   if (credentials.result === 'key_revoked') return deny('key_revoked');
 
-  const missing = await referencesExist(db, input);
+  const missing = await missingReference(db, input);
   if (missing) return deny(missing);
   if (!(await hasLegacyGrant(db, partnerId, input.installationId, input.functionKey))) return deny('no_legacy_grant');
   return { allowed: true, reason: 'legacy_grant', via: 'account', partnerId, hint: ACCOUNT_CREDENTIALS_HINT };

@@ -8,7 +8,7 @@ import { findProductByLogin, findProductCredential, versionGrants } from '../pro
 import { hasLegacyGrant } from '../legacy-grants/repository.ts';
 import type { AccessCheckInput, AccessDecisionView, AccessReasonCode } from './schema.ts';
 import { isAccountLogin } from '../account-credentials/service.ts';
-import { checkAccountAccess, referencesExist } from './account.ts';
+import { checkAccountAccess, missingReference } from './account.ts';
 
 /**
  * May this product call this function for this installation? (product credentials,
@@ -48,13 +48,15 @@ export async function checkAccess(db: Db, input: AccessCheckInput): Promise<Acce
   if (!credential || !safeEqual(hashSecret(parsed.secret), credential.secret_hash)) return deny('invalid_key');
   if (credential.revoked_at) return deny('key_revoked', product.id);
 
-  const missing = await referencesExist(db, input);
+  const missing = await missingReference(db, input);
   if (missing) return deny(missing, product.id);
 
   const viaProduct = await productReason(db, product, input.installationId, input.functionKey);
   if (viaProduct === 'granted') return { allowed: true, reason: 'granted', via: 'product', productId: product.id };
 
-  if (await hasLegacyGrant(db, product.partner_id, input.installationId, input.functionKey)) return { allowed: true, reason: 'legacy_grant', via: 'legacy', productId: product.id };
+  if (await hasLegacyGrant(db, product.partner_id, input.installationId, input.functionKey)) {
+    return { allowed: true, reason: 'legacy_grant', via: 'legacy', productId: product.id };
+  }
   return deny(viaProduct, product.id);
 }
 
