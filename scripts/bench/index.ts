@@ -35,7 +35,7 @@ import { createPartner } from '#api/partners/service';
 import { findRedis, findTestPostgres, freePort, type LocalService } from '../lib/local-services.ts';
 import { measureRawPost, BODY_1KIB } from './raw-post.ts';
 import { measureRetention, type RetentionResult } from './retention.ts';
-import { CORES, cpuSecondsOf, machineBusySeconds, postgresConnections, postgresCounters, redisCounters, startMeasuredServices, type MeasuredServices, type PostgresCounters } from './measured-services.ts';
+import { CORES, cpuSecondsOf, machineBusySeconds, postgresConnections, postgresCounters, redisCounters, startMeasuredServices, bytesPerRow, type MeasuredServices, type PostgresCounters } from './measured-services.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -349,11 +349,14 @@ async function prepareDeliveries(system: System): Promise<(eventCount: number, d
     if (deliveriesPerSecond === undefined) {
       for (let i = 0; i < eventCount; i += 100) await publish(system, events(Math.min(100, eventCount - i), 'DELIVER'));
     } else {
+      // On the clock, not after each answer: a slow answer must not slow the load down.
       const everyMs = (1000 * DELIVERY_SUBSCRIPTIONS) / deliveriesPerSecond;
+      const published: Promise<void>[] = [];
       for (let i = 0; i < eventCount; i++) {
-        await publish(system, events(1, 'DELIVER'));
+        published.push(publish(system, events(1, 'DELIVER')));
         await sleep(Math.max(0, started + (i + 1) * everyMs - Date.now()));
       }
+      await Promise.all(published);
     }
     // Progress from the receiver's count: counting messages in Postgres every 250 ms would add
     // the bench's own queries to Postgres's CPU per delivery. Postgres is asked once they arrived.
@@ -458,6 +461,8 @@ type ScalingRow = {
   idleCpuMillisPerSecond: Record<CpuKind, number>;
   /** Peak connections during the burst: Postgres by process kind, Redis clients of the api and workers. */
   peakConnections: { postgres: Record<string, number>; redis: number };
+  /** Bytes on disk per row (heap, indexes, TOAST) of the delivery tables after the runs. */
+  storageBytesPerRow: Record<string, number>;
 };
 
 const round = (n: number, places = 0) => Math.round(n * 10 ** places) / 10 ** places;
@@ -599,6 +604,7 @@ async function measureScaling(receiver: { child: ChildProcess; port: number }): 
         // Row and WAL statistics are complete once the backends exited.
         await Promise.all([stopChild(system.api), ...system.workers.map((w) => stopChild(w))]);
         const pgEnd = await postgresCounters(system.db, system.schema);
+        const storageBytesPerRow = await bytesPerRow(system.db, system.schema, ['events', 'messages', 'attempts']);
         const base = rows[0] ? rows[0].perSecond / rows[0].workers : run.perSecond / workers;
         rows.push({
           workers,
@@ -608,6 +614,7 @@ async function measureScaling(receiver: { child: ChildProcess; port: number }): 
           steady,
           idleCpuMillisPerSecond,
           peakConnections: { postgres: peakPostgres, redis: peakRedis },
+          storageBytesPerRow,
         });
       } finally {
         await stopSystem(system, redis);
@@ -927,6 +934,8 @@ function printScaling(rows: ScalingRow[], services: string): void {
       return [row.workers, pgConns['hubhook-api'] ?? 0, pgConns['hubhook-worker'] ?? 0, row.peakConnections.redis, idle.worker, idle.api, idle.postgres, idle.redis].map(String);
     }),
   );
+  const storage = rows.at(-1)?.storageBytesPerRow ?? {};
+  console.log(`\nbytes on disk per row (heap + indexes + TOAST; 1 KiB events, each to 50 subscriptions): ${Object.entries(storage).map(([table, bytes]) => `${table} ${bytes}`).join(', ')}`);
 }
 
 main().catch((err: unknown) => {

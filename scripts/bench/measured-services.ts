@@ -168,6 +168,30 @@ export async function postgresCounters(db: Knex, schema: string): Promise<Postgr
   };
 }
 
+/**
+ * Bytes on disk per row of each of `tables` in `schema` (heap, indexes and TOAST; a partitioned
+ * table's partitions summed): what a delivery leaves behind until retention drops it.
+ */
+export async function bytesPerRow(db: Knex, schema: string, tables: string[]): Promise<Record<string, number>> {
+  const { rows } = await db.raw<{ rows: { name: string; bytes: number }[] }>(
+    `select coalesce(parent.relname, c.relname) as name, sum(pg_total_relation_size(c.oid))::int8 as bytes
+       from pg_class c
+       join pg_namespace n on n.oid = c.relnamespace
+       left join pg_inherits i on i.inhrelid = c.oid
+       left join pg_class parent on parent.oid = i.inhparent
+      where n.nspname = ? and c.relkind = 'r'
+      group by 1`,
+    [schema],
+  );
+  const result: Record<string, number> = {};
+  for (const table of tables) {
+    const count = Number((await db(table).count({ n: '*' }).first())?.n ?? 0);
+    const bytes = rows.find((row) => row.name === table)?.bytes ?? 0;
+    if (count > 0) result[table] = Math.round(bytes / count);
+  }
+  return result;
+}
+
 /** Postgres connections open now, by application_name (the bench names the api's and the workers'). */
 export async function postgresConnections(db: Knex): Promise<Record<string, number>> {
   const { rows } = await db.raw<{ rows: { name: string; n: number }[] }>(
