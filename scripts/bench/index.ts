@@ -334,7 +334,8 @@ const DELIVERY_SUBSCRIPTIONS = 50;
  * Seeds 50 subscriptions to the receiver (installation DELIVER) and returns a run: publish
  * `eventCount` events of 1 KiB, resolve once every message is logged as succeeded. At once in
  * batches of 100 (a burst: the rate is the system's most), or with `deliveriesPerSecond` one
- * event at a time at that pace (a steady load the system keeps up with). Called more than
+ * event at a time at that pace, on the clock (a steady load, meant to be one the system keeps
+ * up with; on a loaded machine it may not). Called more than
  * once, each run counts only its own deliveries.
  */
 async function prepareDeliveries(system: System): Promise<(eventCount: number, deliveriesPerSecond?: number) => Promise<DeliveryRun>> {
