@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   const seeded = await seedFunctions(resources.db);
   if (seeded.length > 0) logger.info({ functions: seeded }, 'default function catalog installed');
 
-  const workerRedis = createRedis(config.redisUrl);
+  const workerRedis = createRedis(config);
   // One process runs both: one registry, so the api's /metrics shows the deliveries too.
   const metrics = createMetrics({ queues: catalogQueues(resources.queues), db: resources.db, logger });
   const workers = startWorkers(workerRedis, { config, logger, ...resources }, { prefix: config.queuePrefix, observer: metricsObserver(metrics) });

@@ -22,7 +22,7 @@ await waitForServices(resources.db, resources.redis, logger, { timeoutMs: config
   process.exit(1);
 });
 // Workers block on their connection, so they get one of their own, apart from the producers'.
-const workerRedis = createRedis(config.redisUrl);
+const workerRedis = createRedis(config);
 // Delivery counters live here; queue depths and subscription states are the api's to report.
 const metrics = createMetrics({ logger });
 const workers = startWorkers(workerRedis, { config, logger, ...resources }, { prefix: config.queuePrefix, observer: metricsObserver(metrics) });

@@ -1,12 +1,12 @@
 import type { Response } from 'express';
 import type { Logger } from '#shared/logger';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '#shared/queues/connection';
 import { RateLimitedError } from '#shared/errors';
 import { RateLimiter, type RateLimitRule } from '#shared/rate-limit';
 
 /** Options for `createRateLimits`. */
 export interface RateLimitsDeps {
-  redis: Redis;
+  redis: RedisConnection;
   config: { queuePrefix: string };
   logger: Logger;
 }

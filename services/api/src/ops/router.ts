@@ -1,6 +1,5 @@
 import { dispatchMail } from '#shared/mail/outbox';
 import type { Metrics } from '#shared/metrics';
-import type { QueueName } from '#shared/queues/catalog';
 import { releaseHeldMessages } from '#shared/delivery/requeue';
 import { findQueue } from '#shared/queues/connection';
 import type { AppDeps } from '../deps.ts';
@@ -67,12 +66,12 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
       responses: { 200: QueueStats, 404: 'No queue of that name' },
       handler: async ({ actor, params }) => {
         const queue = findQueue(deps.queues, params.queueName);
-        // Pausing is global (a flag in Redis): every worker of every process sees it.
-        if (action === 'pause') await queue.pause();
-        else await queue.resume();
+        // Pausing is global (a flag in Redis): every worker of every process sees it. The
+        // deliver queue pauses and resumes in every delivery shard.
+        await Promise.all(queue.queues.map((q) => (action === 'pause' ? q.pause() : q.resume())));
         // Redis has no transaction with Postgres; the audit row follows the change it records.
         await recordAudit(deps.db, actor, { action: `queue.${action}`, targetType: 'queue', targetId: queue.name });
-        return { status: 200, body: await queueStats(deps.queues, queue.name as QueueName) };
+        return { status: 200, body: await queueStats(deps.queues, queue.name) };
       },
     });
   }

@@ -10,7 +10,6 @@ import type { Queues } from '#shared/queues/connection';
 import { queueCounts } from '#shared/metrics';
 import { readCircuits } from '#shared/delivery/limits';
 import type { CircuitState } from '#shared/delivery/breaker';
-import { redisKeys } from '#shared/queues/redis-keys';
 import type { AppDeps } from '../deps.ts';
 import { paginate, type Page, mapPage } from '../http/pagination.ts';
 import { attemptCounts, deadLettersQuery, findSubscription, subscriptionsQuery, toDeadLetter, type DeadLetterRow, type SubscriptionRow } from './repository.ts';
@@ -26,11 +25,14 @@ export async function listUnroutable(db: Db, query: z.infer<typeof UnroutableQue
   return mapPage(page, (r) => ({ eventId: r.event_id, installationId: r.installation_id, type: r.type, reason: r.reason, receivedAt: r.received_at.toISOString() }));
 }
 
-/** Counts per state of one queue of the catalog, and whether it is paused. */
+/**
+ * Counts per state of one queue of the catalog, and whether it is paused. The deliver queue is
+ * one BullMQ queue per delivery shard: its counts are summed, and it is paused when any shard is.
+ */
 export async function queueStats(queues: Queues, name: QueueName): Promise<QueueStats> {
-  const queue = queues[name];
-  const [counts, paused] = await Promise.all([queueCounts(queue), queue.isPaused()]);
-  return { name, ...counts, paused };
+  const shards = queues.of(name);
+  const [counts, paused] = await Promise.all([queueCounts(shards), Promise.all(shards.map((q) => q.isPaused()))]);
+  return { name, ...counts, paused: paused.some(Boolean) };
 }
 
 /** Counts per state of every queue of the catalog, in catalog order. */
@@ -38,12 +40,12 @@ export async function listQueueStats(queues: Queues): Promise<QueueStats[]> {
   return Promise.all(QUEUE_NAMES.map((name) => queueStats(queues, name)));
 }
 
-/** What the subscription views read: Postgres, and the shared breaker in Redis under the queue prefix. */
-export type OpsViewDeps = Pick<AppDeps, 'db' | 'redis' | 'config'>;
+/** What the subscription views read: Postgres, and the shared breaker in Redis under each subscription's shard. */
+export type OpsViewDeps = Pick<AppDeps, 'db' | 'redis' | 'queues'>;
 
 /** The shared circuits of subscriptions; if Redis does not answer, the view says `closed` rather than fail. */
 async function circuitsOf(deps: OpsViewDeps, ids: string[]): Promise<Map<string, CircuitState>> {
-  return readCircuits(deps.redis, redisKeys(deps.config.queuePrefix), ids).catch(() => new Map<string, CircuitState>());
+  return readCircuits(deps.redis, deps.queues.shards, ids).catch(() => new Map<string, CircuitState>());
 }
 
 /**
