@@ -39,7 +39,7 @@ const metricsServer = await startMetricsServer(metrics, {
   logger.error({ err, port: config.metricsPort }, 'metrics endpoint not started; delivering without it');
   return null;
 });
-logger.info({ queues: workers.workers.map((w) => w.name), metrics: metricsServer ? `${metricsServer.url}/metrics` : null }, 'worker started');
+logger.info({ queues: [...new Set(workers.workers.map((w) => w.name))], redis: config.redisClusterNodes ? 'cluster' : 'single', deliveryShards: config.workerShards, metrics: metricsServer ? `${metricsServer.url}/metrics` : null }, 'worker started');
 onShutdownSignal(logger, config.shutdownTimeoutMs + 2_000, async () => {
   await workers.close(config.shutdownTimeoutMs);
   await metricsServer?.close();
