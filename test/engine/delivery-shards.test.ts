@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scanKeys } from '#shared/queues/connection';
+import type { ChildProcess } from 'node:child_process';
+import { deleteKeys, prefixKeys, scanKeys } from '#shared/queues/connection';
+import { deliveryShards } from '#shared/queues/shards';
 import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
@@ -64,4 +66,58 @@ describe('delivery shards on a single Redis', () => {
       await stopWorkerProcess(child, 'SIGTERM');
     }
   }, 60_000);
+});
+
+describe('changing DELIVERY_SHARDS on a running system', () => {
+  let ctx: TestContext;
+  let receiver: TestReceiver;
+  let worker: ChildProcess | null = null;
+  const NEW_SHARDS = 3;
+  // Retries wait 3 s, so some are still waiting in the old shard's schedule when its worker goes.
+  const RUN = { RETRY_SCHEDULE: '3s,3s,3s', DELIVERY_TIMEOUT_MS: '2000', DELIVERY_LEASE: '3s', RECONCILE_INTERVAL: '1s' };
+
+  beforeAll(async () => {
+    ctx = await startTestContext({ env: { ...RUN, DELIVERY_SHARDS: '1' } });
+    receiver = await startReceiver();
+  });
+  afterAll(async () => {
+    if (worker) await stopWorkerProcess(worker, 'SIGKILL');
+    await receiver.close();
+    // The new shards' keys too (the context knows only its own single shard).
+    await deleteKeys(ctx.redis, await prefixKeys(ctx.redis, deliveryShards(ctx.queuePrefix, NEW_SHARDS), ctx.queuePrefix));
+    await ctx.stop();
+  });
+
+  it('loses nothing: retries waiting in the old shard are re-enqueued into the new shards by the reconciler', async () => {
+    await seedFunction(ctx.db, 'contacts.read', ['contact.updated']);
+    const { partner } = await seedPartner(ctx.db);
+    const product = await seedProduct(ctx.db, partner.id, { 'contacts.read': {} });
+    await seedActivation(ctx.db, 'SHRD2', product);
+    for (let i = 0; i < 3; i++) await seedSubscription(ctx.db, { partnerId: partner.id, productId: product, functionKey: 'contacts.read', url: `${receiver.url}?s=${i}`, eventTypes: ['contact.updated'] });
+    // While the one-shard worker runs, one first try in three fails (too few to open a circuit).
+    const tries = new Map<string, number>();
+    let failing = true;
+    receiver.behave((req) => {
+      const id = String(req.headers['webhook-id']);
+      tries.set(id, (tries.get(id) ?? 0) + 1);
+      return { status: failing && tries.get(id) === 1 && tries.size % 3 === 0 ? 503 : 200 };
+    });
+    worker = (await startWorkerProcess(ctx, { ...RUN, DELIVERY_SHARDS: '1' })).child;
+    const events = Array.from({ length: 30 }, (_, i) => hubEvent('SHRD2', 'contact.updated', { i }));
+    expect((await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events } })).status).toBe(202);
+    const expected = events.length * 3;
+    const oldSchedule = `${ctx.queuePrefix}:retry-schedule`;
+    await eventually(async () => (await ctx.redis.zcard(oldSchedule)) > 0, { what: 'retries waiting in the old shard', timeoutMs: 60_000, everyMs: 20 });
+    await stopWorkerProcess(worker, 'SIGKILL');
+    const waiting = await ctx.redis.zcard(oldSchedule);
+
+    // The same system with three shards: the old shard's schedule is read by no one.
+    failing = false;
+    worker = (await startWorkerProcess(ctx, { ...RUN, DELIVERY_SHARDS: String(NEW_SHARDS) })).child;
+    await eventually(async () => Number((await ctx.db('messages').where('status', 'succeeded').count({ n: '*' }).first())?.n) === expected, { what: `${expected} messages succeeded`, timeoutMs: 90_000, everyMs: 250 });
+    expect(await ctx.redis.zcard(oldSchedule)).toBe(waiting);
+    console.warn(`DELIVERY_SHARDS 1 -> ${NEW_SHARDS}: ${waiting} retries left behind in the old shard's schedule; all ${expected} messages succeeded through the new shards`);
+    await stopWorkerProcess(worker, 'SIGTERM');
+    worker = null;
+  }, 150_000);
 });
