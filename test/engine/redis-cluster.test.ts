@@ -1,4 +1,6 @@
+import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keySlot } from '#shared/queues/key-slot';
 import { Webhook } from 'standardwebhooks';
 import { QUEUE_NAMES } from '#shared/queues/catalog';
 import { requeueMessages } from '#shared/delivery/requeue';
@@ -156,6 +158,16 @@ describe.skipIf(!hasRedisServer)('delivery on a Redis Cluster (3 masters, 3 repl
     expect(queues.body.data.map((q: { name: string }) => q.name)).toEqual(QUEUE_NAMES);
     expect(ctx.queues.deliver).toHaveLength(SHARDS);
     expect(new Set(ctx.queues.deliver.map((q) => q.opts.prefix)).size).toBe(SHARDS);
+    // Our slot arithmetic agrees with the cluster's (the shard tags are chosen by it).
+    for (const prefix of [ctx.queuePrefix, ...ctx.queues.shards.prefixes]) {
+      const key = `${prefix}:deliver:wait`;
+      expect(await (ctx.redis as Cluster).cluster('KEYSLOT', key), key).toBe(keySlot(key));
+    }
+    // The queue board lists every BullMQ queue: each shard's deliver queue beside the others.
+    const signIn = await fetch(`${ctx.url}/ops/board/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${OPERATOR_TOKEN}` });
+    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+    const board = (await (await fetch(`${ctx.url}/ops/board/api/queues`, { headers: { cookie } })).json()) as { queues: { name: string }[] };
+    expect(board.queues.map((q) => q.name).sort()).toEqual([...QUEUE_NAMES.filter((n) => n !== 'deliver'), ...Array.from({ length: SHARDS }, (_, i) => `shard-${i}/deliver`)].sort());
 
     expect((await ctx.request('POST', '/v1/ops/queues/deliver/pause', { token: OPERATOR_TOKEN })).body.paused).toBe(true);
     for (const q of ctx.queues.deliver) expect(await q.isPaused()).toBe(true);
