@@ -54,13 +54,15 @@ export function startWorkers(connection: RedisConnection, deps: Omit<WorkerDeps,
   // lets a second worker take the job and deliver the same message twice in parallel.
   const lockDuration = Math.max(30_000, deps.config.deliveryTimeoutMs * 2 + 5_000);
   const served = deps.config.workerShards;
-  const targets = QUEUE_NAMES.flatMap((queue): { queue: QueueName; prefix: string; share: number }[] =>
-    isSharded(queue)
-      ? served.map((shard) => ({ queue, prefix: deps.queues.shards.prefixes[shard]!, share: served.length }))
-      : [{ queue, prefix: options.prefix, share: 1 }],
-  );
+  const targets = QUEUE_NAMES.flatMap((queue): { queue: QueueName; prefix: string; concurrency: number }[] => {
+    const concurrency = options.concurrency?.[queue] ?? DEFAULT_CONCURRENCY[queue];
+    if (!isSharded(queue)) return [{ queue, prefix: options.prefix, concurrency }];
+    // The shards served share the queue's concurrency.
+    const share = served.length === 1 ? concurrency : Math.max(10, Math.ceil(concurrency / served.length));
+    return served.map((shard) => ({ queue, prefix: deps.queues.shards.prefixes[shard]!, concurrency: share }));
+  });
   const workers = targets.map(
-    ({ queue, prefix, share }) =>
+    ({ queue, prefix, concurrency }) =>
       new Worker(
         queue,
         async (job: Job) => {
@@ -73,7 +75,7 @@ export function startWorkers(connection: RedisConnection, deps: Omit<WorkerDeps,
         {
           connection,
           prefix,
-          concurrency: share === 1 ? (options.concurrency?.[queue] ?? DEFAULT_CONCURRENCY[queue]) : Math.max(10, Math.ceil((options.concurrency?.[queue] ?? DEFAULT_CONCURRENCY[queue]) / share)),
+          concurrency,
           lockDuration,
           autorun: true,
         },

@@ -102,8 +102,8 @@ export function mountQueueBoard(app: Express, deps: { config: Config; queues: Qu
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(BOARD_PATH);
   createBullBoard({
-    // Every BullMQ queue: each delivery shard's deliver queue is its own entry (`deliver/1`, ...);
-    // bull-board tells queues apart by name, which the shards share, so theirs get a prefix.
+    // Every BullMQ queue: each delivery shard's deliver queue is its own entry (`shard-1/deliver`,
+    // ...); bull-board tells queues apart by name, which the shards share, so theirs get a prefix.
     queues: QUEUE_NAMES.flatMap((name) => {
       const all = deps.queues.of(name);
       if (all.length === 1) return [new BullMQAdapter(all[0]!)];
