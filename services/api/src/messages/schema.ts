@@ -49,7 +49,16 @@ export const Message = z.object({
   eventId: z.string(),
   eventType: z.string(),
   installationId: z.string(),
+  /** `pending` includes a message waiting for an earlier one of its entity: see `waitingFor`. */
   status: z.enum(MESSAGE_STATUSES),
+  /** The event's entityId (null when it had none). */
+  entityId: z.string().nullable(),
+  /**
+   * Ordering `entity` only: the earlier message of the same entity this pending one waits for
+   * (it is sent after that one succeeded or went dead); null when it waits for nothing.
+   * A waiting message has no `nextAttemptAt`.
+   */
+  waitingFor: z.string().nullable(),
   attempts: z.number().int(),
   nextAttemptAt: z.string().nullable(),
   lastAttemptAt: z.string().nullable(),

@@ -34,7 +34,7 @@ export async function countLiveSubscriptions(db: Db, productId: string): Promise
 /** Inserts a subscription and returns its row. */
 export async function insertSubscription(
   db: Db,
-  values: Pick<SubscriptionRow, 'id' | 'partner_id' | 'product_id' | 'function_key' | 'url' | 'event_types' | 'description' | 'secret_sealed'>,
+  values: Pick<SubscriptionRow, 'id' | 'partner_id' | 'product_id' | 'function_key' | 'url' | 'event_types' | 'description' | 'secret_sealed' | 'ordering'>,
 ): Promise<SubscriptionRow> {
   const [row] = await db('subscriptions').insert(values).returning('*');
   return row as SubscriptionRow;
@@ -65,7 +65,7 @@ export async function updateSubscription(
   values: Partial<
     Pick<
       SubscriptionRow,
-      'url' | 'event_types' | 'description' | 'state' | 'disabled_reason' | 'secret_sealed' | 'previous_secret_sealed' | 'previous_secret_expires_at' | 'deleted_at' | 'rate_per_second' | 'max_rate_per_second'
+      'url' | 'event_types' | 'description' | 'state' | 'disabled_reason' | 'secret_sealed' | 'previous_secret_sealed' | 'previous_secret_expires_at' | 'deleted_at' | 'rate_per_second' | 'max_rate_per_second' | 'ordering'
     >
   >,
 ): Promise<SubscriptionRow> {
