@@ -172,7 +172,6 @@ function OrderingForm(props: { subscription: Subscription; onSaved: (message: st
   const save = useAction();
   return (
     <form
-      aria-label="Ordering"
       onSubmit={(e) => {
         e.preventDefault();
         void save.run(async () => {
