@@ -11,7 +11,9 @@
  * with the same load against the same receiver. Results are also written to bench-results/.
  *
  * Options: --quick (smaller loads, for a smoke run), --keep (leave the schema for inspection),
- * --only raw,deliveries,peer,ingest,fanout,latency,redis (some phases; the table shows those),
+ * --only raw,deliveries,peer,ingest,fanout,latency,redis,ordering (some phases; the table shows those;
+ * `ordering`: deliveries/s and CPU per delivery of entity-ordered subscriptions beside unordered
+ * ones under the same load of 1000 entities),
  * --workers 1,2,4 (the scaling phase: the production build with N worker processes for each N,
  * printing deliveries/s, scaling efficiency and CPU time per delivery of each process kind).
  */
@@ -40,7 +42,7 @@ const { values: args } = parseArgs({
     workers: { type: 'string' },
   },
 });
-const PHASES = ['raw', 'deliveries', 'peer', 'ingest', 'fanout', 'latency', 'redis'] as const;
+const PHASES = ['raw', 'deliveries', 'peer', 'ingest', 'fanout', 'latency', 'redis', 'ordering'] as const;
 const workerCounts = args.workers ? args.workers.split(',').map(Number) : [];
 if (workerCounts.some((n) => !Number.isInteger(n) || n < 1 || n > 32)) throw new Error('--workers takes worker counts such as 1,2,4');
 // --workers alone runs only the scaling phase; with --only, the phases named as well.
@@ -363,6 +365,69 @@ async function measureDeliveries(system: System): Promise<{ perSecond: number; m
   return { perSecond: Math.round(expected / seconds), messages: expected, seconds: Math.round(seconds * 10) / 10 };
 }
 
+/** One half of the ordering phase. */
+interface OrderingRun {
+  perSecond: number;
+  messages: number;
+  seconds: number;
+  /** CPU µs per delivery of each process kind (postgres and redis: every such process on the machine). */
+  cpuMicrosPerDelivery: Record<'worker' | 'api' | 'postgres' | 'redis', number>;
+}
+
+/**
+ * Entity ordering beside none, in one run and one system: 10 subscriptions ordering `none`,
+ * then 10 ordering `entity` (each set on an installation of its own), each fed the same load:
+ * 1000 entities × 5 events of 1 KiB, interleaved (round k holds every entity's k-th event), in
+ * batches of 100. An ordered entity's next message starts only after the one before it was
+ * recorded, so 1000 entities × 10 subscriptions are 10,000 chains, each one request at a time.
+ */
+async function measureOrdering(system: System): Promise<{ unordered: OrderingRun; ordered: OrderingRun; ratio: number }> {
+  const entities = 1000;
+  const perEntity = QUICK ? 2 : 5;
+  const subs = 10;
+  const run = async (installationId: string, ordering: 'none' | 'entity'): Promise<OrderingRun> => {
+    const owner = await seedProduct(system.db, installationId);
+    await seedSubscriptions(system, owner, subs, `${system.receiverUrl}/ordering-${ordering}`);
+    await system.db('subscriptions').where({ product_id: owner.productId }).update({ ordering });
+    const expected = entities * perEntity * subs;
+    const done = async () =>
+      Number(
+        (await system.db('messages as m').join('subscriptions as s', 's.id', 'm.subscription_id').where({ 's.product_id': owner.productId, 'm.status': 'succeeded' }).count({ n: '*' }).first())?.n ?? 0,
+      );
+    await sleep(1000); // the routing table reloads
+    const cpuBefore = cpuByKind(system);
+    const started = Date.now();
+    let n = 0;
+    for (let round = 0; round < perEntity; round++) {
+      for (let e = 0; e < entities; e += 100) {
+        await publish(system, events(100, installationId).map((event, j) => ({ ...event, entityId: `ent-${e + j}`, data: { ...event.data, round } })));
+      }
+    }
+    await until(
+      async () => {
+        n = await done();
+        progress(`ordering ${ordering}: ${n}/${expected} delivered (${Math.round(n / ((Date.now() - started) / 1000))}/s)`);
+        return n >= expected;
+      },
+      600_000,
+      `ordering ${ordering}`,
+      250,
+    );
+    const seconds = (Date.now() - started) / 1000;
+    const cpuAfter = cpuByKind(system);
+    const micros = (kind: keyof typeof cpuAfter) => Math.round(((cpuAfter[kind] - cpuBefore[kind]) * 1e6) / expected);
+    return {
+      perSecond: Math.round(expected / seconds),
+      messages: expected,
+      seconds: Math.round(seconds * 10) / 10,
+      cpuMicrosPerDelivery: { worker: micros('worker'), api: micros('api'), postgres: micros('postgres'), redis: micros('redis') },
+    };
+  };
+  const unordered = await run('ORDNONE', 'none');
+  const ordered = await run('ORDENTITY', 'entity');
+  return { unordered, ordered, ratio: Math.round((ordered.perSecond / unordered.perSecond) * 100) / 100 };
+}
+
 /**
  * The plain design (plain-peer.ts) under the deliveries phase's load: 50 subscriptions, 1000
  * events of 1 KiB in batches of 100, the same receiver; its own schema and queue prefix.
@@ -618,6 +683,7 @@ async function main(): Promise<void> {
         if (runs('fanout')) results.wideFanout = await measureWideFanout(system);
         if (runs('latency')) results.latency = await measureLatency(system);
         if (runs('redis')) results.redisPerPendingDelivery = await measureRedisPerPending(system, redis);
+        if (runs('ordering')) results.ordering = await measureOrdering(system);
         results.worker = rssOf(system.worker.pid!);
       } finally {
         await stopSystem(system, redis);
@@ -644,6 +710,7 @@ function report(results: Record<string, unknown>): void {
     redisPerPendingDelivery: { bytes: number; pending: number };
     worker: { rssMb: number; peakMb: number };
     scaling: ScalingRow[];
+    ordering: { unordered: OrderingRun; ordered: OrderingRun; ratio: number };
   }>;
   const check = (ok: boolean) => (ok ? 'met' : 'MISSED');
   const rows: [string, string, string, string][] = [];
@@ -670,6 +737,13 @@ function report(results: Record<string, unknown>): void {
   if (r.redisPerPendingDelivery) {
     const { bytes, pending } = r.redisPerPendingDelivery;
     rows.push([`Redis bytes per pending delivery (${pending} retries)`, String(bytes), '<= 600', check(bytes <= 600)]);
+  }
+  if (r.ordering) {
+    const { unordered, ordered, ratio } = r.ordering;
+    const cpu = (run: OrderingRun) => `worker ${run.cpuMicrosPerDelivery.worker} µs, postgres ${run.cpuMicrosPerDelivery.postgres} µs per delivery`;
+    rows.push([`unordered deliveries/s, 1000 entities (${unordered.messages} in ${unordered.seconds} s; ${cpu(unordered)})`, String(unordered.perSecond), '', '']);
+    rows.push([`entity-ordered deliveries/s, 1000 entities (${ordered.messages} in ${ordered.seconds} s; ${cpu(ordered)})`, String(ordered.perSecond), '', '']);
+    rows.push(['  ordered / unordered', ratio.toFixed(2), '>= 0.50', check(ratio >= 0.5)]);
   }
   if (r.worker) rows.push(['worker RSS MB (peak)', `${r.worker.rssMb} (${r.worker.peakMb})`, '', '']);
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length), ['measure', 'value', 'target', ''][i]!.length));

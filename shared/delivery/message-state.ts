@@ -230,16 +230,24 @@ export async function releaseLeases(db: Db, leases: Lease[]): Promise<void> {
 /**
  * Makes messages pending and due now (resend, recover, dead-letter replay, held ones released),
  * whatever their state but cancelled, except a pending message whose lease is live: it is in a
- * worker's lane or in flight already, and a second copy would be in flight twice. A message
- * reopened from any state but held leaves its entity's order. Returns them.
+ * worker's lane or in flight already, and a second copy would be in flight twice. A finished
+ * message (succeeded, dead) reopened leaves its entity's order; a held or pending one keeps its
+ * place (a waiting one is set waiting again by its claim). Returns them.
  */
 export async function reopenMessages(db: Db, where: (q: Knex.QueryBuilder) => void): Promise<{ id: string; attempts: number }[]> {
   return db('messages')
     .where(where)
     .whereNot('status', 'cancelled')
     .whereNot((live) => live.where('status', 'pending').whereNotNull('lease_owner').where('next_attempt_at', '>', db.fn.now()))
-    // A resend or replay goes as it comes, outside its entity's order; a held message keeps its place.
-    .update({ status: 'pending', next_attempt_at: db.fn.now(), lease_owner: null, updated_at: db.fn.now(), entity_key: db.raw("case when status = 'held' then entity_key end") })
+    // A finished message sent again (resend, replay) goes as it comes, outside its entity's
+    // order; an unfinished one (held, or pending: waiting or retrying) keeps its place in it.
+    .update({
+      status: 'pending',
+      next_attempt_at: db.fn.now(),
+      lease_owner: null,
+      updated_at: db.fn.now(),
+      entity_key: db.raw("case when status in ('held', 'pending') then entity_key end"),
+    })
     .returning(['id', 'attempts']);
 }
 
