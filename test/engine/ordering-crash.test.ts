@@ -4,7 +4,7 @@ import { HUB_TOKEN, startTestContext, type TestContext } from '../support/contex
 import { eventually } from '../support/poll.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
 import { startWorkerProcess, stopWorkerProcess } from '../support/worker-process.ts';
-import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
 import { byEntity, deliveries, interleavedEvents, outOfOrder } from '../support/ordering.ts';
 
 // Short leases and reconcile interval, so a dead worker's messages are taken over within seconds;
