@@ -159,12 +159,18 @@ export async function entityHeads(db: Db, lines: EntityLine[]): Promise<string[]
 
 /**
  * Heads that nobody handed on (a worker died between an outcome's commit and the hand-on, or
- * the fan-out's): ordered messages waiting with nothing earlier unfinished. At most `limit`.
+ * the fan-out's): the first unfinished message of an (entity, subscription), waiting, with
+ * nothing earlier unfanned. One walk over the open ordered messages (their index, in order);
+ * the check runs on each line's first only. At most `limit`.
  */
 export async function orphanedHeads(db: Db, limit: number): Promise<{ id: string; attempts: number }[]> {
   const result = await db.raw(
-    `select m.id, m.attempts from messages m
-     where m.status = 'pending' and m.next_attempt_at is null and m.entity_key is not null and ${ENTITY_CLEAR}
+    `select m.id, m.attempts from (
+       select distinct on (o.entity_key, o.subscription_id) o.id, o.attempts, o.status, o.next_attempt_at, o.entity_key, o.subscription_id, o.seq
+       from messages o
+       where o.entity_key is not null and o.status in ('pending', 'held')
+       order by o.entity_key, o.subscription_id, o.seq) m
+     where m.status = 'pending' and m.next_attempt_at is null and ${ENTITY_CLEAR}
      limit ?`,
     [limit],
   );

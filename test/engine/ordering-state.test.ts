@@ -2,16 +2,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type Knex } from '#shared/db/knex';
 import { migrateLatest } from '#shared/db/migrate';
 import { migrations } from '#shared/db/migrations/index';
-import { claimMessages, entityHeads } from '#shared/delivery/message-state';
+import { claimMessages, entityHeads, orphanedHeads } from '#shared/delivery/message-state';
 import { randomText } from '#shared/ids';
 import { loadConfig } from '#shared/config';
 import { testEnv } from '../support/context.ts';
 import { migrateThrough } from '../support/migrations.ts';
 
-/** Migration 0011 on a database an earlier release left: rows kept unordered, new ones ordered. */
+/** Entity ordering in Postgres: migration 0011 on a database an earlier release left (rows kept unordered, new ones ordered), the claim that takes only an entity's head, and the reconciler's lost heads. */
 const BEFORE = Object.keys(migrations).filter((name) => name < '0011');
 
-describe('migration 0011 (entity ordering) on an existing database', () => {
+describe('entity ordering in Postgres', () => {
   const schema = `t_${randomText(10)}`;
   let db: Knex;
 
@@ -56,5 +56,21 @@ describe('migration 0011 (entity ordering) on an existing database', () => {
     expect(claimed.map((c) => c.id).sort()).toEqual(['msg_1', 'msg_old']);
     expect(await db('messages').where({ id: 'msg_2' }).first('next_attempt_at', 'lease_owner')).toEqual({ next_attempt_at: null, lease_owner: null });
     expect(await entityHeads(db, [{ entityKey: 'I1/e1', subscriptionId: 'sub_1' }])).toEqual(['msg_1']);
+  });
+
+  it('lets the reconciler find a head whose hand-on was lost, not before nothing earlier is unfinished', async () => {
+    expect(await orphanedHeads(db, 100)).toEqual([]);
+    // The head's outcome committed, and its worker died before handing on.
+    await db('messages').where({ id: 'msg_1' }).update({ status: 'succeeded', lease_owner: null, next_attempt_at: null });
+    expect(await orphanedHeads(db, 100)).toEqual([{ id: 'msg_2', attempts: 0 }]);
+    // An earlier event of the entity not yet fanned out: its messages may not exist yet, so msg_2 waits for it.
+    const seq2 = Number((await db('messages').where({ id: 'msg_2' }).first('seq')).seq);
+    await db('events').insert({ id: 'evt_late', installation_id: 'I1', type: 't', entity_id: 'e1', occurred_at: new Date(), data: '{}', fanout_at: null, seq: seq2 - 1 });
+    expect(await orphanedHeads(db, 100)).toEqual([]);
+    expect(await claimMessages(db, ['msg_2'], 30_000, 'owner-2')).toEqual([]);
+    await db('events').where({ id: 'evt_late' }).update({ fanout_at: new Date() });
+    expect(await orphanedHeads(db, 100)).toEqual([{ id: 'msg_2', attempts: 0 }]);
+    expect((await claimMessages(db, ['msg_2'], 30_000, 'owner-2')).map((c) => c.id)).toEqual(['msg_2']);
+    expect(await orphanedHeads(db, 100)).toEqual([]);
   });
 });
