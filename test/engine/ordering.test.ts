@@ -30,12 +30,21 @@ describe('ordered delivery per entity', () => {
     }
   }
 
-  /** A receiver failing the first `failures` tries of one entity's first message (500), answering 200 to the rest. */
+  /**
+   * A receiver failing the first `failures` tries of one entity's first message (500), answering
+   * 200 to the rest after a moment; it counts the most requests it had in flight at once.
+   */
   async function failingReceiver(entity: string, failures: number) {
-    const receiver = await startReceiver();
+    const receiver = Object.assign(await startReceiver(), { maxInFlight: 0 });
     receivers.push(receiver);
     let failed = 0;
-    receiver.behave((req) => (first(req.body, entity) && failed++ < failures ? { status: 500 } : { status: 200 }));
+    let inFlight = 0;
+    receiver.behave(async (req) => {
+      receiver.maxInFlight = Math.max(receiver.maxInFlight, ++inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      inFlight--;
+      return first(req.body, entity) && failed++ < failures ? { status: 500 } : { status: 200 };
+    });
     return receiver;
   }
 
@@ -99,6 +108,10 @@ describe('ordered delivery per entity', () => {
     const headThrough = entities.get(FAILING)![2]!.at;
     const lastOfOthers = Math.max(...[...entities].filter(([e]) => e !== FAILING).map(([, list]) => list.at(-1)!.at));
     expect(lastOfOthers).toBeLessThan(headThrough);
+
+    // Entities went side by side, within the subscription's in-flight cap (MAX_IN_FLIGHT_PER_SUBSCRIPTION, 10).
+    expect(ordered.maxInFlight).toBeGreaterThan(1);
+    expect(ordered.maxInFlight).toBeLessThanOrEqual(10);
 
     // Unordered (as before): the failing entity's later messages did not wait for its first.
     const loose = byEntity(deliveries(unordered.requests)).get(FAILING)!;
