@@ -7,9 +7,10 @@ import { startWorkerProcess, stopWorkerProcess } from '../support/worker-process
 import { seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
 import { byEntity, deliveries, interleavedEvents, outOfOrder } from '../support/ordering.ts';
 
-// Short leases and reconcile interval, so a dead worker's messages are taken over within seconds;
-// the failing entity's last retry comes long after, so every other entity can finish first.
-const ENV = { DELIVERY_TIMEOUT_MS: '2000', DELIVERY_LEASE: '3s', RECONCILE_INTERVAL: '1s', RETRY_SCHEDULE: '500ms,30s' };
+// Short leases and reconcile interval, so a dead worker's messages are taken over within seconds.
+// The failing entity's last retry is an hour away: once every other entity is through (observed,
+// not timed), the test sends it at once with a resend, which keeps its place at the entity's head.
+const ENV = { DELIVERY_TIMEOUT_MS: '2000', DELIVERY_LEASE: '3s', RECONCILE_INTERVAL: '1s', RETRY_SCHEDULE: '500ms,1h' };
 const ENTITIES = 200;
 const PER_ENTITY = 10;
 const FAILING = 'ent-42';
@@ -31,7 +32,7 @@ describe('ordered delivery across worker processes', () => {
 
   it('keeps every entity in publication order with two workers, one SIGKILLed mid-run, and Redis emptied', async () => {
     await seedFunction(ctx.db, 'estates.read', ['estate.updated']);
-    const { partner } = await seedPartner(ctx.db);
+    const { partner, apiKey } = await seedPartner(ctx.db);
     const product = await seedProduct(ctx.db, partner.id, { 'estates.read': {} });
     await seedActivation(ctx.db, 'ORDER2', product);
     const sub = await seedSubscription(ctx.db, { partnerId: partner.id, productId: product, functionKey: 'estates.read', url: receiver.url, eventTypes: ['estate.updated'], ordering: 'entity' });
@@ -65,7 +66,19 @@ describe('ordered delivery across worker processes', () => {
     workers.push((await startWorkerProcess(ctx, ENV)).child);
 
     const total = ENTITIES * PER_ENTITY;
-    await eventually(async () => (await ctx.db('messages').where({ subscription_id: sub.id, status: 'succeeded' }).count({ n: '*' }).first())?.n === total, {
+    const succeeded = async () => Number((await ctx.db('messages').where({ subscription_id: sub.id, status: 'succeeded' }).count({ n: '*' }).first())?.n);
+    // Every other entity gets through while the failing one waits on its retry, its head tried twice.
+    const head = await eventually(
+      async () =>
+        (await succeeded()) === total - PER_ENTITY &&
+        ((await ctx.db('messages as m').join('events as e', 'e.id', 'm.event_id').where({ 'm.subscription_id': sub.id, 'm.status': 'pending', 'm.attempts': 2, 'e.entity_id': FAILING }).first('m.id')) as
+          | { id: string }
+          | undefined),
+      { what: 'all but the failing entity delivered, its head failed twice', timeoutMs: 150_000, everyMs: 250 },
+    );
+    const othersDone = receiver.requests.length;
+    expect((await ctx.request('POST', `/v1/messages/${head.id}/resend`, { token: apiKey })).status).toBe(202);
+    await eventually(async () => (await succeeded()) === total, {
       what: 'every message delivered',
       timeoutMs: 150_000,
       everyMs: 250,
@@ -76,12 +89,15 @@ describe('ordered delivery across worker processes', () => {
     expect(outOfOrder(got)).toEqual([]);
     const entities = byEntity(got);
     expect(entities.size).toBe(ENTITIES);
-    for (const [entity, list] of entities) expect(new Set(list.map((d) => d.seq)).size, entity).toBe(PER_ENTITY);
-    // The failing entity's head got through (its third 0) only after every other entity had all ten.
     const failing = entities.get(FAILING)!;
+    for (const [entity, list] of entities) expect(new Set(list.map((d) => d.seq)).size, entity).toBe(PER_ENTITY);
+    // The failing entity's head got through (its third 0) only after every other entity had all ten;
+    // its later ones only after it.
     const headThrough = failing.filter((d) => d.seq === 0)[2]!.at;
+    expect(headThrough).toBeGreaterThanOrEqual(othersDone);
+    expect(failing.filter((d) => d.seq > 0).every((d) => d.at > headThrough)).toBe(true);
     const lastOfOthers = Math.max(...[...entities].filter(([e]) => e !== FAILING).map(([, list]) => list.at(-1)!.at));
     expect(lastOfOthers).toBeLessThan(headThrough);
     console.warn(`${total} ordered messages: ${beforeCrash} requests before the SIGKILL, ${receiver.requests.length} in all (${receiver.requests.length - total - 2} duplicates)`);
-  }, 240_000);
+  }, 400_000);
 });
