@@ -1,6 +1,7 @@
 import type { Knex } from '#shared/db/knex';
 import type { Logger } from '#shared/logger';
 import type { Queues } from '#shared/queues/connection';
+import { insertEvents } from './repository.ts';
 import type { HubEventInput } from './schema.ts';
 
 /**
@@ -13,21 +14,7 @@ export async function ingestEvents(
   deps: { db: Knex; queues: Queues; logger: Logger },
   events: HubEventInput[],
 ): Promise<{ accepted: number; duplicates: number; acceptedIds: string[] }> {
-  // One JSON document for the whole batch, unpacked by Postgres: no per-row parameters to escape.
-  // Rows go in array order, so `seq` (the publication order, by default from its sequence)
-  // follows the batch: entity ordering delivers in that order (migration 0011).
-  const result = await deps.db.raw(
-    `insert into events (id, installation_id, type, entity_id, occurred_at, data)
-     select e.id, e."installationId", e.type, e."entityId", e."occurredAt", e.data
-     from rows from (jsonb_to_recordset(?::jsonb)
-       as (id text, "installationId" text, type text, "entityId" text, "occurredAt" timestamptz, data jsonb))
-       with ordinality as e(id, "installationId", type, "entityId", "occurredAt", data, position)
-     order by e.position
-     on conflict (id) do nothing
-     returning id`,
-    [JSON.stringify(events)],
-  );
-  const accepted = (result.rows as { id: string }[]).map((r) => r.id);
+  const accepted = await insertEvents(deps.db, events);
   if (accepted.length > 0) {
     // No job id derived from the events: a completed job kept under the same id (events
     // re-published after a database reset) would swallow this one. A repeated batch is all

@@ -6,7 +6,7 @@
 import type { Db } from '#shared/db/knex';
 import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
 import type { SubscriptionRow } from '#shared/db/rows';
-import { cancelMessages, insertMessages } from '#shared/delivery/message-state';
+import { cancelMessages, dropOrdering, insertMessages } from '#shared/delivery/message-state';
 
 export type { SubscriptionRow };
 
@@ -74,6 +74,11 @@ export async function updateSubscription(
     .update({ ...values, updated_at: db.fn.now() })
     .returning('*');
   return row as SubscriptionRow;
+}
+
+/** Takes the subscription's unfinished messages out of entity order (ordering turned off); returns those that were waiting, now due. */
+export async function releaseOrderedMessages(db: Db, subscriptionId: string): Promise<{ id: string; attempts: number }[]> {
+  return dropOrdering(db, subscriptionId);
 }
 
 /** Marks the subscription's undelivered messages (pending or held) cancelled; returns how many. */

@@ -20,7 +20,6 @@ import { generateSecret } from '#shared/signing';
 import { checkUrl, type GuardPolicy } from '#shared/url-guard';
 import { activeSecrets } from '#shared/delivery/secrets';
 import { enqueueDeliveries, releaseHeldMessages } from '#shared/delivery/requeue';
-import { dropOrdering } from '#shared/delivery/message-state';
 import type { PartnerActor } from '../http/actor.ts';
 import { type PageRequest, mapPage } from '../http/pagination.ts';
 import { recordAudit } from '../audit/audit.ts';
@@ -245,7 +244,7 @@ export async function updateSubscription(deps: SubscriptionDeps, actor: PartnerA
     if (changes.rate_per_second !== undefined) acceptRateLimit(locked, changes.rate_per_second);
     const updated = await repo.updateSubscription(trx, id, changes);
     // Turned off: nothing of this subscription waits for an earlier message any more.
-    if (changes.ordering === 'none') released = await dropOrdering(trx, id);
+    if (changes.ordering === 'none') released = await repo.releaseOrderedMessages(trx, id);
     await recordAudit(trx, actor, {
       action: 'subscription.updated',
       targetType: 'subscription',
