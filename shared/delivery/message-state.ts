@@ -163,9 +163,9 @@ export async function entityHeads(db: Db, lines: EntityLine[]): Promise<string[]
  * nothing earlier unfanned. One walk over the open ordered messages (their index, in order);
  * the check runs on each line's first only. At most `limit`.
  */
-export async function orphanedHeads(db: Db, limit: number): Promise<{ id: string; attempts: number }[]> {
+export async function orphanedHeads(db: Db, limit: number): Promise<{ id: string; attempts: number; subscriptionId: string }[]> {
   const result = await db.raw(
-    `select m.id, m.attempts from (
+    `select m.id, m.attempts, m.subscription_id as "subscriptionId" from (
        select distinct on (o.entity_key, o.subscription_id) o.id, o.attempts, o.status, o.next_attempt_at, o.entity_key, o.subscription_id, o.seq
        from messages o
        where o.entity_key is not null and o.status in ('pending', 'held')
@@ -174,14 +174,14 @@ export async function orphanedHeads(db: Db, limit: number): Promise<{ id: string
      limit ?`,
     [limit],
   );
-  return result.rows as { id: string; attempts: number }[];
+  return result.rows as { id: string; attempts: number; subscriptionId: string }[];
 }
 
 /**
  * Turns ordering off for a subscription's unfinished messages (its ordering became `none`):
  * they lose their entity key, and those waiting become due now. Returns the ones that waited.
  */
-export async function dropOrdering(db: Db, subscriptionId: string): Promise<{ id: string; attempts: number }[]> {
+export async function dropOrdering(db: Db, subscriptionId: string): Promise<{ id: string; attempts: number; subscriptionId: string }[]> {
   const result = await db.raw(
     `update messages m set entity_key = null, seq = null,
        next_attempt_at = case when m.status = 'pending' and m.next_attempt_at is null then now() else m.next_attempt_at end,
@@ -190,7 +190,7 @@ export async function dropOrdering(db: Db, subscriptionId: string): Promise<{ id
      returning m.id, m.attempts, (m.status = 'pending' and m.lease_owner is null and m.next_attempt_at <= now()) as released`,
     [subscriptionId],
   );
-  return (result.rows as { id: string; attempts: number; released: boolean }[]).filter((r) => r.released).map(({ id, attempts }) => ({ id, attempts }));
+  return (result.rows as { id: string; attempts: number; released: boolean }[]).filter((r) => r.released).map(({ id, attempts }) => ({ id, attempts, subscriptionId }));
 }
 
 /** A lease a worker holds on a message. */
@@ -240,7 +240,7 @@ export async function releaseLeases(db: Db, leases: Lease[]): Promise<void> {
  * message (succeeded, dead) reopened leaves its entity's order; a held or pending one keeps its
  * place (a waiting one is set waiting again by its claim). Returns them.
  */
-export async function reopenMessages(db: Db, where: (q: Knex.QueryBuilder) => void): Promise<{ id: string; attempts: number }[]> {
+export async function reopenMessages(db: Db, where: (q: Knex.QueryBuilder) => void): Promise<{ id: string; attempts: number; subscription_id: string }[]> {
   return db('messages')
     .where(where)
     .whereNot('status', 'cancelled')
@@ -254,7 +254,7 @@ export async function reopenMessages(db: Db, where: (q: Knex.QueryBuilder) => vo
       updated_at: db.fn.now(),
       entity_key: db.raw("case when status in ('held', 'pending') then entity_key end"),
     })
-    .returning(['id', 'attempts']);
+    .returning(['id', 'attempts', 'subscription_id']);
 }
 
 /** Cancels messages not yet delivered (pending or held) that `where` selects; returns how many. */

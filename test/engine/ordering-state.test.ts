@@ -62,14 +62,14 @@ describe('entity ordering in Postgres', () => {
     expect(await orphanedHeads(db, 100)).toEqual([]);
     // The head's outcome committed, and its worker died before handing on.
     await db('messages').where({ id: 'msg_1' }).update({ status: 'succeeded', lease_owner: null, next_attempt_at: null });
-    expect(await orphanedHeads(db, 100)).toEqual([{ id: 'msg_2', attempts: 0 }]);
+    expect(await orphanedHeads(db, 100)).toEqual([{ id: 'msg_2', attempts: 0, subscriptionId: 'sub_1' }]);
     // An earlier event of the entity not yet fanned out: its messages may not exist yet, so msg_2 waits for it.
     const seq2 = Number((await db('messages').where({ id: 'msg_2' }).first('seq')).seq);
     await db('events').insert({ id: 'evt_late', installation_id: 'I1', type: 't', entity_id: 'e1', occurred_at: new Date(), data: '{}', fanout_at: null, seq: seq2 - 1 });
     expect(await orphanedHeads(db, 100)).toEqual([]);
     expect(await claimMessages(db, ['msg_2'], 30_000, 'owner-2')).toEqual([]);
     await db('events').where({ id: 'evt_late' }).update({ fanout_at: new Date() });
-    expect(await orphanedHeads(db, 100)).toEqual([{ id: 'msg_2', attempts: 0 }]);
+    expect(await orphanedHeads(db, 100)).toEqual([{ id: 'msg_2', attempts: 0, subscriptionId: 'sub_1' }]);
     expect((await claimMessages(db, ['msg_2'], 30_000, 'owner-2')).map((c) => c.id)).toEqual(['msg_2']);
     expect(await orphanedHeads(db, 100)).toEqual([]);
   });

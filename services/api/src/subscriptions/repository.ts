@@ -77,7 +77,7 @@ export async function updateSubscription(
 }
 
 /** Takes the subscription's unfinished messages out of entity order (ordering turned off); returns those that were waiting, now due. */
-export async function releaseOrderedMessages(db: Db, subscriptionId: string): Promise<{ id: string; attempts: number }[]> {
+export async function releaseOrderedMessages(db: Db, subscriptionId: string): Promise<{ id: string; attempts: number; subscriptionId: string }[]> {
   return dropOrdering(db, subscriptionId);
 }
 

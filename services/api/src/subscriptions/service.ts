@@ -237,7 +237,7 @@ export async function updateSubscription(deps: SubscriptionDeps, actor: PartnerA
     }
   }
   if (Object.keys(changes).length === 0) return toSubscription(current); // the same URL again: nothing to do
-  let released: { id: string; attempts: number }[] = [];
+  let released: { id: string; attempts: number; subscriptionId: string }[] = [];
   const row = await deps.db.transaction(async (trx) => {
     const locked = await partnerSubscription(trx, actor, id, true); // deleted meanwhile: 404
     // The operator may have lowered the ceiling since it was read.
@@ -401,6 +401,6 @@ export async function sendTestMessage(deps: SubscriptionDeps, actor: PartnerActo
   });
   // Due now, with the engine's job id (message id and attempt count): the job claims the message
   // when it runs, and a re-enqueue by the reconciler collapses into this job while it exists.
-  if (status === 'pending') await enqueueDeliveries(deps.queues, [{ id: messageId, attempts: 0 }]);
+  if (status === 'pending') await enqueueDeliveries(deps.queues, [{ id: messageId, attempts: 0, subscriptionId: id }]);
   return { messageId };
 }
