@@ -58,7 +58,7 @@ export async function seedActivation(db: Knex, installationId: string, productId
 /** A subscription with a fresh secret (returned, as the API would once). */
 export async function seedSubscription(
   db: Knex,
-  input: { partnerId: string; productId: string; functionKey: string; url: string; eventTypes: string[]; state?: string },
+  input: { partnerId: string; productId: string; functionKey: string; url: string; eventTypes: string[]; state?: string; ordering?: 'none' | 'entity' },
 ) {
   const id = newId('subscription');
   const secret = generateSecret();
@@ -70,6 +70,7 @@ export async function seedSubscription(
     url: input.url,
     event_types: input.eventTypes,
     state: input.state ?? 'active',
+    ordering: input.ordering ?? 'none',
     secret_sealed: createSecretBox(SECRETS_KEY).seal(secret),
   });
   return { id, secret };

@@ -83,6 +83,7 @@ function NewSubscriptionForm(props: { product: Product; functions: ReturnType<ty
   const [eventTypes, setEventTypes] = useState<string[]>(fn?.eventTypes ?? []);
   const [url, setUrl] = useState('');
   const [description, setDescription] = useState('');
+  const [ordering, setOrdering] = useState<Ordering>('none');
   const [created, setCreated] = useState<Subscription & { secret: string }>();
   const action = useAction();
   if (created) {
@@ -111,7 +112,7 @@ function NewSubscriptionForm(props: { product: Product; functions: ReturnType<ty
             const answer = await ok(
               partnerApi.POST('/v1/products/{productId}/subscriptions', {
                 params: { path: { productId: props.product.id } },
-                body: { functionKey, url, ...(eventTypes.length ? { eventTypes } : {}), ...(description ? { description } : {}) },
+                body: { functionKey, url, ...(eventTypes.length ? { eventTypes } : {}), ...(description ? { description } : {}), ordering },
               }),
             );
             setCreated(answer);
@@ -141,6 +142,8 @@ function NewSubscriptionForm(props: { product: Product; functions: ReturnType<ty
           {action.error?.field('eventTypes') ? <p class="field-error">{action.error.field('eventTypes')}</p> : null}
         </fieldset>
         <Field label="Description" name="description" value={description} onInput={setDescription} error={action.error} />
+        <SelectField label="Ordering" name="ordering" value={ordering} onChange={(v) => setOrdering(v as Ordering)} error={action.error} options={ORDERING_OPTIONS} />
+        <p class="hint">{ORDERING_HINT}</p>
         <ErrorMessage error={action.error} what="The subscription was not created" />
         <button type="submit" disabled={action.busy}>
           Add
@@ -154,6 +157,42 @@ function NewSubscriptionForm(props: { product: Product; functions: ReturnType<ty
 }
 
 const STATUSES: MessageStatus[] = ['pending', 'held', 'succeeded', 'dead', 'cancelled'];
+
+type Ordering = Subscription['ordering'];
+const ORDERING_OPTIONS: [Ordering, string][] = [
+  ['none', 'none: as fast as possible, in any order'],
+  ['entity', 'entity: one entity at a time, in publication order'],
+];
+const ORDERING_HINT =
+  'With entity ordering, the events of one entity (installation and entityId) arrive one at a time, in the order HUB published them: a message waits until the one before it was delivered (or went dead). Other entities are not held up.';
+
+/** The subscription's ordering, shown and changed in place. */
+function OrderingForm(props: { subscription: Subscription; onSaved: (message: string) => void }) {
+  const [ordering, setOrdering] = useState<Ordering>(props.subscription.ordering);
+  const save = useAction();
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        void save.run(async () => {
+          await ok(partnerApi.PATCH('/v1/subscriptions/{subscriptionId}', { params: { path: { subscriptionId: props.subscription.id } }, body: { ordering } }));
+          props.onSaved(
+            ordering === 'entity'
+              ? 'Ordering by entity: messages made from now on go one at a time per entity.'
+              : 'Ordering off: messages waiting for an earlier one are sent now.',
+          );
+        });
+      }}
+    >
+      <SelectField label="Ordering" name="ordering" value={ordering} onChange={(v) => setOrdering(v as Ordering)} error={save.error} options={ORDERING_OPTIONS} />
+      <p class="hint">{ORDERING_HINT}</p>
+      <ErrorMessage error={save.error} what="The ordering was not changed" />
+      <button type="submit" class="secondary" disabled={save.busy || ordering === props.subscription.ordering}>
+        Save ordering
+      </button>
+    </form>
+  );
+}
 
 /** One subscription: its state and actions, its delivery stats, recover, and its delivery log. */
 export function SubscriptionPage(props: { id: string }) {
@@ -191,6 +230,8 @@ export function SubscriptionPage(props: { id: string }) {
         <dd>{stateText(s)}</dd>
         <dt>Description</dt>
         <dd>{s.description || '–'}</dd>
+        <dt>Ordering</dt>
+        <dd>{s.ordering === 'entity' ? 'by entity (one at a time, in publication order)' : 'none'}</dd>
         <dt>Last success</dt>
         <dd>{when(s.lastSuccessAt)}</dd>
         <dt>Last failure</dt>
@@ -242,6 +283,14 @@ export function SubscriptionPage(props: { id: string }) {
       <ErrorMessage error={action.error} />
       {done ? <Notice>{done}</Notice> : null}
       {secret ? <ShownOnce label="New signing secret" value={secret} /> : null}
+      <OrderingForm
+        key={s.ordering}
+        subscription={s}
+        onSaved={(message) => {
+          setDone(message);
+          refresh();
+        }}
+      />
 
       <section aria-labelledby="stats-title">
         <h2 id="stats-title">Delivery stats</h2>
@@ -330,7 +379,15 @@ function DeliveryLog(props: { entries: LogEntry[]; onChange: () => void }) {
                 {m.eventType} <code>{m.eventId}</code>
               </td>
               <td>{m.installationId}</td>
-              <td>{m.status}</td>
+              <td>
+                {m.status}
+                {m.waitingFor ? (
+                  <span class="hint">
+                    {' '}
+                    waiting for <code>{m.waitingFor}</code> ({m.entityId})
+                  </span>
+                ) : null}
+              </td>
               <td>{m.attempts}</td>
               <td>{m.lastStatusCode ?? m.lastError ?? '–'}</td>
               <td>{when(m.createdAt)}</td>
