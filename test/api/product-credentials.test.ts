@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { createTestPartner, type TestPartner } from '../support/portal.ts';
+import { createPartner, type TestPartner } from '../support/fixtures.ts';
 import { hashSecret } from '#shared/tokens';
 
 describe('product credentials', () => {
@@ -10,8 +10,8 @@ describe('product credentials', () => {
 
   beforeAll(async () => {
     ctx = await startTestContext();
-    partner = await createTestPartner(ctx, { name: 'Keyholder' });
-    other = await createTestPartner(ctx, { name: 'Stranger' });
+    partner = await createPartner(ctx, { name: 'Keyholder' });
+    other = await createPartner(ctx, { name: 'Stranger' });
   });
   afterAll(async () => {
     await ctx.stop();

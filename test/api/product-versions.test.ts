@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { createTestPartner } from '../support/portal.ts';
-import { createInstallation, putFunction } from '../support/products.ts';
+import { createFunction, createInstallation, createPartner } from '../support/fixtures.ts';
 
 /** Catalog and HTTP helpers shared by the `test` and `production` runs below. */
 function helpers(get: () => { ctx: TestContext; apiKey: string }) {
@@ -28,9 +27,9 @@ function helpers(get: () => { ctx: TestContext; apiKey: string }) {
 }
 
 async function seedCatalog(ctx: TestContext): Promise<void> {
-  await putFunction(ctx, { key: 'estates.read', eventTypes: ['estate.created', 'estate.updated'], filterFields: ['departmentId', 'estateStatus'] });
-  await putFunction(ctx, { key: 'contacts.read', eventTypes: ['contact.updated'], filterFields: ['departmentId'] });
-  await putFunction(ctx, { key: 'documents.read' });
+  await createFunction(ctx, { key: 'estates.read', eventTypes: ['estate.created', 'estate.updated'], filterFields: ['departmentId', 'estateStatus'] });
+  await createFunction(ctx, { key: 'contacts.read', eventTypes: ['contact.updated'], filterFields: ['departmentId'] });
+  await createFunction(ctx, { key: 'documents.read' });
 }
 
 describe('versions (test environment)', () => {
@@ -41,7 +40,7 @@ describe('versions (test environment)', () => {
 
   beforeAll(async () => {
     ctx = await startTestContext();
-    apiKey = (await createTestPartner(ctx, { name: 'Versioner' })).apiKey;
+    apiKey = (await createPartner(ctx, { name: 'Versioner' })).apiKey;
     customer = await createInstallation(ctx);
     await seedCatalog(ctx);
   });
@@ -212,7 +211,7 @@ describe('versions (production environment)', () => {
 
   beforeAll(async () => {
     ctx = await startTestContext({ env: { HUBHOOK_ENV: 'production' } });
-    apiKey = (await createTestPartner(ctx, { name: 'Versioner' })).apiKey;
+    apiKey = (await createPartner(ctx, { name: 'Versioner' })).apiKey;
     customer = await createInstallation(ctx);
     await seedCatalog(ctx);
   });

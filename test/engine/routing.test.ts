@@ -1,25 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSecretBox } from '#shared/secret-box';
 import { loadRoutingTable, RoutingCache, type RoutingTable } from '#worker/fanout/routing-table';
-import { HUB_TOKEN, SECRETS_KEY, startTestContext, type TestContext } from '../support/context.ts';
+import { SECRETS_KEY, startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { startReceiver } from '../support/receiver.ts';
-import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { hubEvent, insertActivation, insertFunction, insertPartner, insertProduct, insertSubscription, publishEvents } from '../support/fixtures.ts';
 
 describe('the routing cache', () => {
   let ctx: TestContext;
   beforeAll(async () => {
     ctx = await startTestContext();
-    await seedFunction(ctx.db, 'estates.read', ['estate.created']);
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.created'] });
   });
   afterAll(async () => {
     await ctx.stop();
   });
 
   it('never answers a table older than the version the caller read, even while an older load is stalled', async () => {
-    const { partner } = await seedPartner(ctx.db);
-    const productId = await seedProduct(ctx.db, partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, 'INSTROUTE', productId);
+    const partner = await insertPartner(ctx.db);
+    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    await insertActivation(ctx.db, 'INSTROUTE', productId);
     const box = createSecretBox(SECRETS_KEY);
 
     // The first load reads its table, then stalls before handing it over.
@@ -48,7 +48,7 @@ describe('the routing cache', () => {
       const first = cache.get();
       await eventually(() => firstRead);
 
-      const sub = await seedSubscription(ctx.db, { partnerId: partner.id, productId, functionKey: 'estates.read', url: 'http://127.0.0.1:9/hook', eventTypes: ['estate.created'] });
+      const sub = await insertSubscription(ctx.db, { partnerId: partner.partnerId, productId, functionKey: 'estates.read', url: 'http://127.0.0.1:9/hook', eventTypes: ['estate.created'] });
       const readsBefore = versionReads;
       const second = cache.get();
       await eventually(() => versionReads > readsBefore);
@@ -88,20 +88,20 @@ describe('fan-out against a stalled routing load', () => {
   let ctx: TestContext;
   beforeAll(async () => {
     ctx = await startTestContext({ workers: true, env: { DELIVERY_LEASE: '30s' } });
-    await seedFunction(ctx.db, 'estates.read', ['estate.created']);
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.created'] });
   });
   afterAll(async () => {
     await ctx.stop();
   });
 
   it('delivers an event to a subscription committed before it, while an older table is still loading', async () => {
-    const { partner } = await seedPartner(ctx.db);
-    const productId = await seedProduct(ctx.db, partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, 'INSTFAN', productId);
+    const partner = await insertPartner(ctx.db);
+    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    await insertActivation(ctx.db, 'INSTFAN', productId);
     const early = await startReceiver();
     const late = await startReceiver();
     const box = createSecretBox(SECRETS_KEY);
-    await seedSubscription(ctx.db, { partnerId: partner.id, productId, functionKey: 'estates.read', url: early.url, eventTypes: ['estate.created'] });
+    await insertSubscription(ctx.db, { partnerId: partner.partnerId, productId, functionKey: 'estates.read', url: early.url, eventTypes: ['estate.created'] });
 
     // The engine's next load reads its table, then stalls before handing it over.
     let release!: () => void;
@@ -126,14 +126,14 @@ describe('fan-out against a stalled routing load', () => {
     ctx.db.on('query-response', onResponse);
     try {
       const first = hubEvent('INSTFAN', 'estate.created', { n: 1 });
-      await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: [first] } });
+      await publishEvents(ctx, [first]);
       await eventually(() => stalled);
 
       // A subscription committed, then an event: its fan-out reads the newer version.
-      await seedSubscription(ctx.db, { partnerId: partner.id, productId, functionKey: 'estates.read', url: late.url, eventTypes: ['estate.created'] });
+      await insertSubscription(ctx.db, { partnerId: partner.partnerId, productId, functionKey: 'estates.read', url: late.url, eventTypes: ['estate.created'] });
       const readsBefore = versionReads;
       const second = hubEvent('INSTFAN', 'estate.created', { n: 2 });
-      await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: [second] } });
+      await publishEvents(ctx, [second]);
       await eventually(() => versionReads > readsBefore);
       release();
 

@@ -16,6 +16,7 @@ export type ReceiverBehaviour = (req: ReceivedRequest, n: number) => Promise<{ s
 /** A real HTTP receiver on loopback that records what it gets. */
 export interface TestReceiver {
   url: string;
+  port: number;
   requests: ReceivedRequest[];
   behave(behaviour: ReceiverBehaviour): void;
   /** Resolves when at least `count` requests arrived (or rejects after `timeoutMs`). */
@@ -55,6 +56,7 @@ export async function startReceiver(path = '/hook'): Promise<TestReceiver> {
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}${path}`,
+    port,
     requests,
     behave(next) {
       behaviour = next;
@@ -78,6 +80,15 @@ export async function startReceiver(path = '/hook'): Promise<TestReceiver> {
         server.close(() => resolve());
       }),
   };
+}
+
+/** A loopback port with nothing listening on it (bound, then released): a receiver that refuses connections. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 /** One request a raw TCP receiver read: its head as text and its body bytes. */
