@@ -96,11 +96,10 @@ describe('POST /v1/hub/access-check', () => {
   });
 
   it('denies while the product has no active version: product_inactive', async () => {
-    const draft = await partnerCall('POST', '/v1/products', { name: 'Gatekeeper Draft', type: 'rights', availability: { mode: 'all' } });
-    await partnerCall('PUT', `/v1/products/${draft.body.id}/versions/1/functions/estates.read`);
-    const key = await addKey(draft.body.id);
+    const draft = await createProduct(ctx, partner.apiKey, { name: 'Gatekeeper Draft', functions: ['estates.read'], availability: { mode: 'all' }, activate: false });
+    const key = await addKey(draft.id);
     const res = await check(request({ login: key.login, accessKey: key.accessKey }));
-    expect(res.body).toEqual({ allowed: false, reason: 'product_inactive', via: null, productId: draft.body.id });
+    expect(res.body).toEqual({ allowed: false, reason: 'product_inactive', via: null, productId: draft.id });
   });
 
   it('denies an installation the product is not available to: not_available', async () => {
@@ -157,11 +156,11 @@ describe('POST /v1/hub/access-check', () => {
     });
 
     it('are honoured even while the product is inactive', async () => {
-      const draft = await partnerCall('POST', '/v1/products', { name: 'Gatekeeper Legacy Draft', type: 'rights' });
-      const key = await addKey(draft.body.id);
+      const draft = await createProduct(ctx, partner.apiKey, { name: 'Gatekeeper Legacy Draft', functions: [], activate: false });
+      const key = await addKey(draft.id);
       await createLegacyGrant(ctx, { partnerId: partner.partnerId, installationId: customer, functionKey: 'documents.read' });
       const res = await check({ login: key.login, accessKey: key.accessKey, installationId: customer, functionKey: 'documents.read' });
-      expect(res.body).toEqual({ allowed: true, reason: 'legacy_grant', via: 'legacy', productId: draft.body.id });
+      expect(res.body).toEqual({ allowed: true, reason: 'legacy_grant', via: 'legacy', productId: draft.id });
     });
 
     it('need valid credentials, and count only for their own partner', async () => {

@@ -37,15 +37,14 @@ describe('installations’ products (HUB acting for an installation)', () => {
       availability: { mode: 'restricted', installationIds: [installation] },
     });
     await createProduct(ctx, partner.apiKey, { name: 'Shelf Elsewhere', functions: ['estates.read'], availability: { mode: 'restricted', installationIds: [bystander] } });
-    const draft = await partnerCall('POST', '/v1/products', { name: 'Shelf Draft', type: 'rights', availability: { mode: 'all' } });
-    expect(draft.status).toBe(201);
+    const draft = await createProduct(ctx, partner.apiKey, { name: 'Shelf Draft', functions: [], availability: { mode: 'all' }, activate: false });
 
     const res = await hub('GET', `/v1/installations/${installation}/products`);
     expect(res.status).toBe(200);
     const ids = res.body.data.map((p: { id: string }) => p.id);
     expect(ids).toContain(open.id);
     expect(ids).toContain(mine.id);
-    expect(ids).not.toContain(draft.body.id);
+    expect(ids).not.toContain(draft.id);
     expect(res.body.data.map((p: { name: string }) => p.name)).not.toContain('Shelf Elsewhere');
     expect(res.body.data.find((p: { id: string }) => p.id === mine.id)).toEqual({
       id: mine.id,
@@ -75,7 +74,7 @@ describe('installations’ products (HUB acting for an installation)', () => {
 
   it('answers 404 for an unknown installation or product, 409 for a product not offered to the installation', async () => {
     const elsewhere = await createProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'restricted', installationIds: [bystander] } });
-    const draft = await partnerCall('POST', '/v1/products', { name: 'Shelf Unready', type: 'rights', availability: { mode: 'all' } });
+    const draft = await createProduct(ctx, partner.apiKey, { name: 'Shelf Unready', functions: [], availability: { mode: 'all' }, activate: false });
 
     expect((await hub('GET', '/v1/installations/NOSUCH/products')).status).toBe(404);
     expect((await hub('GET', '/v1/installations/NOSUCH/notifications')).status).toBe(404);
@@ -92,7 +91,7 @@ describe('installations’ products (HUB acting for an installation)', () => {
     const restricted = await hub('POST', `/v1/installations/${customer}/products/${elsewhere.id}/activate`);
     expect(restricted.status).toBe(409);
     expect(restricted.body.error.code).toBe('not_available');
-    const inactive = await hub('POST', `/v1/installations/${customer}/products/${draft.body.id}/activate`);
+    const inactive = await hub('POST', `/v1/installations/${customer}/products/${draft.id}/activate`);
     expect(inactive.status).toBe(409);
     expect(inactive.body.error.code).toBe('product_inactive');
     expect((await hub('GET', `/v1/installations/${customer}/products/${elsewhere.id}/upgrade`)).status).toBe(409);

@@ -1,16 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { createFunction, createInstallation, createPartner } from '../support/fixtures.ts';
+import { createFunction, createInstallation, createPartner, createProduct, type Availability } from '../support/fixtures.ts';
 
 /** Catalog and HTTP helpers shared by the `test` and `production` runs below. */
 function helpers(get: () => { ctx: TestContext; apiKey: string }) {
   const req = (method: string, path: string, body?: unknown) => get().ctx.request(method, path, { token: get().apiKey, body });
   return {
-    async product(availability: { mode: 'all' | 'restricted'; installationIds?: string[] } = { mode: 'all' }): Promise<string> {
-      const res = await req('POST', '/v1/products', { name: `Versioner ${Math.random().toString(36).slice(2, 10)}`, type: 'rights', availability });
-      expect(res.status, res.text).toBe(201);
-      return res.body.id;
-    },
+    product: async (availability: Availability = { mode: 'all' }): Promise<string> =>
+      (await createProduct(get().ctx, get().apiKey, { name: `Versioner ${Math.random().toString(36).slice(2, 10)}`, functions: [], availability, activate: false })).id,
     put: (id: string, n: number | string, key: string, body: unknown = {}) => req('PUT', `/v1/products/${id}/versions/${n}/functions/${key}`, body),
     remove: (id: string, n: number | string, key: string) => req('DELETE', `/v1/products/${id}/versions/${n}/functions/${key}`),
     newVersion: (id: string) => req('POST', `/v1/products/${id}/versions`),

@@ -134,11 +134,14 @@ export interface ProductOptions {
   type?: 'order_integration' | 'rights';
   functions: (string | { key: string; filters?: Record<string, string[]> })[];
   availability?: Availability;
+  /** Activate version 1 (default true); false leaves the product a draft. */
+  activate?: boolean;
 }
 
 /**
  * As a partner, through HTTP: creates a product, puts the functions into version 1 and
- * activates it. Returns the product as the activation answered it.
+ * activates it (unless `activate: false`). Returns the product as the last step answered it:
+ * the activation, or for a draft its creation.
  */
 export async function createProduct(ctx: TestContext, apiKey: string, options: ProductOptions) {
   const created = await ctx.request('POST', '/v1/products', {
@@ -156,6 +159,7 @@ export async function createProduct(ctx: TestContext, apiKey: string, options: P
     const put = await ctx.request('PUT', `/v1/products/${id}/versions/1/functions/${key}`, { token: apiKey, body: filters ? { filters } : {} });
     expect(put.status, put.text).toBe(200);
   }
+  if (options.activate === false) return created.body;
   const activated = await ctx.request('POST', `/v1/products/${id}/versions/1/activate`, { token: apiKey });
   expect(activated.status, activated.text).toBe(200);
   return activated.body;
