@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { startRedisCluster, type LocalRedisCluster } from '../scripts/lib/redis-cluster.ts';
 import { randomText } from './ids.ts';
 import { RateLimiter, parseRateLimit } from './rate-limit.ts';
 
@@ -10,12 +11,12 @@ describe('parseRateLimit', () => {
     expect(parseRateLimit(' 100 / 1h ')).toEqual({ limit: 100, windowMs: 3_600_000 });
   });
 
-  it.each(['5', '0/1m', 'x/1m', '5/soon', '5/0s', ''])('refuses %j', (text) => {
+  it.each(['5', '0/1m', 'x/1m', '5/soon', '5/0s', '5/1500ms', ''])('refuses %j', (text) => {
     expect(() => parseRateLimit(text)).toThrow();
   });
 });
 
-describe('RateLimiter over a real Redis', () => {
+describe('RateLimiter (rate-limiter-flexible) over a real Redis', () => {
   let redis: Redis;
   const prefix = `{rl_${randomText(8)}}`;
 
@@ -50,11 +51,23 @@ describe('RateLimiter over a real Redis', () => {
 
   it('starts a new window once the old one has ended', async () => {
     const limiter = new RateLimiter({ redis, prefix });
-    const rule = { limit: 1, windowMs: 200 };
+    // Windows are whole seconds (Redis keeps them so): the shortest is one.
+    const rule = { limit: 1, windowMs: 1_000 };
     expect((await limiter.hit('d', 'x', rule)).allowed).toBe(true);
     expect((await limiter.hit('d', 'x', rule)).allowed).toBe(false);
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect((await limiter.hit('d', 'x', rule)).allowed).toBe(true);
+  });
+
+  it('keeps each count in one key under the prefix, with the window as its expiry', async () => {
+    const limiter = new RateLimiter({ redis, prefix });
+    await limiter.hit('g', 'x', { limit: 5, windowMs: 60_000 });
+    const keys = await redis.keys(`${prefix}:rl:g:*`);
+    expect(keys).toHaveLength(1);
+    expect(await redis.get(keys[0]!)).toBe('1');
+    const ttl = await redis.pttl(keys[0]!);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60_000);
   });
 
   it('keeps no address in Redis keys', async () => {
@@ -74,5 +87,37 @@ describe('RateLimiter over a real Redis', () => {
     expect(result.allowed).toBe(true);
     expect(errors).toHaveLength(1);
     dead.disconnect();
+  });
+});
+
+describe('RateLimiter on a Redis Cluster (a private one)', () => {
+  let cluster: LocalRedisCluster;
+  let client: Cluster;
+  // No hash tag: every count lands in the slot of its own key, so counts spread over the masters.
+  const prefix = `rl_${randomText(8)}`;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster({ masters: 3, replicas: 0 });
+    client = new Cluster(cluster.nodes.map((n) => ({ host: n.host, port: n.port })));
+  }, 120_000);
+  afterAll(async () => {
+    await client?.quit();
+    await cluster?.stop();
+  });
+
+  it('counts each (bucket, id) in one key of its own slot, whichever master holds it', async () => {
+    const limiter = new RateLimiter({ redis: client, prefix, onError: (err) => { throw err; } });
+    const rule = { limit: 2, windowMs: 60_000 };
+    const ids = Array.from({ length: 12 }, (_, i) => `client-${i}`);
+    for (const id of ids) {
+      const answers = [];
+      for (let i = 0; i < 3; i++) answers.push(await limiter.hit('cluster', id, rule));
+      expect(answers.map((a) => a.allowed), id).toEqual([true, true, false]);
+      expect(answers[2]!.retryAfterSeconds).toBeGreaterThan(0);
+    }
+    // The keys are spread: more than one master holds some.
+    const holders = await Promise.all(client.nodes('master').map(async (node) => (await node.keys(`${prefix}:rl:cluster:*`)).length));
+    expect(holders.reduce((a, b) => a + b, 0)).toBe(ids.length);
+    expect(holders.filter((n) => n > 0).length).toBeGreaterThan(1);
   });
 });

@@ -1,19 +1,22 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts } from 'rate-limiter-flexible';
 import { parseDuration } from './duration.ts';
 import { redisKeys } from './queues/redis-keys.ts';
 
 /**
- * A fixed-window rate limiter over Redis: the first hit on a key starts a window of `windowMs`;
- * each hit counts; past `limit` hits the caller is refused until the window ends. Counts live
- * in Redis, so every api process shares them.
+ * The api's rate limits: fixed windows counted in Redis by `rate-limiter-flexible`
+ * (`RateLimiterRedis`), so every api process shares the counts. The first hit on a key starts
+ * a window of the rule's length; each hit counts; past `limit` hits the caller is refused until
+ * the window ends. Each count is one Redis key (`redisKeys(prefix).requestRate`), touched by
+ * one script, so it works the same on one Redis and on a Redis Cluster.
  *
  * Failure policy: fail OPEN. If Redis errors or does not answer within `timeoutMs`, the hit is
  * allowed and `onError` is told. The limits here slow abuse down; the hard guarantees that
  * security relies on (a sign-in code's five tries, its expiry) are kept in Postgres.
  */
 
-/** At most `limit` hits per `windowMs`. */
+/** At most `limit` hits per `windowMs` (a whole number of seconds: Redis keeps the window in seconds). */
 export interface RateLimitRule {
   limit: number;
   windowMs: number;
@@ -30,7 +33,8 @@ export interface RateLimitResult {
 
 /** Options for `RateLimiter`. */
 export interface RateLimiterOptions {
-  redis: Redis;
+  /** A Redis client or a Cluster: the counts are single keys, so either serves. */
+  redis: Redis | Cluster;
   /** Key prefix, e.g. the queue prefix, so tests and deployments do not share counts. */
   prefix: string;
   /** Give up on Redis after this long and allow the hit; default 1000 ms. */
@@ -38,17 +42,6 @@ export interface RateLimiterOptions {
   /** Told when Redis fails (the hit was allowed). */
   onError?: (err: Error) => void;
 }
-
-// INCR, start the window on the first hit, and repair a key that lost its expiry.
-const HIT_SCRIPT = `
-local n = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if n == 1 or ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return {n, ttl}
-`;
 
 /** Parses a rule written `<limit>/<duration>`, e.g. `5/15m` or `100/1h`. */
 export function parseRateLimit(text: string): RateLimitRule {
@@ -58,15 +51,34 @@ export function parseRateLimit(text: string): RateLimitRule {
   if (limit < 1) throw new Error(`"${text}": the limit must be at least 1`);
   const windowMs = parseDuration(match[2]!);
   if (windowMs < 1) throw new Error(`"${text}": the window must be longer than 0`);
+  if (windowMs % 1000 !== 0) throw new Error(`"${text}": the window must be a whole number of seconds`);
   return { limit, windowMs };
 }
 
-/** Counts hits per (bucket, id) in Redis. */
+/** The window in whole seconds, as rate-limiter-flexible counts it (a shorter one would never expire). */
+const windowSeconds = (rule: RateLimitRule) => Math.max(1, Math.ceil(rule.windowMs / 1000));
+
+/** Counts hits per (bucket, id) in Redis: one rate-limiter-flexible limiter per rule. */
 export class RateLimiter {
   private readonly options: Required<Omit<RateLimiterOptions, 'onError'>> & Pick<RateLimiterOptions, 'onError'>;
+  /** The limiters made so far, by rule (`limit/seconds`); a caller passes its rule on every hit. */
+  private readonly limiters = new Map<string, RLWrapperTimeouts>();
 
   constructor(options: RateLimiterOptions) {
     this.options = { timeoutMs: 1_000, ...options };
+  }
+
+  private limiterFor(rule: RateLimitRule): RLWrapperTimeouts {
+    const seconds = windowSeconds(rule);
+    const name = `${rule.limit}/${seconds}`;
+    let limiter = this.limiters.get(name);
+    if (!limiter) {
+      // No keyPrefix: each hit names its whole key, so redisKeys stays the one place keys are shaped.
+      const store = new RateLimiterRedis({ storeClient: this.options.redis, keyPrefix: '', points: rule.limit, duration: seconds });
+      limiter = new RLWrapperTimeouts({ limiter: store, timeoutMs: this.options.timeoutMs });
+      this.limiters.set(name, limiter);
+    }
+    return limiter;
   }
 
   /**
@@ -76,25 +88,18 @@ export class RateLimiter {
   async hit(bucket: string, id: string, rule: RateLimitRule): Promise<RateLimitResult> {
     const digest = createHash('sha256').update(id).digest('hex').slice(0, 32);
     const key = redisKeys(this.options.prefix).requestRate(bucket, digest);
-    let timer: NodeJS.Timeout | undefined;
+    const toResult = (res: RateLimiterRes, allowed: boolean): RateLimitResult => ({
+      allowed,
+      remaining: allowed ? res.remainingPoints : 0,
+      retryAfterSeconds: Math.max(1, Math.ceil(res.msBeforeNext / 1000)),
+    });
     try {
-      const answer = (await Promise.race([
-        this.options.redis.eval(HIT_SCRIPT, 1, key, String(rule.windowMs)),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`rate limiter: no answer from Redis within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
-        }),
-      ])) as [number, number];
-      const [count, ttlMs] = answer;
-      return {
-        allowed: count <= rule.limit,
-        remaining: Math.max(0, rule.limit - count),
-        retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)),
-      };
+      return toResult(await this.limiterFor(rule).consume(key), true);
     } catch (err) {
-      this.options.onError?.(err as Error);
+      // The library refuses with a RateLimiterRes; anything else is Redis failing (or too slow).
+      if (err instanceof RateLimiterRes) return toResult(err, false);
+      this.options.onError?.(err instanceof Error ? err : new Error(String(err)));
       return { allowed: true, remaining: rule.limit, retryAfterSeconds: 1 };
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -29,6 +29,10 @@ export function createDb(options: DbOptions): Knex {
   });
 }
 
+/** Postgres error 23505 on the named unique index or constraint: a repository turns it into its "exists" answer. */
+export const isUniqueViolation = (err: unknown, constraint: string) =>
+  (err as { code?: string }).code === '23505' && (err as { constraint?: string }).constraint === constraint;
+
 /** Resolves when Postgres answers a trivial query (used by /readyz and start-up). */
 export async function pingDb(db: Knex): Promise<void> {
   await db.raw('select 1');

@@ -195,6 +195,25 @@ export type MessageRow = {
   succeeded_at: Date | null;
 };
 
+/** An `attempts` row (0003, response fields 0007): one delivery attempt of a message. */
+export type AttemptRow = {
+  id: string;
+  message_id: string;
+  subscription_id: string;
+  attempt: number;
+  attempted_at: Date;
+  duration_ms: number;
+  outcome: 'success' | 'failure';
+  status_code: number | null;
+  error: string | null;
+  error_message: string | null;
+  response_body: string | null;
+  response_body_bytes: Buffer | null;
+  response_body_truncated: boolean;
+  response_status_text: string | null;
+  response_headers: { headers: Record<string, string>; omitted: number } | null;
+};
+
 /** An `applications` row (0005): a company's request for access. */
 export type ApplicationRow = {
   id: string;
@@ -236,4 +255,14 @@ export type CleanUpRequestRow = {
   status: 'open' | 'done';
   created_at: Date;
   resolved_at: Date | null;
+};
+
+/** An `unroutable_events` row (0010): an accepted event nobody can route. */
+export type UnroutableEventRow = {
+  id: string;
+  event_id: string;
+  installation_id: string;
+  type: string;
+  reason: 'unknown_installation' | 'unknown_event_type';
+  received_at: Date;
 };

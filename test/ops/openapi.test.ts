@@ -212,6 +212,14 @@ describe('the OpenAPI document', () => {
     expect(withBody).toBe(errors);
     // The 429s of the rate-limited routes, the 401 of a bad code and the 503 of readiness are there too.
     expect(document.paths['/v1/auth/sign-in']!.post!.responses['429']).toBeDefined();
+    // The RateLimit-* fields where the api sends them: the counted routes' answers, and bad tokens' 401 and 429.
+    const rateLimitHeaders = { 'ratelimit-limit': expect.anything(), 'ratelimit-remaining': expect.anything(), 'ratelimit-reset': expect.anything() };
+    for (const [path, status] of [['/v1/auth/sign-in', '202'], ['/v1/auth/sign-in', '429'], ['/v1/auth/verify', '200'], ['/v1/auth/verify', '401'], ['/v1/applications', '202']] as const) {
+      expect(document.paths[path]!.post!.responses[status]!.headers, `${path} ${status}`).toMatchObject(rateLimitHeaders);
+    }
+    expect(document.paths['/v1/subscriptions/{subscriptionId}']!.get!.responses['401']!.headers).toMatchObject(rateLimitHeaders);
+    expect(document.paths['/v1/subscriptions/{subscriptionId}']!.get!.responses['200']!.headers).not.toHaveProperty('ratelimit-limit');
+    expect(document.components.headers).toHaveProperty('RateLimit-Remaining');
     expect(document.paths['/readyz']!.get!.responses['503']).toBeDefined();
   });
 

@@ -2,10 +2,13 @@ import type { Db } from '#shared/db/knex';
 import { isAvailableTo } from '#shared/availability';
 import { hashSecret, parseToken, safeEqual } from '#shared/tokens';
 import { PRODUCT_KEY_ID_PREFIX, PRODUCT_KEY_PREFIX } from '../products/service.ts';
-import type { ProductCredentialRow as CredentialRow, ProductRow } from '#shared/db/rows';
+import type { ProductRow } from '#shared/db/rows';
+import { findActivation } from '../activations/repository.ts';
+import { findProductByLogin, findProductCredential, versionGrants } from '../products/repository.ts';
+import { hasLegacyGrant } from '../legacy-grants/repository.ts';
 import type { AccessCheckInput, AccessDecisionView, AccessReasonCode } from './schema.ts';
 import { isAccountLogin } from '../account-credentials/service.ts';
-import { checkAccountAccess } from './account.ts';
+import { checkAccountAccess, missingReference } from './account.ts';
 
 /**
  * May this product call this function for this installation? (product credentials,
@@ -37,28 +40,23 @@ export async function checkAccess(db: Db, input: AccessCheckInput): Promise<Acce
   // Product logins are slugs with hyphens; an account login never looks like one.
   if (isAccountLogin(input.login)) return checkAccountAccess(db, input);
 
-  const product = (await db('products').where({ login: input.login }).first()) as ProductRow | undefined;
+  const product = await findProductByLogin(db, input.login);
   if (!product) return deny('unknown_login');
   const parsed = parseToken(PRODUCT_KEY_PREFIX, PRODUCT_KEY_ID_PREFIX, input.accessKey);
   if (!parsed) return deny('invalid_key');
-  const credential = (await db('product_credentials').where({ id: parsed.id, product_id: product.id }).first()) as CredentialRow | undefined;
+  const credential = await findProductCredential(db, product.id, parsed.id);
   if (!credential || !safeEqual(hashSecret(parsed.secret), credential.secret_hash)) return deny('invalid_key');
   if (credential.revoked_at) return deny('key_revoked', product.id);
 
-  const [installation, fn] = await Promise.all([
-    db('installations').where({ id: input.installationId }).first('id'),
-    db('functions').where({ key: input.functionKey }).first('key'),
-  ]);
-  if (!installation) return deny('unknown_installation', product.id);
-  if (!fn) return deny('unknown_function', product.id);
+  const missing = await missingReference(db, input);
+  if (missing) return deny(missing, product.id);
 
   const viaProduct = await productReason(db, product, input.installationId, input.functionKey);
   if (viaProduct === 'granted') return { allowed: true, reason: 'granted', via: 'product', productId: product.id };
 
-  const legacy = await db('legacy_grants')
-    .where({ partner_id: product.partner_id, installation_id: input.installationId, function_key: input.functionKey })
-    .first('id');
-  if (legacy) return { allowed: true, reason: 'legacy_grant', via: 'legacy', productId: product.id };
+  if (await hasLegacyGrant(db, product.partner_id, input.installationId, input.functionKey)) {
+    return { allowed: true, reason: 'legacy_grant', via: 'legacy', productId: product.id };
+  }
   return deny(viaProduct, product.id);
 }
 
@@ -66,12 +64,7 @@ export async function checkAccess(db: Db, input: AccessCheckInput): Promise<Acce
 async function productReason(db: Db, product: ProductRow, installationId: string, functionKey: string): Promise<AccessReasonCode> {
   if (product.status !== 'active') return 'product_inactive';
   if (!isAvailableTo(product, installationId)) return 'not_available';
-  const activation = (await db('activations').where({ installation_id: installationId, product_id: product.id }).first('version')) as
-    | { version: number }
-    | undefined;
+  const activation = await findActivation(db, installationId, product.id);
   if (!activation) return 'not_activated';
-  const granted = await db('version_functions')
-    .where({ product_id: product.id, version: activation.version, function_key: functionKey })
-    .first('function_key');
-  return granted ? 'granted' : 'function_not_granted';
+  return (await versionGrants(db, product.id, activation.version, functionKey)) ? 'granted' : 'function_not_granted';
 }

@@ -1,6 +1,7 @@
 import type { Db, Knex } from '#shared/db/knex';
 import type { ActivationRow } from '#shared/db/rows';
 import { whereAvailableTo } from '#shared/availability';
+import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
 import type { InstallationProductView } from './schema.ts';
 
 /** A product row joined with its partner's name and one installation's activation. */
@@ -18,11 +19,6 @@ export interface InstallationProductRow {
   act_updated_at: Date | null;
 }
 
-/** True when the installation exists. */
-export async function installationExists(db: Db, installationId: string): Promise<boolean> {
-  return (await db('installations').where({ id: installationId }).first('id')) !== undefined;
-}
-
 /** The installation's activation of the product; null when it has none. */
 export async function findActivation(db: Db, installationId: string, productId: string, forUpdate = false): Promise<ActivationRow | null> {
   const q = db('activations').where({ installation_id: installationId, product_id: productId }).first();
@@ -34,7 +30,7 @@ export async function findActivation(db: Db, installationId: string, productId: 
  * The products available to an installation, each with that installation's activation, as a
  * derived table `x` ordered by (upgrade_rank, sort_name, id): upgradable ones (rank 0) first.
  */
-export function availableProductsQuery(db: Db, installationId: string): Knex.QueryBuilder {
+function availableProductsQuery(db: Db, installationId: string): Knex.QueryBuilder {
   const inner = db('products as p')
     .join('partners as pt', 'pt.id', 'p.partner_id')
     .leftJoin('activations as a', (on) => on.on('a.product_id', '=', 'p.id').andOnVal('a.installation_id', '=', installationId))
@@ -55,6 +51,29 @@ export function availableProductsQuery(db: Db, installationId: string): Knex.Que
     );
   whereAvailableTo(inner, installationId, 'p');
   return db.from(inner.as('x')).select('x.*');
+}
+
+/** A page of the products available to an installation, upgradable first (see `availableProductsQuery`). */
+export async function pageAvailableProducts(db: Db, installationId: string, page: PageRequest): Promise<Page<InstallationProductRow>> {
+  return paginate<InstallationProductRow & Record<string, unknown>>(db, availableProductsQuery(db, installationId), page, {
+    keys: ['x.upgrade_rank', 'x.sort_name', 'x.id'],
+  });
+}
+
+/** Stores an installation's activation of a product at `version`. */
+export async function insertActivation(db: Db, installationId: string, productId: string, version: number): Promise<void> {
+  await db('activations').insert({ installation_id: installationId, product_id: productId, version });
+}
+
+/** Moves an installation's activation of a product to `version`. */
+export async function setActivationVersion(db: Db, installationId: string, productId: string, version: number): Promise<void> {
+  await db('activations').where({ installation_id: installationId, product_id: productId }).update({ version, updated_at: db.fn.now() });
+}
+
+/** Deletes an installation's activation of a product; the version it was on, or null when there was none. */
+export async function deleteActivation(db: Db, installationId: string, productId: string): Promise<number | null> {
+  const rows = (await db('activations').where({ installation_id: installationId, product_id: productId }).delete().returning('version')) as { version: number }[];
+  return rows[0]?.version ?? null;
 }
 
 /** One product as the installation sees it, if available to it; null otherwise. */

@@ -7,16 +7,18 @@ import { recordAudit } from '../audit/audit.ts';
 import type { Actor } from '../http/actor.ts';
 import { InstallationId } from '../installations/schema.ts';
 import { findProduct, versionFunctions } from '../products/repository.ts';
-import { paginate, type PageRequest, withRows, type Page } from '../http/pagination.ts';
+import { type PageRequest, withRows, type Page } from '../http/pagination.ts';
+import { installationExists } from '../installations/repository.ts';
 import {
-  availableProductsQuery,
+  deleteActivation,
   findActivation,
   findAvailableProduct,
-  installationExists,
+  insertActivation,
+  pageAvailableProducts,
+  setActivationVersion,
   toInstallationProducts,
-  type InstallationProductRow,
 } from './repository.ts';
-import { listNotifications } from '../notifications/repository.ts';
+import { listNotifications, markUpgradeNoticesRead } from '../notifications/repository.ts';
 import type { NotificationView } from '../notifications/schema.ts';
 import type { InstallationProductView, UpgradeDiffView, UpgradeInput } from './schema.ts';
 
@@ -81,9 +83,7 @@ export async function listInstallationProducts(
   page: PageRequest,
 ): Promise<Page<InstallationProductView>> {
   const installationId = await requireInstallation(db, givenInstallationId);
-  const rows = await paginate<InstallationProductRow & Record<string, unknown>>(db, availableProductsQuery(db, installationId), page, {
-    keys: ['x.upgrade_rank', 'x.sort_name', 'x.id'],
-  });
+  const rows = await pageAvailableProducts(db, installationId, page);
   return withRows(rows, await toInstallationProducts(db, rows.data));
 }
 
@@ -100,7 +100,7 @@ export async function activateProduct(call: InstallationCallContext, givenInstal
     assertOffered(product, installationId);
     const existing = await findActivation(trx, installationId, product.id);
     if (!existing) {
-      await trx('activations').insert({ installation_id: installationId, product_id: product.id, version: product.active_version });
+      await insertActivation(trx, installationId, product.id, product.active_version!);
       await recordAudit(trx, actor, {
         action: 'installation.product_activated',
         targetType: 'installation',
@@ -170,13 +170,8 @@ export async function upgradeProduct(
     if (activation.version >= to) {
       throw new ConflictError('no_upgrade_available', `installation ${installationId} is on version ${activation.version}, the active one`);
     }
-    await trx('activations')
-      .where({ installation_id: installationId, product_id: product.id })
-      .update({ version: to, updated_at: trx.fn.now() });
-    await trx('notifications')
-      .where({ installation_id: installationId, product_id: product.id, kind: 'upgrade_available' })
-      .whereNull('read_at')
-      .update({ read_at: trx.fn.now() });
+    await setActivationVersion(trx, installationId, product.id, to);
+    await markUpgradeNoticesRead(trx, installationId, product.id);
     await recordAudit(trx, actor, {
       action: 'installation.product_upgraded',
       targetType: 'installation',
@@ -194,17 +189,14 @@ export async function deactivateProduct(call: InstallationCallContext, givenInst
   await db.transaction(async (trx) => {
     const installationId = await requireInstallation(trx, givenInstallationId);
     const product = await requireProduct(trx, productId);
-    const deleted = (await trx('activations')
-      .where({ installation_id: installationId, product_id: product.id })
-      .delete()
-      .returning('version')) as { version: number }[];
-    if (deleted.length === 0) throw noActivation(installationId, product.id);
+    const version = await deleteActivation(trx, installationId, product.id);
+    if (version === null) throw noActivation(installationId, product.id);
     await recordAudit(trx, actor, {
       action: 'installation.product_deactivated',
       targetType: 'installation',
       targetId: installationId,
       partnerId: product.partner_id,
-      data: { productId: product.id, version: deleted[0]!.version },
+      data: { productId: product.id, version },
     });
   });
 }

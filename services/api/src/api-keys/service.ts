@@ -5,6 +5,7 @@ import { mapPage, type Page, type PageRequest } from '../http/pagination.ts';
 import type { PartnerActor } from '../http/actor.ts';
 import type { Principal } from '../http/auth.ts';
 import { recordAudit } from '../audit/audit.ts';
+import { findUser } from '../users/repository.ts';
 import { countActiveUserKeys, insertKey, listUserKeys, revokeUserKey, type ApiKeyRow } from './repository.ts';
 import type { ApiKeyView } from './schema.ts';
 
@@ -54,7 +55,7 @@ export async function mintOwnKey(db: Knex, actor: PartnerActor, name: string): P
   }
   return db.transaction(async (trx) => {
     // One user's mints wait for each other here, so the count below cannot be raced past.
-    await trx('users').where({ id: userId }).forUpdate().first('id');
+    await findUser(trx, principal.partnerId, userId, { forUpdate: true });
     if ((await countActiveUserKeys(trx, principal.partnerId, userId)) >= MAX_ACTIVE_KEYS_PER_USER) {
       throw new ConflictError('too_many_keys', `a user has at most ${MAX_ACTIVE_KEYS_PER_USER} active API keys; revoke one first`);
     }

@@ -1,11 +1,7 @@
-import { NotFoundError } from '#shared/errors';
-import { isId } from '#shared/ids';
 import { dispatchMail } from '#shared/mail/outbox';
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { clientAddress } from '../http/client-address.ts';
-import { createRateLimits } from '../http/rate-limits.ts';
-import { findApplication, listApplications } from './repository.ts';
 import {
   Application,
   ApplicationPage,
@@ -16,12 +12,12 @@ import {
   ListApplicationsQuery,
   RejectApplicationBody,
 } from './schema.ts';
-import { approveApplication, rejectApplication, submitApplication } from './service.ts';
+import { approveApplication, getApplication, listApplications, rejectApplication, submitApplication } from './service.ts';
 
 
 /** Access applications: anyone applies; operators list, approve and reject. */
 export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
-  const limits = createRateLimits(deps);
+  const { limits } = api;
 
   api.add({
     method: 'post',
@@ -32,6 +28,7 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags: ['onboarding'],
     body: CreateApplicationBody,
     responses: { 202: ApplicationReceived, 400: 'a field is missing or malformed', 429: 'too many applications from this address; see Retry-After' },
+    rateLimited: true,
     handler: async ({ req, res, body }) => {
       await limits.enforce('applications', clientAddress(req), deps.config.rateLimits.applicationsPerClient, res);
       const application = await submitApplication(deps.db, body);
@@ -60,11 +57,7 @@ export function registerApplicationRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags: ['onboarding'],
     params: ApplicationParams,
     responses: { 200: Application, 404: 'no such application' },
-    handler: async ({ params }) => {
-      const application = isId('application', params.applicationId) ? await findApplication(deps.db, params.applicationId) : null;
-      if (!application) throw new NotFoundError('application', params.applicationId);
-      return { status: 200, body: application };
-    },
+    handler: async ({ params }) => ({ status: 200, body: await getApplication(deps.db, params.applicationId) }),
   });
 
   api.add({

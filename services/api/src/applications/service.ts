@@ -8,7 +8,9 @@ import { recordAudit } from '../audit/audit.ts';
 import { createPartner } from '../partners/service.ts';
 import { revokeKeysOfUser } from '../api-keys/repository.ts';
 import type { PartnerView, UserView } from '../partners/schema.ts';
-import { decideApplication, findApplicationForUpdate, insertApplication } from './repository.ts';
+import { decideApplication, findApplication, findApplicationForUpdate, insertApplication } from './repository.ts';
+
+export { listApplications } from './repository.ts';
 import type { ApplicationView, CreateApplicationInput } from './schema.ts';
 
 /** A change made, with the mail to hand to the queue once the transaction has committed. */
@@ -20,6 +22,13 @@ export interface WithMail<T> {
 /** Stores an access application from a company that wants to become a partner. */
 export async function submitApplication(db: Knex, input: CreateApplicationInput): Promise<ApplicationView> {
   return insertApplication(db, input);
+}
+
+/** One application, or 404 (a malformed id too). */
+export async function getApplication(db: Knex, id: string): Promise<ApplicationView> {
+  const application = isId('application', id) ? await findApplication(db, id) : null;
+  if (!application) throw new NotFoundError('application', id);
+  return application;
 }
 
 async function pendingApplication(trx: Knex.Transaction, id: string): Promise<ApplicationView> {

@@ -1,6 +1,5 @@
 import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
-import { listRequests } from './repository.ts';
 import {
   CleanUpRequest,
   CleanUpRequestPage,
@@ -10,7 +9,7 @@ import {
   ResolveCleanUpRequestBody,
   ResolvedCleanUpRequest,
 } from './schema.ts';
-import { requestCleanUp, resolveCleanUp } from './service.ts';
+import { listRequests, requestCleanUp, resolveCleanUp } from './service.ts';
 
 /** Partners ask for covered legacy grants to be removed; operators list and resolve the requests. */
 export function registerCleanUpRequestRoutes(api: ApiRoutes, deps: AppDeps): void {

@@ -3,9 +3,12 @@ import { ConflictError, NotFoundError, UnprocessableError } from '#shared/errors
 import { isId, newId } from '#shared/ids';
 import type { Actor, PartnerActor } from '../http/actor.ts';
 import { recordAudit } from '../audit/audit.ts';
-import { coveredLegacyGrants } from '../legacy-grants/repository.ts';
+import { coveredLegacyGrants, deleteLegacyGrants } from '../legacy-grants/repository.ts';
+import { findPartner } from '../partners/repository.ts';
 import { findOpenRequest, findRequestForUpdate, insertRequest, markDone } from './repository.ts';
 import type { CleanUpRequestView } from './schema.ts';
+
+export { listRequests } from './repository.ts';
 
 /**
  * Legacy clean-up requests: a partner whose products now cover some of its legacy grants asks
@@ -23,7 +26,7 @@ export async function requestCleanUp(
   const { principal } = actor;
   return db.transaction(async (trx) => {
     // Serialises two requests of one partner: the open-request check below cannot race.
-    await trx('partners').where({ id: principal.partnerId }).forUpdate().first('id');
+    await findPartner(trx, principal.partnerId, { forUpdate: true });
     const open = await findOpenRequest(trx, principal.partnerId);
     if (open) {
       throw new ConflictError('clean_up_pending', `clean-up request ${open.id} is still open; operators will act on it`, [
@@ -68,11 +71,7 @@ export async function resolveCleanUp(db: Knex, actor: Actor, id: string, removeG
     if (removeGrants) {
       const stillCovered = new Set((await coveredLegacyGrants(trx, request.partnerId)).map((g) => g.id));
       const toRemove = asked.filter((grantId) => stillCovered.has(grantId));
-      if (toRemove.length > 0) {
-        removed = (await trx('legacy_grants').whereIn('id', toRemove).where({ partner_id: request.partnerId }).delete().returning('id')).map(
-          (row: { id: string }) => row.id,
-        );
-      }
+      removed = await deleteLegacyGrants(trx, request.partnerId, toRemove);
     }
     const done = await markDone(trx, id);
     await recordAudit(trx, actor, {

@@ -21,6 +21,19 @@ export const RESPONSE_HEADERS = {
     description: 'Seconds to wait before trying again.',
     schema: { type: 'integer', minimum: 0 },
   },
+  // The IETF RateLimit header fields (http/rate-limits.ts): of several limits on one request, the one with the fewest hits left.
+  'RateLimit-Limit': {
+    description: 'The hits allowed per window by the rate limit this answer counted against (the one with the fewest left).',
+    schema: { type: 'integer', minimum: 1 },
+  },
+  'RateLimit-Remaining': {
+    description: 'The hits left in the current window; 0 once the limit is reached.',
+    schema: { type: 'integer', minimum: 0 },
+  },
+  'RateLimit-Reset': {
+    description: 'Seconds until the current window ends and the count starts again.',
+    schema: { type: 'integer', minimum: 1 },
+  },
   Location: {
     description: 'The URL of the resource just created.',
     schema: { type: 'string' },
@@ -57,6 +70,8 @@ export interface DocumentedRoute {
   responses: Record<number, z.ZodType | string>;
   /** Takes an `Idempotency-Key` (an authenticated POST or PATCH). */
   idempotent?: boolean;
+  /** Counts every call against a rate limit (the route spec's `rateLimited`). */
+  rateLimited?: boolean | undefined;
 }
 
 const KINDS: readonly PrincipalKind[] = ['operator', 'hub', 'partner'];
@@ -68,6 +83,7 @@ function standardErrors(route: DocumentedRoute): Record<number, string> {
     400: 'The input is malformed (`validation_failed`, `invalid_json`); `error.details` name each field.',
   };
   const kinds = route.auth.filter((a): a is PrincipalKind => a !== 'public');
+  if (route.rateLimited) errors[429] = 'Too many requests (`rate_limited`): wait `Retry-After` seconds.';
   if (!route.auth.includes('public')) {
     errors[401] = 'No bearer token, or one that is not valid (`unauthorized`).';
     // Invalid tokens are counted per client address (http/auth.ts): past the limit, 429.
@@ -106,6 +122,15 @@ export function documentResponses(route: DocumentedRoute): Record<string, Respon
     // Every kept answer may come back as a replay: all below 500 but 429 (http/idempotency.ts).
     if (route.idempotent && status < 500 && status !== 429) headers['idempotent-replayed'] = header('Idempotent-Replayed');
     if (status === 201) headers.location = header('Location');
+    // Which answers say where the caller stands: a rate-limited route's own answers and its 429
+    // (the handler counts before it works; input refused before the handler is not counted), and
+    // the 401 and 429 of bad tokens, which are counted (http/auth.ts).
+    const counted = route.rateLimited && (status === 429 || (status in route.responses && status !== 400));
+    if (counted || (!route.auth.includes('public') && (status === 401 || status === 429))) {
+      headers['ratelimit-limit'] = header('RateLimit-Limit');
+      headers['ratelimit-remaining'] = header('RateLimit-Remaining');
+      headers['ratelimit-reset'] = header('RateLimit-Reset');
+    }
     if (status >= 400) {
       // One body for every error: a route describes when it happens, never a shape of its own.
       if (typeof answer !== 'string') throw new Error(`error answers use the shared Error body: describe ${status} with a string`);

@@ -1,6 +1,7 @@
 import type { Knex } from '#shared/db/knex';
 import type { Logger } from '#shared/logger';
 import type { Queues } from '#shared/queues/connection';
+import { insertEvents } from './repository.ts';
 import type { HubEventInput } from './schema.ts';
 
 /**
@@ -13,17 +14,7 @@ export async function ingestEvents(
   deps: { db: Knex; queues: Queues; logger: Logger },
   events: HubEventInput[],
 ): Promise<{ accepted: number; duplicates: number; acceptedIds: string[] }> {
-  // One JSON document for the whole batch, unpacked by Postgres: no per-row parameters to escape.
-  const result = await deps.db.raw(
-    `insert into events (id, installation_id, type, entity_id, occurred_at, data)
-     select e.id, e."installationId", e.type, e."entityId", e."occurredAt", e.data
-     from jsonb_to_recordset(?::jsonb)
-       as e(id text, "installationId" text, type text, "entityId" text, "occurredAt" timestamptz, data jsonb)
-     on conflict (id) do nothing
-     returning id`,
-    [JSON.stringify(events)],
-  );
-  const accepted = (result.rows as { id: string }[]).map((r) => r.id);
+  const accepted = await insertEvents(deps.db, events);
   if (accepted.length > 0) {
     // No job id derived from the events: a completed job kept under the same id (events
     // re-published after a database reset) would swallow this one. A repeated batch is all

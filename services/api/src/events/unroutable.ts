@@ -10,6 +10,7 @@
  */
 import type { Db } from '#shared/db/knex';
 import { UnprocessableError, type ErrorDetail } from '#shared/errors';
+import { insertUnroutableEvents, knownEventTypes, knownInstallationIds } from './repository.ts';
 import type { HubEventInput } from './schema.ts';
 
 /** Why an event cannot be routed; an unknown installation is named first when both apply. */
@@ -27,16 +28,7 @@ export async function findUnroutable(db: Db, events: HubEventInput[]): Promise<U
   // Exact, as the fan-out matches: `msvpar` is not MSVPAR.
   const installationIds = [...new Set(events.map((e) => e.installationId))];
   const types = [...new Set(events.map((e) => e.type))];
-  const [installations, known] = await Promise.all([
-    db('installations').whereIn('id', installationIds).pluck('id') as Promise<string[]>,
-    db
-      .select('t.type')
-      .from(db('functions').select(db.raw('unnest(event_types) as type')).as('t'))
-      .whereIn('t.type', types)
-      .pluck('t.type') as Promise<string[]>,
-  ]);
-  const knownInstallations = new Set(installations);
-  const knownTypes = new Set(known);
+  const [knownInstallations, knownTypes] = await Promise.all([knownInstallationIds(db, installationIds), knownEventTypes(db, types)]);
   const found: Unroutable[] = [];
   events.forEach((event, index) => {
     if (!knownInstallations.has(event.installationId)) found.push({ index, event, reason: 'unknown_installation' });
@@ -58,7 +50,8 @@ export function unroutableError(found: Unroutable[]): UnprocessableError {
 /** Keeps the accepted unroutable events for the operators' view. */
 export async function recordUnroutable(db: Db, found: Unroutable[]): Promise<void> {
   if (found.length === 0) return;
-  await db('unroutable_events').insert(
+  await insertUnroutableEvents(
+    db,
     found.map(({ event, reason }) => ({ event_id: event.id, installation_id: event.installationId, type: event.type, reason })),
   );
 }

@@ -1,10 +1,8 @@
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { pageOf } from '../http/pagination.ts';
-import { recordAudit } from '../audit/audit.ts';
 import { CatalogFunction, FunctionKeyParams, ListFunctionsQuery, PutFunctionBody } from './schema.ts';
-import { putFunction } from './service.ts';
-import { listFunctions } from './repository.ts';
+import { listFunctions, putFunction } from './service.ts';
 
 /** The function catalog: operators keep it, everyone authenticated reads it. */
 export function registerFunctionRoutes(api: ApiRoutes, deps: AppDeps): void {
@@ -18,19 +16,7 @@ export function registerFunctionRoutes(api: ApiRoutes, deps: AppDeps): void {
     params: FunctionKeyParams,
     body: PutFunctionBody,
     responses: { 200: CatalogFunction, 400: 'invalid key or body', 409: 'a dropped filter field or event type is in use (`function_in_use`)' },
-    handler: async ({ actor, params, body }) => {
-      const fn = await deps.db.transaction(async (trx) => {
-        const result = await putFunction(trx, params.functionKey, body);
-        await recordAudit(trx, actor, {
-          action: result.created ? 'function.created' : 'function.updated',
-          targetType: 'function',
-          targetId: result.fn.key,
-          data: { name: result.fn.name, eventTypes: result.fn.eventTypes, filterFields: result.fn.filterFields },
-        });
-        return result.fn;
-      });
-      return { status: 200, body: fn };
-    },
+    handler: async ({ actor, params, body }) => ({ status: 200, body: await putFunction(deps.db, actor, params.functionKey, body) }),
   });
 
   api.add({

@@ -1,12 +1,13 @@
 import type { Response } from 'express';
 import type { Logger } from '#shared/logger';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { RateLimitedError } from '#shared/errors';
 import { RateLimiter, type RateLimitRule } from '#shared/rate-limit';
 
 /** Options for `createRateLimits`. */
 export interface RateLimitsDeps {
-  redis: Redis;
+  /** Any ioredis client, a Cluster too: each count is a single key. */
+  redis: Redis | Cluster;
   config: { queuePrefix: string };
   logger: Logger;
 }
@@ -23,7 +24,8 @@ export interface RateLimits {
 /**
  * `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds), as the IETF
  * RateLimit header fields draft writes them. Of several limits on one request the headers show
- * the one with the fewest hits left: the one the caller will meet first.
+ * the one with the fewest hits left: the one the caller will meet first. The OpenAPI document
+ * lists them (docs/responses.ts) on the routes marked `rateLimited` and on bad-token answers.
  */
 function setRateLimitHeaders(res: Response, rule: RateLimitRule, remaining: number, resetSeconds: number): void {
   const shown = res.get('ratelimit-remaining');
@@ -32,8 +34,9 @@ function setRateLimitHeaders(res: Response, rule: RateLimitRule, remaining: numb
 }
 
 /**
- * The api's rate limits, in Redis under the queue prefix. Failure policy: fail open, with a
- * warning (see shared/rate-limit.ts).
+ * The api's rate limits, in Redis under the queue prefix (rate-limiter-flexible, see
+ * shared/rate-limit.ts). One per app: `ApiRoutes.limits`. Failure policy: fail open, with a
+ * warning.
  */
 export function createRateLimits(deps: RateLimitsDeps): RateLimits {
   const limiter = new RateLimiter({

@@ -9,6 +9,7 @@ import { authenticate, type AuthDeps, type Principal, type PrincipalKind } from 
 import { inputProblems, type InputProblem } from './input-guard.ts';
 import { allFields, unknownFields } from './unknown-fields.ts';
 import { knownErrorReply } from './errors.ts';
+import type { RateLimits } from './rate-limits.ts';
 import {
   REPLAYED_HEADER,
   IDEMPOTENCY_HEADER,
@@ -102,6 +103,11 @@ export interface RouteSpec<
    * `Error` body; the ones every route can give (400, 401, 403, 413, 415, 500) are added for it.
    */
   responses: Record<number, z.ZodType | string>;
+  /**
+   * The handler counts the call against a rate limit (`ApiRoutes.limits`), so its answers carry
+   * `RateLimit-*` headers and it may answer 429 with `Retry-After`: said so in the document.
+   */
+  rateLimited?: boolean;
   handler: (ctx: RouteContext<z.infer<P>, z.infer<Q>, z.infer<B>, A>) => Promise<Reply> | Reply;
 }
 
@@ -244,6 +250,11 @@ export class ApiRoutes {
   /** The methods served per path, for 405 answers. */
   private readonly methods = new Map<string, Set<string>>();
 
+  /** The app's rate limits: the bad-token count here, and the routes that limit their callers (`rateLimited`). */
+  get limits(): RateLimits {
+    return this.deps.limits;
+  }
+
   constructor(private readonly deps: AuthDeps) {
     this.idempotency = createIdempotencyStore(deps.db, createSecretBox(requireSecretsKey(deps.config)));
   }
@@ -375,7 +386,7 @@ export class ApiRoutes {
         // A body schema that accepts nothing at all (optional, or with a default) is an optional body.
         body: spec.body ? { required: !spec.body.safeParse(undefined).success, content: { 'application/json': { schema: spec.body } } } : undefined,
       },
-      responses: documentResponses({ auth: spec.auth, hasBody: spec.body !== undefined, responses: spec.responses, idempotent }),
+      responses: documentResponses({ auth: spec.auth, hasBody: spec.body !== undefined, responses: spec.responses, idempotent, rateLimited: spec.rateLimited }),
     });
   }
 }

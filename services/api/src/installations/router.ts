@@ -1,11 +1,8 @@
 import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
-import { recordAudit } from '../audit/audit.ts';
 import { CreateInstallationBody, Installation } from './schema.ts';
-import { createInstallation } from './service.ts';
-import { findInstallation, listInstallations } from './repository.ts';
-import { NotFoundError } from '#shared/errors';
+import { createInstallation, getInstallation, listInstallations } from './service.ts';
 import { z } from 'zod';
 
 /** Operator routes: register and list customer installations. */
@@ -20,16 +17,7 @@ export function registerInstallationRoutes(api: ApiRoutes, deps: AppDeps): void 
     body: CreateInstallationBody,
     responses: { 201: Installation, 400: 'invalid input', 409: 'the InstallationID exists' },
     handler: async ({ actor, body }) => {
-      const made = await deps.db.transaction(async (trx) => {
-        const installation = await createInstallation(trx, body);
-        await recordAudit(trx, actor, {
-          action: 'installation.created',
-          targetType: 'installation',
-          targetId: installation.installationId,
-          data: { name: installation.name },
-        });
-        return installation;
-      });
+      const made = await createInstallation(deps.db, actor, body);
       return created(`/v1/installations/${made.installationId}`, made);
     },
   });
@@ -44,9 +32,7 @@ export function registerInstallationRoutes(api: ApiRoutes, deps: AppDeps): void 
     params: z.object({ installationId: z.string() }),
     responses: { 200: Installation, 404: 'no such installation' },
     handler: async ({ params }) => {
-      const installation = await findInstallation(deps.db, params.installationId.toUpperCase());
-      if (!installation) throw new NotFoundError('installation', params.installationId);
-      return { status: 200, body: installation };
+      return { status: 200, body: await getInstallation(deps.db, params.installationId) };
     },
   });
 

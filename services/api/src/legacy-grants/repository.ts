@@ -61,6 +61,18 @@ export async function deleteLegacyGrant(db: Db, id: string): Promise<LegacyGrant
   return rows[0] ?? null;
 }
 
+/** True when the partner has a legacy grant of the function for the installation. */
+export async function hasLegacyGrant(db: Db, partnerId: string, installationId: string, functionKey: string): Promise<boolean> {
+  return (await db('legacy_grants').where({ partner_id: partnerId, installation_id: installationId, function_key: functionKey }).first('id')) !== undefined;
+}
+
+/** Deletes those of `ids` that are the partner's grants; the ids deleted. */
+export async function deleteLegacyGrants(db: Db, partnerId: string, ids: readonly string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = (await db('legacy_grants').whereIn('id', ids).where({ partner_id: partnerId }).delete().returning('id')) as { id: string }[];
+  return rows.map((row) => row.id);
+}
+
 /** One page of a partner's grants, oldest first, each with its coverage. */
 export async function listLegacyGrants(db: Db, partnerId: string, page: PageRequest): Promise<Page<LegacyGrantView>> {
   const query = db('legacy_grants').select('legacy_grants.*').where({ partner_id: partnerId });

@@ -1,10 +1,8 @@
 import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
-import { recordAudit } from '../audit/audit.ts';
 import { CreateLegacyGrantBody, LegacyGrant, LegacyGrantIdParams, PartnerIdParams } from './schema.ts';
-import { createLegacyGrant, removeLegacyGrant } from './service.ts';
-import { listLegacyGrants } from './repository.ts';
+import { createLegacyGrant, listLegacyGrants, removeLegacyGrant } from './service.ts';
 
 /** Legacy (pre-product) direct grants: operators add and remove them, partners list theirs with coverage. */
 export function registerLegacyGrantRoutes(api: ApiRoutes, deps: AppDeps): void {
@@ -25,17 +23,7 @@ export function registerLegacyGrantRoutes(api: ApiRoutes, deps: AppDeps): void {
       422: 'unknown installation or function (`unknown_reference`, details name the field)',
     },
     handler: async ({ actor, params, body }) => {
-      const grant = await deps.db.transaction(async (trx) => {
-        const made = await createLegacyGrant(trx, params.partnerId, body);
-        await recordAudit(trx, actor, {
-          action: 'legacy_grant.created',
-          targetType: 'legacy_grant',
-          targetId: made.id,
-          partnerId: made.partnerId,
-          data: { installationId: made.installationId, functionKey: made.functionKey },
-        });
-        return made;
-      });
+      const grant = await createLegacyGrant(deps.db, actor, params.partnerId, body);
       return created(`/v1/legacy-grants/${grant.id}`, grant);
     },
   });
@@ -50,16 +38,7 @@ export function registerLegacyGrantRoutes(api: ApiRoutes, deps: AppDeps): void {
     params: LegacyGrantIdParams,
     responses: { 204: 'removed', 404: 'no such grant' },
     handler: async ({ actor, params }) => {
-      await deps.db.transaction(async (trx) => {
-        const removed = await removeLegacyGrant(trx, params.grantId);
-        await recordAudit(trx, actor, {
-          action: 'legacy_grant.removed',
-          targetType: 'legacy_grant',
-          targetId: removed.id,
-          partnerId: removed.partnerId,
-          data: { installationId: removed.installationId, functionKey: removed.functionKey },
-        });
-      });
+      await removeLegacyGrant(deps.db, actor, params.grantId);
       return { status: 204 };
     },
   });

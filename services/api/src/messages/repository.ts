@@ -1,6 +1,7 @@
 import type { Db, Knex } from '#shared/db/knex';
+import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
 import { showBody } from '#shared/delivery/response-body';
-import type { EventRow, MessageRow } from '#shared/db/rows';
+import type { AttemptRow, EventRow, MessageRow } from '#shared/db/rows';
 import type { z } from 'zod';
 import type { Attempt, AttemptFilters, AttemptRecord, Message, MessageFilters } from './schema.ts';
 
@@ -77,26 +78,8 @@ function filterEvents(q: Knex.QueryBuilder, filters: { eventType?: string | unde
   return q;
 }
 
-export type AttemptRow = {
-  id: string;
-  message_id: string;
-  subscription_id: string;
-  attempt: number;
-  attempted_at: Date;
-  duration_ms: number;
-  outcome: 'success' | 'failure';
-  status_code: number | null;
-  error: string | null;
-  error_message: string | null;
-  response_body: string | null;
-  response_body_bytes: Buffer | null;
-  response_body_truncated: boolean;
-  response_status_text: string | null;
-  response_headers: { headers: Record<string, string>; omitted: number } | null;
-  event_id: string;
-  type: string;
-  installation_id: string;
-};
+/** An attempt with its message's event, as `attemptsQuery` selects it. */
+export type AttemptLogRow = AttemptRow & { event_id: string; type: string; installation_id: string };
 
 /** Attempts joined with their messages and events, as the attempt lists read them. */
 export function attemptsQuery(db: Db): Knex.QueryBuilder {
@@ -139,7 +122,7 @@ export function filterAttempts(q: Knex.QueryBuilder, filters: Partial<Omit<Attem
 }
 
 /** An attempt row as the attempt lists show it. */
-export const toAttemptRecord = (r: AttemptRow): z.infer<typeof AttemptRecord> => ({
+export const toAttemptRecord = (r: AttemptLogRow): z.infer<typeof AttemptRecord> => ({
   id: String(r.id),
   messageId: r.message_id,
   subscriptionId: r.subscription_id,
@@ -150,7 +133,7 @@ export const toAttemptRecord = (r: AttemptRow): z.infer<typeof AttemptRecord> =>
 });
 
 /** The columns of an attempt as the API shows them (the message view's log and the attempt lists). */
-function toAttempt(r: Omit<AttemptRow, 'id' | 'message_id' | 'subscription_id' | 'event_id' | 'type' | 'installation_id'>): z.infer<typeof Attempt> {
+function toAttempt(r: Omit<AttemptRow, 'id' | 'message_id' | 'subscription_id'>): z.infer<typeof Attempt> {
   return {
     attempt: r.attempt,
     attemptedAt: r.attempted_at.toISOString(),
@@ -203,3 +186,31 @@ export async function listAttempts(db: Db, messageId: string): Promise<z.infer<t
   const rows: AttemptRow[] = await db('attempts').where({ message_id: messageId }).orderBy([{ column: 'attempted_at' }, { column: 'id' }]);
   return rows.map(toAttempt);
 }
+
+/** A page of a subscription's messages, newest first, narrowed by the list filters. */
+export async function pageSubscriptionMessages(db: Db, subscriptionId: string, query: MessageFilters & PageRequest): Promise<Page<MessageLogRow>> {
+  const q = filterMessages(messagesQuery(db).where('m.subscription_id', subscriptionId), query);
+  return paginate<MessageLogRow>(db, q, query, { keys: ['m.created_at', 'm.id'], order: 'desc' });
+}
+
+/** A page of attempts, newest first, of one message or of one subscription, narrowed by the list filters. */
+export async function pageAttempts(db: Db, of: { messageId: string } | { subscriptionId: string }, query: AttemptFilters & PageRequest): Promise<Page<AttemptLogRow>> {
+  const scoped = 'messageId' in of ? attemptsQuery(db).where('a.message_id', of.messageId) : attemptsQuery(db).where('a.subscription_id', of.subscriptionId);
+  return paginate<AttemptLogRow>(db, filterAttempts(scoped, query), query, { keys: ['a.attempted_at', 'a.id'], order: 'desc' });
+}
+
+/** Narrows a messages query (for `requeueMessages`) to one message. */
+export const oneMessage = (id: string) => (q: Knex.QueryBuilder) => q.where('id', id);
+
+/**
+ * Narrows a messages query (for `requeueMessages`) to what a recovery sends again: a
+ * subscription's dead messages, and its pending ones that have failed, created in [since, until).
+ */
+export const messagesToRecover = (subscriptionId: string, range: { since: string; until?: string | undefined }) => (q: Knex.QueryBuilder) =>
+  q
+    .where('subscription_id', subscriptionId)
+    .where('created_at', '>=', range.since)
+    .modify((w) => {
+      if (range.until) w.where('created_at', '<', range.until);
+    })
+    .where((w) => w.where('status', 'dead').orWhere((p) => p.where('status', 'pending').where('attempts', '>', 0)));

@@ -12,20 +12,18 @@ import { buildPayload } from '#shared/delivery/payload';
 import { requeueMessages } from '#shared/delivery/requeue';
 import type { Queues } from '#shared/queues/connection';
 import type { PartnerActor } from '../http/actor.ts';
-import { mapPage, paginate, type Page } from '../http/pagination.ts';
+import { mapPage, type Page } from '../http/pagination.ts';
 import { requirePartnerSubscription } from '../subscriptions/service.ts';
 import {
   attemptStats,
-  attemptsQuery,
-  filterAttempts,
-  filterMessages,
   findPartnerMessage,
   listAttempts,
-  messagesQuery,
+  messagesToRecover,
+  oneMessage,
+  pageAttempts,
+  pageSubscriptionMessages,
   toAttemptRecord,
   toMessage,
-  type AttemptRow,
-  type MessageLogRow,
 } from './repository.ts';
 import type { AttemptFilters, AttemptRecord, Message, MessageDetail, MessageListQuery, RecoverBody, Stats, StatsQuery } from './schema.ts';
 
@@ -38,23 +36,19 @@ async function partnerMessage(db: Db, actor: PartnerActor, id: string) {
 /** A subscription's delivery log, newest first, filtered by status, creation time and what the event carried. */
 export async function listMessages(db: Db, actor: PartnerActor, subscriptionId: string, query: z.infer<typeof MessageListQuery>): Promise<Page<z.infer<typeof Message>>> {
   await requirePartnerSubscription(db, actor.principal.partnerId, subscriptionId);
-  const q = filterMessages(messagesQuery(db).where('m.subscription_id', subscriptionId), query);
-  const page = await paginate<MessageLogRow>(db, q, query, { keys: ['m.created_at', 'm.id'], order: 'desc' });
-  return mapPage(page, toMessage);
+  return mapPage(await pageSubscriptionMessages(db, subscriptionId, query), toMessage);
 }
 
 /** The attempts of one of the partner's messages, newest first, filtered by outcome class and time. */
 export async function listMessageAttempts(db: Db, actor: PartnerActor, messageId: string, query: AttemptFilters): Promise<Page<z.infer<typeof AttemptRecord>>> {
   const message = await partnerMessage(db, actor, messageId);
-  const q = filterAttempts(attemptsQuery(db).where('a.message_id', message.id), query);
-  return mapPage(await paginate<AttemptRow>(db, q, query, { keys: ['a.attempted_at', 'a.id'], order: 'desc' }), toAttemptRecord);
+  return mapPage(await pageAttempts(db, { messageId: message.id }, query), toAttemptRecord);
 }
 
 /** Every attempt of one of the partner's subscriptions, newest first, with the message list's event filters too. */
 export async function listSubscriptionAttempts(db: Db, actor: PartnerActor, subscriptionId: string, query: AttemptFilters): Promise<Page<z.infer<typeof AttemptRecord>>> {
   await requirePartnerSubscription(db, actor.principal.partnerId, subscriptionId);
-  const q = filterAttempts(attemptsQuery(db).where('a.subscription_id', subscriptionId), query);
-  return mapPage(await paginate<AttemptRow>(db, q, query, { keys: ['a.attempted_at', 'a.id'], order: 'desc' }), toAttemptRecord);
+  return mapPage(await pageAttempts(db, { subscriptionId }, query), toAttemptRecord);
 }
 
 /** One message with the payload it carries (as the receiver gets it) and every attempt. */
@@ -72,7 +66,7 @@ export async function getMessage(db: Db, actor: PartnerActor, id: string): Promi
 /** Sends a message again now through the engine's requeue; 409 when it was cancelled with its subscription. */
 export async function resendMessage(db: Db, queues: Queues, actor: PartnerActor, id: string): Promise<string> {
   const row = await partnerMessage(db, actor, id);
-  const requeued = await requeueMessages(db, queues, (q) => q.where('id', row.id));
+  const requeued = await requeueMessages(db, queues, oneMessage(row.id));
   if (requeued.length === 0) throw new ConflictError('message_cancelled', 'the message was cancelled with its subscription');
   return row.id;
 }
@@ -80,15 +74,7 @@ export async function resendMessage(db: Db, queues: Queues, actor: PartnerActor,
 /** Sends again every dead message, and every pending one that has failed, created in [since, until); returns how many. */
 export async function recoverMessages(db: Db, queues: Queues, actor: PartnerActor, subscriptionId: string, body: z.infer<typeof RecoverBody>): Promise<number> {
   await requirePartnerSubscription(db, actor.principal.partnerId, subscriptionId);
-  const requeued = await requeueMessages(db, queues, (q) =>
-    q
-      .where('subscription_id', subscriptionId)
-      .where('created_at', '>=', body.since)
-      .modify((w) => {
-        if (body.until) w.where('created_at', '<', body.until);
-      })
-      .where((w) => w.where('status', 'dead').orWhere((p) => p.where('status', 'pending').where('attempts', '>', 0))),
-  );
+  const requeued = await requeueMessages(db, queues, messagesToRecover(subscriptionId, body));
   return requeued.length;
 }
 

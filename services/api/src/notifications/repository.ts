@@ -52,3 +52,8 @@ export async function markNotificationRead(db: Db, scope: NotificationScope, id:
 export async function markAllNotificationsRead(db: Db, scope: NotificationScope): Promise<number> {
   return scoped(db, scope).whereNull('notifications.read_at').update({ read_at: db.fn.now() });
 }
+
+/** Marks the installation's unread upgrade notices of a product read (it has upgraded). */
+export async function markUpgradeNoticesRead(db: Db, installationId: string, productId: string): Promise<void> {
+  await db('notifications').where({ installation_id: installationId, product_id: productId, kind: 'upgrade_available' }).whereNull('read_at').update({ read_at: db.fn.now() });
+}

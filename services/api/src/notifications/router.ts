@@ -1,8 +1,6 @@
-import { NotFoundError } from '#shared/errors';
-import { isId } from '#shared/ids';
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
-import { listNotifications, markAllNotificationsRead, markNotificationRead } from './repository.ts';
+import { listNotifications, markAllNotificationsRead, readNotification } from './service.ts';
 import { ListNotificationsQuery, MarkedRead, Notification, NotificationPage, NotificationParams } from './schema.ts';
 
 /** A partner reads what it is told (a subscription disabled, and why) and marks it read. */
@@ -41,12 +39,6 @@ export function registerNotificationRoutes(api: ApiRoutes, deps: AppDeps): void 
     tags,
     params: NotificationParams,
     responses: { 200: Notification, 404: 'no such notice of this partner' },
-    handler: async ({ params, principal }) => {
-      const notice = isId('notification', params.notificationId)
-        ? await markNotificationRead(deps.db, { partnerId: principal.partnerId }, params.notificationId)
-        : null;
-      if (!notice) throw new NotFoundError('notification', params.notificationId);
-      return { status: 200, body: notice };
-    },
+    handler: async ({ params, principal }) => ({ status: 200, body: await readNotification(deps.db, { partnerId: principal.partnerId }, params.notificationId) }),
   });
 }

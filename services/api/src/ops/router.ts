@@ -1,10 +1,5 @@
-import { dispatchMail } from '#shared/mail/outbox';
 import type { Metrics } from '#shared/metrics';
-import type { QueueName } from '#shared/queues/catalog';
-import { releaseHeldMessages } from '#shared/delivery/requeue';
-import { findQueue } from '#shared/queues/connection';
 import type { AppDeps } from '../deps.ts';
-import { recordAudit } from '../audit/audit.ts';
 import type { ApiRoutes } from '../http/route.ts';
 import { pageOf } from '../http/pagination.ts';
 import {
@@ -26,13 +21,12 @@ import {
 import {
   disableByOperator,
   enableByOperator,
-  getOpsSubscription,
   listDeadLetters,
   listQueueStats,
   listUnroutable,
-  queueStats,
   listSubscriptionHealth,
   replayDeadLetters,
+  setQueuePaused,
   setRateCeiling,
 } from './service.ts';
 
@@ -65,15 +59,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
       params: QueueParams,
       // 200 with the queue's new state, like every pause, resume, disable and enable of the API.
       responses: { 200: QueueStats, 404: 'No queue of that name' },
-      handler: async ({ actor, params }) => {
-        const queue = findQueue(deps.queues, params.queueName);
-        // Pausing is global (a flag in Redis): every worker of every process sees it.
-        if (action === 'pause') await queue.pause();
-        else await queue.resume();
-        // Redis has no transaction with Postgres; the audit row follows the change it records.
-        await recordAudit(deps.db, actor, { action: `queue.${action}`, targetType: 'queue', targetId: queue.name });
-        return { status: 200, body: await queueStats(deps.queues, queue.name as QueueName) };
-      },
+      handler: async ({ actor, params }) => ({ status: 200, body: await setQueuePaused(deps, actor, params.queueName, action) }),
     });
   }
 
@@ -98,19 +84,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
     tags: ['ops'],
     body: ReplayBody,
     responses: { 202: ReplayResult, 400: 'Neither ids nor a subscription and a time, or both' },
-    handler: async ({ actor, body }) => {
-      const replayed = await replayDeadLetters(deps, body);
-      const done = new Set(replayed);
-      const skipped = 'messageIds' in body ? [...new Set(body.messageIds)].filter((id) => !done.has(id)) : [];
-      // The requeue commits before its jobs are queued; the audit row follows it.
-      await recordAudit(db, actor, {
-        action: 'dead_letters.replay',
-        targetType: 'subscriptionId' in body ? 'subscription' : 'messages',
-        targetId: 'subscriptionId' in body ? body.subscriptionId : `${replayed.length} messages`,
-        data: { replayed, ...('since' in body ? { since: body.since } : {}) },
-      });
-      return { status: 202, body: { replayed: replayed.length, skipped } };
-    },
+    handler: async ({ actor, body }) => ({ status: 202, body: await replayDeadLetters(deps, actor, body) }),
   });
 
   api.add({
@@ -147,23 +121,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
     params: SubscriptionParams,
     body: DisableBody,
     responses: { 200: OpsSubscription, 404: 'No such subscription' },
-    handler: async ({ actor, params, body }) => {
-      const outcome = await db.transaction(async (trx) => {
-        const disabled = await disableByOperator(trx, params.subscriptionId, body.reason, deps.config.publicUrl);
-        if (disabled.count > 0) {
-          await recordAudit(trx, actor, {
-            action: 'subscription.disable',
-            targetType: 'subscription',
-            targetId: params.subscriptionId,
-            data: { reason: body.reason ?? null },
-          });
-        }
-        return disabled;
-      });
-      dispatchMail(deps.queues, outcome.mailIds, actor.log);
-      if (outcome.count > 0) deps.metrics.subscriptionsDisabled.inc({ reason: 'operator' });
-      return { status: 200, body: await getOpsSubscription(deps, params.subscriptionId) };
-    },
+    handler: async ({ actor, params, body }) => ({ status: 200, body: await disableByOperator(deps, actor, params.subscriptionId, body.reason) }),
   });
 
   api.add({
@@ -175,16 +133,7 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
     tags: ['ops'],
     params: SubscriptionParams,
     responses: { 200: OpsSubscription, 404: 'No such subscription', 409: 'The partner paused it; only they resume it' },
-    handler: async ({ actor, params }) => {
-      const changed = await db.transaction(async (trx) => {
-        const enabled = await enableByOperator(trx, params.subscriptionId);
-        if (enabled) await recordAudit(trx, actor, { action: 'subscription.enable', targetType: 'subscription', targetId: params.subscriptionId });
-        return enabled;
-      });
-      // After the commit, so a worker taking a released message sees the subscription active.
-      if (changed) await releaseHeldMessages(db, deps.queues, params.subscriptionId);
-      return { status: 200, body: await getOpsSubscription(deps, params.subscriptionId) };
-    },
+    handler: async ({ actor, params }) => ({ status: 200, body: await enableByOperator(deps, actor, params.subscriptionId) }),
   });
 
   api.add({
@@ -197,17 +146,6 @@ export function registerOpsRoutes(api: ApiRoutes, deps: AppDeps & { metrics: Met
     params: SubscriptionParams,
     body: RateLimitBody,
     responses: { 200: OpsSubscription, 404: 'No such subscription', 400: 'maxRateLimitPerSecond is missing or not a whole number from 1 to 10000, or null' },
-    handler: async ({ actor, params, body }) => {
-      await db.transaction(async (trx) => {
-        const previous = await setRateCeiling(trx, params.subscriptionId, body.maxRateLimitPerSecond);
-        await recordAudit(trx, actor, {
-          action: 'subscription.rate_limit',
-          targetType: 'subscription',
-          targetId: params.subscriptionId,
-          data: { maxRateLimitPerSecond: { from: previous, to: body.maxRateLimitPerSecond } },
-        });
-      });
-      return { status: 200, body: await getOpsSubscription(deps, params.subscriptionId) };
-    },
+    handler: async ({ actor, params, body }) => ({ status: 200, body: await setRateCeiling(deps, actor, params.subscriptionId, body.maxRateLimitPerSecond) }),
   });
 }

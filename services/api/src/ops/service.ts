@@ -1,28 +1,39 @@
 import type { z } from 'zod';
-import type { Db, Knex } from '#shared/db/knex';
+import type { Db } from '#shared/db/knex';
 import { ConflictError, NotFoundError } from '#shared/errors';
 import { isId } from '#shared/ids';
-import { disableSubscriptions, type DisableOutcome } from '#shared/delivery/disable';
+import { disableSubscriptions } from '#shared/delivery/disable';
 import { parseDuration } from '#shared/duration';
-import { requeueMessages } from '#shared/delivery/requeue';
+import { releaseHeldMessages, requeueMessages } from '#shared/delivery/requeue';
+import { dispatchMail } from '#shared/mail/outbox';
+import type { Metrics } from '#shared/metrics';
 import { QUEUE_NAMES, type QueueName } from '#shared/queues/catalog';
-import type { Queues } from '#shared/queues/connection';
+import { findQueue, type Queues } from '#shared/queues/connection';
 import { queueCounts } from '#shared/metrics';
 import { readCircuits } from '#shared/delivery/limits';
 import type { CircuitState } from '#shared/delivery/breaker';
 import { redisKeys } from '#shared/queues/redis-keys';
 import type { AppDeps } from '../deps.ts';
-import { paginate, type Page, mapPage } from '../http/pagination.ts';
-import { attemptCounts, deadLettersQuery, findSubscription, subscriptionsQuery, toDeadLetter, type DeadLetterRow, type SubscriptionRow } from './repository.ts';
+import type { Actor } from '../http/actor.ts';
+import { recordAudit } from '../audit/audit.ts';
+import { type Page, mapPage } from '../http/pagination.ts';
+import {
+  attemptCounts,
+  deadLettersToReplay,
+  findSubscription,
+  pageDeadLetters,
+  pageSubscriptionHealth,
+  pageUnroutableEvents,
+  reactivateSubscription,
+  setMaxRate,
+  toDeadLetter,
+  type SubscriptionRow,
+} from './repository.ts';
 import type { DeadLetter, DeadLetterQuery, OpsSubscription, QueueStats, ReplayBody, SubscriptionHealthQuery, UnroutableEvent, UnroutableQuery } from './schema.ts';
-
-type UnroutableRow = { event_id: string; installation_id: string; type: string; reason: 'unknown_installation' | 'unknown_event_type'; received_at: Date };
 
 /** The accepted events nobody can route, newest first. */
 export async function listUnroutable(db: Db, query: z.infer<typeof UnroutableQuery>): Promise<Page<z.infer<typeof UnroutableEvent>>> {
-  const q = db('unroutable_events').select('event_id', 'installation_id', 'type', 'reason', 'received_at');
-  if (query.reason) q.where('reason', query.reason);
-  const page = await paginate<UnroutableRow>(db, q, query, { keys: ['received_at', 'id'], order: 'desc' });
+  const page = await pageUnroutableEvents(db, query);
   return mapPage(page, (r) => ({ eventId: r.event_id, installationId: r.installation_id, type: r.type, reason: r.reason, receivedAt: r.received_at.toISOString() }));
 }
 
@@ -38,6 +49,19 @@ export async function listQueueStats(queues: Queues): Promise<QueueStats[]> {
   return Promise.all(QUEUE_NAMES.map((name) => queueStats(queues, name)));
 }
 
+/**
+ * Pauses or resumes a queue (404 for a name not in the catalog), audited, and answers its new
+ * state. Pausing is global (a flag in Redis): every worker of every process sees it.
+ */
+export async function setQueuePaused(deps: Pick<AppDeps, 'db' | 'queues'>, actor: Actor, name: string, action: 'pause' | 'resume'): Promise<QueueStats> {
+  const queue = findQueue(deps.queues, name);
+  if (action === 'pause') await queue.pause();
+  else await queue.resume();
+  // Redis has no transaction with Postgres; the audit row follows the change it records.
+  await recordAudit(deps.db, actor, { action: `queue.${action}`, targetType: 'queue', targetId: queue.name });
+  return queueStats(deps.queues, queue.name as QueueName);
+}
+
 /** What the subscription views read: Postgres, and the shared breaker in Redis under the queue prefix. */
 export type OpsViewDeps = Pick<AppDeps, 'db' | 'redis' | 'config'>;
 
@@ -47,36 +71,50 @@ async function circuitsOf(deps: OpsViewDeps, ids: string[]): Promise<Map<string,
 }
 
 /**
- * An operator sets the ceiling on a subscription's requests started per second (null: none).
- * The partner's own limit may stay above a lowered ceiling: the lower of the two is enforced.
- * Returns the previous ceiling.
+ * An operator sets the ceiling on a subscription's requests started per second (null: none),
+ * audited with the previous ceiling, and gets the subscription back. The partner's own limit
+ * may stay above a lowered ceiling: the lower of the two is enforced. 404 unknown id.
  */
-export async function setRateCeiling(trx: Knex.Transaction, id: string, ceiling: number | null): Promise<number | null> {
-  const row = await requireSubscription(trx, id);
-  await trx('subscriptions').where({ id }).update({ max_rate_per_second: ceiling, updated_at: trx.fn.now() });
-  return row.max_rate_per_second;
+export async function setRateCeiling(deps: OpsViewDeps, actor: Actor, id: string, ceiling: number | null): Promise<OpsSubscription> {
+  await deps.db.transaction(async (trx) => {
+    const row = await requireSubscription(trx, id);
+    await setMaxRate(trx, id, ceiling);
+    await recordAudit(trx, actor, {
+      action: 'subscription.rate_limit',
+      targetType: 'subscription',
+      targetId: id,
+      data: { maxRateLimitPerSecond: { from: row.max_rate_per_second, to: ceiling } },
+    });
+  });
+  return getOpsSubscription(deps, id);
 }
 
 /** Dead letters, newest death first, filtered by subscription and time of death. */
 export async function listDeadLetters(db: Db, query: z.infer<typeof DeadLetterQuery>): Promise<Page<DeadLetter>> {
-  const q = deadLettersQuery(db);
-  if (query.subscriptionId) q.where('m.subscription_id', query.subscriptionId);
-  if (query.since) q.where('m.updated_at', '>=', query.since);
-  const page = await paginate<DeadLetterRow>(db, q, query, { keys: ['m.updated_at', 'm.id'], order: 'desc' });
-  return mapPage(page, toDeadLetter);
+  return mapPage(await pageDeadLetters(db, query), toDeadLetter);
 }
 
 /**
  * Sends dead letters again through the engine's own requeue (they become pending with a fresh
  * delivery job); only messages still dead are touched, so a replay twice in a row sends once.
- * Returns the ids replayed.
+ * Audited after the requeue commits (its jobs are queued after the commit). Answers how many
+ * went, and the ids asked for that were not dead.
  */
-export async function replayDeadLetters(deps: Pick<AppDeps, 'db' | 'queues'>, request: z.infer<typeof ReplayBody>): Promise<string[]> {
-  return requeueMessages(deps.db, deps.queues, (q) => {
-    q.where('status', 'dead');
-    if ('messageIds' in request) q.whereIn('id', request.messageIds);
-    else q.where('subscription_id', request.subscriptionId).where('updated_at', '>=', request.since);
+export async function replayDeadLetters(
+  deps: Pick<AppDeps, 'db' | 'queues'>,
+  actor: Actor,
+  request: z.infer<typeof ReplayBody>,
+): Promise<{ replayed: number; skipped: string[] }> {
+  const replayed = await requeueMessages(deps.db, deps.queues, deadLettersToReplay(request));
+  const done = new Set(replayed);
+  const skipped = 'messageIds' in request ? [...new Set(request.messageIds)].filter((id) => !done.has(id)) : [];
+  await recordAudit(deps.db, actor, {
+    action: 'dead_letters.replay',
+    targetType: 'subscriptionId' in request ? 'subscription' : 'messages',
+    targetId: 'subscriptionId' in request ? request.subscriptionId : `${replayed.length} messages`,
+    data: { replayed, ...('since' in request ? { since: request.since } : {}) },
   });
+  return { replayed: replayed.length, skipped };
 }
 
 function toOpsSubscription(row: SubscriptionRow, counts: { attempts: number; successes: number } | undefined, window: string, circuit: CircuitState): OpsSubscription {
@@ -120,12 +158,7 @@ async function requireSubscription(db: Db, id: string): Promise<SubscriptionRow>
 /** Subscriptions with their delivery health, oldest first, filtered by state and by failing now. */
 export async function listSubscriptionHealth(deps: OpsViewDeps, query: z.infer<typeof SubscriptionHealthQuery>): Promise<Page<OpsSubscription>> {
   const { db } = deps;
-  const q = subscriptionsQuery(db);
-  const status = query.status ?? query.state;
-  if (status) q.where('s.state', status);
-  if (query.failing === 'true') q.whereNotNull('s.failing_since');
-  if (query.failing === 'false') q.whereNull('s.failing_since');
-  const page = await paginate<SubscriptionRow>(db, q, query, { keys: ['s.created_at', 's.id'] });
+  const page = await pageSubscriptionHealth(db, query);
   const counts = await attemptCounts(
     db,
     page.data.map((r) => r.id),
@@ -145,38 +178,47 @@ export async function getOpsSubscription(deps: OpsViewDeps, id: string): Promise
 
 /**
  * An operator disables a subscription: the engine's own disable (state, reason, a notice to
- * the partner saying why and a mail to its contact person), in the caller's transaction. Its
- * waiting messages are held, not dropped, until it is enabled. `count` is 0 when it was
- * already disabled (nothing changed); enqueue `mailIds` after the commit.
+ * the partner saying why and a mail to its contact person) and the audit row, in one
+ * transaction; the mail is queued after the commit. Its waiting messages are held, not
+ * dropped, until it is enabled. Disabling a disabled one changes nothing and records nothing.
+ * 404 unknown id.
  */
 export async function disableByOperator(
-  trx: Knex.Transaction,
+  deps: OpsViewDeps & Pick<AppDeps, 'queues'> & { metrics: Metrics },
+  actor: Actor,
   id: string,
   reason: string | undefined,
-  publicUrl: string | undefined,
-): Promise<DisableOutcome> {
-  await requireSubscription(trx, id);
-  return disableSubscriptions(trx, new Map([[id, `disabled by an operator${reason ? `: ${reason}` : ''}`]]), publicUrl);
+): Promise<OpsSubscription> {
+  const outcome = await deps.db.transaction(async (trx) => {
+    await requireSubscription(trx, id);
+    const disabled = await disableSubscriptions(trx, new Map([[id, `disabled by an operator${reason ? `: ${reason}` : ''}`]]), deps.config.publicUrl);
+    if (disabled.count > 0) {
+      await recordAudit(trx, actor, { action: 'subscription.disable', targetType: 'subscription', targetId: id, data: { reason: reason ?? null } });
+    }
+    return disabled;
+  });
+  dispatchMail(deps.queues, outcome.mailIds, actor.log);
+  if (outcome.count > 0) deps.metrics.subscriptionsDisabled.inc({ reason: 'operator' });
+  return getOpsSubscription(deps, id);
 }
 
 /**
  * An operator enables a disabled subscription: active again, with its failure streak cleared
- * (else the auto-disable would take it straight back). A paused one is the partner's to
- * resume: 409. Returns false when it was already active. Run in a transaction; release the
- * held messages after the commit.
+ * (else the auto-disable would take it straight back), audited in the same transaction; its
+ * held messages are released after the commit, so a worker taking one sees the subscription
+ * active. A paused one is the partner's to resume: 409. An active one is left as it is.
  */
-export async function enableByOperator(trx: Knex.Transaction, id: string): Promise<boolean> {
-  const row = await requireSubscription(trx, id);
-  if (row.state === 'paused') {
-    throw new ConflictError('subscription_paused', `subscription ${id} is paused by its partner; only they can resume it`);
-  }
-  if (row.state === 'active') return false;
-  await trx('subscriptions').where({ id }).update({
-    state: 'active',
-    disabled_reason: null,
-    failing_since: null,
-    consecutive_failures: 0,
-    updated_at: trx.fn.now(),
+export async function enableByOperator(deps: OpsViewDeps & Pick<AppDeps, 'queues'>, actor: Actor, id: string): Promise<OpsSubscription> {
+  const changed = await deps.db.transaction(async (trx) => {
+    const row = await requireSubscription(trx, id);
+    if (row.state === 'paused') {
+      throw new ConflictError('subscription_paused', `subscription ${id} is paused by its partner; only they can resume it`);
+    }
+    if (row.state === 'active') return false;
+    await reactivateSubscription(trx, id);
+    await recordAudit(trx, actor, { action: 'subscription.enable', targetType: 'subscription', targetId: id });
+    return true;
   });
-  return true;
+  if (changed) await releaseHeldMessages(deps.db, deps.queues, id);
+  return getOpsSubscription(deps, id);
 }

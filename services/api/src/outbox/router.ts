@@ -1,7 +1,7 @@
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { ListOutboxQuery, MailPage } from './schema.ts';
-import { listMail } from './repository.ts';
+import { listMail } from './service.ts';
 
 /** Operators read outgoing mail: with no SMTP_URL the outbox is where a developer finds it. */
 export function registerOutboxRoutes(api: ApiRoutes, deps: AppDeps): void {

@@ -2,11 +2,8 @@ import { z } from 'zod';
 import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { PageQuery, pageOf } from '../http/pagination.ts';
-import { recordAudit } from '../audit/audit.ts';
 import { CreatePartnerBody, Partner, User } from './schema.ts';
-import { createPartner } from './service.ts';
-import { findPartner, listPartners } from './repository.ts';
-import { NotFoundError } from '#shared/errors';
+import { getPartner, listPartners, onboardPartner } from './service.ts';
 
 /** A create answer: the partner at the top level, its contact person, and that person's one-time API key. */
 const CreatedPartner = Partner.extend({
@@ -27,17 +24,7 @@ export function registerPartnerRoutes(api: ApiRoutes, deps: AppDeps): void {
     body: CreatePartnerBody,
     responses: { 201: CreatedPartner, 400: 'invalid input', 409: 'a partner of that name exists (the contact address may be a user of other partners)' },
     handler: async ({ actor, body }) => {
-      const made = await deps.db.transaction(async (trx) => {
-        const result = await createPartner(trx, body);
-        await recordAudit(trx, actor, {
-          action: 'partner.created',
-          targetType: 'partner',
-          targetId: result.partner.id,
-          partnerId: result.partner.id,
-          data: { name: result.partner.name, contactEmail: result.partner.contactEmail, contactUserId: result.user.id },
-        });
-        return result;
-      });
+      const made = await onboardPartner(deps.db, actor, body);
       return created(`/v1/partners/${made.partner.id}`, { ...made.partner, user: made.user, apiKey: made.apiKey, partner: made.partner });
     },
   });
@@ -52,9 +39,7 @@ export function registerPartnerRoutes(api: ApiRoutes, deps: AppDeps): void {
     params: z.object({ partnerId: z.string() }),
     responses: { 200: Partner, 404: 'no such partner' },
     handler: async ({ params }) => {
-      const partner = await findPartner(deps.db, params.partnerId);
-      if (!partner) throw new NotFoundError('partner', params.partnerId);
-      return { status: 200, body: partner };
+      return { status: 200, body: await getPartner(deps.db, params.partnerId) };
     },
   });
 

@@ -1,30 +1,14 @@
-import type { Db } from '#shared/db/knex';
-import { ConflictError } from '#shared/errors';
+import type { Db, Knex } from '#shared/db/knex';
+import { ConflictError, NotFoundError } from '#shared/errors';
 import { newId } from '#shared/ids';
+import type { Actor } from '../http/actor.ts';
+import { recordAudit } from '../audit/audit.ts';
 import { insertKey } from '../api-keys/repository.ts';
+import { insertUser } from '../users/repository.ts';
+import { findPartner, insertPartner } from './repository.ts';
+
+export { listPartners } from './repository.ts';
 import type { CreatePartnerInput, PartnerView, UserView } from './schema.ts';
-
-import type { PartnerRow, UserRow } from '#shared/db/rows';
-
-/** A partner row as the API shows it. */
-export const toPartner = (row: Pick<PartnerRow, 'id' | 'name' | 'contact_email' | 'created_at'>): PartnerView => ({
-  id: row.id,
-  name: row.name,
-  contactEmail: row.contact_email,
-  createdAt: row.created_at.toISOString(),
-});
-
-/** A user row as the API shows it. */
-export const toUser = (row: UserRow): UserView => ({
-  id: row.id,
-  partnerId: row.partner_id,
-  email: row.email,
-  isContact: row.is_contact,
-  createdAt: row.created_at.toISOString(),
-});
-
-const isUniqueViolation = (err: unknown, constraint: string) =>
-  (err as { code?: string; constraint?: string }).code === '23505' && (err as { constraint?: string }).constraint === constraint;
 
 /** The name of the key every user is made with. */
 export const FIRST_KEY_NAME = 'first key';
@@ -41,34 +25,41 @@ export async function addUser(
   email: string,
   { isContact = false, field = 'body.email' }: { isContact?: boolean; field?: string } = {},
 ): Promise<{ user: UserView; apiKey: string }> {
-  const id = newId('user');
-  try {
-    const [row] = await db('users').insert({ id, partner_id: partnerId, email, is_contact: isContact }).returning('*');
-    const { token } = await insertKey(db, { partnerId, userId: id, kind: 'user', name: FIRST_KEY_NAME });
-    return { user: toUser(row as UserRow), apiKey: token };
-  } catch (err) {
-    if (isUniqueViolation(err, 'users_partner_email_unique')) {
-      throw new ConflictError('email_taken', `${email} is already a user of this partner`, [{ path: field, message: 'already a user of this partner' }]);
-    }
-    throw err;
-  }
+  const user = await insertUser(db, { id: newId('user'), partnerId, email, isContact });
+  if (!user) throw new ConflictError('email_taken', `${email} is already a user of this partner`, [{ path: field, message: 'already a user of this partner' }]);
+  const { token } = await insertKey(db, { partnerId, userId: user.id, kind: 'user', name: FIRST_KEY_NAME });
+  return { user, apiKey: token };
 }
 
 /**
- * Creates a partner with its contact person (a user with an API key). Used by the operator
- * route and by approving an access application. Run it in a transaction: all or nothing.
+ * Creates a partner with its contact person (a user with an API key). Used by `onboardPartner`
+ * and by approving an access application. Run it in a transaction: all or nothing.
  */
 export async function createPartner(db: Db, input: CreatePartnerInput): Promise<{ partner: PartnerView; user: UserView; apiKey: string }> {
-  const id = newId('partner');
-  let rows: PartnerRow[];
-  try {
-    rows = (await db('partners').insert({ id, name: input.name, contact_email: input.contactEmail }).returning('*')) as PartnerRow[];
-  } catch (err) {
-    if (isUniqueViolation(err, 'partners_name_key')) {
-      throw new ConflictError('partner_exists', `a partner named ${input.name} already exists`, [{ path: 'body.name', message: 'already taken' }]);
-    }
-    throw err;
-  }
-  const { user, apiKey } = await addUser(db, id, input.contactEmail, { isContact: true, field: 'body.contactEmail' });
-  return { partner: toPartner(rows[0]!), user, apiKey };
+  const partner = await insertPartner(db, { id: newId('partner'), name: input.name, contactEmail: input.contactEmail });
+  if (!partner) throw new ConflictError('partner_exists', `a partner named ${input.name} already exists`, [{ path: 'body.name', message: 'already taken' }]);
+  const { user, apiKey } = await addUser(db, partner.id, input.contactEmail, { isContact: true, field: 'body.contactEmail' });
+  return { partner, user, apiKey };
+}
+
+/** An operator creates a partner with its contact person: one transaction, with the audit row. 409 as `createPartner`. */
+export async function onboardPartner(db: Knex, actor: Actor, input: CreatePartnerInput): Promise<{ partner: PartnerView; user: UserView; apiKey: string }> {
+  return db.transaction(async (trx) => {
+    const made = await createPartner(trx, input);
+    await recordAudit(trx, actor, {
+      action: 'partner.created',
+      targetType: 'partner',
+      targetId: made.partner.id,
+      partnerId: made.partner.id,
+      data: { name: made.partner.name, contactEmail: made.partner.contactEmail, contactUserId: made.user.id },
+    });
+    return made;
+  });
+}
+
+/** One partner, or 404. */
+export async function getPartner(db: Db, id: string): Promise<PartnerView> {
+  const partner = await findPartner(db, id);
+  if (!partner) throw new NotFoundError('partner', id);
+  return partner;
 }

@@ -1,12 +1,9 @@
-import type { Db, Knex } from '#shared/db/knex';
+import { isUniqueViolation, type Db } from '#shared/db/knex';
 import type { ProductCredentialRow, ProductRow, VersionFunctionRow, VersionRow } from '#shared/db/rows';
+import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
 import type { CredentialView, ProductView, VersionFunctionView, VersionView } from './schema.ts';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
-
-/** Postgres error 23505 on the named unique index or constraint. */
-export const isUniqueViolation = (err: unknown, constraint: string) =>
-  (err as { code?: string }).code === '23505' && (err as { constraint?: string }).constraint === constraint;
 
 /** One of the partner's products; null when it does not exist or is another partner's. */
 export async function findPartnerProduct(db: Db, partnerId: string, productId: string, lock?: 'update' | 'share'): Promise<ProductRow | null> {
@@ -24,9 +21,114 @@ export async function findProduct(db: Db, productId: string, lock?: 'update' | '
   return ((await q) as ProductRow | undefined) ?? null;
 }
 
-/** The partner's products query, for the list (the caller pages it). */
-export function partnerProductsQuery(db: Db, partnerId: string): Knex.QueryBuilder {
-  return db('products').select('products.*').where('products.partner_id', partnerId);
+/** A page of the partner's products, oldest first. */
+export async function pagePartnerProducts(db: Db, partnerId: string, page: PageRequest): Promise<Page<ProductRow>> {
+  const query = db('products').select('products.*').where('products.partner_id', partnerId);
+  return paginate<ProductRow & Record<string, unknown>>(db, query, page, { keys: ['products.created_at', 'products.id'] });
+}
+
+/** The columns a product is made or changed with (`products` in shared/db/rows.ts). */
+export type ProductFields = Pick<ProductRow, 'name' | 'type' | 'description' | 'order_url' | 'availability_mode' | 'availability_installation_ids'>;
+
+// A partner's product names are unique, ignoring case (migration 0001).
+const NAME_TAKEN = 'products_partner_name_key';
+
+/** Stores a new product with its draft version 1; null when the partner has a product of that name (the transaction is then aborted). */
+export async function insertProduct(db: Db, id: string, partnerId: string, fields: ProductFields): Promise<ProductRow | null> {
+  let row: ProductRow | undefined;
+  try {
+    [row] = (await db('products').insert({ id, partner_id: partnerId, ...fields }).returning('*')) as ProductRow[];
+  } catch (err) {
+    if (isUniqueViolation(err, NAME_TAKEN)) return null;
+    throw err;
+  }
+  await insertDraftVersion(db, id, 1);
+  return row!;
+}
+
+/** Changes a product's fields (and its `updated_at`); null when the new name is taken by another of the partner's products. */
+export async function updateProductFields(db: Db, id: string, changes: Partial<ProductFields>): Promise<ProductRow | null> {
+  try {
+    const [row] = (await db('products').where({ id }).update({ ...changes, updated_at: db.fn.now() }).returning('*')) as ProductRow[];
+    return row!;
+  } catch (err) {
+    if (isUniqueViolation(err, NAME_TAKEN)) return null;
+    throw err;
+  }
+}
+
+/** Gives a product its credentials' login. */
+export async function setProductLogin(db: Db, id: string, login: string): Promise<void> {
+  await db('products').where({ id }).update({ login, updated_at: db.fn.now() });
+}
+
+/** Marks a product changed (its version's functions changed). */
+export async function touchProduct(db: Db, id: string): Promise<void> {
+  await db('products').where({ id }).update({ updated_at: db.fn.now() });
+}
+
+/** Stores a product access key's hash. */
+export async function insertProductCredential(db: Db, id: string, productId: string, secretHash: string): Promise<{ createdAt: Date }> {
+  const [row] = (await db('product_credentials').insert({ id, product_id: productId, secret_hash: secretHash }).returning(['created_at'])) as { created_at: Date }[];
+  return { createdAt: row!.created_at };
+}
+
+/** One of the product's access keys; null when the product has no such key. */
+export async function findProductCredential(db: Db, productId: string, keyId: string): Promise<ProductCredentialRow | null> {
+  const row = (await db('product_credentials').where({ id: keyId, product_id: productId }).first()) as ProductCredentialRow | undefined;
+  return row ?? null;
+}
+
+/** The product whose credentials use this login; null when none does. */
+export async function findProductByLogin(db: Db, login: string): Promise<ProductRow | null> {
+  return ((await db('products').where({ login }).first()) as ProductRow | undefined) ?? null;
+}
+
+/** True when the product's version grants the function. */
+export async function versionGrants(db: Db, productId: string, version: number, functionKey: string): Promise<boolean> {
+  return (await db('version_functions').where({ product_id: productId, version, function_key: functionKey }).first('function_key')) !== undefined;
+}
+
+/** Revokes a product access key now. */
+export async function revokeProductCredential(db: Db, keyId: string): Promise<void> {
+  await db('product_credentials').where({ id: keyId }).update({ revoked_at: db.fn.now() });
+}
+
+/** Adds a draft version to a product. */
+export async function insertDraftVersion(db: Db, productId: string, number: number): Promise<void> {
+  await db('product_versions').insert({ product_id: productId, number, status: 'draft' });
+}
+
+/** Copies what one version of a product grants into another. */
+export async function copyVersionFunctions(db: Db, productId: string, from: number, to: number): Promise<void> {
+  await db.raw(
+    `insert into version_functions (product_id, version, function_key, require_access, filters)
+     select product_id, ?, function_key, require_access, filters from version_functions where product_id = ? and version = ?`,
+    [to, productId, from],
+  );
+}
+
+/** Puts a function into a version, or replaces its setting there. */
+export async function upsertVersionFunction(
+  db: Db,
+  row: Pick<VersionFunctionRow, 'product_id' | 'version' | 'function_key' | 'require_access'> & { filters: Record<string, string[]> },
+): Promise<void> {
+  await db('version_functions')
+    .insert({ ...row, filters: JSON.stringify(row.filters) })
+    .onConflict(['product_id', 'version', 'function_key'])
+    .merge(['require_access', 'filters']);
+}
+
+/** Takes a function out of a version. */
+export async function deleteVersionFunction(db: Db, productId: string, version: number, functionKey: string): Promise<void> {
+  await db('version_functions').where({ product_id: productId, version, function_key: functionKey }).delete();
+}
+
+/** Makes `number` the product's active version: the active one superseded, the product active. */
+export async function markVersionActive(db: Db, productId: string, number: number): Promise<void> {
+  await db('product_versions').where({ product_id: productId, status: 'active' }).update({ status: 'superseded' });
+  await db('product_versions').where({ product_id: productId, number }).update({ status: 'active', activated_at: db.fn.now() });
+  await db('products').where({ id: productId }).update({ status: 'active', active_version: number, updated_at: db.fn.now() });
 }
 
 /** Which of `ids` are known installations. */

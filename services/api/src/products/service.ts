@@ -6,16 +6,23 @@ import { isId, newId, randomText } from '#shared/ids';
 import { mintToken } from '#shared/tokens';
 import { recordAudit } from '../audit/audit.ts';
 import type { PartnerActor } from '../http/actor.ts';
+import { findPartner } from '../partners/repository.ts';
 import {
   activeCredentialCount,
   existingInstallations,
   findPartnerProduct,
-  isUniqueViolation,
-  partnerProductsQuery,
+  findProductCredential,
+  insertProduct,
+  insertProductCredential,
+  pagePartnerProducts,
+  revokeProductCredential,
+  setProductLogin,
   toProductViews,
+  updateProductFields,
+  type ProductFields,
 } from './repository.ts';
 import { nameWarnings } from './naming.ts';
-import { paginate, type PageRequest, withRows, type Page } from '../http/pagination.ts';
+import { type PageRequest, withRows, type Page } from '../http/pagination.ts';
 import { PARTNER_TEST_INSTALLATION } from './version-rule.ts';
 import type { AvailabilityInputValue, CreateProductInput, ProductView, UpdateProductInput, WarningView } from './schema.ts';
 
@@ -58,8 +65,7 @@ async function checkAvailability(db: Db, availability: AvailabilityInputValue): 
 }
 
 async function partnerName(db: Db, partnerId: string): Promise<string> {
-  const row = (await db('partners').where({ id: partnerId }).first('name')) as { name: string } | undefined;
-  return row?.name ?? '';
+  return (await findPartner(db, partnerId))?.name ?? '';
 }
 
 async function viewOf(db: Db, row: ProductRow): Promise<ProductView> {
@@ -85,25 +91,15 @@ export async function createProduct(
         ? { mode: 'restricted' as const, installationIds: [PARTNER_TEST_INSTALLATION] }
         : { mode: 'all' as const, installationIds: [] };
     const id = newId('product');
-    let row: ProductRow;
-    try {
-      [row] = (await trx('products')
-        .insert({
-          id,
-          partner_id: principal.partnerId,
-          name: input.name,
-          type: input.type,
-          description: input.description ?? '',
-          order_url: input.orderUrl ?? null,
-          availability_mode: availability.mode,
-          availability_installation_ids: availability.installationIds,
-        })
-        .returning('*')) as [ProductRow];
-    } catch (err) {
-      if (isUniqueViolation(err, 'products_partner_name_key')) throw duplicateName(input.name);
-      throw err;
-    }
-    await trx('product_versions').insert({ product_id: id, number: 1, status: 'draft' });
+    const row = await insertProduct(trx, id, principal.partnerId, {
+      name: input.name,
+      type: input.type,
+      description: input.description ?? '',
+      order_url: input.orderUrl ?? null,
+      availability_mode: availability.mode,
+      availability_installation_ids: availability.installationIds,
+    });
+    if (!row) throw duplicateName(input.name);
     await recordAudit(trx, actor, {
       action: 'product.created',
       targetType: 'product',
@@ -130,7 +126,7 @@ export async function updateProduct(
   const { principal } = actor;
   return db.transaction(async (trx) => {
     const current = await requirePartnerProduct(trx, principal.partnerId, productId, 'update');
-    const changes: Record<string, unknown> = {};
+    const changes: Partial<ProductFields> = {};
     if (input.name !== undefined) changes.name = input.name;
     if (input.type !== undefined) changes.type = input.type;
     if (input.description !== undefined) changes.description = input.description;
@@ -140,16 +136,8 @@ export async function updateProduct(
       changes.availability_mode = availability.mode;
       changes.availability_installation_ids = availability.installationIds;
     }
-    let row: ProductRow;
-    try {
-      [row] = (await trx('products')
-        .where({ id: current.id })
-        .update({ ...changes, updated_at: trx.fn.now() })
-        .returning('*')) as [ProductRow];
-    } catch (err) {
-      if (isUniqueViolation(err, 'products_partner_name_key')) throw duplicateName(input.name ?? current.name);
-      throw err;
-    }
+    const row = await updateProductFields(trx, current.id, changes);
+    if (!row) throw duplicateName(input.name ?? current.name);
     await recordAudit(trx, actor, {
       action: 'product.updated',
       targetType: 'product',
@@ -198,19 +186,17 @@ export async function createCredential(
     let login = product.login;
     if (!login) {
       login = makeLogin(product.name);
-      await trx('products').where({ id: product.id }).update({ login, updated_at: trx.fn.now() });
+      await setProductLogin(trx, product.id, login);
     }
     const minted = mintToken(PRODUCT_KEY_PREFIX, PRODUCT_KEY_ID_PREFIX);
-    const [row] = (await trx('product_credentials')
-      .insert({ id: minted.id, product_id: product.id, secret_hash: minted.hash })
-      .returning(['created_at'])) as [{ created_at: Date }];
+    const { createdAt } = await insertProductCredential(trx, minted.id, product.id, minted.hash);
     await recordAudit(trx, actor, {
       action: 'product.credential_created',
       targetType: 'product_credential',
       targetId: minted.id,
       data: { productId: product.id, login },
     });
-    return { login, accessKey: minted.token, keyId: minted.id, createdAt: row.created_at.toISOString() };
+    return { login, accessKey: minted.token, keyId: minted.id, createdAt: createdAt.toISOString() };
   });
 }
 
@@ -220,14 +206,10 @@ export async function revokeCredential(call: ProductCallContext, productId: stri
   const { principal } = actor;
   await db.transaction(async (trx) => {
     const product = await requirePartnerProduct(trx, principal.partnerId, productId, 'update');
-    const row = isId('credential', keyId)
-      ? ((await trx('product_credentials').where({ id: keyId, product_id: product.id }).first('id', 'revoked_at')) as
-          | { id: string; revoked_at: Date | null }
-          | undefined)
-      : undefined;
+    const row = isId('credential', keyId) ? await findProductCredential(trx, product.id, keyId) : null;
     if (!row) throw new NotFoundError('access key', keyId);
     if (row.revoked_at) return;
-    await trx('product_credentials').where({ id: row.id }).update({ revoked_at: trx.fn.now() });
+    await revokeProductCredential(trx, row.id);
     await recordAudit(trx, actor, {
       action: 'product.credential_revoked',
       targetType: 'product_credential',
@@ -239,8 +221,6 @@ export async function revokeCredential(call: ProductCallContext, productId: stri
 
 /** The partner's products, oldest first, a page at a time. */
 export async function listProducts(db: Db, partnerId: string, page: PageRequest): Promise<Page<ProductView>> {
-  const rows = await paginate<ProductRow & Record<string, unknown>>(db, partnerProductsQuery(db, partnerId), page, {
-    keys: ['products.created_at', 'products.id'],
-  });
+  const rows = await pagePartnerProducts(db, partnerId, page);
   return withRows(rows, await toProductViews(db, rows.data));
 }

@@ -6,11 +6,18 @@ import { ConflictError, NotFoundError, UnprocessableError } from '#shared/errors
 import { recordAudit } from '../audit/audit.ts';
 import { findFunction } from '../functions/repository.ts';
 import {
+  copyVersionFunctions,
+  deleteVersionFunction,
+  findProduct,
   findVersion,
+  insertDraftVersion,
   installationsOnVersion,
   latestVersionNumber,
   loadVersionView,
+  markVersionActive,
   toProductViews,
+  touchProduct,
+  upsertVersionFunction,
   versionFunctions,
 } from './repository.ts';
 import { requirePartnerProduct, type ProductCallContext } from './service.ts';
@@ -72,12 +79,8 @@ export async function createVersion(call: ProductCallContext, productId: string)
     const product = await requirePartnerProduct(trx, principal.partnerId, productId, 'update');
     const latest = await latestVersionNumber(trx, product.id);
     const number = latest + 1;
-    await trx('product_versions').insert({ product_id: product.id, number, status: 'draft' });
-    await trx.raw(
-      `insert into version_functions (product_id, version, function_key, require_access, filters)
-       select product_id, ?, function_key, require_access, filters from version_functions where product_id = ? and version = ?`,
-      [number, product.id, latest],
-    );
+    await insertDraftVersion(trx, product.id, number);
+    await copyVersionFunctions(trx, product.id, latest, number);
     await recordAudit(trx, actor, {
       action: 'product.version_created',
       targetType: 'product',
@@ -129,11 +132,8 @@ export async function putVersionFunction(
       return mustLoadVersion(trx, product.id, number);
     }
     await assertVersionChangeable(call, trx, product, number);
-    await trx('version_functions')
-      .insert({ product_id: product.id, version: number, function_key: fn.key, require_access: requireAccess, filters: JSON.stringify(filters) })
-      .onConflict(['product_id', 'version', 'function_key'])
-      .merge(['require_access', 'filters']);
-    await trx('products').where({ id: product.id }).update({ updated_at: trx.fn.now() });
+    await upsertVersionFunction(trx, { product_id: product.id, version: number, function_key: fn.key, require_access: requireAccess, filters });
+    await touchProduct(trx, product.id);
     await recordAudit(trx, actor, {
       action: existing ? 'product.version_function_changed' : 'product.version_function_added',
       targetType: 'product',
@@ -155,8 +155,8 @@ export async function removeVersionFunction(call: ProductCallContext, productId:
     const existing = (await versionFunctions(trx, product.id, number)).find((f) => f.function_key === functionKey);
     if (!existing) throw new NotFoundError(`function ${functionKey} in version ${number} of product`, product.id);
     await assertVersionChangeable(call, trx, product, number);
-    await trx('version_functions').where({ product_id: product.id, version: number, function_key: functionKey }).delete();
-    await trx('products').where({ id: product.id }).update({ updated_at: trx.fn.now() });
+    await deleteVersionFunction(trx, product.id, number, functionKey);
+    await touchProduct(trx, product.id);
     await recordAudit(trx, actor, {
       action: 'product.version_function_removed',
       targetType: 'product',
@@ -198,9 +198,7 @@ export async function activateVersion(call: ProductCallContext, queues: Queues, 
           { path: 'params.version', message: 'grants no function' },
         ]);
       }
-      await trx('product_versions').where({ product_id: product.id, status: 'active' }).update({ status: 'superseded' });
-      await trx('product_versions').where({ product_id: product.id, number }).update({ status: 'active', activated_at: trx.fn.now() });
-      await trx('products').where({ id: product.id }).update({ status: 'active', active_version: number, updated_at: trx.fn.now() });
+      await markVersionActive(trx, product.id, number);
       await recordAudit(trx, actor, {
         action: 'product.version_activated',
         targetType: 'product',
@@ -208,8 +206,7 @@ export async function activateVersion(call: ProductCallContext, queues: Queues, 
         data: { version: number, previous },
       });
     }
-    const row = (await trx('products').where({ id: product.id }).first()) as ProductRow;
-    const [view] = await toProductViews(trx, [row]);
+    const [view] = await toProductViews(trx, [(await findProduct(trx, product.id))!]);
     return { view: view!, number };
   });
   try {

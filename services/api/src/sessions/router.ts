@@ -1,8 +1,6 @@
 import type { ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
 import { clientAddress } from '../http/client-address.ts';
-import { createRateLimits } from '../http/rate-limits.ts';
-import { keyExpiry } from '../api-keys/repository.ts';
 import { CurrentCredential, SignInAccepted, SignInBody, VerifyAnswer, VerifyBody } from './schema.ts';
 import { SessionService } from './service.ts';
 
@@ -13,7 +11,7 @@ const ACCEPTED = {
 
 /** E-mail sign-in: ask for a code, exchange it for a session token, sign out. */
 export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
-  const limits = createRateLimits(deps);
+  const { limits } = api;
   const sessions = new SessionService(deps);
   const rules = deps.config.rateLimits;
 
@@ -26,6 +24,7 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags: ['auth'],
     body: SignInBody,
     responses: { 202: SignInAccepted, 400: 'the address is malformed', 429: 'too many requests from this client or for this address; see Retry-After' },
+    rateLimited: true,
     handler: async ({ req, res, actor, body }) => {
       await limits.enforce('sign-in:client', clientAddress(req), rules.authPerClient, res);
       await limits.enforce('sign-in:email', body.email, rules.authPerEmail, res);
@@ -50,6 +49,7 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
       422: 'unknown_partner: the right code, but partnerId is not one of the address’s partners',
       429: 'too_many_attempts (the code is used up: ask for a new one) or rate_limited (see Retry-After)',
     },
+    rateLimited: true,
     handler: async ({ req, res, actor, body }) => {
       await limits.enforce('verify:client', clientAddress(req), rules.authPerClient, res);
       await limits.enforce('verify:email', body.email, rules.authPerEmail, res);
@@ -79,18 +79,6 @@ export function registerSessionRoutes(api: ApiRoutes, deps: AppDeps): void {
     summary: 'The credential making this request: its partner, user, kind and expiry',
     tags: ['auth'],
     responses: { 200: CurrentCredential },
-    handler: async ({ principal }) => {
-      const expiresAt = await keyExpiry(deps.db, principal.keyId);
-      return {
-        status: 200,
-        body: {
-          partnerId: principal.partnerId,
-          userId: principal.userId,
-          keyId: principal.keyId,
-          keyKind: principal.keyKind,
-          expiresAt: expiresAt ? expiresAt.toISOString() : null,
-        },
-      };
-    },
+    handler: async ({ actor }) => ({ status: 200, body: await sessions.currentCredential(actor) }),
   });
 }

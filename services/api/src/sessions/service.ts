@@ -10,10 +10,11 @@ import type { Actor, PartnerActor } from '../http/actor.ts';
 import type { Principal } from '../http/auth.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { MAX_CODE_TRIES, createCodeHasher, newSignInCode, type CodeHasher } from './code.ts';
-import { insertKey, revokeKey } from '../api-keys/repository.ts';
+import { insertKey, keyExpiry, revokeKey } from '../api-keys/repository.ts';
 import { usersOfAddress } from '../users/repository.ts';
 import { consumeSignInCode, countTry, pruneSignInCodes, upsertSignInCode } from './repository.ts';
-import type { PartnerChoice, SessionIssued } from './schema.ts';
+import type { z } from 'zod';
+import type { CurrentCredential, PartnerChoice, SessionIssued } from './schema.ts';
 
 /** What the sign-in service needs. */
 export interface SessionDeps {
@@ -106,6 +107,19 @@ export class SessionService {
       await recordAudit(trx, { ...caller, principal }, { action: 'session.start', targetType: 'api_key', targetId: row.id, data: { via: 'email' } });
       return { status: 'signed_in', token, expiresAt: expiresAt.toISOString(), partnerId: chosen.partnerId, userId: chosen.userId };
     });
+  }
+
+  /** The credential making this request: its partner, user, kind and expiry (null for a standing key). */
+  async currentCredential(actor: PartnerActor): Promise<z.infer<typeof CurrentCredential>> {
+    const { principal } = actor;
+    const expiresAt = await keyExpiry(this.deps.db, principal.keyId);
+    return {
+      partnerId: principal.partnerId,
+      userId: principal.userId,
+      keyId: principal.keyId,
+      keyKind: principal.keyKind,
+      expiresAt: expiresAt ? expiresAt.toISOString() : null,
+    };
   }
 
   /** Ends the caller's session. A standing API key is not a session: 422 not_a_session. */

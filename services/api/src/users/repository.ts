@@ -1,9 +1,28 @@
-import type { Db } from '#shared/db/knex';
+import { isUniqueViolation, type Db } from '#shared/db/knex';
 import { paginate, type Page, type PageRequest, mapPage } from '../http/pagination.ts';
-import { toUser } from '../partners/service.ts';
 import type { UserView } from '../partners/schema.ts';
 
 import type { UserRow } from '#shared/db/rows';
+
+/** A user row as the API shows it. */
+export const toUser = (row: UserRow): UserView => ({
+  id: row.id,
+  partnerId: row.partner_id,
+  email: row.email,
+  isContact: row.is_contact,
+  createdAt: row.created_at.toISOString(),
+});
+
+/** Stores a new user of a partner; null when the address is already one of its users (the transaction is then aborted). */
+export async function insertUser(db: Db, user: { id: string; partnerId: string; email: string; isContact: boolean }): Promise<UserView | null> {
+  try {
+    const [row] = (await db('users').insert({ id: user.id, partner_id: user.partnerId, email: user.email, is_contact: user.isContact }).returning('*')) as UserRow[];
+    return toUser(row!);
+  } catch (err) {
+    if (isUniqueViolation(err, 'users_partner_email_unique')) return null;
+    throw err;
+  }
+}
 
 /** A user of this partner by id, or null (another partner's user is null too). */
 export async function findUser(db: Db, partnerId: string, id: string, options: { forUpdate?: boolean } = {}): Promise<UserView | null> {

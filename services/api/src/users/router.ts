@@ -1,13 +1,9 @@
 import { created, type ApiRoutes } from '../http/route.ts';
 import type { AppDeps } from '../deps.ts';
-import { NotFoundError } from '#shared/errors';
 import { PageQuery, pageOf } from '../http/pagination.ts';
-import { recordAudit } from '../audit/audit.ts';
 import { User } from '../partners/schema.ts';
 import { dispatchMail } from '#shared/mail/outbox';
-import { findPartner } from '../partners/repository.ts';
-import { findUser, listUsers } from './repository.ts';
-import { inviteUser, removeUser } from './service.ts';
+import { getMe, inviteUser, listUsers, removeUser } from './service.ts';
 import { AddUserBody, AddedUser, Me, UserIdParams } from './schema.ts';
 
 /** Partner routes: who am I, and the partner's users (any user may add and remove users). */
@@ -20,13 +16,7 @@ export function registerUserRoutes(api: ApiRoutes, deps: AppDeps): void {
     summary: 'The calling key’s partner and user (null for a key that is not a user’s)',
     tags: ['users'],
     responses: { 200: Me },
-    handler: async ({ principal }) => {
-      const partner = await findPartner(deps.db, principal.partnerId);
-      // The key was valid a moment ago; its partner can only be gone if it was deleted since.
-      if (!partner) throw new NotFoundError('partner', principal.partnerId);
-      const user = principal.userId ? await findUser(deps.db, principal.partnerId, principal.userId) : null;
-      return { status: 200, body: { partner, user } };
-    },
+    handler: async ({ actor }) => ({ status: 200, body: await getMe(deps.db, actor) }),
   });
 
   api.add({
@@ -54,17 +44,8 @@ export function registerUserRoutes(api: ApiRoutes, deps: AppDeps): void {
       400: 'invalid e-mail',
       409: 'the address (compared case-insensitively) is already a user of this partner; one of another partner is added like a new one',
     },
-    handler: async ({ actor, body, principal }) => {
-      const { added, mailId } = await deps.db.transaction(async (trx) => {
-        const result = await inviteUser(trx, principal.partnerId, body.email, principal.userId, deps.config.publicUrl);
-        await recordAudit(trx, actor, {
-          action: 'user.added',
-          targetType: 'user',
-          targetId: result.added.user.id,
-          data: { email: result.added.user.email },
-        });
-        return result;
-      });
+    handler: async ({ actor, body }) => {
+      const { added, mailId } = await inviteUser(deps.db, actor, body.email, deps.config.publicUrl);
       // After the commit; the mail never holds the answer up (see shared/mail/outbox.ts).
       dispatchMail(deps.queues, [mailId], actor.log);
       return created(`/v1/users/${added.user.id}`, { ...added.user, apiKey: added.apiKey, user: added.user });
@@ -80,11 +61,8 @@ export function registerUserRoutes(api: ApiRoutes, deps: AppDeps): void {
     tags: ['users'],
     params: UserIdParams,
     responses: { 204: 'removed', 404: 'no such user of this partner', 409: 'the contact person (`contact_person`)' },
-    handler: async ({ actor, params, principal }) => {
-      await deps.db.transaction(async (trx) => {
-        const user = await removeUser(trx, principal.partnerId, params.userId);
-        await recordAudit(trx, actor, { action: 'user.removed', targetType: 'user', targetId: user.id, data: { email: user.email } });
-      });
+    handler: async ({ actor, params }) => {
+      await removeUser(deps.db, actor, params.userId);
       return { status: 204 };
     },
   });
