@@ -44,9 +44,14 @@ async function main(): Promise<void> {
     started.push(pg);
     env.DATABASE_URL = pg.url;
   }
-  const redis = await findRedis(env);
-  if (redis.source === 'started') started.push(redis);
-  env.REDIS_URL = redis.url;
+  // A Redis Cluster given (`npm run redis:cluster` prints the line) is used as it is.
+  let redisLine = `the cluster of REDIS_CLUSTER_NODES (${env.REDIS_CLUSTER_NODES})`;
+  if (!env.REDIS_CLUSTER_NODES) {
+    const redis = await findRedis(env);
+    if (redis.source === 'started') started.push(redis);
+    env.REDIS_URL = redis.url;
+    redisLine = redis.source === 'started' ? `started on ${redis.url}` : `${redis.url} (${redis.source})`;
+  }
 
   const config = loadConfigOrExit(env);
   const logger = createLogger({ level: config.logLevel });
@@ -56,7 +61,7 @@ async function main(): Promise<void> {
   const seeded = await seedFunctions(resources.db);
   if (seeded.length > 0) logger.info({ functions: seeded }, 'default function catalog installed');
 
-  const workerRedis = createRedis(config.redisUrl);
+  const workerRedis = createRedis(config);
   // One process runs both: one registry, so the api's /metrics shows the deliveries too.
   const metrics = createMetrics({ queues: catalogQueues(resources.queues), db: resources.db, logger });
   const workers = startWorkers(workerRedis, { config, logger, ...resources }, { prefix: config.queuePrefix, observer: metricsObserver(metrics) });
@@ -70,7 +75,7 @@ async function main(): Promise<void> {
       `  API reference ${api.url}/docs (and /openapi.json)`,
       `  queues        ${api.url}/ops/board (operator token)`,
       `  Postgres      ${env.DATABASE_URL === process.env.DATABASE_URL ? 'from DATABASE_URL' : 'embedded (.data/postgres)'}`,
-      `  Redis         ${redis.source === 'started' ? `started on ${redis.url}` : `${redis.url} (${redis.source})`}`,
+      `  Redis         ${redisLine}`,
       '',
       ...tokenBanner(process.env, secrets),
       '',

@@ -68,8 +68,27 @@ describe('loadConfig', () => {
     ['OPERATOR_TOKEN', 'short'],
     ['ALLOW_PRIVATE_RECEIVERS', '127.0.0.0/8,10.1/8'],
     ['HUB_REJECT_UNKNOWN', 'yes'],
+    ['REDIS_CLUSTER_NODES', '127.0.0.1:7000,redis-2'],
+    ['REDIS_CLUSTER_NODES', 'redis-1:99999'],
+    ['DELIVERY_SHARDS', '0'],
+    ['DELIVERY_SHARDS', '257'],
+    ['WORKER_SHARDS', '1'],
   ])('names %s when it is %s', (name, value) => {
     expect(problems({ ...base, [name]: value })).toEqual([expect.stringMatching(new RegExp(`^${name}: `))]);
+  });
+
+  it('reads Redis Cluster seeds and delivery shards', () => {
+    const config = loadConfig({ ...base, REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-2:7001,[::1]:7002', DELIVERY_SHARDS: '6', WORKER_SHARDS: '0,4-5' });
+    expect(config.redisClusterNodes).toEqual([
+      { host: '10.0.0.1', port: 7000 },
+      { host: 'redis-2', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
+    expect(config).toMatchObject({ deliveryShards: 6, workerShards: [0, 4, 5] });
+    expect(loadConfig({ ...base, DELIVERY_SHARDS: '3' }).workerShards).toEqual([0, 1, 2]);
+    expect(loadConfig(base)).toMatchObject({ redisClusterNodes: null, deliveryShards: 1, workerShards: [0] });
+    // On a cluster every queue's keys must share a slot: the prefix needs its braces.
+    expect(problems({ ...base, REDIS_CLUSTER_NODES: 'redis-1:7000', QUEUE_PREFIX: 'hubhook' })).toEqual([expect.stringMatching(/^QUEUE_PREFIX: must hold a \{hash tag\}/)]);
   });
 
   const longTokens = { OPERATOR_TOKEN: 'o'.repeat(32), HUB_TOKEN: 'h'.repeat(32) };

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { parseDuration, parseSchedule } from './duration.ts';
 import { parseAllowList, UrlGuardConfigError } from './url-guard.ts';
 import { parseRateLimit } from './rate-limit.ts';
+import { MAX_SHARDS, parseShardList } from './queues/shards.ts';
+import { hashTagOf } from './queues/key-slot.ts';
 
 /**
  * Every setting hubhook reads from the environment, parsed once at start.
@@ -84,6 +86,26 @@ const secretsKey = z
   .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
   .optional();
 
+// Seeds of a Redis Cluster, `host:port,host:port`: each must parse, or the start stops naming the variable.
+const clusterNodes = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    if (value === undefined) return null;
+    const seeds = [];
+    for (const raw of value.split(',')) {
+      const entry = raw.trim();
+      const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry);
+      const port = match ? Number(match[2]) : 0;
+      if (!match || port < 1 || port > 65535) {
+        ctx.addIssue({ code: 'custom', message: `"${entry}" is not a host:port seed (e.g. redis-1:6379)` });
+        return z.NEVER;
+      }
+      seeds.push({ host: match[1]!.replace(/^\[|\]$/g, ''), port });
+    }
+    return seeds;
+  });
+
 const token = z.string().min(16, 'must be at least 16 characters');
 
 /** The shortest operator or HUB token accepted when HUBHOOK_ENV=production. */
@@ -96,6 +118,11 @@ const EnvSchema = z
       .string()
       .regex(/^rediss?:\/\//, 'must be a redis:// URL')
       .default('redis://127.0.0.1:6379'),
+    REDIS_CLUSTER_NODES: clusterNodes,
+    // Parts the delivery work is split into, each in a hash tag of its own (shared/queues/shards.ts).
+    DELIVERY_SHARDS: int(1, 1, MAX_SHARDS),
+    // The shards this worker serves (`0,2,5-7`); unset: all of them. Checked against DELIVERY_SHARDS below.
+    WORKER_SHARDS: z.string().optional(),
     PORT: int(3000, 0, 65535),
     HUBHOOK_ENV: z.enum(['test', 'production']).default('test'),
     OPERATOR_TOKEN: token,
@@ -182,6 +209,17 @@ const EnvSchema = z
     if (env.DELIVERY_LEASE !== undefined && env.DELIVERY_LEASE < env.DELIVERY_TIMEOUT + MIN_LEASE_MARGIN_MS) {
       ctx.addIssue({ code: 'custom', path: ['DELIVERY_LEASE'], message: `must be at least DELIVERY_TIMEOUT + ${MIN_LEASE_MARGIN_MS} ms (${env.DELIVERY_TIMEOUT + MIN_LEASE_MARGIN_MS} ms)` });
     }
+    // On a cluster every BullMQ queue's keys must share one slot: the prefix needs a hash tag.
+    if (env.REDIS_CLUSTER_NODES && hashTagOf(env.QUEUE_PREFIX) === env.QUEUE_PREFIX) {
+      ctx.addIssue({ code: 'custom', path: ['QUEUE_PREFIX'], message: 'must hold a {hash tag} (e.g. {hubhook}) when REDIS_CLUSTER_NODES is set' });
+    }
+    if (env.WORKER_SHARDS !== undefined) {
+      try {
+        parseShardList(env.WORKER_SHARDS, env.DELIVERY_SHARDS);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['WORKER_SHARDS'], message: (err as Error).message });
+      }
+    }
     if (env.HUBHOOK_ENV === 'production') {
       if (!env.SECRETS_KEY) ctx.addIssue({ code: 'custom', path: ['SECRETS_KEY'], message: 'is required when HUBHOOK_ENV=production' });
       // Bearer tokens must be unguessable: 32 characters of `openssl rand -hex 16` carry 128 bits.
@@ -207,6 +245,11 @@ function toConfig(env: Env) {
     env: env.HUBHOOK_ENV,
     databaseUrl: env.DATABASE_URL,
     redisUrl: env.REDIS_URL,
+    /** Seeds of a Redis Cluster; when set, REDIS_URL is unused. */
+    redisClusterNodes: env.REDIS_CLUSTER_NODES,
+    deliveryShards: env.DELIVERY_SHARDS,
+    /** The delivery shards this process's workers serve. */
+    workerShards: env.WORKER_SHARDS === undefined ? Array.from({ length: env.DELIVERY_SHARDS }, (_, i) => i) : parseShardList(env.WORKER_SHARDS, env.DELIVERY_SHARDS),
     port: env.PORT,
     operatorToken: env.OPERATOR_TOKEN,
     hubToken: env.HUB_TOKEN,

@@ -33,22 +33,29 @@ export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'complete
 /** BullMQ's lists whose jobs are ready to run (or held by a pause): together, "waiting". */
 const READY_TYPES = ['wait', 'paused', 'prioritized'] as const;
 
-/** Counts of one queue in the states of QUEUE_STATES (one Redis round trip). */
-export async function queueCounts(queue: Queue): Promise<Record<(typeof QUEUE_STATES)[number], number>> {
-  const counts = await queue.getJobCounts(...READY_TYPES, 'active', 'delayed', 'failed', 'completed');
+/**
+ * Counts of one queue of the catalog in the states of QUEUE_STATES, summed over its BullMQ
+ * queues (one per delivery shard for `deliver`); one Redis round trip each.
+ */
+export async function queueCounts(queue: Queue | readonly Queue[]): Promise<Record<(typeof QUEUE_STATES)[number], number>> {
+  const all = await Promise.all((Array.isArray(queue) ? queue : [queue]).map((q: Queue) => q.getJobCounts(...READY_TYPES, 'active', 'delayed', 'failed', 'completed')));
+  const sum = (type: string) => all.reduce((total, counts) => total + (counts[type] ?? 0), 0);
   return {
-    waiting: READY_TYPES.reduce((sum, type) => sum + (counts[type] ?? 0), 0),
-    active: counts.active ?? 0,
-    delayed: counts.delayed ?? 0,
-    failed: counts.failed ?? 0,
-    completed: counts.completed ?? 0,
+    waiting: READY_TYPES.reduce((total, type) => total + sum(type), 0),
+    active: sum('active'),
+    delayed: sum('delayed'),
+    failed: sum('failed'),
+    completed: sum('completed'),
   };
 }
 
 /** Where scrape-time gauges read from; both optional (the worker leaves them to the api). */
 export interface MetricsSources {
-  /** The catalog's queues: depth per state and the age of the oldest waiting job. */
-  queues?: Readonly<Record<string, Queue>>;
+  /**
+   * The catalog's queues: depth per state and the age of the oldest waiting job. A name with
+   * several BullMQ queues (the delivery shards) is reported as one, summed.
+   */
+  queues?: Readonly<Record<string, Queue | readonly Queue[]>>;
   /** Postgres: subscriptions per state. */
   db?: Db;
   /** Where a failing source is reported (once per failure streak). */
@@ -249,13 +256,25 @@ export function createMetrics(options: MetricsOptions = {}) {
     });
     onScrape('redis', async () => {
       const now = Date.now();
-      const deliver = queues.deliver;
-      if (deliver) retriesGauge.set(await (await deliver.client).zcard(redisKeys(deliver.opts.prefix ?? 'bull').retrySchedule));
-      // Per queue: counts, the pause flag, and the oldest job of each ready list (at most one each).
+      const shardsOf = (name: string): readonly Queue[] => {
+        const queue = queues[name]!;
+        return Array.isArray(queue) ? queue : [queue as Queue];
+      };
+      // Each delivery shard's retry schedule sits beside its deliver queue, under the same prefix.
+      if (queues.deliver) {
+        const sizes = await Promise.all(shardsOf('deliver').map(async (q) => (await q.client).zcard(redisKeys(q.opts.prefix ?? 'bull').retrySchedule)));
+        retriesGauge.set(sizes.reduce((a, b) => a + b, 0));
+      }
+      // Per queue: counts, the pause flag (paused when any shard is), and the oldest job of each ready list.
       const read = await Promise.all(
-        names.map((name) => {
-          const queue = queues[name]!;
-          return Promise.all([queueCounts(queue), queue.isPaused(), queue.getJobs([...READY_TYPES], 0, 0, true)]);
+        names.map(async (name) => {
+          const shards = shardsOf(name);
+          const [counts, paused, oldest] = await Promise.all([
+            queueCounts(shards),
+            Promise.all(shards.map((q) => q.isPaused())),
+            Promise.all(shards.map((q) => q.getJobs([...READY_TYPES], 0, 0, true))),
+          ]);
+          return [counts, paused.some(Boolean), oldest.flat()] as const;
         }),
       );
       names.forEach((queue, i) => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
+import type { RedisConnection } from './queues/connection.ts';
 import { RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts } from 'rate-limiter-flexible';
 import { parseDuration } from './duration.ts';
 import { redisKeys } from './queues/redis-keys.ts';
@@ -34,7 +34,7 @@ export interface RateLimitResult {
 /** Options for `RateLimiter`. */
 export interface RateLimiterOptions {
   /** A Redis client or a Cluster: the counts are single keys, so either serves. */
-  redis: Redis | Cluster;
+  redis: RedisConnection;
   /** Key prefix, e.g. the queue prefix, so tests and deployments do not share counts. */
   prefix: string;
   /** Give up on Redis after this long and allow the hit; default 1000 ms. */

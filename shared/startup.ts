@@ -1,5 +1,5 @@
 import pRetry from 'p-retry';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from './queues/connection.ts';
 import type { Knex } from './db/knex.ts';
 import type { Logger } from './logger.ts';
 
@@ -28,7 +28,7 @@ const within = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
  * Failure policy: after `timeoutMs` it throws the last error; the entry point exits non-zero so
  * the orchestrator restarts the process. It never gives up early on a connection error.
  */
-export async function waitForServices(db: Knex, redis: Redis, logger: Logger, options: WaitOptions = {}): Promise<void> {
+export async function waitForServices(db: Knex, redis: RedisConnection, logger: Logger, options: WaitOptions = {}): Promise<void> {
   const timeoutMs = options.timeoutMs ?? 120_000;
   const tryTimeoutMs = options.tryTimeoutMs ?? 2_000;
   const wait = (name: string, check: () => Promise<unknown>) =>

@@ -11,13 +11,16 @@
  * with the same load against the same receiver. Results are also written to bench-results/.
  *
  * Options: --quick (smaller loads, for a smoke run), --keep (leave the schema for inspection),
- * --only raw,deliveries,peer,ingest,fanout,latency,redis (some phases; the table shows those),
+ * --only raw,deliveries,peer,ingest,fanout,latency,redis,retention (some phases; the table
+ * shows those; retention: dropping a day partition of attempts beside a DELETE of its rows),
  * --workers 1,2,4 (the scaling phase: the production build with N worker processes for each N,
- * printing deliveries/s, scaling efficiency and CPU time per delivery of each process kind).
+ * against a Postgres and a Redis of its own, printing deliveries/s, scaling efficiency, CPU
+ * time per delivery of each process kind from /proc, and per delivery the rows written, WAL
+ * bytes, commits and Redis commands, with the connections each kind held; docs/scaling.md).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -31,6 +34,8 @@ import { newId, randomText } from '#shared/ids';
 import { createPartner } from '#api/partners/service';
 import { findRedis, findTestPostgres, freePort, type LocalService } from '../lib/local-services.ts';
 import { measureRawPost, BODY_1KIB } from './raw-post.ts';
+import { measureRetention, type RetentionResult } from './retention.ts';
+import { CORES, cpuSecondsOf, machineBusySeconds, postgresConnections, postgresCounters, redisCounters, startMeasuredServices, bytesPerRow, type MeasuredServices, type PostgresCounters } from './measured-services.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -40,11 +45,13 @@ const { values: args } = parseArgs({
     workers: { type: 'string' },
   },
 });
-const PHASES = ['raw', 'deliveries', 'peer', 'ingest', 'fanout', 'latency', 'redis'] as const;
+const PHASES = ['raw', 'deliveries', 'peer', 'ingest', 'fanout', 'latency', 'redis', 'retention'] as const;
 const workerCounts = args.workers ? args.workers.split(',').map(Number) : [];
 if (workerCounts.some((n) => !Number.isInteger(n) || n < 1 || n > 32)) throw new Error('--workers takes worker counts such as 1,2,4');
 // --workers alone runs only the scaling phase; with --only, the phases named as well.
 const only = new Set(args.only ? args.only.split(',') : workerCounts.length > 0 ? [] : PHASES);
+const unknownPhase = [...only].find((phase) => !(PHASES as readonly string[]).includes(phase));
+if (unknownPhase) throw new Error(`--only: no phase "${unknownPhase}"; phases are ${PHASES.join(', ')}`);
 const runs = (phase: (typeof PHASES)[number]) => only.has(phase);
 const QUICK = args.quick;
 
@@ -111,44 +118,16 @@ function rssOf(pid: number): { rssMb: number; peakMb: number } {
   return { rssMb: Math.round(kb('VmRSS') / 1024), peakMb: Math.round(kb('VmHWM') / 1024) };
 }
 
-/** CPU seconds (user + system) a process has used, from /proc/PID/stat; with `children`, also its reaped children's. */
-function cpuSecondsOf(pid: number, children = false): number {
-  try {
-    // Fields after the command (which may hold spaces), counted from field 3 (state).
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]) + (children ? Number(fields[13]) + Number(fields[14]) : 0);
-    return ticks / CLOCK_TICKS;
-  } catch {
-    return 0; // gone meanwhile
-  }
-}
-const CLOCK_TICKS = 100; // USER_HZ on Linux
-
-/** The pids whose command name is `comm` (postgres backends, redis-server). */
-function pidsNamed(comm: string): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return readFileSync(`/proc/${d}/comm`, 'utf8').trim() === comm;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
-/** CPU seconds so far of each process kind of a running system: its api, its workers, every Postgres and Redis process. */
-function cpuByKind(system: System): Record<'worker' | 'api' | 'postgres' | 'redis', number> {
-  const sum = (pids: number[], children = false) => pids.reduce((total, pid) => total + cpuSecondsOf(pid, children), 0);
+/** CPU seconds so far of each process kind of a running system: its api, its workers, the measured Postgres and Redis. */
+function cpuByKind(system: System, services: MeasuredServices): Record<CpuKind, number> {
   return {
-    worker: sum(system.workers.map((w) => w.pid!)),
-    api: sum([system.api.pid!]),
-    // The postmaster's reaped children count too: backends come and go with the pools.
-    postgres: sum(pidsNamed('postgres'), true),
-    redis: sum(pidsNamed('redis-server')),
+    worker: system.workers.reduce((total, w) => total + cpuSecondsOf(w.pid!), 0),
+    api: cpuSecondsOf(system.api.pid!),
+    postgres: services.postgresCpuSeconds(),
+    redis: services.redisCpuSeconds(),
   };
 }
+type CpuKind = 'worker' | 'api' | 'postgres' | 'redis';
 
 // ---------------------------------------------------------------------------------------------
 // The system under test.
@@ -208,7 +187,8 @@ async function startSystem(
       options.production
         ? [...profile, '--enable-source-maps', `dist/services/${name}/src/main.js`]
         : [...profile, '--conditions=source', '--import', 'tsx', `services/${name}/src/main.ts`],
-      { env: { ...env, LOG_LEVEL: level }, stdio: ['ignore', 'pipe', 'inherit'] },
+      // Named connections: the scaling phase counts each kind's Postgres connections.
+      { env: { ...env, LOG_LEVEL: level, DATABASE_URL: withApplicationName(env.DATABASE_URL!, `hubhook-${name}`) }, stdio: ['ignore', 'pipe', 'inherit'] },
     );
   const api = start('api', 'warn');
   api.stdout!.resume();
@@ -234,6 +214,13 @@ async function startSystem(
   const apiUrl = `http://127.0.0.1:${port}`;
   await until(async () => (await fetch(`${apiUrl}/readyz`).catch(() => null))?.ok === true, 30_000, 'the api');
   return { db, schema, prefix, apiUrl, receiverUrl: `http://127.0.0.1:${receiverPort}`, hubToken, api, worker: workers[0]!, workers, env };
+}
+
+/** `url` with `application_name` set, so pg_stat_activity tells the process kinds apart. */
+function withApplicationName(url: string, name: string): string {
+  const named = new URL(url);
+  named.searchParams.set('application_name', name);
+  return named.toString();
 }
 
 async function stopSystem(system: System, redis: ReturnType<typeof createRedis>): Promise<void> {
@@ -340,27 +327,59 @@ async function measureBullmqNoop(redisUrl: string): Promise<number> {
   return Math.round(rate);
 }
 
-async function measureDeliveries(system: System): Promise<{ perSecond: number; messages: number; seconds: number }> {
+type DeliveryRun = { perSecond: number; messages: number; seconds: number };
+const DELIVERY_SUBSCRIPTIONS = 50;
+
+/**
+ * Seeds 50 subscriptions to the receiver (installation DELIVER) and returns a run: publish
+ * `eventCount` events of 1 KiB, resolve once every message is logged as succeeded. At once in
+ * batches of 100 (a burst: the rate is the system's most), or with `deliveriesPerSecond` one
+ * event at a time at that pace, on the clock (a steady load, meant to be one the system keeps
+ * up with; on a loaded machine it may not). Called more than
+ * once, each run counts only its own deliveries.
+ */
+async function prepareDeliveries(system: System): Promise<(eventCount: number, deliveriesPerSecond?: number) => Promise<DeliveryRun>> {
   const owner = await seedProduct(system.db, 'DELIVER');
-  const subs = 50;
-  await seedSubscriptions(system, owner, subs, `${system.receiverUrl}/deliver`);
-  const eventCount = QUICK ? 200 : 1000;
-  const expected = eventCount * subs;
+  await seedSubscriptions(system, owner, DELIVERY_SUBSCRIPTIONS, `${system.receiverUrl}/deliver`);
   await sleep(500);
-  const started = Date.now();
-  for (let i = 0; i < eventCount; i += 100) await publish(system, events(100, 'DELIVER'));
-  await until(
-    async () => {
-      const n = await succeeded(system.db);
-      progress(`deliveries: ${n}/${expected} signed, sent and logged (${Math.round(n / ((Date.now() - started) / 1000))}/s)`);
-      return n >= expected;
-    },
-    300_000,
-    'deliveries',
-    250,
-  );
-  const seconds = (Date.now() - started) / 1000;
-  return { perSecond: Math.round(expected / seconds), messages: expected, seconds: Math.round(seconds * 10) / 10 };
+  return async (eventCount, deliveriesPerSecond) => {
+    const expected = eventCount * DELIVERY_SUBSCRIPTIONS;
+    const before = await succeeded(system.db);
+    await resetReceiver(system);
+    const started = Date.now();
+    if (deliveriesPerSecond === undefined) {
+      for (let i = 0; i < eventCount; i += 100) await publish(system, events(Math.min(100, eventCount - i), 'DELIVER'));
+    } else {
+      // On the clock, not after each answer: a slow answer must not slow the load down.
+      const everyMs = (1000 * DELIVERY_SUBSCRIPTIONS) / deliveriesPerSecond;
+      const published: Promise<void>[] = [];
+      for (let i = 0; i < eventCount; i++) {
+        published.push(publish(system, events(1, 'DELIVER')));
+        await sleep(Math.max(0, started + (i + 1) * everyMs - Date.now()));
+      }
+      await Promise.all(published);
+    }
+    // Progress from the receiver's count: counting messages in Postgres every 250 ms would add
+    // the bench's own queries to Postgres's CPU per delivery. Postgres is asked once they arrived.
+    await until(
+      async () => {
+        const { count } = await receiverStats(system);
+        progress(`deliveries: ${count}/${expected} signed and sent (${Math.round(count / ((Date.now() - started) / 1000))}/s)`);
+        return count >= expected;
+      },
+      300_000,
+      'deliveries',
+      250,
+    );
+    await until(async () => (await succeeded(system.db)) - before >= expected, 60_000, 'deliveries logged', 100);
+    const seconds = (Date.now() - started) / 1000;
+    return { perSecond: Math.round(expected / seconds), messages: expected, seconds: Math.round(seconds * 10) / 10 };
+  };
+}
+
+async function measureDeliveries(system: System): Promise<DeliveryRun> {
+  const deliver = await prepareDeliveries(system);
+  return deliver(QUICK ? 200 : 1000);
 }
 
 /**
@@ -416,43 +435,197 @@ async function measurePlainPeer(pg: LocalService, redisUrl: string, receiverUrl:
   }
 }
 
+/** What a run of deliveries cost, per delivery. */
+type Costs = {
+  deliveries: number;
+  /** CPU µs per delivery of each process kind; `receiver` and `bench` are the load's side, `others` whatever else the machine ran. */
+  cpuMicrosPerDelivery: Record<CpuKind | 'receiver' | 'bench' | 'others', number>;
+  /** Cores busy on the whole machine during the run (of `CORES`). */
+  machineBusyCores: number;
+  perDelivery: { rowsInserted: number; rowsUpdated: number; rowsHotUpdated: number; rowsDeleted: number; walBytes: number; walRecords: number; walFpi: number; commits: number; redisCommands: number };
+  rowsPerDeliveryByTable: Record<string, { ins: number; upd: number; del: number }>;
+  /** Redis commands per delivery by command, the most frequent first (those called inside Lua scripts included). */
+  redisCommandsPerDelivery: Record<string, number>;
+};
+
 type ScalingRow = {
   workers: number;
+  /** The burst: the most this system delivered. */
   perSecond: number;
+  messages: number;
+  seconds: number;
   efficiency: number;
-  cpuMicrosPerDelivery: Record<'worker' | 'api' | 'postgres' | 'redis', number>;
+  burst: Costs;
+  /** A steady load well below the burst rate: what a delivery costs when nothing waits. */
+  steady: Costs & { perSecond: number };
+  /** CPU ms per second of each process kind while idle (after the warm-up); `worker` is per worker process. */
+  idleCpuMillisPerSecond: Record<CpuKind, number>;
+  /** Peak connections during the burst: Postgres by process kind, Redis clients of the api and workers. */
+  peakConnections: { postgres: Record<string, number>; redis: number };
+  /** Bytes on disk per row (heap, indexes, TOAST) of the delivery tables after the runs. */
+  storageBytesPerRow: Record<string, number>;
+};
+
+const round = (n: number, places = 0) => Math.round(n * 10 ** places) / 10 ** places;
+
+/** CPU, WAL position and Redis counters at one moment of a scaling run. */
+type Snapshot = {
+  cpu: Record<CpuKind, number>;
+  receiver: number;
+  bench: NodeJS.CpuUsage;
+  machine: number;
+  at: number;
+  walLsnBytes: bigint;
+  redis: Awaited<ReturnType<typeof redisCounters>>;
 };
 
 /**
- * The scaling phase: for each N of --workers, the production build with one api and N worker
- * processes under the deliveries phase's load, with the CPU time each process kind spent per
- * delivery. Postgres and Redis are the machine's own, so their figures include whatever else
- * the machine runs meanwhile.
+ * What one run cost per delivery, between two snapshots. Postgres's row, WAL-record and commit
+ * counters come separately (`pgBefore`, `pgAfter`): backends report them late, so they are read
+ * once the backends went idle long enough or exited.
  */
-async function measureScaling(pg: LocalService, redisService: LocalService, redis: ReturnType<typeof createRedis>, receiverPort: number): Promise<ScalingRow[]> {
+function costsBetween(before: Snapshot, after: Snapshot, pgBefore: PostgresCounters, pgAfter: PostgresCounters, deliveries: number): Costs {
+  const per = (n: number, places = 0) => round(n / deliveries, places);
+  const micros = (seconds: number) => per(seconds * 1e6);
+  const kinds = Object.keys(before.cpu) as CpuKind[];
+  const bench = (after.bench.user + after.bench.system - before.bench.user - before.bench.system) / 1e6;
+  const receiver = after.receiver - before.receiver;
+  const machine = after.machine - before.machine;
+  const ours = kinds.reduce((total, kind) => total + after.cpu[kind] - before.cpu[kind], 0) + receiver + bench;
+  const tables = Object.keys(pgAfter.rows);
+  const delta = (table: string, field: 'ins' | 'upd' | 'hot' | 'del') => pgAfter.rows[table]![field] - (pgBefore.rows[table]?.[field] ?? 0);
+  const sum = (field: 'ins' | 'upd' | 'hot' | 'del') => tables.reduce((total, table) => total + delta(table, field), 0);
+  return {
+    deliveries,
+    cpuMicrosPerDelivery: {
+      ...(Object.fromEntries(kinds.map((kind) => [kind, micros(after.cpu[kind] - before.cpu[kind])])) as Record<CpuKind, number>),
+      receiver: micros(receiver),
+      bench: micros(bench),
+      others: micros(Math.max(0, machine - ours)),
+    },
+    machineBusyCores: round(machine / ((after.at - before.at) / 1000), 2),
+    perDelivery: {
+      rowsInserted: per(sum('ins'), 2),
+      rowsUpdated: per(sum('upd'), 2),
+      rowsHotUpdated: per(sum('hot'), 2),
+      rowsDeleted: per(sum('del'), 2),
+      walBytes: per(Number(after.walLsnBytes - before.walLsnBytes)),
+      walRecords: per(pgAfter.walRecords - pgBefore.walRecords, 1),
+      walFpi: per(pgAfter.walFpi - pgBefore.walFpi, 2),
+      commits: per(pgAfter.commits - pgBefore.commits, 3),
+      redisCommands: per(after.redis.commands - before.redis.commands, 1),
+    },
+    rowsPerDeliveryByTable: Object.fromEntries(
+      tables
+        .map((table) => [table, { ins: per(delta(table, 'ins'), 3), upd: per(delta(table, 'upd'), 3), del: per(delta(table, 'del'), 3) }] as const)
+        .filter(([, r]) => r.ins + r.upd + r.del > 0),
+    ),
+    redisCommandsPerDelivery: Object.fromEntries(
+      Object.entries(after.redis.byCommand)
+        .map(([name, calls]) => [name, per(calls - (before.redis.byCommand[name] ?? 0), 2)] as const)
+        .filter(([, n]) => n >= 0.01)
+        .sort((a, b) => b[1] - a[1]),
+    ),
+  };
+}
+
+/** The steady load of the scaling phase: deliveries/s and seconds (one event of 50 deliveries at a time). */
+const STEADY = QUICK ? { perSecond: 200, seconds: 5 } : { perSecond: 400, seconds: 20 };
+/** How long backends may keep row statistics before reporting them when idle (PGSTAT_IDLE_INTERVAL is 10 s), and a margin. */
+const PG_STATS_SETTLE_MS = 11_000;
+
+/**
+ * The scaling phase: for each N of --workers, the production build with one api and N worker
+ * processes, against a Postgres and a Redis of the phase's own, so that their CPU time, WAL and
+ * commands per delivery are the bench's alone even on a shared machine. After a warm-up that is
+ * not counted, two runs: a steady load the system keeps up with (what a delivery costs when
+ * nothing waits), then the deliveries phase's burst (the most it delivers; messages wait in
+ * lanes meanwhile, and their leases are renewed). The receiver and the bench run on the same
+ * machine and take their share of its cores: on a small machine the rate stops scaling early,
+ * and the CPU time per delivery is the figure to extrapolate from.
+ */
+async function measureScaling(receiver: { child: ChildProcess; port: number }): Promise<{ rows: ScalingRow[]; services: string }> {
   progress('scaling: npm run build ...');
   const build = spawnSync('npm', ['run', 'build'], { stdio: 'inherit' });
   if (build.status !== 0) throw new Error('npm run build failed');
+  const services = await startMeasuredServices();
+  const redis = createRedis(services.redis.url);
   const rows: ScalingRow[] = [];
-  for (const workers of workerCounts) {
-    const system = await startSystem(pg, redisService, receiverPort, { RETRY_SCHEDULE: '1h,2h', DELIVERY_CONCURRENCY: '256' }, { workers, production: true });
-    try {
-      const before = cpuByKind(system);
-      const deliveries = await measureDeliveries(system);
-      const after = cpuByKind(system);
-      const perDelivery = (kind: keyof typeof before) => Math.round(((after[kind] - before[kind]) * 1e6) / deliveries.messages);
-      const base = rows[0] ? rows[0].perSecond / rows[0].workers : deliveries.perSecond / workers;
-      rows.push({
-        workers,
-        perSecond: deliveries.perSecond,
-        efficiency: Math.round((deliveries.perSecond / (base * workers)) * 100) / 100,
-        cpuMicrosPerDelivery: { worker: perDelivery('worker'), api: perDelivery('api'), postgres: perDelivery('postgres'), redis: perDelivery('redis') },
+  try {
+    for (const workers of workerCounts) {
+      const system = await startSystem(services.pg, services.redis, receiver.port, { RETRY_SCHEDULE: '1h,2h', DELIVERY_CONCURRENCY: '256' }, { workers, production: true });
+      const snapshot = async (): Promise<Snapshot> => ({
+        cpu: cpuByKind(system, services),
+        receiver: cpuSecondsOf(receiver.child.pid!),
+        bench: process.cpuUsage(),
+        machine: machineBusySeconds(),
+        at: Date.now(),
+        walLsnBytes: (await postgresCounters(system.db, system.schema)).walLsnBytes,
+        redis: await redisCounters(redis),
       });
-    } finally {
-      await stopSystem(system, redis);
+      try {
+        const deliver = await prepareDeliveries(system);
+        progress(`scaling: ${workers} worker(s), warm-up ...`);
+        await deliver(QUICK ? 40 : 200);
+        // Backends report their row counts within 10 s of going idle: let the warm-up's land
+        // first, and meanwhile measure what the idle processes cost (timers, pumps, polling).
+        const idle = await snapshot();
+        await sleep(PG_STATS_SETTLE_MS);
+        const idleEnd = await snapshot();
+        const idleSeconds = (idleEnd.at - idle.at) / 1000;
+        const idleCpuMillisPerSecond = Object.fromEntries(
+          (Object.keys(idle.cpu) as CpuKind[]).map((kind) => [kind, round(((idleEnd.cpu[kind] - idle.cpu[kind]) * 1000) / idleSeconds / (kind === 'worker' ? workers : 1), 1)]),
+        ) as Record<CpuKind, number>;
+
+        progress(`scaling: ${workers} worker(s), steady ${STEADY.perSecond}/s ...`);
+        const pgSteady = await postgresCounters(system.db, system.schema);
+        const steadyStart = await snapshot();
+        const steadyRun = await deliver((STEADY.perSecond * STEADY.seconds) / DELIVERY_SUBSCRIPTIONS, STEADY.perSecond);
+        const steadyEnd = await snapshot();
+        await sleep(PG_STATS_SETTLE_MS);
+        const pgBurst = await postgresCounters(system.db, system.schema);
+        const steady = { ...costsBetween(steadyStart, steadyEnd, pgSteady, pgBurst, steadyRun.messages), perSecond: steadyRun.perSecond };
+
+        const peakPostgres: Record<string, number> = {};
+        let peakRedis = 0;
+        let sampling = true;
+        const sampler = (async () => {
+          while (sampling) {
+            for (const [name, n] of Object.entries(await postgresConnections(system.db))) peakPostgres[name] = Math.max(peakPostgres[name] ?? 0, n);
+            // Less the bench's own connection.
+            peakRedis = Math.max(peakRedis, (await redisCounters(redis)).clients - 1);
+            await sleep(1_000);
+          }
+        })();
+        const burstStart = await snapshot();
+        const run = await deliver(QUICK ? 200 : 1000);
+        const burstEnd = await snapshot();
+        sampling = false;
+        await sampler;
+        // Row and WAL statistics are complete once the backends exited.
+        await Promise.all([stopChild(system.api), ...system.workers.map((w) => stopChild(w))]);
+        const pgEnd = await postgresCounters(system.db, system.schema);
+        const storageBytesPerRow = await bytesPerRow(system.db, system.schema, ['events', 'messages', 'attempts']);
+        const base = rows[0] ? rows[0].perSecond / rows[0].workers : run.perSecond / workers;
+        rows.push({
+          workers,
+          ...run,
+          efficiency: round(run.perSecond / (base * workers), 2),
+          burst: costsBetween(burstStart, burstEnd, pgBurst, pgEnd, run.messages),
+          steady,
+          idleCpuMillisPerSecond,
+          peakConnections: { postgres: peakPostgres, redis: peakRedis },
+          storageBytesPerRow,
+        });
+      } finally {
+        await stopSystem(system, redis);
+      }
     }
+  } finally {
+    await redis.quit();
+    await services.stop();
   }
-  return rows;
+  return { rows, services: services.description };
 }
 
 async function measureIngest(system: System): Promise<{ perSecond: number; events: number; fanoutDrainedAfterSeconds: number }> {
@@ -602,7 +775,7 @@ async function main(): Promise<void> {
     }
 
     // Retries far away, so the Redis measurement sees delayed jobs rather than attempts.
-    if (PHASES.some((phase) => phase !== 'raw' && runs(phase))) {
+    if (PHASES.some((phase) => phase !== 'raw' && phase !== 'retention' && runs(phase))) {
       const system = await startSystem(pg, redisService, receiver.port, { RETRY_SCHEDULE: '1h,2h', DELIVERY_CONCURRENCY: '256' });
       try {
         if (runs('deliveries')) {
@@ -623,7 +796,8 @@ async function main(): Promise<void> {
         await stopSystem(system, redis);
       }
     }
-    if (workerCounts.length > 0) results.scaling = await measureScaling(pg, redisService, redis, receiver.port);
+    if (runs('retention')) results.retention = await measureRetention(pg.url, QUICK ? 50_000 : 200_000);
+    if (workerCounts.length > 0) results.scaling = await measureScaling(receiver);
   } finally {
     doneProgress();
     await stopChild(receiver.child);
@@ -643,7 +817,8 @@ function report(results: Record<string, unknown>): void {
     latency: { rate: number; p50: number | null; p99: number | null; samples: number };
     redisPerPendingDelivery: { bytes: number; pending: number };
     worker: { rssMb: number; peakMb: number };
-    scaling: ScalingRow[];
+    retention: RetentionResult;
+    scaling: { rows: ScalingRow[]; services: string };
   }>;
   const check = (ok: boolean) => (ok ? 'met' : 'MISSED');
   const rows: [string, string, string, string][] = [];
@@ -672,6 +847,12 @@ function report(results: Record<string, unknown>): void {
     rows.push([`Redis bytes per pending delivery (${pending} retries)`, String(bytes), '<= 600', check(bytes <= 600)]);
   }
   if (r.worker) rows.push(['worker RSS MB (peak)', `${r.worker.rssMb} (${r.worker.peakMb})`, '', '']);
+  if (r.retention) {
+    const { rows: n, batch, deleteMs, dropMs } = r.retention;
+    rows.push([`retention of ${n} attempt rows: DELETE in batches of ${batch}, ms`, deleteMs.toFixed(0), '', '']);
+    rows.push(['  DROP of their day partition, ms', dropMs.toFixed(0), '', '']);
+    rows.push(['  DELETE / DROP', (deleteMs / dropMs).toFixed(0), '', '']);
+  }
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length), ['measure', 'value', 'target', ''][i]!.length));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log(`\nhubhook benchmark${QUICK ? ' (--quick)' : ''}, ${results.startedAt as string}`);
@@ -680,26 +861,82 @@ function report(results: Record<string, unknown>): void {
     console.log(line(widths.map((w) => '-'.repeat(w))));
     for (const row of rows) console.log(line(row));
   }
-  if (r.scaling) {
-    console.log('\nscaling: the production build, one api, N workers (CPU µs per delivery from /proc)');
-    const head = ['workers', 'deliveries/s', 'efficiency', 'worker µs', 'api µs', 'postgres µs', 'redis µs'];
-    const table = r.scaling.map((row) => [
-      String(row.workers),
-      String(row.perSecond),
-      row.efficiency.toFixed(2),
-      String(row.cpuMicrosPerDelivery.worker),
-      String(row.cpuMicrosPerDelivery.api),
-      String(row.cpuMicrosPerDelivery.postgres),
-      String(row.cpuMicrosPerDelivery.redis),
-    ]);
-    const w = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-    console.log(head.map((h, i) => h.padStart(w[i]!)).join('  '));
-    for (const row of table) console.log(row.map((c, i) => c.padStart(w[i]!)).join('  '));
-  }
+  if (r.scaling) printScaling(r.scaling.rows, r.scaling.services);
   mkdirSync('bench-results', { recursive: true });
   const file = path.join('bench-results', `bench-${(results.startedAt as string).replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nresults written to ${file}`);
+}
+
+/** Right-aligned columns under a heading. */
+function printColumns(head: string[], table: string[][]): void {
+  const w = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
+  console.log(head.map((h, i) => h.padStart(w[i]!)).join('  '));
+  for (const row of table) console.log(row.map((c, i) => c.padStart(w[i]!)).join('  '));
+}
+
+function printScaling(rows: ScalingRow[], services: string): void {
+  const runs = rows.flatMap((row) => [
+    { row, load: `burst ${row.perSecond}/s`, costs: row.burst },
+    { row, load: `steady ${row.steady.perSecond}/s`, costs: row.steady },
+  ]);
+  console.log(`\nscaling: the production build, one api, N workers, ${services}; ${CORES} cores shared with the receiver, the bench and whatever else runs`);
+  printColumns(
+    ['workers', 'deliveries/s (burst)', 'efficiency', 'deliveries', 'seconds'],
+    rows.map((row) => [row.workers, row.perSecond, row.efficiency.toFixed(2), row.messages, row.seconds].map(String)),
+  );
+  console.log(`\nCPU µs per delivery, from /proc: the burst above, and a steady ${STEADY.perSecond}/s for ${STEADY.seconds} s (others: the rest of the machine meanwhile)`);
+  printColumns(
+    ['workers', 'load', 'worker µs', 'api µs', 'postgres µs', 'redis µs', 'receiver µs', 'bench µs', 'others µs', 'busy cores'],
+    runs.map(({ row, load, costs }) => {
+      const cpu = costs.cpuMicrosPerDelivery;
+      return [row.workers, load, cpu.worker, cpu.api, cpu.postgres, cpu.redis, cpu.receiver, cpu.bench, cpu.others, `${costs.machineBusyCores.toFixed(2)}/${CORES}`].map(String);
+    }),
+  );
+  console.log("\nper delivery, from the phase's own Postgres and Redis");
+  printColumns(
+    ['workers', 'load', 'rows ins', 'rows upd (HOT)', 'rows del', 'WAL bytes', 'WAL records', 'full pages', 'commits', 'redis cmds'],
+    runs.map(({ row, load, costs }) => {
+      const d = costs.perDelivery;
+      return [
+        row.workers,
+        load,
+        d.rowsInserted.toFixed(2),
+        `${d.rowsUpdated.toFixed(2)} (${d.rowsHotUpdated.toFixed(2)})`,
+        d.rowsDeleted.toFixed(2),
+        d.walBytes,
+        d.walRecords.toFixed(1),
+        d.walFpi.toFixed(2),
+        d.commits.toFixed(3),
+        d.redisCommands.toFixed(1),
+      ].map(String);
+    }),
+  );
+  const byTable = (costs: Costs) =>
+    Object.entries(costs.rowsPerDeliveryByTable)
+      .map(([table, n]) => `${table} ${[n.ins && `+${n.ins}`, n.upd && `~${n.upd}`, n.del && `-${n.del}`].filter(Boolean).join(' ')}`)
+      .join(', ');
+  const commands = (costs: Costs) =>
+    Object.entries(costs.redisCommandsPerDelivery)
+      .slice(0, 8)
+      .map(([name, n]) => `${name} ${n}`)
+      .join(', ');
+  console.log('\nrows per delivery by table (+ inserted, ~ updated, - deleted) and the most frequent Redis commands per delivery:');
+  for (const { row, load, costs } of runs) {
+    console.log(`  ${row.workers} workers, ${load}: ${byTable(costs)}`);
+    console.log(`  ${' '.repeat(String(row.workers).length)}          redis: ${commands(costs)}`);
+  }
+  console.log('\npeak connections during the burst, and idle CPU ms/s after the warm-up (worker: each process)');
+  printColumns(
+    ['workers', 'pg conns api', 'pg conns workers', 'redis clients', 'idle worker ms/s', 'idle api ms/s', 'idle postgres ms/s', 'idle redis ms/s'],
+    rows.map((row) => {
+      const pgConns = row.peakConnections.postgres;
+      const idle = row.idleCpuMillisPerSecond;
+      return [row.workers, pgConns['hubhook-api'] ?? 0, pgConns['hubhook-worker'] ?? 0, row.peakConnections.redis, idle.worker, idle.api, idle.postgres, idle.redis].map(String);
+    }),
+  );
+  const storage = rows.at(-1)?.storageBytesPerRow ?? {};
+  console.log(`\nbytes on disk per row (heap + indexes + TOAST; 1 KiB events, each to 50 subscriptions): ${Object.entries(storage).map(([table, bytes]) => `${table} ${bytes}`).join(', ')}`);
 }
 
 main().catch((err: unknown) => {

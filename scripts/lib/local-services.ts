@@ -91,11 +91,19 @@ export async function findRedis(env: NodeJS.ProcessEnv = process.env): Promise<L
         'Install one (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL=redis://host:port.',
     );
   }
+  return startRedisServer();
+}
+
+/**
+ * A `redis-server` from PATH on a free loopback port, nothing kept on disk unless `extraArgs`
+ * say otherwise (they come last, so they override); `pid` is its process.
+ */
+export async function startRedisServer(extraArgs: string[] = []): Promise<LocalService & { pid: number }> {
   const port = await freePort();
   // Its own process group: a Ctrl-C at the terminal reaches us, and we stop it in order.
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning', ...extraArgs],
     { stdio: 'ignore', detached: true },
   );
   // If we die without stopping it, take it with us.
@@ -108,6 +116,7 @@ export async function findRedis(env: NodeJS.ProcessEnv = process.env): Promise<L
   return {
     url: `redis://127.0.0.1:${port}`,
     source: 'started',
+    pid: child.pid!,
     async stop() {
       process.removeListener('exit', killOnExit);
       child.kill('SIGTERM');

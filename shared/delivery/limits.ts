@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { redisKeys } from '../queues/redis-keys.ts';
+import type { RedisConnection } from '../queues/connection.ts';
+import { redisKeys, type SubscriptionKeys } from '../queues/redis-keys.ts';
+import { deliveryShards, type DeliveryShards } from '../queues/shards.ts';
 import { BREAKER_LUA, breakerSettings, circuitState, type BreakerChange, type BreakerOptions, type BreakerSettings, type CircuitState } from './breaker.ts';
 
 /** What a subscription may have: requests in flight at once, and requests started per second (null: no limit). */
@@ -102,27 +103,28 @@ export interface SubscriptionLimitsOptions {
  */
 export class SubscriptionLimits {
   readonly breaker: BreakerSettings;
-  private readonly redis: Redis & LimitCommands;
-  private readonly keys: ReturnType<typeof redisKeys>;
+  private readonly redis: RedisConnection & LimitCommands;
+  private readonly shards: DeliveryShards;
   private readonly now: () => number;
 
+  /** `shards`: the delivery shards (a subscription's keys live under its shard's prefix), or a queue prefix (one shard). */
   constructor(
-    redis: Redis,
-    prefix: string,
+    redis: RedisConnection,
+    shards: DeliveryShards | string,
     private readonly options: SubscriptionLimitsOptions,
   ) {
     this.breaker = breakerSettings(options.breaker);
-    this.keys = redisKeys(prefix);
+    this.shards = typeof shards === 'string' ? deliveryShards(shards, 1) : shards;
     this.now = options.now ?? Date.now;
-    const commands = redis as Redis & Partial<LimitCommands>;
+    const commands = redis as RedisConnection & Partial<LimitCommands>;
     if (!commands.hubhookLimitsAcquire) redis.defineCommand('hubhookLimitsAcquire', { numberOfKeys: 4, lua: ACQUIRE });
     if (!commands.hubhookLimitsRelease) redis.defineCommand('hubhookLimitsRelease', { numberOfKeys: 3, lua: RELEASE });
-    this.redis = redis as Redis & LimitCommands;
+    this.redis = redis as RedisConnection & LimitCommands;
   }
 
   /** Asks for a slot to start one request to the subscription's receiver. */
   async acquire(limit: SubscriptionLimit): Promise<Grant | Denial> {
-    const k = this.keys.subscription(limit.id);
+    const k = subscriptionKeys(this.shards, limit.id);
     const token = randomUUID();
     const [granted, gate, retryAt] = await this.redis.hubhookLimitsAcquire(
       k.slots,
@@ -142,7 +144,7 @@ export class SubscriptionLimits {
 
   /** Frees a request's slot and counts its outcome in the breaker; says what that did to the circuit. */
   async release(subscriptionId: string, token: string, outcome: RequestOutcome): Promise<BreakerChange> {
-    const k = this.keys.subscription(subscriptionId);
+    const k = subscriptionKeys(this.shards, subscriptionId);
     const b = this.breaker;
     return this.redis.hubhookLimitsRelease(
       k.slots,
@@ -162,26 +164,38 @@ export class SubscriptionLimits {
 
   /** The subscription's circuit as every worker sees it. */
   async circuit(subscriptionId: string): Promise<CircuitState> {
-    return (await readCircuits(this.redis, this.keys, [subscriptionId], this.now())).get(subscriptionId)!;
+    return (await readCircuits(this.redis, this.shards, [subscriptionId], this.now())).get(subscriptionId)!;
   }
 
   /** Requests of the subscription holding a slot now (for tests and views). */
   async inFlight(subscriptionId: string): Promise<number> {
-    return this.redis.zcount(this.keys.subscription(subscriptionId).slots, `(${this.now()}`, '+inf');
+    return this.redis.zcount(subscriptionKeys(this.shards, subscriptionId).slots, `(${this.now()}`, '+inf');
   }
 }
 
-/** The circuits of subscriptions as every worker sees them, in one round trip (for views). */
-export async function readCircuits(redis: Redis, keys: ReturnType<typeof redisKeys>, ids: string[], now = Date.now()): Promise<Map<string, CircuitState>> {
+/** A subscription's limit keys, under its shard's prefix (one hash tag, one slot). */
+const subscriptionKeys = (shards: DeliveryShards, id: string): SubscriptionKeys => redisKeys(shards.prefixFor(id)).subscription(id);
+
+/**
+ * The circuits of subscriptions as every worker sees them (for views): one pipeline per shard,
+ * since on a cluster a pipeline's keys must live on one node.
+ */
+export async function readCircuits(redis: RedisConnection, shards: DeliveryShards | string, ids: string[], now = Date.now()): Promise<Map<string, CircuitState>> {
+  const split = typeof shards === 'string' ? deliveryShards(shards, 1) : shards;
   const circuits = new Map<string, CircuitState>();
-  if (ids.length === 0) return circuits;
-  const pipeline = redis.pipeline();
-  for (const id of ids) pipeline.hmget(keys.subscription(id).breaker, 'state', 'open_until');
-  const replies = (await pipeline.exec()) ?? [];
-  ids.forEach((id, i) => {
-    const [err, fields] = replies[i] ?? [null, []];
-    if (err) throw err;
-    circuits.set(id, circuitState(fields as (string | null)[], now));
-  });
+  const byShard = new Map<number, string[]>();
+  for (const id of ids) byShard.set(split.of(id), [...(byShard.get(split.of(id)) ?? []), id]);
+  await Promise.all(
+    [...byShard.values()].map(async (group) => {
+      const pipeline = redis.pipeline();
+      for (const id of group) pipeline.hmget(subscriptionKeys(split, id).breaker, 'state', 'open_until');
+      const replies = (await pipeline.exec()) ?? [];
+      group.forEach((id, i) => {
+        const [err, fields] = replies[i] ?? [null, []];
+        if (err) throw err;
+        circuits.set(id, circuitState(fields as (string | null)[], now));
+      });
+    }),
+  );
   return circuits;
 }

@@ -139,13 +139,13 @@ export async function releaseLeases(db: Db, leases: Lease[]): Promise<void> {
  * whatever their state but cancelled, except a pending message whose lease is live: it is in a
  * worker's lane or in flight already, and a second copy would be in flight twice. Returns them.
  */
-export async function reopenMessages(db: Db, where: (q: Knex.QueryBuilder) => void): Promise<{ id: string; attempts: number }[]> {
+export async function reopenMessages(db: Db, where: (q: Knex.QueryBuilder) => void): Promise<{ id: string; attempts: number; subscription_id: string }[]> {
   return db('messages')
     .where(where)
     .whereNot('status', 'cancelled')
     .whereNot((live) => live.where('status', 'pending').whereNotNull('lease_owner').where('next_attempt_at', '>', db.fn.now()))
     .update({ status: 'pending', next_attempt_at: db.fn.now(), lease_owner: null, updated_at: db.fn.now() })
-    .returning(['id', 'attempts']);
+    .returning(['id', 'attempts', 'subscription_id']);
 }
 
 /** Cancels messages not yet delivered (pending or held) that `where` selects; returns how many. */

@@ -9,22 +9,37 @@ import type { Queues } from '../queues/connection.ts';
  */
 export const deliveryJobId = (messageId: string, attemptsMade: number) => `${messageId}.${attemptsMade}`;
 
+/** A message to enqueue: its id, its attempt count (the job id) and its subscription (the shard). */
+export interface DeliveryToEnqueue {
+  id: string;
+  attempts: number;
+  subscriptionId: string;
+}
+
 /**
- * Enqueues one delivery job per message; duplicates collapse by job id. `jobIdSuffix` makes a
- * job distinct from one that may still exist under the plain id (a resend, a hand-back).
+ * Enqueues one delivery job per message, in the deliver queue of its subscription's shard;
+ * duplicates collapse by job id (a subscription is always in the same shard, so the id is
+ * unique where it matters). `jobIdSuffix` makes a job distinct from one that may still exist
+ * under the plain id (a resend, a hand-back). The one way a delivery job is made from outside
+ * the engine's retry pump.
  */
-export async function enqueueDeliveries(
-  queues: Queues,
-  messages: { id: string; attempts: number }[],
-  jobIdSuffix = '',
-): Promise<void> {
+export async function enqueueDeliveries(queues: Queues, messages: DeliveryToEnqueue[], jobIdSuffix = ''): Promise<void> {
   if (messages.length === 0) return;
-  await queues.deliver.addBulk(
-    messages.map((m) => ({
-      name: 'deliver-messages',
-      data: { messageIds: [m.id] },
-      opts: { jobId: `${deliveryJobId(m.id, m.attempts)}${jobIdSuffix}`, removeOnComplete: true, removeOnFail: true },
-    })),
+  const byShard = new Map<number, DeliveryToEnqueue[]>();
+  for (const m of messages) {
+    const shard = queues.shards.of(m.subscriptionId);
+    byShard.set(shard, [...(byShard.get(shard) ?? []), m]);
+  }
+  await Promise.all(
+    [...byShard].map(([shard, batch]) =>
+      queues.deliver[shard]!.addBulk(
+        batch.map((m) => ({
+          name: 'deliver-messages',
+          data: { messageIds: [m.id] },
+          opts: { jobId: `${deliveryJobId(m.id, m.attempts)}${jobIdSuffix}`, removeOnComplete: true, removeOnFail: true },
+        })),
+      ),
+    ),
   );
 }
 
@@ -33,12 +48,12 @@ export async function enqueueDeliveries(
  * released, due now, with a job each under an id of their own, since the job that carried one
  * may still exist.
  */
-export async function handBackMessages(db: Knex, queues: Queues, messages: (Lease & { attempts: number })[]): Promise<void> {
+export async function handBackMessages(db: Knex, queues: Queues, messages: (Lease & { attempts: number; subscriptionId: string })[]): Promise<void> {
   if (messages.length === 0) return;
   await releaseLeases(db, messages);
   await enqueueDeliveries(
     queues,
-    messages.map((m) => ({ id: m.messageId, attempts: m.attempts })),
+    messages.map((m) => ({ id: m.messageId, attempts: m.attempts, subscriptionId: m.subscriptionId })),
     `.handback.${Date.now()}`,
   );
 }
@@ -60,7 +75,11 @@ export async function requeueMessages(
   jobIdSuffix = `.requeue.${Date.now()}`,
 ): Promise<string[]> {
   const rows = await reopenMessages(db, where);
-  await enqueueDeliveries(queues, rows, jobIdSuffix);
+  await enqueueDeliveries(
+    queues,
+    rows.map((r) => ({ id: r.id, attempts: r.attempts, subscriptionId: r.subscription_id })),
+    jobIdSuffix,
+  );
   return rows.map((r) => r.id);
 }
 

@@ -20,9 +20,9 @@ describe('RetrySchedule (real Redis)', () => {
   it('hands out only due retries, in due order, each once', async () => {
     const schedule = new RetrySchedule(redis, `${prefix}:a`);
     await schedule.add([
-      { messageId: 'msg_b', attemptsMade: 2, dueAt: 2_000 },
-      { messageId: 'msg_a', attemptsMade: 1, dueAt: 1_000 },
-      { messageId: 'msg_c', attemptsMade: 1, dueAt: 9_000 },
+      { messageId: 'msg_b', subscriptionId: 'sub_a', attemptsMade: 2, dueAt: 2_000 },
+      { messageId: 'msg_a', subscriptionId: 'sub_a', attemptsMade: 1, dueAt: 1_000 },
+      { messageId: 'msg_c', subscriptionId: 'sub_a', attemptsMade: 1, dueAt: 9_000 },
     ]);
     expect(await schedule.popDue(5_000, 10)).toEqual([
       { messageId: 'msg_a', attemptsMade: 1 },
@@ -34,14 +34,14 @@ describe('RetrySchedule (real Redis)', () => {
 
   it('keeps one entry for the same retry scheduled twice', async () => {
     const schedule = new RetrySchedule(redis, `${prefix}:b`);
-    await schedule.add([{ messageId: 'msg_a', attemptsMade: 1, dueAt: 1_000 }]);
-    await schedule.add([{ messageId: 'msg_a', attemptsMade: 1, dueAt: 1_000 }]);
+    await schedule.add([{ messageId: 'msg_a', subscriptionId: 'sub_a', attemptsMade: 1, dueAt: 1_000 }]);
+    await schedule.add([{ messageId: 'msg_a', subscriptionId: 'sub_a', attemptsMade: 1, dueAt: 1_000 }]);
     expect(await schedule.size()).toBe(1);
   });
 
   it('never hands the same retry to two poppers', async () => {
     const schedule = new RetrySchedule(redis, `${prefix}:c`);
-    await schedule.add(Array.from({ length: 1000 }, (_, i) => ({ messageId: `msg_${i}`, attemptsMade: 1, dueAt: 1 })));
+    await schedule.add(Array.from({ length: 1000 }, (_, i) => ({ messageId: `msg_${i}`, subscriptionId: 'sub_a', attemptsMade: 1, dueAt: 1 })));
     const popped = (await Promise.all(Array.from({ length: 8 }, () => schedule.popDue(10, 200)))).flat();
     expect(popped).toHaveLength(1000);
     expect(new Set(popped.map((p) => p.messageId)).size).toBe(1000);
@@ -49,7 +49,7 @@ describe('RetrySchedule (real Redis)', () => {
 
   it('costs far less Redis memory per retry than a delayed job (about 800 bytes)', async () => {
     const schedule = new RetrySchedule(redis, `${prefix}:d`);
-    await schedule.add(Array.from({ length: 2000 }, (_, i) => ({ messageId: `msg_${randomText(20)}`, attemptsMade: i % 8, dueAt: Date.now() + i })));
+    await schedule.add(Array.from({ length: 2000 }, (_, i) => ({ messageId: `msg_${randomText(20)}`, subscriptionId: 'sub_a', attemptsMade: i % 8, dueAt: Date.now() + i })));
     const bytes = Number(await redis.memory('USAGE', `${prefix}:d:retry-schedule`, 'SAMPLES', '0'));
     expect(bytes / 2000).toBeLessThan(200);
   });

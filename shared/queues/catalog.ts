@@ -14,8 +14,12 @@ export const QUEUES = {
     },
     defaults: { attempts: 10, backoff: { type: 'exponential', delay: 1_000 } },
   },
-  /** Deliveries: batches of first attempts and single delayed retries. */
+  /**
+   * Deliveries: batches of first attempts and single delayed retries. Sharded: one BullMQ queue
+   * per delivery shard (DELIVERY_SHARDS), a subscription's jobs always in its shard's (`shards.ts`).
+   */
   deliver: {
+    sharded: true,
     jobs: {
       'deliver-messages': z.object({ messageIds: z.array(z.string()).min(1) }),
     },
@@ -50,13 +54,20 @@ export const QUEUES = {
     },
     defaults: { attempts: 1 },
   },
-} as const satisfies Record<string, { jobs: Record<string, z.ZodType>; defaults: JobsOptions }>;
+} as const satisfies Record<string, { jobs: Record<string, z.ZodType>; defaults: JobsOptions; sharded?: true }>;
 
 export type QueueName = keyof typeof QUEUES;
+/** Queues split over the delivery shards (one BullMQ queue per shard). */
+export type ShardedQueueName = { [Q in QueueName]: (typeof QUEUES)[Q] extends { sharded: true } ? Q : never }[QueueName];
+/** Queues of one BullMQ queue under the queue prefix. */
+export type UnshardedQueueName = Exclude<QueueName, ShardedQueueName>;
 export type JobName<Q extends QueueName> = keyof (typeof QUEUES)[Q]['jobs'] & string;
 export type JobData<Q extends QueueName, J extends JobName<Q>> = z.infer<(typeof QUEUES)[Q]['jobs'][J]>;
 
 export const QUEUE_NAMES = Object.keys(QUEUES) as QueueName[];
+
+/** True for a queue split over the delivery shards. */
+export const isSharded = (name: QueueName): name is ShardedQueueName => 'sharded' in QUEUES[name];
 
 /** Validates a job's payload against the catalog; a malformed job is a bug, so it throws. */
 export function parseJobData<Q extends QueueName, J extends JobName<Q>>(queue: Q, job: J, data: unknown): JobData<Q, J> {

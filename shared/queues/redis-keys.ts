@@ -2,11 +2,13 @@
  * Every Redis key hubhook builds itself (BullMQ builds its queues' keys from the same prefix).
  * One place, so that a key's shape and its hash tag are decided once.
  *
- * Redis Cluster puts a key in the slot of its first `{...}`. A subscription's limit keys all
- * carry `{<subscriptionId>}` after the prefix, and every limits script touches the keys of one
- * subscription only, so each script stays in one slot: with a plain prefix (`hubhook`) each
- * subscription's keys get a slot of their own; with a braced prefix (`{hubhook}`, the default)
- * the prefix's tag comes first and every key shares its one slot.
+ * Redis Cluster puts a key in the slot of its first `{...}`, and a script or a multi-key command
+ * must keep to one slot. The api's rate-limit keys live under the queue prefix (one key per
+ * script). The retry schedule and a subscription's limit keys live under the prefix of the
+ * subscription's delivery shard (`shards.ts`, e.g. `{hubhook:d1}`), whose tag comes first: the
+ * shard's deliver queue, its retry schedule and its subscriptions' limits share one slot, and
+ * every limits script touches one subscription's keys only. (The `{<subscriptionId>}` after the
+ * prefix gives each subscription a slot of its own under a plain prefix on a single Redis.)
  */
 
 /** The keys of one subscription's shared limits: in-flight slots, recent request starts, breaker. */
@@ -26,9 +28,9 @@ export function redisKeys(prefix: string) {
   return {
     /** The api's fixed-window counter of one (bucket, hashed client or address). */
     requestRate: (bucket: string, digest: string) => `${prefix}:rl:${bucket}:${digest}`,
-    /** The retry schedule's sorted set. */
+    /** The retry schedule's sorted set (under a shard's prefix). */
     retrySchedule: `${prefix}:retry-schedule`,
-    /** One subscription's limit keys, all in one hash tag. */
+    /** One subscription's limit keys (under its shard's prefix), all in one hash tag. */
     subscription(subscriptionId: string): SubscriptionKeys {
       const base = `${prefix}:limits:{${subscriptionId}}`;
       return { slots: `${base}:slots`, rate: `${base}:rate`, breaker: `${base}:breaker`, window: `${base}:window` };

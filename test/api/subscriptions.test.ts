@@ -386,7 +386,7 @@ describe('pause and resume', () => {
     const test = await ctx.request('POST', `${path}/test`, { token: partner.apiKey });
     expect(test.status).toBe(202);
     expect((await ctx.db('messages').where({ id: test.body.messageId }).first()).status).toBe('held');
-    expect(await ctx.queues.deliver.getJob(deliveryJobId(test.body.messageId, 0))).toBeUndefined();
+    expect(await ctx.queues.forSubscription('deliver', subscription.id).getJob(deliveryJobId(test.body.messageId, 0))).toBeUndefined();
 
     const resumed = await ctx.request('POST', `${path}/resume`, { token: partner.apiKey });
     expect(resumed.status).toBe(200);
@@ -394,7 +394,7 @@ describe('pause and resume', () => {
     const message = await ctx.db('messages').where({ id: test.body.messageId }).first();
     expect(message.status).toBe('pending');
     expect(message.next_attempt_at).toBeInstanceOf(Date); // due: the job below claims it
-    const job = await ctx.queues.deliver.getJob(deliveryJobId(test.body.messageId, 0));
+    const job = await ctx.queues.forSubscription('deliver', subscription.id).getJob(deliveryJobId(test.body.messageId, 0));
     expect(job?.data).toEqual({ messageIds: [test.body.messageId] });
     // Resuming an active one changes nothing.
     expect((await ctx.request('POST', `${path}/resume`, { token: partner.apiKey })).body.state).toBe('active');
@@ -483,7 +483,7 @@ describe('test messages', () => {
     expect(event.data).toEqual({ id: event.entity_id, example: true, departmentId: 'dep-42', estateStatus: 'for_sale' });
 
     expect(message.next_attempt_at).toBeInstanceOf(Date); // due now: the job below claims it
-    const job = await ctx.queues.deliver.getJob(deliveryJobId(messageId, 0));
+    const job = await ctx.queues.forSubscription('deliver', subscription.id).getJob(deliveryJobId(messageId, 0));
     expect(job?.name).toBe('deliver-messages');
     expect(job?.data).toEqual({ messageIds: [messageId] });
   });

@@ -11,7 +11,7 @@ describe.runIf(existsSync(CHROMIUM))('the queue dashboard in headless Chromium',
     ctx = await startTestContext();
     // Something to count: no workers run here, so the jobs stay put.
     for (let i = 0; i < 3; i++) await ctx.queues.enqueue('notify', 'upgrade-available', { productId: `prd_${i}`, version: 2 });
-    await ctx.queues.enqueue('deliver', 'deliver-messages', { messageIds: ['msg_a'] }, { delay: 600_000 });
+    await ctx.queues.deliver[0]!.add('deliver-messages', { messageIds: ['msg_a'] }, { delay: 600_000 });
   });
   afterAll(async () => {
     await ctx?.stop();

@@ -38,10 +38,10 @@ describe('npm run ops (the operators command line)', () => {
 
   it('pauses and resumes a queue', async () => {
     expect(await ops(ctx, ['pause', 'deliver'])).toMatchObject({ code: 0, out: 'queue deliver paused' });
-    expect(await ctx.queues.deliver.isPaused()).toBe(true);
+    expect(await ctx.queues.deliver[0]!.isPaused()).toBe(true);
     expect((await ops(ctx, ['queues'])).out.split('\n').find((l) => l.startsWith('deliver'))).toMatch(/yes$/);
     expect(await ops(ctx, ['resume', 'deliver'])).toMatchObject({ code: 0, out: 'queue deliver resumed' });
-    expect(await ctx.queues.deliver.isPaused()).toBe(false);
+    expect(await ctx.queues.deliver[0]!.isPaused()).toBe(false);
   });
 
   it("exits 1 with the API's error message when the API refuses", async () => {

@@ -75,8 +75,8 @@ describe('GET /metrics', () => {
   });
   it('shows the retries waiting in the retry schedule', async () => {
     await new RetrySchedule(ctx.redis, ctx.queuePrefix).add([
-      { messageId: 'msg_a', attemptsMade: 1, dueAt: Date.now() + 60_000 },
-      { messageId: 'msg_b', attemptsMade: 2, dueAt: Date.now() + 60_000 },
+      { messageId: 'msg_a', subscriptionId: 'sub_a', attemptsMade: 1, dueAt: Date.now() + 60_000 },
+      { messageId: 'msg_b', subscriptionId: 'sub_a', attemptsMade: 2, dueAt: Date.now() + 60_000 },
     ]);
     const { text } = await ctx.request('GET', '/metrics', { token: OPERATOR_TOKEN });
     expect(sample(text, 'hubhook_retries_scheduled')).toBe(2);

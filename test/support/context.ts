@@ -4,7 +4,7 @@ import { loadConfig, type Config } from '#shared/config';
 import { createLogger, type Logger } from '#shared/logger';
 import { openResources, type Resources } from '#shared/resources';
 import { migrateLatest } from '#shared/db/migrate';
-import { createRedis } from '#shared/queues/connection';
+import { createRedis, deleteKeys, prefixKeys } from '#shared/queues/connection';
 import { randomText } from '#shared/ids';
 import { startApi, type RunningApi } from '#api/server';
 import { startWorkers, type RunningWorkers } from '#worker/workers';
@@ -90,7 +90,7 @@ export async function startTestContext(options: TestContextOptions = {}): Promis
   const metrics = createMetrics({ queues: catalogQueues(resources.queues), db: resources.db, logger });
   const deps = { config, logger, ...resources };
   const api = await startApi({ ...deps, metrics }, 0, '127.0.0.1');
-  const workerRedis = options.workers ? createRedis(config.redisUrl) : null;
+  const workerRedis = options.workers ? createRedis(config) : null;
   const workers = workerRedis ? startWorkers(workerRedis, deps, { prefix: queuePrefix, observer: metricsObserver(metrics) }) : null;
 
   return {
@@ -127,8 +127,7 @@ export async function startTestContext(options: TestContextOptions = {}): Promis
       if (workers) await workers.close(5_000);
       if (workerRedis) await workerRedis.quit();
       // Leave nothing behind: the file's queue keys and its schema.
-      const keys = await resources.redis.keys(`${queuePrefix}:*`);
-      if (keys.length > 0) await resources.redis.del(...keys);
+      await deleteKeys(resources.redis, await prefixKeys(resources.redis, resources.queues.shards, queuePrefix));
       await resources.db.raw('drop schema if exists ?? cascade', [schema]);
       await resources.close();
     },

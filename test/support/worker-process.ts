@@ -19,6 +19,9 @@ export async function startWorkerProcess(ctx: TestContext, env: Record<string, s
       PATH: process.env.PATH,
       DATABASE_URL: url.toString(),
       REDIS_URL: ctx.config.redisUrl,
+      // The test's Redis Cluster and shard count, when it runs on one.
+      ...(ctx.config.redisClusterNodes ? { REDIS_CLUSTER_NODES: ctx.config.redisClusterNodes.map((n) => `${n.host}:${n.port}`).join(',') } : {}),
+      DELIVERY_SHARDS: String(ctx.config.deliveryShards),
       QUEUE_PREFIX: ctx.queuePrefix,
       OPERATOR_TOKEN: ctx.config.operatorToken,
       HUB_TOKEN: ctx.config.hubToken,

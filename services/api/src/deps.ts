@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '#shared/queues/connection';
 import type { Config } from '#shared/config';
 import type { Knex } from '#shared/db/knex';
 import type { Logger } from '#shared/logger';
@@ -9,7 +9,7 @@ import type { Queues } from '#shared/queues/connection';
 export interface AppDeps {
   config: Config;
   db: Knex;
-  redis: Redis;
+  redis: RedisConnection;
   queues: Queues;
   logger: Logger;
   /**

@@ -22,7 +22,7 @@ await waitForServices(resources.db, resources.redis, logger, { timeoutMs: config
   process.exit(1);
 });
 // Workers block on their connection, so they get one of their own, apart from the producers'.
-const workerRedis = createRedis(config.redisUrl);
+const workerRedis = createRedis(config);
 // Delivery counters live here; queue depths and subscription states are the api's to report.
 const metrics = createMetrics({ logger });
 const workers = startWorkers(workerRedis, { config, logger, ...resources }, { prefix: config.queuePrefix, observer: metricsObserver(metrics) });
@@ -39,7 +39,7 @@ const metricsServer = await startMetricsServer(metrics, {
   logger.error({ err, port: config.metricsPort }, 'metrics endpoint not started; delivering without it');
   return null;
 });
-logger.info({ queues: workers.workers.map((w) => w.name), metrics: metricsServer ? `${metricsServer.url}/metrics` : null }, 'worker started');
+logger.info({ queues: [...new Set(workers.workers.map((w) => w.name))], redis: config.redisClusterNodes ? 'cluster' : 'single', deliveryShards: config.workerShards, metrics: metricsServer ? `${metricsServer.url}/metrics` : null }, 'worker started');
 onShutdownSignal(logger, config.shutdownTimeoutMs + 2_000, async () => {
   await workers.close(config.shutdownTimeoutMs);
   await metricsServer?.close();

@@ -1,6 +1,6 @@
 import { Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { QUEUE_NAMES, parseJobData, type QueueName } from '#shared/queues/catalog';
+import type { RedisConnection } from '#shared/queues/connection';
+import { QUEUE_NAMES, isSharded, parseJobData, type QueueName } from '#shared/queues/catalog';
 import { handlers } from './handlers.ts';
 import type { JobHandler, WorkerDeps } from './job.ts';
 import { createDeliveryEngine, type DeliveryEngine } from './delivery/engine.ts';
@@ -9,7 +9,10 @@ import type { DeliveryObserver } from './delivery/observer.ts';
 /** Options for `startWorkers`. */
 export interface WorkerOptions {
   prefix: string;
-  /** Jobs processed at once per queue. */
+  /**
+   * Jobs processed at once per queue; for the sharded deliver queue, over all the shards served
+   * (each shard's worker gets its part, at least 10).
+   */
   concurrency?: Partial<Record<QueueName, number>>;
   /** Register the periodic maintenance jobs (default true). */
   schedules?: boolean;
@@ -37,16 +40,29 @@ const schedules = (reconcileEvery: number) =>
     { name: 'partitions', every: 3_600_000 },
   ] as const;
 
-/** Starts a worker for every queue of the catalog, dispatching each job to its handler. */
-export function startWorkers(connection: Redis, deps: Omit<WorkerDeps, 'engine'>, options: WorkerOptions): RunningWorkers {
+/**
+ * Starts a worker for every queue of the catalog, dispatching each job to its handler; for the
+ * sharded deliver queue one worker per delivery shard served (WORKER_SHARDS, default all), each
+ * on its shard's prefix. Each BullMQ worker blocks on a connection of its own (`duplicate()`,
+ * another Cluster on a cluster).
+ */
+export function startWorkers(connection: RedisConnection, deps: Omit<WorkerDeps, 'engine'>, options: WorkerOptions): RunningWorkers {
   const engine = createDeliveryEngine(deps, connection, options.observer);
   engine.start();
   const workerDeps: WorkerDeps = { ...deps, engine };
   // A job's lock must outlive the longest delivery it may be making; a lock that expires mid-request
   // lets a second worker take the job and deliver the same message twice in parallel.
   const lockDuration = Math.max(30_000, deps.config.deliveryTimeoutMs * 2 + 5_000);
-  const workers = QUEUE_NAMES.map(
-    (queue) =>
+  const served = deps.config.workerShards;
+  const targets = QUEUE_NAMES.flatMap((queue): { queue: QueueName; prefix: string; concurrency: number }[] => {
+    const concurrency = options.concurrency?.[queue] ?? DEFAULT_CONCURRENCY[queue];
+    if (!isSharded(queue)) return [{ queue, prefix: options.prefix, concurrency }];
+    // The shards served share the queue's concurrency.
+    const share = served.length === 1 ? concurrency : Math.max(10, Math.ceil(concurrency / served.length));
+    return served.map((shard) => ({ queue, prefix: deps.queues.shards.prefixes[shard]!, concurrency: share }));
+  });
+  const workers = targets.map(
+    ({ queue, prefix, concurrency }) =>
       new Worker(
         queue,
         async (job: Job) => {
@@ -58,8 +74,8 @@ export function startWorkers(connection: Redis, deps: Omit<WorkerDeps, 'engine'>
         },
         {
           connection,
-          prefix: options.prefix,
-          concurrency: options.concurrency?.[queue] ?? DEFAULT_CONCURRENCY[queue],
+          prefix,
+          concurrency,
           lockDuration,
           autorun: true,
         },
@@ -80,7 +96,7 @@ export function startWorkers(connection: Redis, deps: Omit<WorkerDeps, 'engine'>
   };
   const scheduleTimer = options.schedules !== false ? setInterval(registerSchedules, Math.max(5_000, deps.config.reconcileIntervalMs)) : null;
   if (options.schedules !== false) registerSchedules();
-  const byName = (name: QueueName) => workers.find((w) => w.name === name)!;
+  const byName = (name: QueueName) => workers.filter((w) => w.name === name);
 
   async function closeGracefully(): Promise<void> {
     if (scheduleTimer) clearInterval(scheduleTimer);
@@ -88,8 +104,8 @@ export function startWorkers(connection: Redis, deps: Omit<WorkerDeps, 'engine'>
     // worker stops fetching (else it would take the handed-back jobs again) and waits for its
     // active jobs, while the dispatcher hands back what it has not started and finishes what is
     // in flight, which completes those jobs.
-    await byName('fanout').close();
-    await Promise.all([byName('deliver').close(), engine.stop()]);
+    await Promise.all(byName('fanout').map((w) => w.close()));
+    await Promise.all([...byName('deliver').map((w) => w.close()), engine.stop()]);
     await Promise.all(workers.map((w) => w.close()));
   }
 

@@ -1,13 +1,13 @@
 import type { Response } from 'express';
 import type { Logger } from '#shared/logger';
-import type { Cluster, Redis } from 'ioredis';
+import type { RedisConnection } from '#shared/queues/connection';
 import { RateLimitedError } from '#shared/errors';
 import { RateLimiter, type RateLimitRule } from '#shared/rate-limit';
 
 /** Options for `createRateLimits`. */
 export interface RateLimitsDeps {
   /** Any ioredis client, a Cluster too: each count is a single key. */
-  redis: Redis | Cluster;
+  redis: RedisConnection;
   config: { queuePrefix: string };
   logger: Logger;
 }

@@ -102,7 +102,13 @@ export function mountQueueBoard(app: Express, deps: { config: Config; queues: Qu
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(BOARD_PATH);
   createBullBoard({
-    queues: QUEUE_NAMES.map((name) => new BullMQAdapter(deps.queues[name])),
+    // Every BullMQ queue: each delivery shard's deliver queue is its own entry (`shard-1/deliver`,
+    // ...); bull-board tells queues apart by name, which the shards share, so theirs get a prefix.
+    queues: QUEUE_NAMES.flatMap((name) => {
+      const all = deps.queues.of(name);
+      if (all.length === 1) return [new BullMQAdapter(all[0]!)];
+      return all.map((queue, shard) => new BullMQAdapter(queue, { prefix: `shard-${shard}/`, displayName: `${name} (shard ${shard} of ${all.length}, ${queue.opts.prefix})` }));
+    }),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'hubhook queues' } },
   });

@@ -12,7 +12,6 @@ import { findQueue, type Queues } from '#shared/queues/connection';
 import { queueCounts } from '#shared/metrics';
 import { readCircuits } from '#shared/delivery/limits';
 import type { CircuitState } from '#shared/delivery/breaker';
-import { redisKeys } from '#shared/queues/redis-keys';
 import type { AppDeps } from '../deps.ts';
 import type { Actor } from '../http/actor.ts';
 import { recordAudit } from '../audit/audit.ts';
@@ -37,11 +36,14 @@ export async function listUnroutable(db: Db, query: z.infer<typeof UnroutableQue
   return mapPage(page, (r) => ({ eventId: r.event_id, installationId: r.installation_id, type: r.type, reason: r.reason, receivedAt: r.received_at.toISOString() }));
 }
 
-/** Counts per state of one queue of the catalog, and whether it is paused. */
+/**
+ * Counts per state of one queue of the catalog, and whether it is paused. The deliver queue is
+ * one BullMQ queue per delivery shard: its counts are summed, and it is paused when any shard is.
+ */
 export async function queueStats(queues: Queues, name: QueueName): Promise<QueueStats> {
-  const queue = queues[name];
-  const [counts, paused] = await Promise.all([queueCounts(queue), queue.isPaused()]);
-  return { name, ...counts, paused };
+  const shards = queues.of(name);
+  const [counts, paused] = await Promise.all([queueCounts(shards), Promise.all(shards.map((q) => q.isPaused()))]);
+  return { name, ...counts, paused: paused.some(Boolean) };
 }
 
 /** Counts per state of every queue of the catalog, in catalog order. */
@@ -51,23 +53,23 @@ export async function listQueueStats(queues: Queues): Promise<QueueStats[]> {
 
 /**
  * Pauses or resumes a queue (404 for a name not in the catalog), audited, and answers its new
- * state. Pausing is global (a flag in Redis): every worker of every process sees it.
+ * state. Pausing is global (a flag in Redis): every worker of every process sees it. The
+ * deliver queue pauses and resumes in every delivery shard.
  */
 export async function setQueuePaused(deps: Pick<AppDeps, 'db' | 'queues'>, actor: Actor, name: string, action: 'pause' | 'resume'): Promise<QueueStats> {
   const queue = findQueue(deps.queues, name);
-  if (action === 'pause') await queue.pause();
-  else await queue.resume();
+  await Promise.all(queue.queues.map((q) => (action === 'pause' ? q.pause() : q.resume())));
   // Redis has no transaction with Postgres; the audit row follows the change it records.
   await recordAudit(deps.db, actor, { action: `queue.${action}`, targetType: 'queue', targetId: queue.name });
-  return queueStats(deps.queues, queue.name as QueueName);
+  return queueStats(deps.queues, queue.name);
 }
 
-/** What the subscription views read: Postgres, and the shared breaker in Redis under the queue prefix. */
-export type OpsViewDeps = Pick<AppDeps, 'db' | 'redis' | 'config'>;
+/** What the subscription views read: Postgres, and the shared breaker in Redis under each subscription's shard. */
+export type OpsViewDeps = Pick<AppDeps, 'db' | 'redis' | 'queues'>;
 
 /** The shared circuits of subscriptions; if Redis does not answer, the view says `closed` rather than fail. */
 async function circuitsOf(deps: OpsViewDeps, ids: string[]): Promise<Map<string, CircuitState>> {
-  return readCircuits(deps.redis, redisKeys(deps.config.queuePrefix), ids).catch(() => new Map<string, CircuitState>());
+  return readCircuits(deps.redis, deps.queues.shards, ids).catch(() => new Map<string, CircuitState>());
 }
 
 /**
@@ -184,7 +186,7 @@ export async function getOpsSubscription(deps: OpsViewDeps, id: string): Promise
  * 404 unknown id.
  */
 export async function disableByOperator(
-  deps: OpsViewDeps & Pick<AppDeps, 'queues'> & { metrics: Metrics },
+  deps: OpsViewDeps & Pick<AppDeps, 'config'> & { metrics: Metrics },
   actor: Actor,
   id: string,
   reason: string | undefined,

@@ -387,6 +387,6 @@ export async function sendTestMessage(deps: SubscriptionDeps, actor: PartnerActo
   });
   // Due now, with the engine's job id (message id and attempt count): the job claims the message
   // when it runs, and a re-enqueue by the reconciler collapses into this job while it exists.
-  if (status === 'pending') await enqueueDeliveries(deps.queues, [{ id: messageId, attempts: 0 }]);
+  if (status === 'pending') await enqueueDeliveries(deps.queues, [{ id: messageId, attempts: 0, subscriptionId: id }]);
   return { messageId };
 }

@@ -365,7 +365,7 @@ export class AttemptWriter {
     const retries = latest.filter((r) => r.status === 'pending' && r.nextAttemptAt);
     if (retries.length > 0) {
       await this.schedule
-        .add(retries.map((r) => ({ messageId: r.messageId, attemptsMade: r.attempt ?? r.attemptsMade ?? 0, dueAt: r.nextAttemptAt!.getTime() })))
+        .add(retries.map((r) => ({ messageId: r.messageId, subscriptionId: r.subscriptionId, attemptsMade: r.attempt ?? r.attemptsMade ?? 0, dueAt: r.nextAttemptAt!.getTime() })))
         .catch((err: unknown) => {
           // The messages are saved as pending with their due time; the reconciler enqueues them.
           this.logger.warn({ err, retries: retries.length }, 'could not schedule retries; the reconciler will');

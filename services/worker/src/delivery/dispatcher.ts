@@ -32,7 +32,7 @@ export interface DispatcherOptions {
   /** Checks a receiver URL just before sending (the SSRF guard's static part); null = fine. */
   checkUrl: (url: string) => string | null;
   /** Returns unstarted messages to the queue when the dispatcher stops. */
-  handBack: (messages: (Lease & { attempts: number })[]) => Promise<void>;
+  handBack: (messages: (Lease & { attempts: number; subscriptionId: string })[]) => Promise<void>;
   /** Extends leases this worker holds; returns the ids renewed (the others are no longer its own). */
   renew: (leases: Lease[]) => Promise<Set<string>>;
   /** How soon a lane whose slots are all taken (by any process) asks again; default 50 ms. */
@@ -163,7 +163,7 @@ export class Dispatcher {
   /** Returns items to the queue as delivery jobs, due now. */
   private async handBack(items: DeliveryItem[]): Promise<void> {
     await this.options
-      .handBack(items.map((i) => ({ messageId: i.messageId, owner: i.lease.owner, attempts: i.attemptsMade })))
+      .handBack(items.map((i) => ({ messageId: i.messageId, owner: i.lease.owner, attempts: i.attemptsMade, subscriptionId: i.subscription.id })))
       .catch((err: unknown) => this.logger.warn({ err }, 'could not return unstarted deliveries; the reconciler will once their leases pass'));
   }
 

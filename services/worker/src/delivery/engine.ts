@@ -10,7 +10,7 @@ import { renewLeases } from '#shared/delivery/message-state';
 import { SubscriptionLimits } from '#shared/delivery/limits';
 import { RetrySchedule } from '#shared/delivery/retry-schedule';
 import { dispatchMail } from '#shared/mail/outbox';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '#shared/queues/connection';
 import { checkUrl } from '#shared/url-guard';
 import { receiverGuardOptions, receiverPolicy } from '#shared/receiver-guard';
 import { RoutingCache } from '../fanout/routing-table.ts';
@@ -38,7 +38,7 @@ export interface DeliveryEngine {
 /** Builds the engine from the configuration. */
 export function createDeliveryEngine(
   deps: { config: Config; db: Knex; queues: Queues; logger: Logger },
-  redis: Redis,
+  redis: RedisConnection,
   observer: DeliveryObserver = NO_OBSERVER,
 ): DeliveryEngine {
   const { config, db, queues, logger } = deps;
@@ -54,15 +54,16 @@ export function createDeliveryEngine(
     connectionsPerOrigin: Math.max(16, config.maxInFlightPerSubscription * 2),
   });
   const urlVerdicts = new Map<string, string | null>();
-  const schedule = new RetrySchedule(redis, config.queuePrefix);
-  const pump = new RetryPump(schedule, queues, logger);
+  // The producers' shards: the same prefixes as the queues every process enqueues into.
+  const schedule = new RetrySchedule(redis, queues.shards);
+  const pump = new RetryPump(schedule, queues, logger, { shards: config.workerShards });
   const writer = new AttemptWriter(db, schedule, logger, observer, {
     disableAfterMs: config.disableAfterMs,
     publicUrl: config.publicUrl,
     onMail: (mailIds) => dispatchMail(queues, mailIds, logger),
   });
   // A slot outlasts the longest request, so only a dead worker's slots wait for their lease.
-  const limits = new SubscriptionLimits(redis, config.queuePrefix, { slotLeaseMs: config.deliveryTimeoutMs + 5_000 });
+  const limits = new SubscriptionLimits(redis, queues.shards, { slotLeaseMs: config.deliveryTimeoutMs + 5_000 });
   const dispatcher = new Dispatcher(transport, writer, createRetryPolicy({ scheduleMs: config.retryScheduleMs }), limits, logger, {
     handBack: (messages) => handBackMessages(db, queues, messages),
     renew: (leases) => renewLeases(db, leases, config.deliveryLeaseMs),

@@ -9,11 +9,14 @@ export interface RetryPumpOptions {
   everyMs?: number;
   /** Messages per delivery job; default 100. */
   batch?: number;
+  /** The delivery shards whose retries this pump moves; default all. */
+  shards?: readonly number[];
 }
 
 /**
- * Moves due retries from the RetrySchedule into delivery jobs, a batch of messages per job.
- * Every worker runs one; the schedule hands each retry to one pump only.
+ * Moves due retries from the RetrySchedule into delivery jobs, a batch of messages per job, each
+ * shard's retries into that shard's deliver queue (a batch is of one shard, so of one slot).
+ * Every worker runs one over the shards it serves; the schedule hands each retry to one pump only.
  *
  * Failure policy: if the enqueue fails after the pop, the retries are gone from Redis but still
  * pending in Postgres with their due time; the reconciler enqueues them.
@@ -23,6 +26,7 @@ export class RetryPump {
   private running: Promise<void> | null = null;
   private readonly everyMs: number;
   private readonly batch: number;
+  private readonly shards: readonly number[];
 
   constructor(
     private readonly schedule: RetrySchedule,
@@ -32,6 +36,7 @@ export class RetryPump {
   ) {
     this.everyMs = options.everyMs ?? 200;
     this.batch = options.batch ?? 100;
+    this.shards = options.shards ?? schedule.shards.prefixes.map((_, i) => i);
   }
 
   /** Starts pumping. */
@@ -53,11 +58,16 @@ export class RetryPump {
     await this.running;
   }
 
-  /** One round: everything due now, as delivery jobs. */
+  /** One round: everything due now in every shard served, as delivery jobs. */
   async pumpOnce(): Promise<number> {
+    const moved = await Promise.all(this.shards.map((shard) => this.pumpShard(shard)));
+    return moved.reduce((a, b) => a + b, 0);
+  }
+
+  private async pumpShard(shard: number): Promise<number> {
     let moved = 0;
     for (;;) {
-      const due = await this.schedule.popDue(Date.now(), this.batch * 10);
+      const due = await this.schedule.popDue(Date.now(), this.batch * 10, shard);
       if (due.length === 0) return moved;
       const jobs = [];
       for (let i = 0; i < due.length; i += this.batch) {
@@ -68,7 +78,7 @@ export class RetryPump {
           opts: { jobId: `retry-${createHash('sha1').update(ids.join(',')).digest('hex')}`, removeOnComplete: true, removeOnFail: true },
         });
       }
-      await this.queues.deliver.addBulk(jobs);
+      await this.queues.deliver[shard]!.addBulk(jobs);
       moved += due.length;
     }
   }

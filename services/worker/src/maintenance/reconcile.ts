@@ -31,13 +31,18 @@ export const reconcile: JobHandler<'maintenance', 'reconcile'> = async (_data, {
 
   // A message in a worker's hands (waiting in its lane or in flight) has a lease renewed ahead of
   // now, so it is never picked here; and a claim never takes a live lease anyway.
-  const due: { id: string; attempts: number }[] = await db('messages')
+  // Each to its subscription's shard: also the work left in a shard that no longer exists after
+  // DELIVERY_SHARDS changed (its queue and retry schedule are no longer read by any worker).
+  const due: { id: string; attempts: number; subscription_id: string }[] = await db('messages')
     .where('status', 'pending')
     .where('next_attempt_at', '<', graceAgo)
     .orderBy('next_attempt_at')
     .limit(BATCH)
-    .select('id', 'attempts');
-  await enqueueDeliveries(queues, due);
+    .select('id', 'attempts', 'subscription_id');
+  await enqueueDeliveries(
+    queues,
+    due.map((m) => ({ id: m.id, attempts: m.attempts, subscriptionId: m.subscription_id })),
+  );
 
   const released = await requeueMessages(db, queues, (q) =>
     q
