@@ -2,22 +2,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
-import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct } from '../support/engine-fixtures.ts';
+import { hubEvent, insertActivation, insertFunction, insertPartner, insertProduct } from '../support/fixtures.ts';
 
 // A subscription's `ordering`: set at creation, changed later (also with messages waiting), refused when unknown.
 describe('subscription ordering', () => {
   let ctx: TestContext;
   let receiver: TestReceiver;
-  let partner: Awaited<ReturnType<typeof seedPartner>>;
+  let partner: Awaited<ReturnType<typeof insertPartner>>;
   let product: string;
 
   beforeAll(async () => {
     ctx = await startTestContext({ workers: true, env: { RETRY_SCHEDULE: '1h', RECONCILE_INTERVAL: '2s' } });
     receiver = await startReceiver();
-    await seedFunction(ctx.db, 'estates.read', ['estate.updated']);
-    partner = await seedPartner(ctx.db);
-    product = await seedProduct(ctx.db, partner.partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, 'ORDAPI', product);
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.updated'] });
+    partner = await insertPartner(ctx.db);
+    product = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    await insertActivation(ctx.db, 'ORDAPI', product);
   });
   afterAll(async () => {
     await receiver.close();

@@ -4,7 +4,7 @@ import { HUB_TOKEN, startTestContext, type TestContext } from '../support/contex
 import { eventually } from '../support/poll.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
 import { startWorkerProcess, stopWorkerProcess } from '../support/worker-process.ts';
-import { seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { insertActivation, insertFunction, insertPartner, insertProduct, insertSubscription } from '../support/fixtures.ts';
 import { byEntity, deliveries, interleavedEvents, outOfOrder } from '../support/ordering.ts';
 
 // Short leases and reconcile interval, so a dead worker's messages are taken over within seconds.
@@ -31,11 +31,11 @@ describe('ordered delivery across worker processes', () => {
   });
 
   it('keeps every entity in publication order with two workers, one SIGKILLed mid-run, and Redis emptied', async () => {
-    await seedFunction(ctx.db, 'estates.read', ['estate.updated']);
-    const { partner, apiKey } = await seedPartner(ctx.db);
-    const product = await seedProduct(ctx.db, partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, 'ORDER2', product);
-    const sub = await seedSubscription(ctx.db, { partnerId: partner.id, productId: product, functionKey: 'estates.read', url: receiver.url, eventTypes: ['estate.updated'], ordering: 'entity' });
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.updated'] });
+    const { partnerId, apiKey } = await insertPartner(ctx.db);
+    const product = await insertProduct(ctx.db, { partnerId, versions: [{ 'estates.read': {} }] });
+    await insertActivation(ctx.db, 'ORDER2', product);
+    const sub = await insertSubscription(ctx.db, { partnerId, productId: product, functionKey: 'estates.read', url: receiver.url, eventTypes: ['estate.updated'], ordering: 'entity' });
     // Slow enough that deliveries are in flight when a worker dies; the failing entity's first message fails twice.
     let failed = 0;
     receiver.behave((req) => {

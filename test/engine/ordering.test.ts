@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
-import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { hubEvent, insertActivation, insertFunction, insertPartner, insertProduct, insertSubscription } from '../support/fixtures.ts';
 import { byEntity, deliveries, interleavedEvents, outOfOrder } from '../support/ordering.ts';
 
 // Three attempts: the first retry soon, the last an hour later. An entity failing its first two
@@ -21,7 +21,7 @@ const first = (body: string, entity: string) => {
 describe('ordered delivery per entity', () => {
   let ctx: TestContext;
   const receivers: TestReceiver[] = [];
-  let partner: Awaited<ReturnType<typeof seedPartner>>;
+  let partner: Awaited<ReturnType<typeof insertPartner>>;
   let product: string;
 
   async function publish(events: ReturnType<typeof hubEvent>[]) {
@@ -52,14 +52,14 @@ describe('ordered delivery per entity', () => {
   const resend = async (messageId: string) => (await ctx.request('POST', `/v1/messages/${messageId}/resend`, { token: partner.apiKey })).status;
 
   const subscribe = (url: string, ordering: 'none' | 'entity', eventTypes = ['estate.updated']) =>
-    seedSubscription(ctx.db, { partnerId: partner.partner.id, productId: product, functionKey: 'estates.read', url, eventTypes, ordering });
+    insertSubscription(ctx.db, { partnerId: partner.partnerId, productId: product, functionKey: 'estates.read', url, eventTypes, ordering });
 
   beforeAll(async () => {
     ctx = await startTestContext({ workers: true, env: ENV });
-    await seedFunction(ctx.db, 'estates.read', ['estate.updated', 'estate.deleted']);
-    partner = await seedPartner(ctx.db);
-    product = await seedProduct(ctx.db, partner.partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, 'ORDER1', product);
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.updated', 'estate.deleted'] });
+    partner = await insertPartner(ctx.db);
+    product = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    await insertActivation(ctx.db, 'ORDER1', product);
   });
   afterAll(async () => {
     await Promise.all(receivers.map((r) => r.close()));

@@ -9,6 +9,7 @@ import { seedFunctions } from '#shared/db/seeds/functions';
 import { portalDirectory } from '#api/portal/static';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
+import { hubEvent, publishEvents } from '../support/fixtures.ts';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
 import { eventually } from '../support/poll.ts';
 import { CHROMIUM, CHROMIUM_ARGS } from '../../scripts/ops-board-screenshot.ts';
@@ -413,11 +414,7 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
   });
 
   const publish = async (id: string) => {
-    const res = await ctx.request('POST', '/v1/hub/events', {
-      token: HUB_TOKEN,
-      body: { events: [{ id, installationId: 'MSVPAR', type: 'estate.updated', entityId: 'est-42', occurredAt: new Date().toISOString(), data: { estateStatus: 'for_sale' } }] },
-    });
-    expect(res.status, res.text).toBe(202);
+    await publishEvents(ctx, [{ ...hubEvent('MSVPAR', 'estate.updated', { estateStatus: 'for_sale' }, 'est-42'), id }]);
   };
   /** Clicks Refresh until the delivery log has a row matching `name`. */
   const logRow = (name: RegExp) =>

@@ -1,5 +1,5 @@
 import type { ReceivedRequest } from './receiver.ts';
-import { hubEvent } from './engine-fixtures.ts';
+import { hubEvent } from './fixtures.ts';
 
 /** What a delivery carried, read from the request: the entity and its place in the entity's sequence. */
 export interface Delivered {

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { ok, partnerApi, type ResponseOf } from '../api';
-import { Checkbox, ErrorMessage, Field, Loading, Notice, Page, SelectField, ShownOnce, useAction, useLoad, when } from '../ui';
+import { Checkbox, ErrorMessage, Field, Loading, Notice, Page, SelectField, ShownOnce, Table, useAction, useLoad, when } from '../ui';
 import type { Product } from './products';
 
 type Subscription = ResponseOf<'/v1/subscriptions/{subscriptionId}', 'get'>;
@@ -24,36 +24,19 @@ export function SubscriptionList(props: { product: Product }) {
   return (
     <section aria-labelledby="push-title">
       <h2 id="push-title">Push subscriptions</h2>
-      {subscriptions.data ? (
-        subscriptions.data.data.length > 0 ? (
-          <table aria-label="Subscriptions">
-            <thead>
-              <tr>
-                <th scope="col">Receiver URL</th>
-                <th scope="col">Function</th>
-                <th scope="col">State</th>
-                <th scope="col">Last success</th>
-              </tr>
-            </thead>
-            <tbody>
-              {subscriptions.data.data.map((s) => (
-                <tr key={s.id}>
-                  <td>
-                    <a href={`#/subscriptions/${s.id}`}>{s.url}</a>
-                  </td>
-                  <td>{s.functionKey}</td>
-                  <td>{stateText(s)}</td>
-                  <td>{when(s.lastSuccessAt)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ) : (
-          <p>No subscriptions yet.</p>
-        )
-      ) : (
-        <Loading error={subscriptions.error} />
-      )}
+      <Table
+        label="Subscriptions"
+        rows={subscriptions.data?.data}
+        error={subscriptions.error}
+        rowKey={(s) => s.id}
+        empty={<p>No subscriptions yet.</p>}
+        columns={[
+          { header: 'Receiver URL', cell: (s) => <a href={`#/subscriptions/${s.id}`}>{s.url}</a> },
+          { header: 'Function', cell: (s) => s.functionKey },
+          { header: 'State', cell: (s) => stateText(s) },
+          { header: 'Last success', cell: (s) => when(s.lastSuccessAt) },
+        ]}
+      />
       {pushable.length > 0 ? (
         <a class="button" href={`#/products/${props.product.id}/subscriptions/new`}>
           Create subscription
@@ -358,28 +341,26 @@ function DeliveryLog(props: { entries: LogEntry[]; onChange: () => void }) {
   return (
     <>
       <ErrorMessage error={resend.error} what="The message was not sent again" />
-      <table aria-label="Delivery log">
-        <thead>
-          <tr>
-            <th scope="col">Event</th>
-            <th scope="col">Installation</th>
-            <th scope="col">Status</th>
-            <th scope="col">Attempts</th>
-            <th scope="col">Last answer</th>
-            <th scope="col">Created</th>
-            <th scope="col">
-              <span class="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.entries.map((m) => [
-            <tr key={m.id}>
-              <td>
+      <Table
+        label="Delivery log"
+        rows={props.entries}
+        rowKey={(m) => m.id}
+        detail={(m) => (open === m.id ? <Attempts messageId={m.id} /> : null)}
+        detailId={(m) => `attempts-${m.id}`}
+        columns={[
+          {
+            header: 'Event',
+            cell: (m) => (
+              <>
                 {m.eventType} <code>{m.eventId}</code>
-              </td>
-              <td>{m.installationId}</td>
-              <td>
+              </>
+            ),
+          },
+          { header: 'Installation', cell: (m) => m.installationId },
+          {
+            header: 'Status',
+            cell: (m) => (
+              <>
                 {m.status}
                 {m.waitingFor ? (
                   <span class="hint">
@@ -387,11 +368,18 @@ function DeliveryLog(props: { entries: LogEntry[]; onChange: () => void }) {
                     waiting for <code>{m.waitingFor}</code> ({m.entityId})
                   </span>
                 ) : null}
-              </td>
-              <td>{m.attempts}</td>
-              <td>{m.lastStatusCode ?? m.lastError ?? '–'}</td>
-              <td>{when(m.createdAt)}</td>
-              <td class="row-actions">
+              </>
+            ),
+          },
+          { header: 'Attempts', cell: (m) => m.attempts },
+          { header: 'Last answer', cell: (m) => m.lastStatusCode ?? m.lastError ?? '–' },
+          { header: 'Created', cell: (m) => when(m.createdAt) },
+          {
+            header: 'Actions',
+            hidden: true,
+            class: 'row-actions',
+            cell: (m) => (
+              <>
                 <button type="button" class="secondary" aria-expanded={open === m.id} aria-controls={`attempts-${m.id}`} aria-label={`Attempts of ${m.eventId}`} onClick={() => setOpen(open === m.id ? undefined : m.id)}>
                   Attempts
                 </button>
@@ -409,18 +397,11 @@ function DeliveryLog(props: { entries: LogEntry[]; onChange: () => void }) {
                 >
                   Resend
                 </button>
-              </td>
-            </tr>,
-            open === m.id ? (
-              <tr key={`${m.id}-attempts`} id={`attempts-${m.id}`}>
-                <td colSpan={7}>
-                  <Attempts messageId={m.id} />
-                </td>
-              </tr>
-            ) : null,
-          ])}
-        </tbody>
-      </table>
+              </>
+            ),
+          },
+        ]}
+      />
     </>
   );
 }
@@ -429,36 +410,19 @@ function Attempts(props: { messageId: string }) {
   const message = useLoad(() => ok(partnerApi.GET('/v1/messages/{messageId}', { params: { path: { messageId: props.messageId } } })), [props.messageId]);
   if (!message.data) return <Loading error={message.error} />;
   return (
-    <table aria-label={`Attempts of ${message.data.eventId}`}>
-      <thead>
-        <tr>
-          <th scope="col">Attempt</th>
-          <th scope="col">At</th>
-          <th scope="col">Outcome</th>
-          <th scope="col">Status</th>
-          <th scope="col">Took</th>
-          <th scope="col">Receiver's answer</th>
-        </tr>
-      </thead>
-      <tbody>
-        {message.data.attemptLog.map((a) => (
-          <tr key={a.attempt}>
-            <td>{a.attempt}</td>
-            <td>{when(a.attemptedAt)}</td>
-            <td>{a.outcome}</td>
-            <td>{a.statusCode ?? a.error ?? '–'}</td>
-            <td>{a.durationMs} ms</td>
-            <td>
-              <code>{a.responseBody ?? ''}</code>
-            </td>
-          </tr>
-        ))}
-        {message.data.attemptLog.length === 0 ? (
-          <tr>
-            <td colSpan={6}>No attempt yet.</td>
-          </tr>
-        ) : null}
-      </tbody>
-    </table>
+    <Table
+      label={`Attempts of ${message.data.eventId}`}
+      rows={message.data.attemptLog}
+      rowKey={(a) => a.attempt}
+      empty={<p>No attempt yet.</p>}
+      columns={[
+        { header: 'Attempt', cell: (a) => a.attempt },
+        { header: 'At', cell: (a) => when(a.attemptedAt) },
+        { header: 'Outcome', cell: (a) => a.outcome },
+        { header: 'Status', cell: (a) => a.statusCode ?? a.error ?? '–' },
+        { header: 'Took', cell: (a) => `${a.durationMs} ms` },
+        { header: "Receiver's answer", cell: (a) => <code>{a.responseBody ?? ''}</code> },
+      ]}
+    />
   );
 }
