@@ -11,8 +11,10 @@
  * with the same load against the same receiver. Results are also written to bench-results/.
  *
  * Options: --quick (smaller loads, for a smoke run), --keep (leave the schema for inspection),
- * --only raw,deliveries,peer,ingest,fanout,latency,latency5k,redis,retention (some phases; the
- * table shows those; retention: dropping a day partition of attempts beside a DELETE of its rows),
+ * --only raw,deliveries,peer,ingest,fanout,latency,latency5k,redis,retention,ordering (some
+ * phases; the table shows those; retention: dropping a day partition of attempts beside a DELETE
+ * of its rows; ordering: deliveries/s and CPU per delivery of entity-ordered subscriptions beside
+ * unordered ones under the same load of 1000 entities),
  * --workers 1,2,4 (the scaling phase: the production build with N worker processes for each N,
  * against a Postgres and a Redis of its own, printing deliveries/s, scaling efficiency, CPU
  * time per delivery of each process kind from /proc, and per delivery the rows written, WAL
@@ -47,7 +49,7 @@ const { values: args } = parseArgs({
     workers: { type: 'string' },
   },
 });
-const PHASES = ['raw', 'deliveries', 'peer', 'ingest', 'fanout', 'latency', 'latency5k', 'redis', 'retention'] as const;
+const PHASES = ['raw', 'deliveries', 'peer', 'ingest', 'fanout', 'latency', 'latency5k', 'redis', 'retention', 'ordering'] as const;
 const workerCounts = args.workers ? args.workers.split(',').map(Number) : [];
 if (workerCounts.some((n) => !Number.isInteger(n) || n < 1 || n > 32)) throw new Error('--workers takes worker counts such as 1,2,4');
 // --workers alone runs only the scaling phase; with --only, the phases named as well.
@@ -426,6 +428,81 @@ async function measureDeliveries(system: System): Promise<DeliveryRun & { cpuMic
   const cpuBefore = await ownCpu(system);
   const run = await deliver(QUICK ? 200 : 1000);
   return { ...run, cpuMicrosPerDelivery: cpuMicrosPer(cpuBefore, await ownCpu(system), run.messages) };
+}
+
+/** One half of the ordering phase. */
+interface OrderingRun {
+  perSecond: number;
+  messages: number;
+  seconds: number;
+  /** CPU µs per delivery of each process kind (Postgres and Redis: the phase's own servers). */
+  cpuMicrosPerDelivery: Record<CpuKind, number>;
+}
+
+/**
+ * Entity ordering beside none, in one run and one system (with a Postgres and a Redis of its
+ * own, so their CPU per delivery is the phase's alone): 10 subscriptions ordering `none`, then 10
+ * ordering `entity` (each set on an installation of its own), each fed the same load: 1000
+ * entities × 5 events of 1 KiB, interleaved (round k holds every entity's k-th event), in
+ * batches of 100. An ordered entity's next message starts only after the one before it was
+ * recorded, so 1000 entities × 10 subscriptions are 10,000 chains, each one request at a time.
+ */
+async function measureOrdering(receiverPort: number): Promise<{ unordered: OrderingRun; ordered: OrderingRun; ratio: number; services: string }> {
+  const entities = 1000;
+  const perEntity = QUICK ? 2 : 5;
+  const subs = 10;
+  const services = await startMeasuredServices();
+  const redis = createRedis(services.redis.url);
+  try {
+    const system = await startSystem(services.pg, services.redis, receiverPort, { RETRY_SCHEDULE: '1h,2h', DELIVERY_CONCURRENCY: '256' });
+    try {
+      const run = async (installationId: string, ordering: 'none' | 'entity'): Promise<OrderingRun> => {
+        const owner = await seedProduct(system.db, installationId);
+        await seedSubscriptions(system, owner, subs, `${system.receiverUrl}/ordering-${ordering}`);
+        await system.db('subscriptions').where({ product_id: owner.productId }).update({ ordering });
+        const expected = entities * perEntity * subs;
+        const done = async () =>
+          Number(
+            (await system.db('messages as m').join('subscriptions as s', 's.id', 'm.subscription_id').where({ 's.product_id': owner.productId, 'm.status': 'succeeded' }).count({ n: '*' }).first())?.n ?? 0,
+          );
+        await sleep(1000); // the routing table reloads
+        const cpuBefore = cpuByKind(system, services);
+        const started = Date.now();
+        for (let round = 0; round < perEntity; round++) {
+          for (let e = 0; e < entities; e += 100) {
+            await publish(system, events(100, installationId).map((event, j) => ({ ...event, entityId: `ent-${e + j}`, data: { ...event.data, round } })));
+          }
+        }
+        await until(
+          async () => {
+            const n = await done();
+            progress(`ordering ${ordering}: ${n}/${expected} delivered (${Math.round(n / ((Date.now() - started) / 1000))}/s)`);
+            return n >= expected;
+          },
+          600_000,
+          `ordering ${ordering}`,
+          250,
+        );
+        const seconds = (Date.now() - started) / 1000;
+        const cpuAfter = cpuByKind(system, services);
+        const micros = (kind: CpuKind) => Math.round(((cpuAfter[kind] - cpuBefore[kind]) * 1e6) / expected);
+        return {
+          perSecond: Math.round(expected / seconds),
+          messages: expected,
+          seconds: Math.round(seconds * 10) / 10,
+          cpuMicrosPerDelivery: { worker: micros('worker'), api: micros('api'), postgres: micros('postgres'), redis: micros('redis') },
+        };
+      };
+      const unordered = await run('ORDNONE', 'none');
+      const ordered = await run('ORDENTITY', 'entity');
+      return { unordered, ordered, ratio: Math.round((ordered.perSecond / unordered.perSecond) * 100) / 100, services: services.description };
+    } finally {
+      await stopSystem(system, redis);
+    }
+  } finally {
+    await redis.quit();
+    await services.stop();
+  }
 }
 
 /**
@@ -833,7 +910,7 @@ async function main(): Promise<void> {
     }
 
     // Retries far away, so the Redis measurement sees delayed jobs rather than attempts.
-    if (PHASES.some((phase) => phase !== 'raw' && phase !== 'retention' && runs(phase))) {
+    if (PHASES.some((phase) => phase !== 'raw' && phase !== 'retention' && phase !== 'ordering' && runs(phase))) {
       const system = await startSystem(pg, redisService, receiver.port, { RETRY_SCHEDULE: '1h,2h', DELIVERY_CONCURRENCY: '256' });
       try {
         if (runs('deliveries')) {
@@ -856,6 +933,7 @@ async function main(): Promise<void> {
       }
     }
     if (runs('retention')) results.retention = await measureRetention(pg.url, QUICK ? 50_000 : 200_000);
+    if (runs('ordering')) results.ordering = await measureOrdering(receiver.port);
     if (workerCounts.length > 0) results.scaling = await measureScaling(receiver);
   } finally {
     doneProgress();
@@ -879,6 +957,7 @@ function report(results: Record<string, unknown>): void {
     worker: { rssMb: number; peakMb: number; idleMb: number; heap: { heapUsedMb: number; heapTotalMb: number; externalMb: number } | null };
     retention: RetentionResult;
     scaling: { rows: ScalingRow[]; services: string };
+    ordering: { unordered: OrderingRun; ordered: OrderingRun; ratio: number; services: string };
   }>;
   const check = (ok: boolean) => (ok ? 'met' : 'MISSED');
   const rows: [string, string, string, string][] = [];
@@ -914,6 +993,13 @@ function report(results: Record<string, unknown>): void {
   if (r.redisPerPendingDelivery) {
     const { bytes, pending } = r.redisPerPendingDelivery;
     rows.push([`Redis bytes per pending delivery (${pending} retries)`, String(bytes), '<= 600', check(bytes <= 600)]);
+  }
+  if (r.ordering) {
+    const { unordered, ordered, ratio } = r.ordering;
+    const cpu = (run: OrderingRun) => `worker ${run.cpuMicrosPerDelivery.worker} µs, postgres ${run.cpuMicrosPerDelivery.postgres} µs per delivery`;
+    rows.push([`unordered deliveries/s, 1000 entities (${unordered.messages} in ${unordered.seconds} s; ${cpu(unordered)})`, String(unordered.perSecond), '', '']);
+    rows.push([`entity-ordered deliveries/s, 1000 entities (${ordered.messages} in ${ordered.seconds} s; ${cpu(ordered)})`, String(ordered.perSecond), '', '']);
+    rows.push(['  ordered / unordered', ratio.toFixed(2), '>= 0.50', check(ratio >= 0.5)]);
   }
   if (r.worker) {
     rows.push(['worker RSS MB at the end (peak; idle after start)', `${r.worker.rssMb} (${r.worker.peakMb}; ${r.worker.idleMb})`, '<= 150', check(r.worker.rssMb <= 150)]);

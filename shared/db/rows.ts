@@ -162,6 +162,8 @@ export type SubscriptionRow = {
   max_rate_per_second: number | null;
   /** The partner's own limit, at most the ceiling; null: the ceiling. */
   rate_per_second: number | null;
+  /** `entity`: one entity's messages go one at a time, in publication order (0011). */
+  ordering: 'none' | 'entity';
   created_at: Date;
   updated_at: Date;
   deleted_at: Date | null;
@@ -177,6 +179,8 @@ export type EventRow = {
   data: unknown;
   received_at: Date;
   fanout_at: Date | null;
+  /** Publication order (bigint, as text); null for events older than 0011. */
+  seq: string | null;
 };
 
 /** A `messages` row (0003): one event for one subscription. */
@@ -193,6 +197,10 @@ export type MessageRow = {
   created_at: Date;
   updated_at: Date;
   succeeded_at: Date | null;
+  /** `<installation>/<entityId>` on messages delivered in entity order; null otherwise (0011). */
+  entity_key: string | null;
+  /** The event's publication order, on ordered messages (bigint, as text). */
+  seq: string | null;
 };
 
 /** An `attempts` row (0003, response fields 0007): one delivery attempt of a message. */

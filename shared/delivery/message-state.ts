@@ -6,6 +6,10 @@
  *   `next_attempt_at` is the lease's end; only the holder renews it, and nobody else may take the
  *   message before it ends. Without an owner, `next_attempt_at` is simply when it is due.
  * - `held`: its subscription is paused or disabled; released when it is active again.
+ * - Ordered (`entity_key` set: its subscription orders by entity, migration 0011): a pending
+ *   message is taken only while nothing earlier of its entity is unfinished (see ENTITY_CLEAR);
+ *   one that must wait is pending with no owner and no due time (`next_attempt_at` null) until
+ *   the one before it finishes and hands on (shared/delivery/ordering.ts).
  * - `succeeded`, `dead` (the last retry failed; kept and replayable), `cancelled` (its
  *   subscription was deleted).
  *
@@ -24,6 +28,9 @@ export interface NewMessage {
   /** For pending: the lease's end, or when it is due. */
   nextAttemptAt: Date | null;
   leaseOwner: string | null;
+  /** Ordered messages: `<installation>/<entityId>` and the event's publication order (shared/delivery/ordering.ts). */
+  entityKey?: string | null;
+  seq?: string | null;
   /**
    * The partition key (docs/partitioning.md); default `now`. The fan-out gives its event's
    * received_at, so a message derived again for the same event hits the same unique key.
@@ -35,10 +42,10 @@ export interface NewMessage {
 export async function insertMessages(db: Db, messages: NewMessage[], now: Date = new Date()): Promise<string[]> {
   if (messages.length === 0) return [];
   const result = await db.raw(
-    `insert into messages (id, event_id, subscription_id, status, next_attempt_at, lease_owner, created_at, updated_at)
-     select v.id, v.event_id, v.subscription_id, v.status, v.next_attempt_at, v.lease_owner, coalesce(v.created_at, ?), ?
-     from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::text[], ?::timestamptz[])
-       as v(id, event_id, subscription_id, status, next_attempt_at, lease_owner, created_at)
+    `insert into messages (id, event_id, subscription_id, status, next_attempt_at, lease_owner, created_at, entity_key, seq, updated_at)
+     select v.id, v.event_id, v.subscription_id, v.status, v.next_attempt_at, v.lease_owner, coalesce(v.created_at, ?), v.entity_key, v.seq, ?
+     from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::text[], ?::timestamptz[], ?::text[], ?::bigint[])
+       as v(id, event_id, subscription_id, status, next_attempt_at, lease_owner, created_at, entity_key, seq)
      on conflict (event_id, subscription_id, created_at) do nothing
      returning id`,
     [
@@ -52,6 +59,8 @@ export async function insertMessages(db: Db, messages: NewMessage[], now: Date =
         messages.map((m) => m.nextAttemptAt),
         messages.map((m) => m.leaseOwner),
         messages.map((m) => m.createdAt ?? null),
+        messages.map((m) => m.entityKey ?? null),
+        messages.map((m) => m.seq ?? null),
       ),
     ],
   );
@@ -70,28 +79,118 @@ export interface ClaimedMessage {
   entity_id: string | null;
   occurred_at: Date;
   data: unknown;
+  /** Set on an ordered message: after its outcome, the next of its entity is handed on. */
+  entity_key: string | null;
 }
+
+/**
+ * SQL, over a message aliased `m`: nothing earlier of its entity is unfinished. True for an
+ * unordered message at once; for an ordered one, no earlier pending or held message of the same
+ * (entity, subscription) exists, and no earlier event of the entity waits for its fan-out (its
+ * messages may not exist yet). Finished is final here (a replay drops the entity key, see
+ * reopenMessages), so a statement's snapshot can only err towards waiting, never towards
+ * sending two of one entity at once.
+ */
+const ENTITY_CLEAR = `(m.entity_key is null or (
+    not exists (select 1 from messages p
+                where p.entity_key = m.entity_key and p.subscription_id = m.subscription_id and p.seq < m.seq
+                  and p.entity_key is not null and p.status in ('pending', 'held'))
+    and not exists (select 1 from events f
+                    where f.installation_id || '/' || f.entity_id = m.entity_key and f.seq < m.seq
+                      and f.fanout_at is null and f.entity_id is not null)))`;
 
 /**
  * Takes messages for delivery: of those given, the ones that are pending and due (or whose lease
  * ran out) are leased to `owner` for `leaseMs`, atomically, and come back with their events in
  * the same statement. Two jobs carrying the same message cannot both take it. `now() + 1 s`
  * admits a job that fires a moment early; a live lease is never taken (renewals keep a lease
- * more than that ahead of now).
+ * more than that ahead of now). An ordered message is taken only when nothing earlier of its
+ * entity is unfinished; otherwise it is set waiting (no owner, no due time) in the same
+ * statement, and the one before it hands on when it finishes.
  */
 export async function claimMessages(db: Knex, ids: string[], leaseMs: number, owner: string): Promise<ClaimedMessage[]> {
   if (ids.length === 0) return [];
   const result = await db.raw(
-    `with claimed as (
-       update messages set next_attempt_at = now() + (? * interval '1 millisecond'), lease_owner = ?
-       where id = any(?::text[]) and status = 'pending'
-         and (next_attempt_at <= now() or (lease_owner is null and next_attempt_at <= now() + interval '1 second'))
-       returning id, attempts, created_at, subscription_id, event_id)
-     select c.id, c.attempts, c.created_at, c.subscription_id, c.event_id, e.installation_id, e.type, e.entity_id, e.occurred_at, e.data
-     from claimed c join events e on e.id = c.event_id`,
+    `with moved as (
+       update messages m set
+         next_attempt_at = case when ${ENTITY_CLEAR} then now() + (? * interval '1 millisecond') end,
+         lease_owner = case when ${ENTITY_CLEAR} then ? end
+       where m.id = any(?::text[]) and m.status = 'pending'
+         and (m.next_attempt_at <= now() or (m.lease_owner is null and (m.next_attempt_at is null or m.next_attempt_at <= now() + interval '1 second')))
+       returning m.id, m.attempts, m.created_at, m.subscription_id, m.event_id, m.entity_key, m.lease_owner)
+     select c.id, c.attempts, c.created_at, c.subscription_id, c.event_id, c.entity_key,
+            e.installation_id, e.type, e.entity_id, e.occurred_at, e.data
+     from moved c join events e on e.id = c.event_id
+     where c.lease_owner is not null`,
     [leaseMs, owner, ...columnBindings(ids)],
   );
   return result.rows as ClaimedMessage[];
+}
+
+/** An (entity, subscription) whose next message may be due: one finished, or an event of the entity was fanned out. */
+export interface EntityLine {
+  entityKey: string;
+  subscriptionId: string;
+}
+
+/**
+ * The first unfinished message of each line, when it is pending (a held head waits for its
+ * subscription). Whether it may go now (due, not leased, nothing earlier unfanned) is the
+ * claim's to decide.
+ */
+export async function entityHeads(db: Db, lines: EntityLine[]): Promise<string[]> {
+  if (lines.length === 0) return [];
+  const result = await db.raw(
+    `select h.id
+     from (select distinct * from unnest(?::text[], ?::text[]) as k(entity_key, subscription_id)) k
+     cross join lateral (
+       select o.id, o.status from messages o
+       where o.entity_key = k.entity_key and o.subscription_id = k.subscription_id
+         and o.entity_key is not null and o.status in ('pending', 'held')
+       order by o.seq limit 1) h
+     where h.status = 'pending'`,
+    columnBindings(
+      lines.map((l) => l.entityKey),
+      lines.map((l) => l.subscriptionId),
+    ),
+  );
+  return (result.rows as { id: string }[]).map((r) => r.id);
+}
+
+/**
+ * Heads that nobody handed on (a worker died between an outcome's commit and the hand-on, or
+ * the fan-out's): the first unfinished message of an (entity, subscription), waiting, with
+ * nothing earlier unfanned. One walk over the open ordered messages (their index, in order);
+ * the check runs on each line's first only. At most `limit`.
+ */
+export async function orphanedHeads(db: Db, limit: number): Promise<{ id: string; attempts: number; subscriptionId: string }[]> {
+  const result = await db.raw(
+    `select m.id, m.attempts, m.subscription_id as "subscriptionId" from (
+       select distinct on (o.entity_key, o.subscription_id) o.id, o.attempts, o.status, o.next_attempt_at, o.entity_key, o.subscription_id, o.seq
+       from messages o
+       where o.entity_key is not null and o.status in ('pending', 'held')
+       order by o.entity_key, o.subscription_id, o.seq) m
+     where m.status = 'pending' and m.next_attempt_at is null and ${ENTITY_CLEAR}
+     limit ?`,
+    [limit],
+  );
+  return result.rows as { id: string; attempts: number; subscriptionId: string }[];
+}
+
+/**
+ * Turns ordering off for a subscription's unfinished messages (its ordering became `none`):
+ * they lose their entity key, and those waiting become due now. Returns the ones that waited.
+ */
+export async function dropOrdering(db: Db, subscriptionId: string): Promise<{ id: string; attempts: number; subscriptionId: string }[]> {
+  const result = await db.raw(
+    `update messages m set entity_key = null, seq = null,
+       next_attempt_at = case when m.status = 'pending' and m.next_attempt_at is null then now() else m.next_attempt_at end,
+       updated_at = now()
+     where m.subscription_id = ? and m.entity_key is not null and m.status in ('pending', 'held')
+     returning m.id, m.attempts, (m.status = 'pending' and m.lease_owner is null and m.next_attempt_at <= now()) as released`,
+    [subscriptionId],
+  );
+  return (result.rows as { id: string; attempts: number; released: boolean }[]).filter((r) => r.released).map(({ id, attempts }) => ({ id, attempts, subscriptionId }));
 }
 
 /** A lease a worker holds on a message. */
@@ -137,14 +236,24 @@ export async function releaseLeases(db: Db, leases: Lease[]): Promise<void> {
 /**
  * Makes messages pending and due now (resend, recover, dead-letter replay, held ones released),
  * whatever their state but cancelled, except a pending message whose lease is live: it is in a
- * worker's lane or in flight already, and a second copy would be in flight twice. Returns them.
+ * worker's lane or in flight already, and a second copy would be in flight twice. A finished
+ * message (succeeded, dead) reopened leaves its entity's order; a held or pending one keeps its
+ * place (a waiting one is set waiting again by its claim). Returns them.
  */
 export async function reopenMessages(db: Db, where: (q: Knex.QueryBuilder) => void): Promise<{ id: string; attempts: number; subscription_id: string }[]> {
   return db('messages')
     .where(where)
     .whereNot('status', 'cancelled')
     .whereNot((live) => live.where('status', 'pending').whereNotNull('lease_owner').where('next_attempt_at', '>', db.fn.now()))
-    .update({ status: 'pending', next_attempt_at: db.fn.now(), lease_owner: null, updated_at: db.fn.now() })
+    // A finished message sent again (resend, replay) goes as it comes, outside its entity's
+    // order; an unfinished one (held, or pending: waiting or retrying) keeps its place in it.
+    .update({
+      status: 'pending',
+      next_attempt_at: db.fn.now(),
+      lease_owner: null,
+      updated_at: db.fn.now(),
+      entity_key: db.raw("case when status in ('held', 'pending') then entity_key end"),
+    })
     .returning(['id', 'attempts', 'subscription_id']);
 }
 

@@ -1,12 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { createTestPartner, type TestPartner } from '../support/portal.ts';
-import {
-  createActiveProduct,
-  createInstallation,
-  createLegacyGrant,
-  putFunction,
-} from '../support/products.ts';
+import { createFunction, createInstallation, createLegacyGrant, createPartner, createProduct, type TestPartner } from '../support/fixtures.ts';
 
 describe('POST /v1/hub/access-check', () => {
   let ctx: TestContext;
@@ -28,14 +22,14 @@ describe('POST /v1/hub/access-check', () => {
 
   beforeAll(async () => {
     ctx = await startTestContext();
-    partner = await createTestPartner(ctx, { name: 'Gatekeeper' });
-    stranger = await createTestPartner(ctx, { name: 'Stranger' });
+    partner = await createPartner(ctx, { name: 'Gatekeeper' });
+    stranger = await createPartner(ctx, { name: 'Stranger' });
     customer = await createInstallation(ctx);
     outsider = await createInstallation(ctx);
-    await putFunction(ctx, { key: 'estates.read', eventTypes: ['estate.updated'], filterFields: ['departmentId'] });
-    await putFunction(ctx, { key: 'contacts.read' });
-    await putFunction(ctx, { key: 'documents.read' });
-    product = await createActiveProduct(ctx, partner.apiKey, {
+    await createFunction(ctx, { key: 'estates.read', eventTypes: ['estate.updated'], filterFields: ['departmentId'] });
+    await createFunction(ctx, { key: 'contacts.read' });
+    await createFunction(ctx, { key: 'documents.read' });
+    product = await createProduct(ctx, partner.apiKey, {
       functions: ['estates.read'],
       availability: { mode: 'restricted', installationIds: [customer, 'MSVPAR'] },
     });
@@ -73,7 +67,7 @@ describe('POST /v1/hub/access-check', () => {
   });
 
   it('denies a key that is malformed, wrong, or another product’s: invalid_key', async () => {
-    const other = await createActiveProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
+    const other = await createProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
     const otherKey = await addKey(other.id);
     const [, lookup] = creds.accessKey.split('_');
     const wrongSecret = `hhp_${lookup}_${'A'.repeat(43)}`;
@@ -102,11 +96,10 @@ describe('POST /v1/hub/access-check', () => {
   });
 
   it('denies while the product has no active version: product_inactive', async () => {
-    const draft = await partnerCall('POST', '/v1/products', { name: 'Gatekeeper Draft', type: 'rights', availability: { mode: 'all' } });
-    await partnerCall('PUT', `/v1/products/${draft.body.id}/versions/1/functions/estates.read`);
-    const key = await addKey(draft.body.id);
+    const draft = await createProduct(ctx, partner.apiKey, { name: 'Gatekeeper Draft', functions: ['estates.read'], availability: { mode: 'all' }, activate: false });
+    const key = await addKey(draft.id);
     const res = await check(request({ login: key.login, accessKey: key.accessKey }));
-    expect(res.body).toEqual({ allowed: false, reason: 'product_inactive', via: null, productId: draft.body.id });
+    expect(res.body).toEqual({ allowed: false, reason: 'product_inactive', via: null, productId: draft.id });
   });
 
   it('denies an installation the product is not available to: not_available', async () => {
@@ -125,7 +118,7 @@ describe('POST /v1/hub/access-check', () => {
 
   it('grants what the installation’s version grants, not what a newer, unconfirmed one does', async () => {
     const installation = await createInstallation(ctx);
-    const p = await createActiveProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
+    const p = await createProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
     const key = await addKey(p.id);
     await hub('POST', `/v1/installations/${installation}/products/${p.id}/activate`);
     await partnerCall('POST', `/v1/products/${p.id}/versions`);
@@ -143,7 +136,7 @@ describe('POST /v1/hub/access-check', () => {
 
   it('stops granting when the installation deactivates the product', async () => {
     const installation = await createInstallation(ctx);
-    const p = await createActiveProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
+    const p = await createProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
     const key = await addKey(p.id);
     await hub('POST', `/v1/installations/${installation}/products/${p.id}/activate`);
     const ask = () => check({ login: key.login, accessKey: key.accessKey, installationId: installation, functionKey: 'estates.read' });
@@ -163,22 +156,22 @@ describe('POST /v1/hub/access-check', () => {
     });
 
     it('are honoured even while the product is inactive', async () => {
-      const draft = await partnerCall('POST', '/v1/products', { name: 'Gatekeeper Legacy Draft', type: 'rights' });
-      const key = await addKey(draft.body.id);
+      const draft = await createProduct(ctx, partner.apiKey, { name: 'Gatekeeper Legacy Draft', functions: [], activate: false });
+      const key = await addKey(draft.id);
       await createLegacyGrant(ctx, { partnerId: partner.partnerId, installationId: customer, functionKey: 'documents.read' });
       const res = await check({ login: key.login, accessKey: key.accessKey, installationId: customer, functionKey: 'documents.read' });
-      expect(res.body).toEqual({ allowed: true, reason: 'legacy_grant', via: 'legacy', productId: draft.body.id });
+      expect(res.body).toEqual({ allowed: true, reason: 'legacy_grant', via: 'legacy', productId: draft.id });
     });
 
     it('need valid credentials, and count only for their own partner', async () => {
       const installation = await createInstallation(ctx);
       await createLegacyGrant(ctx, { partnerId: partner.partnerId, installationId: installation, functionKey: 'estates.read' });
-      const spare = await addKey((await createActiveProduct(ctx, partner.apiKey, { functions: ['contacts.read'] })).id);
+      const spare = await addKey((await createProduct(ctx, partner.apiKey, { functions: ['contacts.read'] })).id);
       await ctx.db('product_credentials').where({ id: spare.keyId }).update({ revoked_at: ctx.db.fn.now() });
       const revoked = await check({ login: spare.login, accessKey: spare.accessKey, installationId: installation, functionKey: 'estates.read' });
       expect(revoked.body).toMatchObject({ allowed: false, reason: 'key_revoked' });
 
-      const theirs = await createActiveProduct(ctx, stranger.apiKey, { functions: ['contacts.read'], availability: { mode: 'all' } });
+      const theirs = await createProduct(ctx, stranger.apiKey, { functions: ['contacts.read'], availability: { mode: 'all' } });
       const theirKey = (await ctx.request('POST', `/v1/products/${theirs.id}/credentials`, { token: stranger.apiKey })).body;
       const foreign = await check({ login: theirKey.login, accessKey: theirKey.accessKey, installationId: installation, functionKey: 'estates.read' });
       expect(foreign.body).toMatchObject({ allowed: false, reason: 'not_activated', via: null });

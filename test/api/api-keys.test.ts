@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashSecret } from '#shared/tokens';
 import { OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { auditFor, createTestPartner, signInByEmail, type TestPartner } from '../support/portal.ts';
+import { auditFor, createPartner, signInByEmail, type TestPartner } from '../support/fixtures.ts';
 
 /**
  * A person's own API keys at /v1/api-keys: a user signed in by e-mail mints named standing keys
@@ -16,7 +16,7 @@ describe('API keys a person controls', () => {
 
   beforeAll(async () => {
     ctx = await startTestContext({ env: { RATE_LIMIT_AUTH_PER_CLIENT: '1000/15m', RATE_LIMIT_APPLICATIONS: '1000/1h' } });
-    partner = await createTestPartner(ctx, { name: 'Keyholder AS', contactEmail: 'keys@keyholder.test' });
+    partner = await createPartner(ctx, { name: 'Keyholder AS', contactEmail: 'keys@keyholder.test' });
     const { verified } = await signInByEmail(ctx, 'keys@keyholder.test');
     expect(verified.status, verified.text).toBe(200);
     session = verified.body.token;

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ServerResponse } from 'node:http';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { createTestPartner, type TestPartner } from '../support/portal.ts';
-import { PUSHABLE, pushSetup, startReceiver, type PartnerFixture, type Receiver } from '../support/push-fixtures.ts';
+import { startReceiver, type TestReceiver } from '../support/receiver.ts';
+import { createPartner, PUSHABLE, pushSetup, type TestPartner } from '../support/fixtures.ts';
 import { eventually } from '../support/poll.ts';
 import { prune } from '#worker/maintenance/prune';
 import type { Job } from 'bullmq';
@@ -13,9 +12,9 @@ import type { Job } from 'bullmq';
  * answer's shape.
  */
 let ctx: TestContext;
-let receiver: Receiver;
-let push: PartnerFixture & { productId: string };
-let other: PartnerFixture & { productId: string };
+let receiver: TestReceiver;
+let push: TestPartner & { productId: string };
+let other: TestPartner & { productId: string };
 let portal: TestPartner;
 
 beforeAll(async () => {
@@ -23,7 +22,7 @@ beforeAll(async () => {
   receiver = await startReceiver();
   push = await pushSetup(ctx.db);
   other = await pushSetup(ctx.db);
-  portal = await createTestPartner(ctx);
+  portal = await createPartner(ctx);
 });
 afterAll(async () => {
   await receiver.close();
@@ -91,19 +90,19 @@ describe('Idempotency-Key', () => {
   });
 
   it('a duplicate while the first request still runs is 409 with Retry-After, then the answer is replayed', async () => {
-    let hold: ServerResponse | null = null;
-    const slow = await startReceiver((_req, res) => {
-      hold = res;
-    });
+    // The receiver holds the verification request until the test releases it.
+    const releases: (() => void)[] = [];
+    const slow = await startReceiver();
+    slow.behave(() => new Promise((resolve) => releases.push(() => resolve({ status: 200, body: 'ok' }))));
     try {
       const body = { functionKey: PUSHABLE, url: slow.url };
       const first = createSubscription(push.apiKey, push.productId, body, 'in-flight');
-      await eventually(async () => hold, 'the verification request to arrive');
+      await eventually(() => releases.length > 0, 'the verification request to arrive');
       const during = await createSubscription(push.apiKey, push.productId, body, 'in-flight');
       expect(during.status).toBe(409);
       expect(during.body.error.code).toBe('idempotency_key_in_use');
       expect(during.headers.get('retry-after')).toBe('1');
-      hold!.end('ok');
+      releases[0]!();
       const done = await first;
       expect(done.status).toBe(201);
       const after = await createSubscription(push.apiKey, push.productId, body, 'in-flight');

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '#shared/ids';
 import { startTestContext, type TestContext } from '../support/context.ts';
-import { PUSHABLE, pushSetup, startReceiver, type PartnerFixture, type Receiver } from '../support/push-fixtures.ts';
+import { startReceiver, type TestReceiver } from '../support/receiver.ts';
+import { createSubscription, PUSHABLE, pushSetup, type TestPartner } from '../support/fixtures.ts';
 
 /**
  * The delivery log through the real app: the attempt lists of a message and of a subscription,
@@ -9,9 +10,9 @@ import { PUSHABLE, pushSetup, startReceiver, type PartnerFixture, type Receiver 
  * written straight to the tables (no worker runs), so every figure is known.
  */
 let ctx: TestContext;
-let receiver: Receiver;
-let partner: PartnerFixture & { productId: string };
-let stranger: PartnerFixture & { productId: string };
+let receiver: TestReceiver;
+let partner: TestPartner & { productId: string };
+let stranger: TestPartner & { productId: string };
 
 beforeAll(async () => {
   ctx = await startTestContext();
@@ -25,9 +26,7 @@ afterAll(async () => {
 });
 
 async function subscribe(): Promise<string> {
-  const res = await ctx.request('POST', `/v1/products/${partner.productId}/subscriptions`, { token: partner.apiKey, body: { functionKey: PUSHABLE, url: receiver.url } });
-  expect(res.status, res.text).toBe(201);
-  return res.body.id as string;
+  return (await createSubscription(ctx, partner.apiKey, partner.productId, { functionKey: PUSHABLE, url: receiver.url })).id;
 }
 
 const HOUR = 3_600_000;

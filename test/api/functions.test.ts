@@ -2,14 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_FUNCTIONS, seedFunctions } from '#shared/db/seeds/functions';
 import { newId } from '#shared/ids';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { auditFor, createTestPartner, insertProduct, walkPages, type TestPartner } from '../support/portal.ts';
+import { auditFor, createPartner, insertProduct, type TestPartner, walkPages } from '../support/fixtures.ts';
 
 describe('the function catalog', () => {
   let ctx: TestContext;
   let partner: TestPartner;
   beforeAll(async () => {
     ctx = await startTestContext();
-    partner = await createTestPartner(ctx);
+    partner = await createPartner(ctx);
   });
   afterAll(async () => {
     await ctx.stop();
@@ -141,7 +141,7 @@ describe('the function catalog', () => {
 
     it('refuses to drop a filter field a product version filters by, or an event type a live subscription wants (409)', async () => {
       expect((await put('valuations.read', { name: 'Read valuations', eventTypes: ['valuation.created', 'valuation.updated'], filterFields: ['departmentId', 'valuationType'] })).status).toBe(200);
-      const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: { 1: ['valuations.read'] } });
+      const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [['valuations.read']] });
       await ctx.db('version_functions').where({ product_id: productId, function_key: 'valuations.read' }).update({ filters: { departmentId: ['d1'] } });
       await ctx.db('subscriptions').insert({
         id: newId('subscription'),

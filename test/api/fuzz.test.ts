@@ -26,7 +26,7 @@ import { createApp } from '#api/app';
 import { buildOpenApiDocument, documentOptions } from '#api/docs/document';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
-import { addTestUser, createTestPartner } from '../support/portal.ts';
+import { createPartner, createUser } from '../support/fixtures.ts';
 import { encodeText, nastyString, nearValid, serialize, wireText, type JsonSchema, type KnownValues } from '../support/fuzz.ts';
 
 const ROUNDS = Number(process.env.FUZZ_ROUNDS ?? 10);
@@ -84,8 +84,8 @@ describe('fuzzing every route', () => {
     }));
 
     // Real rows for the fuzz to aim at, made through the API where it can.
-    const partner = await createTestPartner(ctx, { name: `Fuzz ${randomText(6)}` });
-    const user = await addTestUser(ctx, partner.apiKey);
+    const partner = await createPartner(ctx, { name: `Fuzz ${randomText(6)}` });
+    const user = await createUser(ctx, partner.apiKey);
     const call = async (method: string, path: string, token: string, body?: unknown) => {
       const res = await ctx.request(method, path, { token, body });
       expect(res.status, `${method} ${path}: ${res.text}`).toBeLessThan(300);

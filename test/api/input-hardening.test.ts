@@ -5,8 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { createTestPartner, type TestPartner } from '../support/portal.ts';
-import { hubEvent, seedFunction, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { createPartner, hubEvent, insertFunction, insertProduct, insertSubscription, type TestPartner } from '../support/fixtures.ts';
 
 /** JSON text nested `depth` arrays deep (JSON.stringify would overflow building it). */
 const deepJson = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
@@ -17,10 +16,10 @@ describe('input no route may take', () => {
   let subscriptionId: string;
   beforeAll(async () => {
     ctx = await startTestContext({ env: { RATE_LIMIT_AUTH_PER_CLIENT: '1000/15m' } });
-    partner = await createTestPartner(ctx);
-    await seedFunction(ctx.db, 'estates.read', ['estate.created', 'estate.updated']);
-    const productId = await seedProduct(ctx.db, partner.partnerId, { 'estates.read': {} });
-    ({ id: subscriptionId } = await seedSubscription(ctx.db, {
+    partner = await createPartner(ctx);
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.created', 'estate.updated'] });
+    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    ({ id: subscriptionId } = await insertSubscription(ctx.db, {
       partnerId: partner.partnerId,
       productId,
       functionKey: 'estates.read',

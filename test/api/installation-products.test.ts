@@ -1,12 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { createTestPartner, type TestPartner } from '../support/portal.ts';
+import { createFunction, createInstallation, createPartner, createProduct, type TestPartner } from '../support/fixtures.ts';
 import { eventually } from '../support/poll.ts';
-import {
-  createActiveProduct,
-  createInstallation,
-  putFunction,
-} from '../support/products.ts';
 import { recordUpgradeNotices } from '#worker/notify/upgrade-available';
 import type { WorkerDeps } from '#worker/job';
 
@@ -19,12 +14,12 @@ describe('installations’ products (HUB acting for an installation)', () => {
   beforeAll(async () => {
     // Workers run: activating a version queues the upgrade-notice job, which must really run.
     ctx = await startTestContext({ workers: true, env: { UPGRADE_NOTICE_DELAY: '100ms' } });
-    partner = await createTestPartner(ctx, { name: 'Shelf' });
+    partner = await createPartner(ctx, { name: 'Shelf' });
     customer = await createInstallation(ctx);
     bystander = await createInstallation(ctx);
-    await putFunction(ctx, { key: 'estates.read', eventTypes: ['estate.updated'], filterFields: ['departmentId'] });
-    await putFunction(ctx, { key: 'contacts.read' });
-    await putFunction(ctx, { key: 'documents.read' });
+    await createFunction(ctx, { key: 'estates.read', eventTypes: ['estate.updated'], filterFields: ['departmentId'] });
+    await createFunction(ctx, { key: 'contacts.read' });
+    await createFunction(ctx, { key: 'documents.read' });
   });
   afterAll(async () => {
     await ctx.stop();
@@ -35,22 +30,21 @@ describe('installations’ products (HUB acting for an installation)', () => {
 
   it('lists only active products available to the installation', async () => {
     const installation = await createInstallation(ctx);
-    const open = await createActiveProduct(ctx, partner.apiKey, { name: 'Shelf Open', functions: ['estates.read'], availability: { mode: 'all' } });
-    const mine = await createActiveProduct(ctx, partner.apiKey, {
+    const open = await createProduct(ctx, partner.apiKey, { name: 'Shelf Open', functions: ['estates.read'], availability: { mode: 'all' } });
+    const mine = await createProduct(ctx, partner.apiKey, {
       name: 'Shelf Mine',
       functions: ['contacts.read'],
       availability: { mode: 'restricted', installationIds: [installation] },
     });
-    await createActiveProduct(ctx, partner.apiKey, { name: 'Shelf Elsewhere', functions: ['estates.read'], availability: { mode: 'restricted', installationIds: [bystander] } });
-    const draft = await partnerCall('POST', '/v1/products', { name: 'Shelf Draft', type: 'rights', availability: { mode: 'all' } });
-    expect(draft.status).toBe(201);
+    await createProduct(ctx, partner.apiKey, { name: 'Shelf Elsewhere', functions: ['estates.read'], availability: { mode: 'restricted', installationIds: [bystander] } });
+    const draft = await createProduct(ctx, partner.apiKey, { name: 'Shelf Draft', functions: [], availability: { mode: 'all' }, activate: false });
 
     const res = await hub('GET', `/v1/installations/${installation}/products`);
     expect(res.status).toBe(200);
     const ids = res.body.data.map((p: { id: string }) => p.id);
     expect(ids).toContain(open.id);
     expect(ids).toContain(mine.id);
-    expect(ids).not.toContain(draft.body.id);
+    expect(ids).not.toContain(draft.id);
     expect(res.body.data.map((p: { name: string }) => p.name)).not.toContain('Shelf Elsewhere');
     expect(res.body.data.find((p: { id: string }) => p.id === mine.id)).toEqual({
       id: mine.id,
@@ -67,7 +61,7 @@ describe('installations’ products (HUB acting for an installation)', () => {
   });
 
   it('activates at the active version; activating again changes nothing', async () => {
-    const product = await createActiveProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
+    const product = await createProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
     const res = await hub('POST', `/v1/installations/${customer}/products/${product.id}/activate`);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ id: product.id, activation: { version: 1, activatedAt: expect.any(String) }, upgradeAvailable: false });
@@ -79,8 +73,8 @@ describe('installations’ products (HUB acting for an installation)', () => {
   });
 
   it('answers 404 for an unknown installation or product, 409 for a product not offered to the installation', async () => {
-    const elsewhere = await createActiveProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'restricted', installationIds: [bystander] } });
-    const draft = await partnerCall('POST', '/v1/products', { name: 'Shelf Unready', type: 'rights', availability: { mode: 'all' } });
+    const elsewhere = await createProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'restricted', installationIds: [bystander] } });
+    const draft = await createProduct(ctx, partner.apiKey, { name: 'Shelf Unready', functions: [], availability: { mode: 'all' }, activate: false });
 
     expect((await hub('GET', '/v1/installations/NOSUCH/products')).status).toBe(404);
     expect((await hub('GET', '/v1/installations/NOSUCH/notifications')).status).toBe(404);
@@ -97,14 +91,14 @@ describe('installations’ products (HUB acting for an installation)', () => {
     const restricted = await hub('POST', `/v1/installations/${customer}/products/${elsewhere.id}/activate`);
     expect(restricted.status).toBe(409);
     expect(restricted.body.error.code).toBe('not_available');
-    const inactive = await hub('POST', `/v1/installations/${customer}/products/${draft.body.id}/activate`);
+    const inactive = await hub('POST', `/v1/installations/${customer}/products/${draft.id}/activate`);
     expect(inactive.status).toBe(409);
     expect(inactive.body.error.code).toBe('product_inactive');
     expect((await hub('GET', `/v1/installations/${customer}/products/${elsewhere.id}/upgrade`)).status).toBe(409);
   });
 
   it('answers 404 for an upgrade or deactivation of a product the installation has not activated', async () => {
-    const product = await createActiveProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
+    const product = await createProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
     expect((await hub('GET', `/v1/installations/${bystander}/products/${product.id}/upgrade`)).status).toBe(404);
     expect((await hub('POST', `/v1/installations/${bystander}/products/${product.id}/upgrade`)).status).toBe(404);
     expect((await hub('DELETE', `/v1/installations/${bystander}/products/${product.id}`)).status).toBe(404);
@@ -120,13 +114,13 @@ describe('installations’ products (HUB acting for an installation)', () => {
 
   it('runs the upgrade flow end to end: notice, upgradable first, difference, confirm', async () => {
     const installation = await createInstallation(ctx);
-    const product = await createActiveProduct(ctx, partner.apiKey, {
+    const product = await createProduct(ctx, partner.apiKey, {
       name: 'Shelf Upgrade',
       functions: ['estates.read', 'contacts.read'],
       availability: { mode: 'restricted', installationIds: [installation, bystander] },
     });
     // Another product, activated and current, named to sort before it.
-    const steady = await createActiveProduct(ctx, partner.apiKey, {
+    const steady = await createProduct(ctx, partner.apiKey, {
       name: 'Shelf AAA Steady',
       functions: ['estates.read'],
       availability: { mode: 'restricted', installationIds: [installation] },
@@ -203,7 +197,7 @@ describe('installations’ products (HUB acting for an installation)', () => {
 
   it('records each notice once, however often the job runs', async () => {
     const installation = await createInstallation(ctx);
-    const product = await createActiveProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
+    const product = await createProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
     await hub('POST', `/v1/installations/${installation}/products/${product.id}/activate`);
     await partnerCall('POST', `/v1/products/${product.id}/versions`);
     await partnerCall('PUT', `/v1/products/${product.id}/versions/2/functions/contacts.read`);
@@ -222,7 +216,7 @@ describe('installations’ products (HUB acting for an installation)', () => {
   it('pages the installation’s product list', async () => {
     const installation = await createInstallation(ctx);
     for (const n of [1, 2, 3]) {
-      await createActiveProduct(ctx, partner.apiKey, { name: `Shelf Page ${n}`, functions: ['estates.read'], availability: { mode: 'restricted', installationIds: [installation] } });
+      await createProduct(ctx, partner.apiKey, { name: `Shelf Page ${n}`, functions: ['estates.read'], availability: { mode: 'restricted', installationIds: [installation] } });
     }
     // Products open to all installations (from other tests) are listed too: walk every page.
     const whole = await hub('GET', `/v1/installations/${installation}/products?limit=500`);
@@ -242,7 +236,7 @@ describe('installations’ products (HUB acting for an installation)', () => {
 
   it('deactivates (204), after which the product is offered but not activated', async () => {
     const installation = await createInstallation(ctx);
-    const product = await createActiveProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
+    const product = await createProduct(ctx, partner.apiKey, { functions: ['estates.read'], availability: { mode: 'all' } });
     await hub('POST', `/v1/installations/${installation}/products/${product.id}/activate`);
     expect((await hub('DELETE', `/v1/installations/${installation}/products/${product.id}`)).status).toBe(204);
     expect((await hub('DELETE', `/v1/installations/${installation}/products/${product.id}`)).status).toBe(404);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { auditFor, createTestPartner, walkPages } from '../support/portal.ts';
+import { auditFor, createPartner, walkPages } from '../support/fixtures.ts';
 
 describe('installations (operator)', () => {
   let ctx: TestContext;
@@ -58,7 +58,7 @@ describe('installations (operator)', () => {
   });
 
   it('is for operators only', async () => {
-    const partner = await createTestPartner(ctx);
+    const partner = await createPartner(ctx);
     expect((await create({ installationId: 'SNEAKY', name: 'X' }, partner.apiKey)).status).toBe(403);
     expect((await create({ installationId: 'SNEAKY', name: 'X' }, HUB_TOKEN)).status).toBe(403);
     expect((await ctx.request('GET', '/v1/installations', { token: partner.apiKey })).status).toBe(403);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedFunctions } from '#shared/db/seeds/functions';
 import { newId } from '#shared/ids';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { auditFor, createTestPartner, insertActivation, insertProduct, walkPages, type TestPartner } from '../support/portal.ts';
+import { auditFor, createPartner, insertActivation, insertProduct, type TestPartner, walkPages } from '../support/fixtures.ts';
 
 describe('legacy grants', () => {
   let ctx: TestContext;
@@ -14,8 +14,8 @@ describe('legacy grants', () => {
     for (const id of ['OSLO1', 'BERGEN', 'TROMSO']) {
       expect((await ctx.request('POST', '/v1/installations', { token: OPERATOR_TOKEN, body: { installationId: id, name: id } })).status).toBe(201);
     }
-    acme = await createTestPartner(ctx);
-    other = await createTestPartner(ctx);
+    acme = await createPartner(ctx);
+    other = await createPartner(ctx);
   });
   afterAll(async () => {
     await ctx.stop();
@@ -126,7 +126,7 @@ describe('legacy grants', () => {
 
   describe('GET /v1/legacy-grants', () => {
     it('lists only the partner’s own grants, page by page', async () => {
-      const fresh = await createTestPartner(ctx);
+      const fresh = await createPartner(ctx);
       const ids = [];
       for (const key of ['estates.read', 'contacts.read', 'images.read', 'bids.read', 'orders.read']) ids.push(await grantOk(fresh.partnerId, 'MSVPAR', key));
       await grantOk(other.partnerId, 'MSVPAR', 'estates.read');
@@ -142,8 +142,8 @@ describe('legacy grants', () => {
     });
 
     it('says which products cover each grant, the way the access check would decide', async () => {
-      const p = await createTestPartner(ctx);
-      const rival = await createTestPartner(ctx);
+      const p = await createPartner(ctx);
+      const rival = await createPartner(ctx);
       const grants = {
         covered: await grantOk(p.partnerId, 'OSLO1', 'estates.read'),
         twice: await grantOk(p.partnerId, 'OSLO1', 'contacts.read'),
@@ -155,22 +155,22 @@ describe('legacy grants', () => {
       };
 
       // Active, available everywhere, activated in OSLO1 at a version granting estates.read and contacts.read.
-      const main = await insertProduct(ctx.db, { partnerId: p.partnerId, versions: { 1: ['estates.read', 'contacts.read'] } });
+      const main = await insertProduct(ctx.db, { partnerId: p.partnerId, versions: [['estates.read', 'contacts.read']] });
       await insertActivation(ctx.db, 'OSLO1', main, 1);
       // A second product also grants contacts.read in OSLO1.
-      const extra = await insertProduct(ctx.db, { partnerId: p.partnerId, versions: { 1: ['contacts.read'] } });
+      const extra = await insertProduct(ctx.db, { partnerId: p.partnerId, versions: [['contacts.read']] });
       await insertActivation(ctx.db, 'OSLO1', extra, 1);
       // Version 2 adds images.read, but TROMSO is still on version 1: not covered until it upgrades.
-      const upgrading = await insertProduct(ctx.db, { partnerId: p.partnerId, activeVersion: 2, versions: { 1: ['expenses.read'], 2: ['expenses.read', 'images.read'] } });
+      const upgrading = await insertProduct(ctx.db, { partnerId: p.partnerId, activeVersion: 2, versions: [['expenses.read'], ['expenses.read', 'images.read']] });
       await insertActivation(ctx.db, 'TROMSO', upgrading, 1);
       // A draft product does not count, even with an activation row.
-      const draft = await insertProduct(ctx.db, { partnerId: p.partnerId, status: 'draft', versions: { 1: ['documents.read'] } });
+      const draft = await insertProduct(ctx.db, { partnerId: p.partnerId, status: 'draft', versions: [['documents.read']] });
       await insertActivation(ctx.db, 'OSLO1', draft, 1);
       // Restricted to OSLO1, yet activated in MSVPAR: not available there, so not covering.
-      const restricted = await insertProduct(ctx.db, { partnerId: p.partnerId, availability: { mode: 'restricted', installationIds: ['OSLO1'] }, versions: { 1: ['bids.read'] } });
+      const restricted = await insertProduct(ctx.db, { partnerId: p.partnerId, availability: { mode: 'restricted', installationIds: ['OSLO1'] }, versions: [['bids.read']] });
       await insertActivation(ctx.db, 'MSVPAR', restricted, 1);
       // Another partner's product never covers this partner's grant.
-      const rivals = await insertProduct(ctx.db, { partnerId: rival.partnerId, versions: { 1: ['orders.read'] } });
+      const rivals = await insertProduct(ctx.db, { partnerId: rival.partnerId, versions: [['orders.read']] });
       await insertActivation(ctx.db, 'OSLO1', rivals, 1);
 
       const res = await ctx.request('GET', '/v1/legacy-grants', { token: p.apiKey });

@@ -1,12 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
-import { createDb } from '#shared/db/knex';
 import { migrateLatest } from '#shared/db/migrate';
 import { migrations } from '#shared/db/migrations/index';
-import { newId, randomText } from '#shared/ids';
-import { loadConfig } from '#shared/config';
-import { testEnv } from '../support/context.ts';
-import { migrateThrough } from '../support/migrations.ts';
+import { newId } from '#shared/ids';
+import { openEarlierRelease } from '../support/migrations.ts';
 
 /**
  * Migration 0006 on a database that already holds data from before it: users become unique
@@ -15,18 +12,16 @@ import { migrateThrough } from '../support/migrations.ts';
 const BEFORE = ['0001-portal', '0002-subscriptions', '0003-delivery', '0005-onboarding'];
 
 describe('migration 0006-accounts on an existing database', () => {
-  const schema = `t_${randomText(10)}`;
   let db: Knex;
+  let schema: string;
+  let drop: () => Promise<void>;
 
   beforeAll(async () => {
-    db = createDb({ url: loadConfig(testEnv()).databaseUrl, schema });
-    await db.raw('create schema ??', [schema]);
     // The database as the previous release left it.
-    await migrateThrough(db, schema, BEFORE);
+    ({ db, schema, drop } = await openEarlierRelease(BEFORE));
   });
   afterAll(async () => {
-    await db.raw('drop schema if exists ?? cascade', [schema]);
-    await db.destroy();
+    await drop();
   });
 
   it('keeps the data and applies the new rules', async () => {

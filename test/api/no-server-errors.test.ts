@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '#api/app';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { createTestPartner } from '../support/portal.ts';
+import { createPartner } from '../support/fixtures.ts';
 
 describe('no route answers bad input with a 5xx', () => {
   let ctx: TestContext;
@@ -15,7 +15,7 @@ describe('no route answers bad input with a 5xx', () => {
   beforeAll(async () => {
     ctx = await startTestContext();
     specs = createApp({ config: ctx.config, logger: ctx.logger, db: ctx.db, redis: ctx.redis, queues: ctx.queues }).api.specs;
-    partnerKey = (await createTestPartner(ctx, { name: 'Fuzz Partner' })).apiKey;
+    partnerKey = (await createPartner(ctx, { name: 'Fuzz Partner' })).apiKey;
   });
   afterAll(async () => {
     await ctx.stop();

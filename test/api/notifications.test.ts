@@ -4,7 +4,7 @@ import { startReceiver, type TestReceiver } from '../support/receiver.ts';
 import { eventually } from '../support/poll.ts';
 import { newId } from '#shared/ids';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
-import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { hubEvent, insertFunction, insertPartner, insertSubscriber, publishEvents } from '../support/fixtures.ts';
 
 /**
  * Partners read what they are told: a subscription disabled by the engine (its receiver
@@ -22,7 +22,7 @@ describe('notifications for partners', () => {
   beforeAll(async () => {
     smtp = await startSmtpServer();
     ctx = await startTestContext({ workers: true, env: { ...ENV, SMTP_URL: smtp.url, PUBLIC_URL: 'https://portal.example.test' } });
-    await seedFunction(ctx.db, 'estates.read', ['estate.created', 'estate.updated']);
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.created', 'estate.updated'] });
   });
   afterAll(async () => {
     await Promise.all(receivers.map((r) => r.close()));
@@ -32,24 +32,14 @@ describe('notifications for partners', () => {
 
   /** A partner with an active product activated in `installationId`, and a subscription to a fresh receiver. */
   async function partnerWithSubscription(installationId: string) {
-    const seeded = await seedPartner(ctx.db);
-    const product = await seedProduct(ctx.db, seeded.partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, installationId, product);
     const receiver = await startReceiver();
     receivers.push(receiver);
-    const subscription = await seedSubscription(ctx.db, {
-      partnerId: seeded.partner.id,
-      productId: product,
-      functionKey: 'estates.read',
-      url: receiver.url,
-      eventTypes: ['estate.created'],
-    });
-    return { ...seeded, receiver, subscription };
+    const { partner, subscription } = await insertSubscriber(ctx.db, { installationId, url: receiver.url, eventTypes: ['estate.created'] });
+    return { ...partner, receiver, subscription };
   }
 
   const publish = async (installationId: string) => {
-    const res = await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: [hubEvent(installationId, 'estate.created')] } });
-    expect(res.status).toBe(202);
+    await publishEvents(ctx, [hubEvent(installationId, 'estate.created')]);
   };
   const disabled = (id: string) =>
     eventually(async () => ((await ctx.db('subscriptions').where({ id }).first('state')).state === 'disabled' ? true : null), `subscription ${id} disabled`);
@@ -82,12 +72,12 @@ describe('notifications for partners', () => {
       hasMore: false,
     });
 
-    const mail = await smtp.waitFor(p.partner.contactEmail, { subject: /disabled/ });
-    expect(mail.subject).toBe(`hubhook: a push subscription of ${p.partner.name} was disabled`);
+    const mail = await smtp.waitFor(p.email, { subject: /disabled/ });
+    expect(mail.subject).toBe(`hubhook: a push subscription of ${p.name} was disabled`);
     expect(mail.text).toContain(`Subscription ${p.subscription.id} (receiver ${p.receiver.url})`);
     expect(mail.text).toContain('the receiver answered 410 Gone');
     expect(mail.text).toContain('GET https://portal.example.test/v1/notifications');
-    const row = await eventually(() => ctx.db('mail_outbox').where({ to_address: p.partner.contactEmail, kind: 'subscription-disabled', status: 'sent' }).first(), 'mail sent');
+    const row = await eventually(() => ctx.db('mail_outbox').where({ to_address: p.email, kind: 'subscription-disabled', status: 'sent' }).first(), 'mail sent');
     expect(row.attempts).toBe(1);
   });
 
@@ -112,7 +102,7 @@ describe('notifications for partners', () => {
       message: `Subscription ${p.subscription.id} was disabled: no successful delivery since it was created while deliveries kept failing`,
       data: { subscriptionId: p.subscription.id },
     });
-    const mail = await smtp.waitFor(p.partner.contactEmail, { subject: /disabled/ });
+    const mail = await smtp.waitFor(p.email, { subject: /disabled/ });
     expect(mail.text).toContain('no successful delivery since it was created while deliveries kept failing');
   });
 
@@ -120,7 +110,7 @@ describe('notifications for partners', () => {
     const p = await partnerWithSubscription('INSTNOPS');
     const res = await ctx.request('POST', `/v1/ops/subscriptions/${p.subscription.id}/disable`, { token: OPERATOR_TOKEN, body: { reason: 'leaks data' } });
     expect(res.status).toBe(200);
-    const mail = await smtp.waitFor(p.partner.contactEmail, { subject: /disabled/ });
+    const mail = await smtp.waitFor(p.email, { subject: /disabled/ });
     expect(mail.text).toContain('disabled by an operator: leaks data');
     const list = await ctx.request('GET', '/v1/notifications', { token: p.apiKey });
     expect(list.body.data.map((n: { message: string }) => n.message)).toEqual([`Subscription ${p.subscription.id} was disabled: disabled by an operator: leaks data`]);
@@ -132,9 +122,9 @@ describe('notifications for partners', () => {
     const ids: string[] = [];
 
     beforeAll(async () => {
-      const seeded = await seedPartner(ctx.db);
+      const seeded = await insertPartner(ctx.db);
       token = seeded.apiKey;
-      partnerId = seeded.partner.id;
+      partnerId = seeded.partnerId;
       // Five notices a second apart, oldest first.
       for (let i = 0; i < 5; i++) {
         const [row] = await ctx
@@ -183,7 +173,7 @@ describe('notifications for partners', () => {
     });
 
     it('keeps each partner to its own notices: another partner gets 404 and marks nothing of them', async () => {
-      const other = await seedPartner(ctx.db);
+      const other = await insertPartner(ctx.db);
       await ctx.db('notifications').where({ partner_id: partnerId }).update({ read_at: null });
       const res = await ctx.request('POST', `/v1/notifications/${ids[0]}/read`, { token: other.apiKey });
       expect(res.status).toBe(404);

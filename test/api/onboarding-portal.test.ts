@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedFunctions } from '#shared/db/seeds/functions';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { createTestPartner, insertActivation, insertProduct, walkPages } from '../support/portal.ts';
+import { createPartner, insertActivation, insertProduct, walkPages } from '../support/fixtures.ts';
 
 /**
  * Onboarding where it meets the portal: invitations from POST /v1/users (outbox path), the
@@ -18,7 +18,7 @@ afterAll(async () => {
 
 describe('invitations', () => {
   it('writes the invitation mail with the user, and none when the address is taken', async () => {
-    const partner = await createTestPartner(ctx, { name: 'Invites AS' });
+    const partner = await createPartner(ctx, { name: 'Invites AS' });
     const added = await ctx.request('POST', '/v1/users', { token: partner.apiKey, body: { email: 'Invited@Invites.test' } });
     expect(added.status).toBe(201);
     const mails = await ctx.db('mail_outbox').where({ to_address: 'invited@invites.test' });
@@ -66,7 +66,7 @@ describe('GET /v1/functions?q=', () => {
     const { items, pages } = await walkPages(ctx, `/v1/functions?limit=2&q=read`, HUB_TOKEN);
     expect(items.map((f) => f.key)).toEqual(whole);
     expect(pages.length).toBeGreaterThan(1);
-    const partner = await createTestPartner(ctx);
+    const partner = await createPartner(ctx);
     expect(await keys('read', partner.apiKey)).toEqual(whole);
   });
 
@@ -81,7 +81,7 @@ describe('GET /v1/functions?q=', () => {
 
 describe('legacy clean-up requests', () => {
   async function partnerWithGrants() {
-    const partner = await createTestPartner(ctx);
+    const partner = await createPartner(ctx);
     const grant = async (functionKey: string) => {
       const res = await ctx.request('POST', `/v1/partners/${partner.partnerId}/legacy-grants`, {
         token: OPERATOR_TOKEN,
@@ -92,7 +92,7 @@ describe('legacy clean-up requests', () => {
     };
     const covered = await grant('estates.read');
     const uncovered = await grant('contacts.read');
-    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: { 1: ['estates.read'] } });
+    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [['estates.read']] });
     await insertActivation(ctx.db, 'MSVPAR', productId, 1);
     return { partner, covered, uncovered, productId };
   }
@@ -120,7 +120,7 @@ describe('legacy clean-up requests', () => {
   });
 
   it('answers 422 nothing_to_clean_up when no grant is covered', async () => {
-    const partner = await createTestPartner(ctx);
+    const partner = await createPartner(ctx);
     await ctx.request('POST', `/v1/partners/${partner.partnerId}/legacy-grants`, {
       token: OPERATOR_TOKEN,
       body: { installationId: 'MSVPAR', functionKey: 'estates.read' },
@@ -166,7 +166,7 @@ describe('legacy clean-up requests', () => {
       const res = await ctx.request('POST', `/v1/ops/clean-up-requests/${id}/resolve`, { token: OPERATOR_TOKEN, body: {} });
       expect(res.status).toBe(404);
     }
-    const partner = await createTestPartner(ctx);
+    const partner = await createPartner(ctx);
     const bad = await ctx.request('POST', '/v1/legacy-grants/clean-up-request', { token: partner.apiKey, body: { note: 42 } });
     expect(bad.status).toBe(400);
     expect(bad.body.error.details[0].path).toBe('body.note');
@@ -177,7 +177,7 @@ describe('POST /v1/hub/access-check with account-level credentials', () => {
   const check = (body: Record<string, unknown>) => ctx.request('POST', '/v1/hub/access-check', { token: HUB_TOKEN, body });
 
   async function accountPartner() {
-    const partner = await createTestPartner(ctx);
+    const partner = await createPartner(ctx);
     const grant = await ctx.request('POST', `/v1/partners/${partner.partnerId}/legacy-grants`, {
       token: OPERATOR_TOKEN,
       body: { installationId: 'MSVPAR', functionKey: 'estates.read' },
@@ -203,7 +203,7 @@ describe('POST /v1/hub/access-check with account-level credentials', () => {
 
   it('denies, with a reason, anything a legacy grant does not allow — even what the partner’s products grant', async () => {
     const { partner, login, accessKey, grantId } = await accountPartner();
-    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: { 1: ['contacts.read'] } });
+    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [['contacts.read']] });
     await insertActivation(ctx.db, 'MSVPAR', productId, 1);
     const reason = async (over: Record<string, string>) =>
       (await check({ login, accessKey, installationId: 'MSVPAR', functionKey: 'estates.read', ...over })).body;
@@ -232,8 +232,8 @@ describe('POST /v1/hub/access-check with account-level credentials', () => {
 
 describe('POST /v1/ops/products/{id}/activate-test', () => {
   it('activates a partner’s active product in MSVPAR, once, audited as the operator', async () => {
-    const partner = await createTestPartner(ctx);
-    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: { 1: ['estates.read'] } });
+    const partner = await createPartner(ctx);
+    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [['estates.read']] });
     const res = await ctx.request('POST', `/v1/ops/products/${productId}/activate-test`, { token: OPERATOR_TOKEN });
     expect(res.status, res.text).toBe(200);
     expect(res.body).toMatchObject({ id: productId, activation: { version: 1 }, upgradeAvailable: false });
@@ -246,11 +246,11 @@ describe('POST /v1/ops/products/{id}/activate-test', () => {
   });
 
   it('answers 409 for a draft product or one not available to MSVPAR, 404 for an unknown one, 403 for a partner', async () => {
-    const partner = await createTestPartner(ctx);
+    const partner = await createPartner(ctx);
     const draft = await insertProduct(ctx.db, { partnerId: partner.partnerId, status: 'draft' });
     const elsewhere = await insertProduct(ctx.db, {
       partnerId: partner.partnerId,
-      versions: { 1: ['estates.read'] },
+      versions: [['estates.read']],
       availability: { mode: 'restricted', installationIds: ['OTHER1'] },
     });
     const call = (id: string, token = OPERATOR_TOKEN) => ctx.request('POST', `/v1/ops/products/${id}/activate-test`, { token });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { auditFor, createTestPartner, walkPages } from '../support/portal.ts';
+import { auditFor, createPartner, walkPages } from '../support/fixtures.ts';
 
 describe('partners (operator)', () => {
   let ctx: TestContext;
@@ -36,7 +36,7 @@ describe('partners (operator)', () => {
   });
 
   it('records who created the partner in the audit log', async () => {
-    const partner = await createTestPartner(ctx);
+    const partner = await createPartner(ctx);
     const rows = await auditFor(ctx.db, partner.partnerId);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ actor_type: 'operator', action: 'partner.created', target_type: 'partner', partner_id: partner.partnerId });
@@ -59,7 +59,7 @@ describe('partners (operator)', () => {
   });
 
   it('refuses a second partner of the same name, whatever its case, with 409', async () => {
-    const first = await createTestPartner(ctx, { name: 'Takst Eksperten' });
+    const first = await createPartner(ctx, { name: 'Takst Eksperten' });
     const res = await ctx.request('POST', '/v1/partners', { token: OPERATOR_TOKEN, body: { name: 'TAKST eksperten', contactEmail: 'other@example.com' } });
     expect(res.status).toBe(409);
     expect(res.body.error).toMatchObject({ code: 'partner_exists', details: [{ path: 'body.name' }] });
@@ -68,7 +68,7 @@ describe('partners (operator)', () => {
   });
 
   it('takes a contact e-mail that is already a user of another partner: a person may work for several', async () => {
-    const first = await createTestPartner(ctx, { contactEmail: 'taken@example.com' });
+    const first = await createPartner(ctx, { contactEmail: 'taken@example.com' });
     const res = await ctx.request('POST', '/v1/partners', { token: OPERATOR_TOKEN, body: { name: 'Late Comer', contactEmail: 'TAKEN@example.com' } });
     expect(res.status, res.text).toBe(201);
     expect(res.body.user).toMatchObject({ email: 'taken@example.com', isContact: true, partnerId: res.body.partner.id });
@@ -77,7 +77,7 @@ describe('partners (operator)', () => {
   });
 
   it('is for operators only: 401 without a token, 403 for hub and partner tokens', async () => {
-    const partner = await createTestPartner(ctx);
+    const partner = await createPartner(ctx);
     const body = { name: 'Sneaky', contactEmail: 'sneaky@example.com' };
     expect((await ctx.request('POST', '/v1/partners', { body })).status).toBe(401);
     expect((await ctx.request('POST', '/v1/partners', { token: 'hhk_nonsense', body })).status).toBe(401);
@@ -88,7 +88,7 @@ describe('partners (operator)', () => {
   });
 
   it('lists partners page by page, each once, oldest first', async () => {
-    for (let i = 0; i < 7; i++) await createTestPartner(ctx);
+    for (let i = 0; i < 7; i++) await createPartner(ctx);
     const total = (await ctx.db('partners').count({ n: '*' }).first())!.n as number;
     expect(total).toBeGreaterThan(7);
     const { items, pages } = await walkPages(ctx, '/v1/partners?limit=3', OPERATOR_TOKEN);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { createTestPartner, type TestPartner } from '../support/portal.ts';
+import { createPartner, createProduct, type TestPartner } from '../support/fixtures.ts';
 import { hashSecret } from '#shared/tokens';
 
 describe('product credentials', () => {
@@ -10,18 +10,14 @@ describe('product credentials', () => {
 
   beforeAll(async () => {
     ctx = await startTestContext();
-    partner = await createTestPartner(ctx, { name: 'Keyholder' });
-    other = await createTestPartner(ctx, { name: 'Stranger' });
+    partner = await createPartner(ctx, { name: 'Keyholder' });
+    other = await createPartner(ctx, { name: 'Stranger' });
   });
   afterAll(async () => {
     await ctx.stop();
   });
 
-  async function newProduct(name: string): Promise<string> {
-    const res = await ctx.request('POST', '/v1/products', { token: partner.apiKey, body: { name, type: 'rights' } });
-    expect(res.status).toBe(201);
-    return res.body.id;
-  }
+  const newProduct = async (name: string): Promise<string> => (await createProduct(ctx, partner.apiKey, { name, functions: [], activate: false })).id;
   const addKey = (id: string, token = partner.apiKey) => ctx.request('POST', `/v1/products/${id}/credentials`, { token });
   const revoke = (id: string, keyId: string, token = partner.apiKey) => ctx.request('DELETE', `/v1/products/${id}/credentials/${keyId}`, { token });
   const check = (login: string, accessKey: string) =>

@@ -1,17 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { createTestPartner } from '../support/portal.ts';
-import { createInstallation, putFunction } from '../support/products.ts';
+import { createFunction, createInstallation, createPartner, createProduct, type Availability } from '../support/fixtures.ts';
 
 /** Catalog and HTTP helpers shared by the `test` and `production` runs below. */
 function helpers(get: () => { ctx: TestContext; apiKey: string }) {
   const req = (method: string, path: string, body?: unknown) => get().ctx.request(method, path, { token: get().apiKey, body });
   return {
-    async product(availability: { mode: 'all' | 'restricted'; installationIds?: string[] } = { mode: 'all' }): Promise<string> {
-      const res = await req('POST', '/v1/products', { name: `Versioner ${Math.random().toString(36).slice(2, 10)}`, type: 'rights', availability });
-      expect(res.status, res.text).toBe(201);
-      return res.body.id;
-    },
+    product: async (availability: Availability = { mode: 'all' }): Promise<string> =>
+      (await createProduct(get().ctx, get().apiKey, { name: `Versioner ${Math.random().toString(36).slice(2, 10)}`, functions: [], availability, activate: false })).id,
     put: (id: string, n: number | string, key: string, body: unknown = {}) => req('PUT', `/v1/products/${id}/versions/${n}/functions/${key}`, body),
     remove: (id: string, n: number | string, key: string) => req('DELETE', `/v1/products/${id}/versions/${n}/functions/${key}`),
     newVersion: (id: string) => req('POST', `/v1/products/${id}/versions`),
@@ -28,9 +24,9 @@ function helpers(get: () => { ctx: TestContext; apiKey: string }) {
 }
 
 async function seedCatalog(ctx: TestContext): Promise<void> {
-  await putFunction(ctx, { key: 'estates.read', eventTypes: ['estate.created', 'estate.updated'], filterFields: ['departmentId', 'estateStatus'] });
-  await putFunction(ctx, { key: 'contacts.read', eventTypes: ['contact.updated'], filterFields: ['departmentId'] });
-  await putFunction(ctx, { key: 'documents.read' });
+  await createFunction(ctx, { key: 'estates.read', eventTypes: ['estate.created', 'estate.updated'], filterFields: ['departmentId', 'estateStatus'] });
+  await createFunction(ctx, { key: 'contacts.read', eventTypes: ['contact.updated'], filterFields: ['departmentId'] });
+  await createFunction(ctx, { key: 'documents.read' });
 }
 
 describe('versions (test environment)', () => {
@@ -41,7 +37,7 @@ describe('versions (test environment)', () => {
 
   beforeAll(async () => {
     ctx = await startTestContext();
-    apiKey = (await createTestPartner(ctx, { name: 'Versioner' })).apiKey;
+    apiKey = (await createPartner(ctx, { name: 'Versioner' })).apiKey;
     customer = await createInstallation(ctx);
     await seedCatalog(ctx);
   });
@@ -212,7 +208,7 @@ describe('versions (production environment)', () => {
 
   beforeAll(async () => {
     ctx = await startTestContext({ env: { HUBHOOK_ENV: 'production' } });
-    apiKey = (await createTestPartner(ctx, { name: 'Versioner' })).apiKey;
+    apiKey = (await createPartner(ctx, { name: 'Versioner' })).apiKey;
     customer = await createInstallation(ctx);
     await seedCatalog(ctx);
   });

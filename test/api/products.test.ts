@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { createTestPartner, type TestPartner } from '../support/portal.ts';
-import { createInstallation, putFunction } from '../support/products.ts';
+import { createFunction, createInstallation, createPartner, type TestPartner } from '../support/fixtures.ts';
 
 describe('products (partner)', () => {
   let ctx: TestContext;
@@ -11,10 +10,10 @@ describe('products (partner)', () => {
 
   beforeAll(async () => {
     ctx = await startTestContext();
-    acme = await createTestPartner(ctx, { name: 'Acme Software AB' });
-    other = await createTestPartner(ctx, { name: 'Othercorp' });
+    acme = await createPartner(ctx, { name: 'Acme Software AB' });
+    other = await createPartner(ctx, { name: 'Othercorp' });
     installation = await createInstallation(ctx);
-    await putFunction(ctx, { key: 'estates.read', eventTypes: ['estate.updated'], filterFields: ['departmentId'] });
+    await createFunction(ctx, { key: 'estates.read', eventTypes: ['estate.updated'], filterFields: ['departmentId'] });
   });
   afterAll(async () => {
     await ctx.stop();
@@ -126,7 +125,7 @@ describe('products (partner)', () => {
 
   describe('GET /v1/products and /v1/products/{id}', () => {
     it('lists only the partner’s products, a page at a time', async () => {
-      const partner = await createTestPartner(ctx, { name: 'Pager' });
+      const partner = await createPartner(ctx, { name: 'Pager' });
       for (const n of [1, 2, 3]) expect((await create({ name: `Pager ${n}`, type: 'rights' }, partner.apiKey)).status).toBe(201);
       const first = await ctx.request('GET', '/v1/products?limit=2', { token: partner.apiKey });
       expect(first.status).toBe(200);
@@ -262,7 +261,7 @@ describe('products in production', () => {
   });
 
   it('are available to all installations unless the partner restricts them', async () => {
-    const partner = await createTestPartner(ctx, { name: 'Prodco' });
+    const partner = await createPartner(ctx, { name: 'Prodco' });
     const res = await ctx.request('POST', '/v1/products', { token: partner.apiKey, body: { name: 'Prodco Sync', type: 'rights' } });
     expect(res.status).toBe(201);
     expect(res.body.availability).toEqual({ mode: 'all', installationIds: [] });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPartner } from '#api/partners/service';
 import { startTestContext, type TestContext } from '../support/context.ts';
-import { latestSignInCode, signInByEmail } from '../support/portal.ts';
+import { latestSignInCode, signInByEmail } from '../support/fixtures.ts';
 
 /**
  * A person who is a user of several partners (a consultant working for two) signs in to one

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
+import { OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
-import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { hubEvent, insertFunction, insertPartner, insertSubscriber, publishEvents } from '../support/fixtures.ts';
 
 // Operators set a ceiling on a subscription's requests per second; its partner may go lower, never higher.
 describe('per-subscription rate limits', () => {
@@ -15,14 +15,11 @@ describe('per-subscription rate limits', () => {
   beforeAll(async () => {
     ctx = await startTestContext({ workers: true });
     receiver = await startReceiver();
-    await seedFunction(ctx.db, 'estates.read', ['estate.updated']);
-    const owner = await seedPartner(ctx.db);
-    const other = await seedPartner(ctx.db);
-    apiKey = owner.apiKey;
-    otherKey = other.apiKey;
-    const product = await seedProduct(ctx.db, owner.partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, 'RATE1', product);
-    subId = (await seedSubscription(ctx.db, { partnerId: owner.partner.id, productId: product, functionKey: 'estates.read', url: receiver.url, eventTypes: ['estate.updated'] })).id;
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.updated'] });
+    const owner = await insertSubscriber(ctx.db, { installationId: 'RATE1', url: receiver.url, eventTypes: ['estate.updated'] });
+    apiKey = owner.partner.apiKey;
+    subId = owner.subscription.id;
+    otherKey = (await insertPartner(ctx.db)).apiKey;
   });
   afterAll(async () => {
     await receiver.close();
@@ -76,7 +73,7 @@ describe('per-subscription rate limits', () => {
     expect((await setOwn(4)).status).toBe(200);
     const before = receiver.requests.length;
     const events = Array.from({ length: 12 }, (_, i) => hubEvent('RATE1', 'estate.updated', { i }));
-    expect((await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events } })).status).toBe(202);
+    await publishEvents(ctx, events);
     const got = (await receiver.waitFor(before + 12, 30_000)).slice(before);
     await eventually(async () => Number((await ctx.db('messages').where({ subscription_id: subId, status: 'succeeded' }).count({ n: '*' }).first())?.n) >= 12);
     // 12 requests at 4 per second: starts in three one-second windows at least (arrival times jitter a little).

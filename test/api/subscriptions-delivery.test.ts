@@ -2,12 +2,13 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { Webhook as SvixWebhook } from 'svix';
 import { startTestContext, type TestContext } from '../support/context.ts';
-import { PUSHABLE, pushSetup, startReceiver, type ReceivedRequest, type Receiver } from '../support/push-fixtures.ts';
+import { type ReceivedRequest, startReceiver, type TestReceiver } from '../support/receiver.ts';
+import { createSubscription, PUSHABLE, pushSetup } from '../support/fixtures.ts';
 
 // Test messages go through the real delivery path (the workers run here): what the receiver gets
 // must verify with the receivers' own libraries, before and during a secret rotation.
 let ctx: TestContext;
-let r: Receiver;
+let r: TestReceiver;
 
 beforeAll(async () => {
   ctx = await startTestContext({ workers: true });
@@ -41,13 +42,7 @@ async function sendTest(id: string, token: string): Promise<ReceivedRequest> {
 describe('test messages through the delivery engine', () => {
   it('arrive signed with the secret, then with both secrets while a rotation overlaps', async () => {
     const p = await pushSetup(ctx.db);
-    const created = await ctx.request('POST', `/v1/products/${p.productId}/subscriptions`, {
-      token: p.apiKey,
-      body: { functionKey: PUSHABLE, url: r.url },
-    });
-    expect(created.status, created.text).toBe(201);
-    const id = created.body.subscription.id as string;
-    const oldSecret = created.body.secret as string;
+    const { id, secret: oldSecret } = await createSubscription(ctx, p.apiKey, p.productId, { functionKey: PUSHABLE, url: r.url });
 
     const before = await sendTest(id, p.apiKey);
     expect(JSON.parse(before.body)).toMatchObject({
@@ -74,11 +69,7 @@ describe('test messages through the delivery engine', () => {
 
   it('wait while the subscription is paused and arrive after resume', async () => {
     const p = await pushSetup(ctx.db);
-    const created = await ctx.request('POST', `/v1/products/${p.productId}/subscriptions`, {
-      token: p.apiKey,
-      body: { functionKey: PUSHABLE, url: r.url },
-    });
-    const id = created.body.subscription.id as string;
+    const { id, secret } = await createSubscription(ctx, p.apiKey, p.productId, { functionKey: PUSHABLE, url: r.url });
     expect((await ctx.request('POST', `/v1/subscriptions/${id}/pause`, { token: p.apiKey })).status).toBe(200);
     const test = await ctx.request('POST', `/v1/subscriptions/${id}/test`, { token: p.apiKey });
     expect(test.status).toBe(202);
@@ -95,6 +86,6 @@ describe('test messages through the delivery engine', () => {
       },
       { timeout: 15_000, interval: 50 },
     );
-    verifiesWith(created.body.secret, got);
+    verifiesWith(secret, got);
   });
 });

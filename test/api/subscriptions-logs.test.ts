@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestContext, type TestContext } from '../support/context.ts';
-import { PUSHABLE, pushSetup, startReceiver, type Receiver } from '../support/push-fixtures.ts';
+import { startReceiver, type TestReceiver } from '../support/receiver.ts';
+import { createSubscription, PUSHABLE, pushSetup } from '../support/fixtures.ts';
 
 // Every request here creates, rotates or uses a secret or an API key; none of them may reach a
 // log line, at debug level, in any form (plain, sealed, or the key's secret part).
 let ctx: TestContext;
-let r: Receiver;
+let r: TestReceiver;
 
 beforeAll(async () => {
   ctx = await startTestContext({ captureLogs: true });
@@ -20,16 +21,12 @@ describe('logs', () => {
   it('carry no signing secret, sealed secret or API key', async () => {
     const partner = await pushSetup(ctx.db);
     const token = partner.apiKey;
-    const created = await ctx.request('POST', `/v1/products/${partner.productId}/subscriptions`, {
-      token,
-      body: { functionKey: PUSHABLE, url: r.url },
-    });
-    expect(created.status).toBe(201);
-    const id = created.body.subscription.id as string;
+    const { id, secret } = await createSubscription(ctx, token, partner.productId, { functionKey: PUSHABLE, url: r.url });
     const rotated = await ctx.request('POST', `/v1/subscriptions/${id}/rotate-secret`, { token });
     expect(rotated.status).toBe(200);
     // A new URL is verified with both secrets; a refused one logs its outcome too.
-    const r2 = await startReceiver((_req, res) => res.writeHead(500).end('no'));
+    const r2 = await startReceiver();
+    r2.behave(() => ({ status: 500, body: 'no' }));
     try {
       expect((await ctx.request('PATCH', `/v1/subscriptions/${id}`, { token, body: { url: r2.url } })).status).toBe(422);
     } finally {
@@ -48,7 +45,7 @@ describe('logs', () => {
     expect(logs).toContain(`/v1/subscriptions/${id}/rotate-secret`);
 
     const forbidden = [
-      created.body.secret,
+      secret,
       rotated.body.secret,
       row.secret_sealed,
       row.previous_secret_sealed,

@@ -1,13 +1,14 @@
 import dns from 'node:dns';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestContext, type TestContext } from '../support/context.ts';
-import { PUSHABLE, pushSetup, startReceiver, type Receiver } from '../support/push-fixtures.ts';
+import { startReceiver, type TestReceiver } from '../support/receiver.ts';
+import { PUSHABLE, pushSetup } from '../support/fixtures.ts';
 
 // No allow-list here: loopback, private and metadata receivers must all be refused, and the
 // loopback receiver below (which several URLs point at, by every spelling) must never be hit.
 let ctx: TestContext;
 let partner: Awaited<ReturnType<typeof pushSetup>>;
-let r: Receiver;
+let r: TestReceiver;
 
 // Names that resolve to forbidden addresses. The guard's lookup calls dns.lookup, stubbed here for
 // these names only (the transport's sockets are undici's, which nock cannot intercept).

@@ -8,17 +8,8 @@ import { deliveryJobId } from '#shared/delivery/requeue';
 import { sign } from '#shared/signing';
 import { newId } from '#shared/ids';
 import { OPERATOR_TOKEN, SECRETS_KEY, startTestContext, type TestContext } from '../support/context.ts';
-import {
-  closedPort,
-  createPartnerFixture,
-  NOT_PUSHABLE,
-  PUSHABLE,
-  PUSHABLE_EVENTS,
-  pushSetup,
-  startReceiver,
-  UNGRANTED,
-  type Receiver,
-} from '../support/push-fixtures.ts';
+import { closedPort, startReceiver, type ReceiverBehaviour, type TestReceiver } from '../support/receiver.ts';
+import { insertPartner, NOT_PUSHABLE, PUSHABLE, PUSHABLE_EVENTS, pushSetup, UNGRANTED } from '../support/fixtures.ts';
 
 // Loopback receivers are admitted by the test env's ALLOW_PRIVATE_RECEIVERS (127.0.0.0/8, ::1).
 // The verification timeout is short so the slow-receiver case ends quickly, yet well above what a
@@ -27,12 +18,14 @@ const VERIFY_TIMEOUT_MS = 1000;
 
 let ctx: TestContext;
 let partner: Awaited<ReturnType<typeof pushSetup>>;
-const receivers: Receiver[] = [];
+const receivers: TestReceiver[] = [];
 const box = createSecretBox(SECRETS_KEY);
 
-async function receiver(...args: Parameters<typeof startReceiver>): Promise<Receiver> {
-  const r = await startReceiver(...args);
+/** A receiver closed after the file; it answers 200 unless `behaviour` says otherwise. */
+async function receiver(behaviour?: ReceiverBehaviour): Promise<TestReceiver> {
+  const r = await startReceiver();
   receivers.push(r);
+  if (behaviour) r.behave(behaviour);
   return r;
 }
 
@@ -68,7 +61,7 @@ afterAll(async () => {
 
 describe('creating a subscription verifies the receiver first', () => {
   it('accepts a receiver that answers 2xx: the verification request is signed with the returned secret', async () => {
-    const r = await receiver((_req, res) => res.writeHead(204).end());
+    const r = await receiver(() => ({ status: 204 }));
     const { subscription, secret } = await createOk(r.url, { description: 'estates to our CRM' });
 
     expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]+=*$/);
@@ -117,7 +110,7 @@ describe('creating a subscription verifies the receiver first', () => {
   });
 
   it('refuses a receiver answering 500 with the status and the start of its body, and stores nothing', async () => {
-    const r = await receiver((_req, res) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`database exploded\n${'x'.repeat(5000)}`));
+    const r = await receiver(() => ({ status: 500, body: `database exploded\n${'x'.repeat(5000)}` }));
     const before = await liveCount();
     const res = await create({ functionKey: PUSHABLE, url: r.url });
     expect(res.status).toBe(422);
@@ -132,7 +125,7 @@ describe('creating a subscription verifies the receiver first', () => {
   });
 
   it('refuses a 4xx the same way', async () => {
-    const r = await receiver((_req, res) => res.writeHead(401).end('{"error":"bad signature"}'));
+    const r = await receiver(() => ({ status: 401, body: '{"error":"bad signature"}' }));
     const res = await create({ functionKey: PUSHABLE, url: r.url });
     expect(res.status).toBe(422);
     expect(res.body.error.details[0]).toMatchObject({ code: 'http_status', message: expect.stringContaining('401') });
@@ -141,9 +134,7 @@ describe('creating a subscription verifies the receiver first', () => {
 
   it('refuses a receiver slower than VERIFY_TIMEOUT_MS, saying so', async () => {
     // Answers, but only long after the verification gave up.
-    const r = await receiver((_req, res) => {
-      setTimeout(() => res.end('too late'), VERIFY_TIMEOUT_MS * 5).unref();
-    });
+    const r = await receiver(() => new Promise((resolve) => setTimeout(() => resolve({ status: 200, body: 'too late' }), VERIFY_TIMEOUT_MS * 5).unref()));
     const before = await liveCount();
     const res = await create({ functionKey: PUSHABLE, url: r.url });
     expect(res.status).toBe(422);
@@ -164,7 +155,7 @@ describe('creating a subscription verifies the receiver first', () => {
 
   it('does not follow a redirect: refused, saying it redirected, and the target is never hit', async () => {
     const target = await receiver();
-    const redirecting = await receiver((_req, res) => res.writeHead(302, { location: target.url }).end());
+    const redirecting = await receiver(() => ({ status: 302, headers: { location: target.url } }));
     const res = await create({ functionKey: PUSHABLE, url: redirecting.url });
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe('receiver_unreachable');
@@ -208,7 +199,7 @@ describe('creating a subscription verifies the receiver first', () => {
 });
 
 describe('bad input is a 4xx naming the field, and no receiver is reached', () => {
-  let r: Receiver;
+  let r: TestReceiver;
   beforeAll(async () => {
     r = await receiver();
   });
@@ -243,7 +234,7 @@ describe('bad input is a 4xx naming the field, and no receiver is reached', () =
   });
 
   it("answers 404 for another partner's product and for a malformed product id", async () => {
-    const other = await createPartnerFixture(ctx.db);
+    const other = await insertPartner(ctx.db);
     expect((await create({ functionKey: PUSHABLE, url: r.url }, other.apiKey)).status).toBe(404);
     expect((await create({ functionKey: PUSHABLE, url: r.url }, partner.apiKey, 'prd_nope')).status).toBe(404);
     expect((await create({ functionKey: PUSHABLE, url: r.url }, partner.apiKey, newId('product'))).status).toBe(404);
@@ -334,7 +325,7 @@ describe('reading and changing subscriptions', () => {
     expect(r2.requests).toHaveLength(1);
     verifiesWith(secret, r2.requests[0]!.body, r2.requests[0]!.headers);
 
-    const failing = await receiver((_req, res) => res.writeHead(503).end('maintenance'));
+    const failing = await receiver(() => ({ status: 503, body: 'maintenance' }));
     const refused = await ctx.request('PATCH', `/v1/subscriptions/${subscription.id}`, { token: partner.apiKey, body: { url: failing.url } });
     expect(refused.status).toBe(422);
     expect(refused.body.error.code).toBe('receiver_unreachable');
@@ -502,7 +493,7 @@ describe('tenant isolation', () => {
   it("answers 404 for every route on another partner's subscription, and for malformed ids", async () => {
     const r = await receiver();
     const { subscription } = await createOk(r.url);
-    const other = await createPartnerFixture(ctx.db);
+    const other = await insertPartner(ctx.db);
     const routes: [string, string, unknown?][] = [
       ['GET', `/v1/subscriptions/${subscription.id}`],
       ['PATCH', `/v1/subscriptions/${subscription.id}`, { description: 'mine now' }],

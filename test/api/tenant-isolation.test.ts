@@ -19,7 +19,7 @@ import { seedFunctions } from '#shared/db/seeds/functions';
 import { newId, randomText } from '#shared/ids';
 import { createApp } from '#api/app';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { addTestUser, createTestPartner, insertActivation, insertProduct, type TestPartner } from '../support/portal.ts';
+import { createPartner, createUser, insertActivation, insertProduct, type TestPartner } from '../support/fixtures.ts';
 
 /** Partner A's resources that B's key must not reach. Add what a new route needs. */
 interface Victim {
@@ -141,14 +141,14 @@ describe('tenant isolation', () => {
     specs = api.specs;
     await seedFunctions(ctx.db);
 
-    const partner = await createTestPartner(ctx, { name: 'Partner A' });
-    const user = await addTestUser(ctx, partner.apiKey);
+    const partner = await createPartner(ctx, { name: 'Partner A' });
+    const user = await createUser(ctx, partner.apiKey);
     const grant = await ctx.request('POST', `/v1/partners/${partner.partnerId}/legacy-grants`, {
       token: OPERATOR_TOKEN,
       body: { installationId: 'MSVPAR', functionKey: 'estates.read' },
     });
     expect(grant.status, grant.text).toBe(201);
-    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: { 1: ['estates.read'] } });
+    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [['estates.read']] });
     await insertActivation(ctx.db, 'MSVPAR', productId, 1);
     const subscriptionId = newId('subscription');
     await ctx.db('subscriptions').insert({
@@ -185,7 +185,7 @@ describe('tenant isolation', () => {
       notificationId,
       apiKeyId,
     };
-    b = await createTestPartner(ctx, { name: 'Partner B' });
+    b = await createPartner(ctx, { name: 'Partner B' });
   });
   afterAll(async () => {
     await ctx.stop();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricValue } from '#shared/metrics';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { upsertFunction } from '../support/push-fixtures.ts';
+import { insertFunction } from '../support/fixtures.ts';
 
 /**
  * Events nobody can route (an installation or an event type hubhook does not know): counted,
@@ -10,7 +10,7 @@ import { upsertFunction } from '../support/push-fixtures.ts';
 const event = (id: string, installationId: string, type: string) => ({ id, installationId, type, occurredAt: '2026-01-05T12:00:00Z', data: {} });
 
 async function catalog(ctx: TestContext): Promise<void> {
-  await upsertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.created', 'estate.updated'] });
+  await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.created', 'estate.updated'] });
 }
 
 describe('unroutable events, accepted', () => {

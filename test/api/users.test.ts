@@ -3,7 +3,7 @@ import { mintToken } from '#shared/tokens';
 import { newId } from '#shared/ids';
 import { USER_KEY_ID_PREFIX, USER_KEY_PREFIX } from '#api/api-keys/repository';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
-import { addTestUser, auditFor, createTestPartner, walkPages, type TestPartner } from '../support/portal.ts';
+import { auditFor, createPartner, createUser, type TestPartner, walkPages } from '../support/fixtures.ts';
 
 describe('users (partner)', () => {
   let ctx: TestContext;
@@ -11,8 +11,8 @@ describe('users (partner)', () => {
   let other: TestPartner;
   beforeAll(async () => {
     ctx = await startTestContext();
-    acme = await createTestPartner(ctx, { name: 'Acme Foto AS' });
-    other = await createTestPartner(ctx, { name: 'Other Takst AS' });
+    acme = await createPartner(ctx, { name: 'Acme Foto AS' });
+    other = await createPartner(ctx, { name: 'Other Takst AS' });
   });
   afterAll(async () => {
     await ctx.stop();
@@ -62,7 +62,7 @@ describe('users (partner)', () => {
     });
 
     it('compares e-mails case-insensitively: 409 for an address already a user of this partner, in any case', async () => {
-      await addTestUser(ctx, acme.apiKey, 'kim@acme.no');
+      await createUser(ctx, acme.apiKey, 'kim@acme.no');
       for (const email of ['KIM@acme.no', 'Kim@Acme.No', acme.email.toUpperCase()]) {
         const res = await ctx.request('POST', '/v1/users', { token: acme.apiKey, body: { email } });
         expect(res.status, email).toBe(409);
@@ -72,7 +72,7 @@ describe('users (partner)', () => {
     });
 
     it('answers an address of another partner’s user exactly as a fresh one: the same status and body', async () => {
-      await addTestUser(ctx, acme.apiKey, 'consultant@acme.no');
+      await createUser(ctx, acme.apiKey, 'consultant@acme.no');
       const taken = await ctx.request('POST', '/v1/users', { token: other.apiKey, body: { email: 'Consultant@Acme.No' } });
       const fresh = await ctx.request('POST', '/v1/users', { token: other.apiKey, body: { email: 'newcomer@acme.no' } });
       expect(taken.status).toBe(201);
@@ -113,9 +113,9 @@ describe('users (partner)', () => {
 
   describe('GET /v1/users', () => {
     it('lists only the partner’s own users, page by page', async () => {
-      const fresh = await createTestPartner(ctx);
+      const fresh = await createPartner(ctx);
       const added = [];
-      for (let i = 0; i < 6; i++) added.push(await addTestUser(ctx, fresh.apiKey));
+      for (let i = 0; i < 6; i++) added.push(await createUser(ctx, fresh.apiKey));
       const { items, pages } = await walkPages(ctx, '/v1/users?limit=4', fresh.apiKey);
       expect(pages).toEqual([4, 3]);
       expect(items.map((u) => u.id)).toEqual([fresh.userId, ...added.map((u) => u.userId)]);
@@ -125,7 +125,7 @@ describe('users (partner)', () => {
 
   describe('DELETE /v1/users/{id}', () => {
     it('removes a user, revokes its keys at once, and audits it', async () => {
-      const kim = await addTestUser(ctx, acme.apiKey);
+      const kim = await createUser(ctx, acme.apiKey);
       expect((await ctx.request('GET', '/v1/me', { token: kim.apiKey })).status).toBe(200);
 
       const res = await ctx.request('DELETE', `/v1/users/${kim.userId}`, { token: acme.apiKey });
@@ -141,13 +141,13 @@ describe('users (partner)', () => {
     });
 
     it('lets a user remove itself; its key stops working', async () => {
-      const kim = await addTestUser(ctx, acme.apiKey);
+      const kim = await createUser(ctx, acme.apiKey);
       expect((await ctx.request('DELETE', `/v1/users/${kim.userId}`, { token: kim.apiKey })).status).toBe(204);
       expect((await ctx.request('GET', '/v1/users', { token: kim.apiKey })).status).toBe(401);
     });
 
     it('refuses to remove the contact person with 409 contact_person', async () => {
-      const kim = await addTestUser(ctx, acme.apiKey);
+      const kim = await createUser(ctx, acme.apiKey);
       for (const key of [acme.apiKey, kim.apiKey]) {
         const res = await ctx.request('DELETE', `/v1/users/${acme.userId}`, { token: key });
         expect(res.status).toBe(409);
@@ -158,7 +158,7 @@ describe('users (partner)', () => {
     });
 
     it('answers 404 for another partner’s user and leaves it alone', async () => {
-      const theirs = await addTestUser(ctx, other.apiKey);
+      const theirs = await createUser(ctx, other.apiKey);
       for (const id of [theirs.userId, other.userId]) {
         const res = await ctx.request('DELETE', `/v1/users/${id}`, { token: acme.apiKey });
         expect(res.status).toBe(404);
@@ -176,7 +176,7 @@ describe('users (partner)', () => {
     );
 
     it('is for partner keys only', async () => {
-      const kim = await addTestUser(ctx, acme.apiKey);
+      const kim = await createUser(ctx, acme.apiKey);
       expect((await ctx.request('DELETE', `/v1/users/${kim.userId}`, { token: OPERATOR_TOKEN })).status).toBe(403);
       expect((await ctx.request('DELETE', `/v1/users/${kim.userId}`, { token: HUB_TOKEN })).status).toBe(403);
     });

@@ -7,7 +7,7 @@ import { HUB_TOKEN, OPERATOR_TOKEN, SECRETS_KEY } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
 import { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from '../support/private-services.ts';
-import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { hubEvent, insertActivation, insertFunction, insertPartner, insertProduct, insertSubscription } from '../support/fixtures.ts';
 
 // The production build under faults: one api and two workers from dist/, on a Postgres and a
 // Redis of this test's own (it restarts the one and empties the other), a receiver failing 20 %
@@ -131,12 +131,12 @@ describe('chaos: the production build against faults', () => {
 
     await startApi(); // it migrates the private database
     db = createDb({ url: pg.url });
-    await seedFunction(db, 'estates.read', ['estate.updated']);
-    const { partner } = await seedPartner(db);
-    const product = await seedProduct(db, partner.id, { 'estates.read': {} });
-    await seedActivation(db, 'CHAOS', product);
+    await insertFunction(db, { key: 'estates.read', eventTypes: ['estate.updated'] });
+    const partner = await insertPartner(db);
+    const product = await insertProduct(db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    await insertActivation(db, 'CHAOS', product);
     for (let i = 0; i < SUBSCRIPTIONS; i++) {
-      await seedSubscription(db, { partnerId: partner.id, productId: product, functionKey: 'estates.read', url: `${receiver.url}?s=${i}`, eventTypes: ['estate.updated'] });
+      await insertSubscription(db, { partnerId: partner.partnerId, productId: product, functionKey: 'estates.read', url: `${receiver.url}?s=${i}`, eventTypes: ['estate.updated'] });
     }
     await Promise.all([startWorker(0), startWorker(1)]);
 

@@ -3,12 +3,12 @@ import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keySlot } from '#shared/queues/key-slot';
 import { startRedisCluster, type LocalRedisCluster } from '../../scripts/lib/redis-cluster.ts';
-import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
+import { startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
 import { clusterEnv, hasRedisServer, keysPerMaster } from '../support/redis-cluster.ts';
 import { startWorkerProcess, stopWorkerProcess } from '../support/worker-process.ts';
-import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { hubEvent, insertActivation, insertFunction, insertPartner, insertProduct, insertSubscription, publishEvents } from '../support/fixtures.ts';
 
 // Nothing accepted is lost when a Redis Cluster master fails mid-run: two worker processes and
 // the api on a local 3+3 cluster, 3 delivery shards; the master holding the queue prefix's slot
@@ -38,21 +38,18 @@ describe.skipIf(!hasRedisServer)('a Redis Cluster master failing over mid-run', 
 
   async function publish(inst: string, count: number) {
     const events = Array.from({ length: count }, (_, i) => hubEvent(inst, 'estate.updated', { i }));
-    for (let i = 0; i < events.length; i += 100) {
-      const res = await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: events.slice(i, i + 100) } });
-      expect(res.status).toBe(202);
-    }
+    await publishEvents(ctx, events);
     return events;
   }
 
   it('delivers every message; the replica takes over and the workers carry on without a restart', async () => {
-    await seedFunction(ctx.db, 'estates.read', ['estate.updated']);
-    const { partner } = await seedPartner(ctx.db);
-    const product = await seedProduct(ctx.db, partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, 'FAIL1', product);
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.updated'] });
+    const partner = await insertPartner(ctx.db);
+    const product = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    await insertActivation(ctx.db, 'FAIL1', product);
     const subscriptions = 6;
     for (let i = 0; i < subscriptions; i++) {
-      await seedSubscription(ctx.db, { partnerId: partner.id, productId: product, functionKey: 'estates.read', url: `${receiver.url}?s=${i}`, eventTypes: ['estate.updated'] });
+      await insertSubscription(ctx.db, { partnerId: partner.partnerId, productId: product, functionKey: 'estates.read', url: `${receiver.url}?s=${i}`, eventTypes: ['estate.updated'] });
     }
     // A slow receiver keeps deliveries in flight when the master dies; one try in ten fails, so
     // retries sit in the retry schedules too.

@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { deleteKeys, prefixKeys, scanKeys } from '#shared/queues/connection';
 import { deliveryShards } from '#shared/queues/shards';
-import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
+import { startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
 import { startWorkerProcess, stopWorkerProcess } from '../support/worker-process.ts';
-import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { hubEvent, insertActivation, insertFunction, insertPartner, insertProduct, insertSubscription, publishEvents } from '../support/fixtures.ts';
 
 // DELIVERY_SHARDS above 1 on a single Redis (how a deployment prepares for a cluster): the same
 // deliveries, the work under each shard's prefix. Runs everywhere; the cluster tests need redis-server.
@@ -27,14 +27,14 @@ describe('delivery shards on a single Redis', () => {
   });
 
   it('delivers and retries every subscription\'s messages through its own shard', async () => {
-    await seedFunction(ctx.db, 'estates.read', ['estate.updated']);
-    const { partner } = await seedPartner(ctx.db);
-    const product = await seedProduct(ctx.db, partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, 'SHRD1', product);
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.updated'] });
+    const partner = await insertPartner(ctx.db);
+    const product = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    await insertActivation(ctx.db, 'SHRD1', product);
     const subs: string[] = [];
     // Until every shard has a subscription.
     while (new Set(subs.map((id) => ctx.queues.shards.of(id))).size < SHARDS) {
-      subs.push((await seedSubscription(ctx.db, { partnerId: partner.id, productId: product, functionKey: 'estates.read', url: `${receiver.url}?s=${subs.length}`, eventTypes: ['estate.updated'] })).id);
+      subs.push((await insertSubscription(ctx.db, { partnerId: partner.partnerId, productId: product, functionKey: 'estates.read', url: `${receiver.url}?s=${subs.length}`, eventTypes: ['estate.updated'] })).id);
     }
     // One message in three fails its first try (too few to open a circuit): its retry goes
     // through its shard's retry schedule and deliver queue.
@@ -45,7 +45,7 @@ describe('delivery shards on a single Redis', () => {
       return { status: tries.get(id) === 1 && tries.size % 3 === 0 ? 503 : 200 };
     });
     const events = Array.from({ length: 20 }, (_, i) => hubEvent('SHRD1', 'estate.updated', { i }));
-    expect((await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events } })).status).toBe(202);
+    await publishEvents(ctx, events);
     const expected = events.length * subs.length;
     await eventually(async () => Number((await ctx.db('messages').where({ status: 'succeeded' }).count({ n: '*' }).first())?.n) === expected, { timeoutMs: 90_000, everyMs: 200 });
     const retried = (await ctx.db('messages').where('attempts', 2).select('subscription_id')).map((m: { subscription_id: string }) => ctx.queues.shards.of(m.subscription_id));
@@ -89,11 +89,11 @@ describe('changing DELIVERY_SHARDS on a running system', () => {
   });
 
   it('loses nothing: retries waiting in the old shard are re-enqueued into the new shards by the reconciler', async () => {
-    await seedFunction(ctx.db, 'contacts.read', ['contact.updated']);
-    const { partner } = await seedPartner(ctx.db);
-    const product = await seedProduct(ctx.db, partner.id, { 'contacts.read': {} });
-    await seedActivation(ctx.db, 'SHRD2', product);
-    for (let i = 0; i < 3; i++) await seedSubscription(ctx.db, { partnerId: partner.id, productId: product, functionKey: 'contacts.read', url: `${receiver.url}?s=${i}`, eventTypes: ['contact.updated'] });
+    await insertFunction(ctx.db, { key: 'contacts.read', eventTypes: ['contact.updated'] });
+    const partner = await insertPartner(ctx.db);
+    const product = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'contacts.read': {} }] });
+    await insertActivation(ctx.db, 'SHRD2', product);
+    for (let i = 0; i < 3; i++) await insertSubscription(ctx.db, { partnerId: partner.partnerId, productId: product, functionKey: 'contacts.read', url: `${receiver.url}?s=${i}`, eventTypes: ['contact.updated'] });
     // While the one-shard worker runs, one first try in three fails (too few to open a circuit).
     const tries = new Map<string, number>();
     let failing = true;
@@ -104,7 +104,7 @@ describe('changing DELIVERY_SHARDS on a running system', () => {
     });
     worker = (await startWorkerProcess(ctx, { ...RUN, DELIVERY_SHARDS: '1' })).child;
     const events = Array.from({ length: 30 }, (_, i) => hubEvent('SHRD2', 'contact.updated', { i }));
-    expect((await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events } })).status).toBe(202);
+    await publishEvents(ctx, events);
     const expected = events.length * 3;
     const oldSchedule = `${ctx.queuePrefix}:retry-schedule`;
     await eventually(async () => (await ctx.redis.zcard(oldSchedule)) > 0, { what: 'retries waiting in the old shard', timeoutMs: 60_000, everyMs: 20 });

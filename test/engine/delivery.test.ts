@@ -1,18 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
-import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
+import { startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
-import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { hubEvent, insertActivation, insertFunction, insertPartner, insertProduct, insertSubscriber, insertSubscription, publishEvents } from '../support/fixtures.ts';
 
 // Fast retries so a test can walk a message through its whole schedule.
 const ENV = { RETRY_SCHEDULE: '200ms,200ms,200ms', DELIVERY_TIMEOUT_MS: '10000', DELIVERY_LEASE: '30s' };
-
-async function publish(ctx: TestContext, events: ReturnType<typeof hubEvent>[]) {
-  const res = await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events } });
-  expect(res.status).toBe(202);
-  return res.body as { accepted: number; duplicates: number };
-}
 
 describe('delivery engine, end to end', () => {
   let ctx: TestContext;
@@ -25,8 +19,8 @@ describe('delivery engine, end to end', () => {
 
   beforeAll(async () => {
     ctx = await startTestContext({ workers: true, env: ENV });
-    await seedFunction(ctx.db, 'estates.read', ['estate.created', 'estate.updated', 'estate.deleted'], ['departmentId', 'estateStatus']);
-    await seedFunction(ctx.db, 'contacts.read', ['contact.created', 'contact.updated']);
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.created', 'estate.updated', 'estate.deleted'], filterFields: ['departmentId', 'estateStatus'] });
+    await insertFunction(ctx.db, { key: 'contacts.read', eventTypes: ['contact.created', 'contact.updated'] });
   });
   afterAll(async () => {
     await Promise.all(receivers.map((r) => r.close()));
@@ -34,24 +28,24 @@ describe('delivery engine, end to end', () => {
   });
 
   it('delivers to exactly the entitled receivers, signed, with filters respected', async () => {
-    const a = await seedPartner(ctx.db);
-    const b = await seedPartner(ctx.db);
+    const a = await insertPartner(ctx.db);
+    const b = await insertPartner(ctx.db);
     // A: estates in department D1 only; installed in INSTA.
-    const productA = await seedProduct(ctx.db, a.partner.id, { 'estates.read': { departmentId: ['D1'] } });
-    await seedActivation(ctx.db, 'INSTA', productA);
+    const productA = await insertProduct(ctx.db, { partnerId: a.partnerId, versions: [{ 'estates.read': { departmentId: ['D1'] } }] });
+    await insertActivation(ctx.db, 'INSTA', productA);
     // B: all estates and contacts, restricted to INSTB, installed there and (not available) in INSTA.
-    const productB = await seedProduct(ctx.db, b.partner.id, { 'estates.read': {}, 'contacts.read': {} }, { mode: 'restricted', installationIds: ['INSTB'] });
-    await seedActivation(ctx.db, 'INSTB', productB);
-    await seedActivation(ctx.db, 'INSTA', productB);
+    const productB = await insertProduct(ctx.db, { partnerId: b.partnerId, versions: [{ 'estates.read': {}, 'contacts.read': {} }], availability: { mode: 'restricted', installationIds: ['INSTB'] } });
+    await insertActivation(ctx.db, 'INSTB', productB);
+    await insertActivation(ctx.db, 'INSTA', productB);
     const ra = await receiver();
     const rbEstates = await receiver();
     const rbContacts = await receiver();
     const rUnwanted = await receiver();
-    const subA = await seedSubscription(ctx.db, { partnerId: a.partner.id, productId: productA, functionKey: 'estates.read', url: ra.url, eventTypes: ['estate.created', 'estate.updated'] });
-    const subB = await seedSubscription(ctx.db, { partnerId: b.partner.id, productId: productB, functionKey: 'estates.read', url: rbEstates.url, eventTypes: ['estate.created', 'estate.updated'] });
-    const subBc = await seedSubscription(ctx.db, { partnerId: b.partner.id, productId: productB, functionKey: 'contacts.read', url: rbContacts.url, eventTypes: ['contact.created'] });
+    const subA = await insertSubscription(ctx.db, { partnerId: a.partnerId, productId: productA, functionKey: 'estates.read', url: ra.url, eventTypes: ['estate.created', 'estate.updated'] });
+    const subB = await insertSubscription(ctx.db, { partnerId: b.partnerId, productId: productB, functionKey: 'estates.read', url: rbEstates.url, eventTypes: ['estate.created', 'estate.updated'] });
+    const subBc = await insertSubscription(ctx.db, { partnerId: b.partnerId, productId: productB, functionKey: 'contacts.read', url: rbContacts.url, eventTypes: ['contact.created'] });
     // Paused: messages are kept, not sent.
-    await seedSubscription(ctx.db, { partnerId: a.partner.id, productId: productA, functionKey: 'estates.read', url: rUnwanted.url, eventTypes: ['estate.created'], state: 'paused' });
+    await insertSubscription(ctx.db, { partnerId: a.partnerId, productId: productA, functionKey: 'estates.read', url: rUnwanted.url, eventTypes: ['estate.created'], state: 'paused' });
 
     const events = [
       hubEvent('INSTA', 'estate.created', { departmentId: 'D1', estateStatus: 'sale' }), // A only (B not available in INSTA)
@@ -61,9 +55,9 @@ describe('delivery engine, end to end', () => {
       hubEvent('INSTB', 'contact.created', { contactId: 'C1' }), // B contacts
       hubEvent('INSTC', 'estate.created', { departmentId: 'D1' }), // nobody: not activated in INSTC
     ];
-    expect(await publish(ctx, events)).toEqual({ accepted: 6, duplicates: 0, rejected: [] });
+    expect(await publishEvents(ctx, events)).toEqual({ accepted: 6, duplicates: 0, rejected: [] });
     // Publishing again is idempotent: duplicates, no new messages.
-    expect(await publish(ctx, events.slice(0, 2))).toEqual({ accepted: 0, duplicates: 2, rejected: [] });
+    expect(await publishEvents(ctx, events.slice(0, 2))).toEqual({ accepted: 0, duplicates: 2, rejected: [] });
 
     const [gotA] = await ra.waitFor(1);
     const [gotB] = await rbEstates.waitFor(1);
@@ -83,13 +77,10 @@ describe('delivery engine, end to end', () => {
   });
 
   it('retries a 500 twice, then succeeds on the third attempt, with all three in the log', async () => {
-    const p = await seedPartner(ctx.db);
-    const product = await seedProduct(ctx.db, p.partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, 'INSTR', product);
     const r = await receiver();
     r.behave((_req, n) => (n <= 2 ? { status: 500, body: `failure ${n}` } : { status: 200, body: 'finally' }));
-    const sub = await seedSubscription(ctx.db, { partnerId: p.partner.id, productId: product, functionKey: 'estates.read', url: r.url, eventTypes: ['estate.created'] });
-    await publish(ctx, [hubEvent('INSTR', 'estate.created', { n: 1 })]);
+    const { partner: p, subscription: sub } = await insertSubscriber(ctx.db, { installationId: 'INSTR', url: r.url, eventTypes: ['estate.created'] });
+    await publishEvents(ctx, [hubEvent('INSTR', 'estate.created', { n: 1 })]);
     const got = await r.waitFor(3);
     // Same message id on every retry: receivers de-duplicate on it.
     expect(new Set(got.map((g) => g.headers['webhook-id'])).size).toBe(1);
@@ -112,35 +103,29 @@ describe('delivery engine, end to end', () => {
   });
 
   it('disables a subscription whose receiver answers 410 Gone, and tells the partner', async () => {
-    const p = await seedPartner(ctx.db);
-    const product = await seedProduct(ctx.db, p.partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, 'INSTG', product);
     const r = await receiver();
     r.behave(() => ({ status: 410 }));
-    const sub = await seedSubscription(ctx.db, { partnerId: p.partner.id, productId: product, functionKey: 'estates.read', url: r.url, eventTypes: ['estate.created'] });
-    await publish(ctx, [hubEvent('INSTG', 'estate.created')]);
+    const { partner: p, subscription: sub } = await insertSubscriber(ctx.db, { installationId: 'INSTG', url: r.url, eventTypes: ['estate.created'] });
+    await publishEvents(ctx, [hubEvent('INSTG', 'estate.created')]);
     await r.waitFor(1);
     const row = await eventually(async () => {
       const s = await ctx.db('subscriptions').where({ id: sub.id }).first();
       return s.state === 'disabled' ? s : null;
     });
     expect(row.disabled_reason).toContain('410');
-    const notice = await ctx.db('notifications').where({ partner_id: p.partner.id, kind: 'subscription_disabled' }).first();
+    const notice = await ctx.db('notifications').where({ partner_id: p.partnerId, kind: 'subscription_disabled' }).first();
     expect(notice.message).toContain(sub.id);
     // Later events do not go to a disabled subscription.
-    await publish(ctx, [hubEvent('INSTG', 'estate.created')]);
+    await publishEvents(ctx, [hubEvent('INSTG', 'estate.created')]);
     await new Promise((res) => setTimeout(res, 300));
     expect(r.requests).toHaveLength(1);
   });
 
   it('marks a message dead after the last retry fails, and resend delivers it', async () => {
-    const p = await seedPartner(ctx.db);
-    const product = await seedProduct(ctx.db, p.partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, 'INSTD', product);
     const r = await receiver();
     r.behave(() => ({ status: 503, body: 'down' }));
-    const sub = await seedSubscription(ctx.db, { partnerId: p.partner.id, productId: product, functionKey: 'estates.read', url: r.url, eventTypes: ['estate.created'] });
-    await publish(ctx, [hubEvent('INSTD', 'estate.created')]);
+    const { partner: p, subscription: sub } = await insertSubscriber(ctx.db, { installationId: 'INSTD', url: r.url, eventTypes: ['estate.created'] });
+    await publishEvents(ctx, [hubEvent('INSTD', 'estate.created')]);
     // 1 try + 3 retries.
     await r.waitFor(4);
     const dead = await eventually(async () => {
@@ -161,21 +146,21 @@ describe('delivery engine, end to end', () => {
   });
 
   it('does not let a hanging receiver slow the others', async () => {
-    const p = await seedPartner(ctx.db);
-    const product = await seedProduct(ctx.db, p.partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, 'INSTH', product);
+    const p = await insertPartner(ctx.db);
+    const product = await insertProduct(ctx.db, { partnerId: p.partnerId, versions: [{ 'estates.read': {} }] });
+    await insertActivation(ctx.db, 'INSTH', product);
     const fast = await receiver();
     const hanging = await receiver();
     const releases: (() => void)[] = [];
     hanging.behave(() => new Promise((resolve) => releases.push(() => resolve({ status: 200 }))));
-    await seedSubscription(ctx.db, { partnerId: p.partner.id, productId: product, functionKey: 'estates.read', url: fast.url, eventTypes: ['estate.updated'] });
-    await seedSubscription(ctx.db, { partnerId: p.partner.id, productId: product, functionKey: 'estates.read', url: hanging.url, eventTypes: ['estate.updated'] });
+    await insertSubscription(ctx.db, { partnerId: p.partnerId, productId: product, functionKey: 'estates.read', url: fast.url, eventTypes: ['estate.updated'] });
+    await insertSubscription(ctx.db, { partnerId: p.partnerId, productId: product, functionKey: 'estates.read', url: hanging.url, eventTypes: ['estate.updated'] });
 
     // Baseline: the fast receiver's latency while the other receiver is idle.
     const measure = async (count: number) => {
       const before = fast.requests.length;
       const started = Date.now();
-      await publish(ctx, Array.from({ length: count }, (_, i) => hubEvent('INSTH', 'estate.updated', { i })));
+      await publishEvents(ctx, Array.from({ length: count }, (_, i) => hubEvent('INSTH', 'estate.updated', { i })));
       const got = (await fast.waitFor(before + count)).slice(before);
       return got.map((g) => g.receivedAt - started).sort((x, y) => x - y);
     };

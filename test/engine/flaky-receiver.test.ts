@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
+import { startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
-import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { hubEvent, insertActivation, insertFunction, insertPartner, insertProduct, insertSubscription, publishEvents } from '../support/fixtures.ts';
 
 // A short schedule, so a message walks all of it within the test: 1 try + 8 retries.
 const ENV = { DELIVERY_TIMEOUT_MS: '1000', RETRY_SCHEDULE: '200ms,500ms,1s,1s,1s,1s,1s,1s', MAX_IN_FLIGHT_PER_SUBSCRIPTION: '8' };
@@ -37,19 +37,16 @@ describe('a receiver that fails 20 % of requests and hangs on 3 %', () => {
       }
       return { status: 200 };
     });
-    await seedFunction(ctx.db, 'estates.read', ['estate.updated']);
-    const { partner } = await seedPartner(ctx.db);
-    const product = await seedProduct(ctx.db, partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, 'FLAKY', product);
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.updated'] });
+    const partner = await insertPartner(ctx.db);
+    const product = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    await insertActivation(ctx.db, 'FLAKY', product);
     const subscriptions = 2;
     for (let i = 0; i < subscriptions; i++) {
-      await seedSubscription(ctx.db, { partnerId: partner.id, productId: product, functionKey: 'estates.read', url: `${receiver.url}?s=${i}`, eventTypes: ['estate.updated'] });
+      await insertSubscription(ctx.db, { partnerId: partner.partnerId, productId: product, functionKey: 'estates.read', url: `${receiver.url}?s=${i}`, eventTypes: ['estate.updated'] });
     }
     const events = Array.from({ length: 400 }, (_, i) => hubEvent('FLAKY', 'estate.updated', { i }));
-    for (let i = 0; i < events.length; i += 100) {
-      const res = await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: events.slice(i, i + 100) } });
-      expect(res.status).toBe(202);
-    }
+    await publishEvents(ctx, events);
     const expected = events.length * subscriptions;
     const byStatus = async () =>
       Object.fromEntries(((await ctx.db('messages').groupBy('status').select('status').count({ n: '*' })) as { status: string; n: number }[]).map((r) => [r.status, Number(r.n)]));

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
+import { OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { HOSTILE_ANSWERS, HOSTILE_BODIES, startRawReceiver, startReceiver, type HostileAnswerName, type RawReceiver, type TestReceiver } from '../support/receiver.ts';
-import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { hubEvent, insertFunction, insertSubscriber, publishEvents } from '../support/fixtures.ts';
 
 // Three attempts per message (two quick retries); a timeout short enough for the receivers that
 // never finish, long enough that a well-behaved one on a loaded machine makes it.
@@ -41,25 +41,17 @@ describe('hostile receivers beside a well-behaved one', () => {
 
   beforeAll(async () => {
     ctx = await startTestContext({ workers: true, env: ENV });
-    await seedFunction(ctx.db, 'estates.read', ['estate.updated']);
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.updated'] });
   });
   afterAll(async () => {
     await Promise.all(closers.map((c) => c.close()));
     await ctx.stop();
   });
 
-  async function publish(events: ReturnType<typeof hubEvent>[]) {
-    const res = await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events } });
-    expect(res.status).toBe(202);
-  }
-
   /** A partner whose subscription (on its own installation) goes to `url`. */
   async function subscriber(installationId: string, url: string) {
-    const { partner, apiKey } = await seedPartner(ctx.db);
-    const productId = await seedProduct(ctx.db, partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, installationId, productId);
-    const sub = await seedSubscription(ctx.db, { partnerId: partner.id, productId, functionKey: 'estates.read', url, eventTypes: ['estate.updated'] });
-    return { subscriptionId: sub.id, apiKey };
+    const { partner, subscription } = await insertSubscriber(ctx.db, { installationId, url, eventTypes: ['estate.updated'] });
+    return { subscriptionId: subscription.id, apiKey: partner.apiKey };
   }
 
   async function log(subscriptionId: string, apiKey: string): Promise<{ id: string; status: string; attempts: number }[]> {
@@ -87,7 +79,7 @@ describe('hostile receivers beside a well-behaved one', () => {
     const nul = await subscriber('HOSTNUL', nulReceiver.url);
 
     // One batch: the NUL outcome and the 40 good ones reach the attempt writer together.
-    await publish([hubEvent('HOSTNUL', 'estate.updated'), ...Array.from({ length: 40 }, (_, i) => hubEvent('GOODNUL', 'estate.updated', { i }))]);
+    await publishEvents(ctx, [hubEvent('HOSTNUL', 'estate.updated'), ...Array.from({ length: 40 }, (_, i) => hubEvent('GOODNUL', 'estate.updated', { i }))]);
 
     const goodLog = await eventually(async () => {
       const rows = await log(good.subscriptionId, good.apiKey);
@@ -116,7 +108,7 @@ describe('hostile receivers beside a well-behaved one', () => {
     // All at once, interleaved: the good partner's events and one per hostile receiver.
     const events = Array.from({ length: 40 }, (_, i) => hubEvent('GOODALL', 'estate.updated', { i }));
     for (const h of hostile.values()) events.splice(Math.floor(Math.random() * events.length), 0, hubEvent(h.installationId, 'estate.updated'));
-    await publish(events);
+    await publishEvents(ctx, events);
 
     // The good partner's log: every message succeeded (at its first attempt, unless the machine
     // is so loaded that a loopback request took the whole timeout: the figure says).

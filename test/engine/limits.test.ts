@@ -1,11 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SubscriptionLimits } from '#shared/delivery/limits';
-import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
+import { startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { startReceiver, type ReceivedRequest, type TestReceiver } from '../support/receiver.ts';
 import { startWorkerProcess, stopWorkerProcess } from '../support/worker-process.ts';
-import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { hubEvent, insertActivation, insertFunction, insertPartner, insertProduct, insertSubscription, publishEvents } from '../support/fixtures.ts';
 
 // Limits that hold across worker processes, and leases that mean "in flight".
 const CAP = 4;
@@ -44,10 +44,10 @@ describe('limits shared by worker processes', () => {
 
   beforeAll(async () => {
     ctx = await startTestContext({ env: ENV });
-    await seedFunction(ctx.db, 'estates.read', ['estate.updated']);
-    const { partner } = await seedPartner(ctx.db);
-    partnerId = partner.id;
-    productId = await seedProduct(ctx.db, partner.id, { 'estates.read': {} });
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.updated'] });
+    const partner = await insertPartner(ctx.db);
+    partnerId = partner.partnerId;
+    productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
   });
   afterEach(async () => {
     await Promise.all(workers.splice(0).map((w) => stopWorkerProcess(w, 'SIGKILL')));
@@ -60,17 +60,14 @@ describe('limits shared by worker processes', () => {
   /** A subscription of its own installation, so events go to it alone. */
   async function subscribe(url: string) {
     const inst = `LIM${++installation}`;
-    await seedActivation(ctx.db, inst, productId);
-    const sub = await seedSubscription(ctx.db, { partnerId, productId, functionKey: 'estates.read', url, eventTypes: ['estate.updated'] });
+    await insertActivation(ctx.db, inst, productId);
+    const sub = await insertSubscription(ctx.db, { partnerId, productId, functionKey: 'estates.read', url, eventTypes: ['estate.updated'] });
     return { inst, sub };
   }
 
   async function publish(inst: string, count: number) {
     const events = Array.from({ length: count }, (_, i) => hubEvent(inst, 'estate.updated', { i }));
-    for (let i = 0; i < events.length; i += 100) {
-      const res = await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: events.slice(i, i + 100) } });
-      expect(res.status).toBe(202);
-    }
+    await publishEvents(ctx, events);
     return events;
   }
 

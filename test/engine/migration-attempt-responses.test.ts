@@ -1,29 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
-import { createDb } from '#shared/db/knex';
 import { migrateLatest } from '#shared/db/migrate';
 import { migrations } from '#shared/db/migrations/index';
-import { newId, randomText } from '#shared/ids';
-import { loadConfig } from '#shared/config';
+import { newId } from '#shared/ids';
 import { listAttempts } from '#api/messages/repository';
-import { testEnv } from '../support/context.ts';
-import { migrateThrough } from '../support/migrations.ts';
+import { openEarlierRelease } from '../support/migrations.ts';
 
 /** Migration 0007 on a database holding attempts from before it: they are kept and shown as before. */
 const BEFORE = ['0001-portal', '0002-subscriptions', '0003-delivery', '0005-onboarding', '0006-accounts'];
 
 describe('migration 0007-attempt-responses on an existing database', () => {
-  const schema = `t_${randomText(10)}`;
   let db: Knex;
+  let schema: string;
+  let drop: () => Promise<void>;
 
   beforeAll(async () => {
-    db = createDb({ url: loadConfig(testEnv()).databaseUrl, schema });
-    await db.raw('create schema ??', [schema]);
-    await migrateThrough(db, schema, BEFORE);
+    ({ db, schema, drop } = await openEarlierRelease(BEFORE));
   });
   afterAll(async () => {
-    await db.raw('drop schema if exists ?? cascade', [schema]);
-    await db.destroy();
+    await drop();
   });
 
   it('keeps the old attempts, shown as before plus the new fields, and then takes bytes', async () => {

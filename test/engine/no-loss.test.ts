@@ -1,10 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HUB_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
+import { startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
 import { startWorkerProcess, stopWorkerProcess } from '../support/worker-process.ts';
-import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { hubEvent, insertActivation, insertFunction, insertPartner, insertProduct, insertSubscription, publishEvents } from '../support/fixtures.ts';
 
 // Short lease and reconcile interval, so lost work is found within seconds instead of a minute.
 const ENV = { DELIVERY_TIMEOUT_MS: '2000', DELIVERY_LEASE: '3s', RECONCILE_INTERVAL: '1s', RETRY_SCHEDULE: '1s,1s,1s,1s,1s' };
@@ -25,23 +25,20 @@ describe('nothing accepted is lost', () => {
   });
 
   it('delivers every message at least once across a SIGKILLed worker and an emptied Redis', async () => {
-    await seedFunction(ctx.db, 'estates.read', ['estate.updated']);
-    const { partner } = await seedPartner(ctx.db);
-    const product = await seedProduct(ctx.db, partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, 'INSTL', product);
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.updated'] });
+    const partner = await insertPartner(ctx.db);
+    const product = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    await insertActivation(ctx.db, 'INSTL', product);
     const subscriptions = 4;
     for (let i = 0; i < subscriptions; i++) {
-      await seedSubscription(ctx.db, { partnerId: partner.id, productId: product, functionKey: 'estates.read', url: `${receiver.url}?s=${i}`, eventTypes: ['estate.updated'] });
+      await insertSubscription(ctx.db, { partnerId: partner.partnerId, productId: product, functionKey: 'estates.read', url: `${receiver.url}?s=${i}`, eventTypes: ['estate.updated'] });
     }
     // A slow receiver keeps deliveries in flight when the worker dies.
     receiver.behave(() => new Promise((resolve) => setTimeout(() => resolve({ status: 200 }), 25)));
 
     worker = (await startWorkerProcess(ctx, ENV)).child;
     const events = Array.from({ length: 300 }, (_, i) => hubEvent('INSTL', 'estate.updated', { i }));
-    for (let i = 0; i < events.length; i += 100) {
-      const res = await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: events.slice(i, i + 100) } });
-      expect(res.status).toBe(202);
-    }
+    await publishEvents(ctx, events);
     const expected = events.length * subscriptions;
 
     // Kill it mid-flight: some delivered, most not.
@@ -65,21 +62,19 @@ describe('nothing accepted is lost', () => {
   }, 120_000);
 
   it('on SIGTERM finishes deliveries in flight and hands the rest back: each message arrives exactly once', async () => {
-    await seedFunction(ctx.db, 'contacts.read', ['contact.updated']);
-    const { partner } = await seedPartner(ctx.db);
-    const product = await seedProduct(ctx.db, partner.id, { 'contacts.read': {} });
-    await seedActivation(ctx.db, 'INSTT', product);
+    await insertFunction(ctx.db, { key: 'contacts.read', eventTypes: ['contact.updated'] });
+    const partner = await insertPartner(ctx.db);
+    const product = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'contacts.read': {} }] });
+    await insertActivation(ctx.db, 'INSTT', product);
     const graceful = await startReceiver();
     try {
       graceful.behave(() => new Promise((resolve) => setTimeout(() => resolve({ status: 200 }), 25)));
       for (let i = 0; i < 4; i++) {
-        await seedSubscription(ctx.db, { partnerId: partner.id, productId: product, functionKey: 'contacts.read', url: `${graceful.url}?s=${i}`, eventTypes: ['contact.updated'] });
+        await insertSubscription(ctx.db, { partnerId: partner.partnerId, productId: product, functionKey: 'contacts.read', url: `${graceful.url}?s=${i}`, eventTypes: ['contact.updated'] });
       }
       worker = (await startWorkerProcess(ctx, ENV)).child;
       const events = Array.from({ length: 200 }, (_, i) => hubEvent('INSTT', 'contact.updated', { i }));
-      for (let i = 0; i < events.length; i += 100) {
-        await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: events.slice(i, i + 100) } });
-      }
+      await publishEvents(ctx, events);
       const expected = events.length * 4;
       await eventually(() => graceful.requests.length >= 50, { timeoutMs: 30_000, everyMs: 10 });
       expect(await stopWorkerProcess(worker, 'SIGTERM')).toBe(0);

@@ -1,14 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
-import { createDb } from '#shared/db/knex';
 import { migrateLatest } from '#shared/db/migrate';
 import { migrations } from '#shared/db/migrations/index';
 import { ensurePartitions, listPartitions } from '#shared/db/partitions';
-import { newId, randomText } from '#shared/ids';
-import { loadConfig } from '#shared/config';
+import { newId } from '#shared/ids';
 import { applyRetention } from '#worker/maintenance/prune';
-import { testEnv } from '../support/context.ts';
-import { migrateThrough } from '../support/migrations.ts';
+import { openEarlierRelease } from '../support/migrations.ts';
 
 /**
  * Migration 0009 on a database holding messages and attempts from before it, then retention on
@@ -18,8 +15,9 @@ const BEFORE = ['0001-portal', '0002-subscriptions', '0003-delivery', '0005-onbo
 const DAY = 86_400_000;
 
 describe('partitioned messages and attempts', () => {
-  const schema = `t_${randomText(10)}`;
   let db: Knex;
+  let schema: string;
+  let drop: () => Promise<void>;
 
   async function insertLoose(rows: { events?: object[]; messages?: object[]; attempts?: object[] }): Promise<void> {
     await db.transaction(async (trx) => {
@@ -30,9 +28,7 @@ describe('partitioned messages and attempts', () => {
   const attempt = (messageId: string, at: Date) => ({ message_id: messageId, subscription_id: 'sub_1', attempt: 1, attempted_at: at, duration_ms: 5, outcome: 'success', status_code: 200 });
 
   beforeAll(async () => {
-    db = createDb({ url: loadConfig(testEnv()).databaseUrl, schema });
-    await db.raw('create schema ??', [schema]);
-    await migrateThrough(db, schema, BEFORE);
+    ({ db, schema, drop } = await openEarlierRelease(BEFORE));
     // The subscriptions the messages below belong to (messages keep their foreign keys).
     await db('partners').insert({ id: 'ptn_1', name: 'P', contact_email: 'p@p.test' });
     await db('products').insert({ id: 'prd_1', partner_id: 'ptn_1', name: 'Prod', type: 'rights' });
@@ -43,8 +39,7 @@ describe('partitioned messages and attempts', () => {
     );
   });
   afterAll(async () => {
-    await db.raw('drop schema if exists ?? cascade', [schema]);
-    await db.destroy();
+    await drop();
   });
 
   it('migrates an existing database: rows kept, tables partitioned, dedup and ids as before', async () => {

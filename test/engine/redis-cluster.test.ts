@@ -5,11 +5,11 @@ import { Webhook } from 'standardwebhooks';
 import { QUEUE_NAMES } from '#shared/queues/catalog';
 import { requeueMessages } from '#shared/delivery/requeue';
 import { startRedisCluster, type LocalRedisCluster } from '../../scripts/lib/redis-cluster.ts';
-import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
+import { OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
 import { clusterEnv, hasRedisServer, keysPerMaster } from '../support/redis-cluster.ts';
-import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { hubEvent, insertActivation, insertFunction, insertPartner, insertProduct, insertSubscription, publishEvents } from '../support/fixtures.ts';
 
 // The delivery engine on a local Redis Cluster, 3 masters and 3 replicas, with the delivery work
 // split into 3 shards: BullMQ, the retry schedule and the limits scripts on an ioredis Cluster.
@@ -28,9 +28,9 @@ describe.skipIf(!hasRedisServer)('delivery on a Redis Cluster (3 masters, 3 repl
   beforeAll(async () => {
     cluster = await startRedisCluster();
     ctx = await startTestContext({ workers: true, env: { ...ENV, ...clusterEnv(cluster, SHARDS) } });
-    await seedFunction(ctx.db, 'estates.read', ['estate.updated']);
-    const { partner } = await seedPartner(ctx.db);
-    partnerId = partner.id;
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.updated'] });
+    const partner = await insertPartner(ctx.db);
+    partnerId = partner.partnerId;
   }, 120_000);
   afterAll(async () => {
     await Promise.all(receivers.map((r) => r.close()));
@@ -41,12 +41,12 @@ describe.skipIf(!hasRedisServer)('delivery on a Redis Cluster (3 masters, 3 repl
   /** Subscriptions of a new product in a new installation, at least `perShard` in every shard, each at `url?s=<i>`. */
   async function subscribe(url: string, perShard: number) {
     const inst = `CLU${++installation}`;
-    const productId = await seedProduct(ctx.db, partnerId, { 'estates.read': {} });
-    await seedActivation(ctx.db, inst, productId);
+    const productId = await insertProduct(ctx.db, { partnerId: partnerId, versions: [{ 'estates.read': {} }] });
+    await insertActivation(ctx.db, inst, productId);
     const subs: { id: string; secret: string; shard: number }[] = [];
     const inShard = () => Array.from({ length: SHARDS }, (_, s) => subs.filter((x) => x.shard === s).length);
     while (inShard().some((n) => n < perShard)) {
-      const sub = await seedSubscription(ctx.db, { partnerId, productId, functionKey: 'estates.read', url: `${url}?s=${subs.length}`, eventTypes: ['estate.updated'] });
+      const sub = await insertSubscription(ctx.db, { partnerId, productId, functionKey: 'estates.read', url: `${url}?s=${subs.length}`, eventTypes: ['estate.updated'] });
       subs.push({ ...sub, shard: ctx.queues.shards.of(sub.id) });
     }
     return { inst, subs };
@@ -54,10 +54,7 @@ describe.skipIf(!hasRedisServer)('delivery on a Redis Cluster (3 masters, 3 repl
 
   async function publish(inst: string, count: number) {
     const events = Array.from({ length: count }, (_, i) => hubEvent(inst, 'estate.updated', { i }));
-    for (let i = 0; i < events.length; i += 100) {
-      const res = await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: events.slice(i, i + 100) } });
-      expect(res.status).toBe(202);
-    }
+    await publishEvents(ctx, events);
     return events;
   }
 

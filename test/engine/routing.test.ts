@@ -1,57 +1,73 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Knex } from '#shared/db/knex';
 import { createSecretBox } from '#shared/secret-box';
 import { loadRoutingTable, RoutingCache, type RoutingTable } from '#worker/fanout/routing-table';
-import { HUB_TOKEN, SECRETS_KEY, startTestContext, type TestContext } from '../support/context.ts';
+import { SECRETS_KEY, startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { startReceiver } from '../support/receiver.ts';
-import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { hubEvent, insertActivation, insertFunction, insertPartner, insertProduct, insertSubscription, publishEvents } from '../support/fixtures.ts';
+
+/**
+ * A routing cache whose first load reads its table, then stalls until `release()`. It counts
+ * the reads of the routing version, so a test knows when a later caller has read a newer one.
+ */
+function stallingCache(db: Knex) {
+  const box = createSecretBox(SECRETS_KEY);
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const seen = { loads: [] as number[], stalled: false, versionReads: 0 };
+  const cache = new RoutingCache(db, box, {
+    load: async (version) => {
+      seen.loads.push(version);
+      const table = await loadRoutingTable(db, box, version);
+      if (seen.loads.length === 1) {
+        seen.stalled = true;
+        await gate;
+      }
+      return table;
+    },
+  });
+  const onResponse = (_response: unknown, query: { sql: string }) => {
+    if (query.sql.includes('routing_state')) seen.versionReads++;
+  };
+  db.on('query-response', onResponse);
+  return {
+    cache,
+    seen,
+    release: () => release(),
+    /** Releases the load and stops counting. */
+    stop: () => {
+      release();
+      db.off('query-response', onResponse);
+    },
+  };
+}
 
 describe('the routing cache', () => {
   let ctx: TestContext;
   beforeAll(async () => {
     ctx = await startTestContext();
-    await seedFunction(ctx.db, 'estates.read', ['estate.created']);
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.created'] });
   });
   afterAll(async () => {
     await ctx.stop();
   });
 
   it('never answers a table older than the version the caller read, even while an older load is stalled', async () => {
-    const { partner } = await seedPartner(ctx.db);
-    const productId = await seedProduct(ctx.db, partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, 'INSTROUTE', productId);
-    const box = createSecretBox(SECRETS_KEY);
+    const partner = await insertPartner(ctx.db);
+    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    await insertActivation(ctx.db, 'INSTROUTE', productId);
 
     // The first load reads its table, then stalls before handing it over.
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const loads: number[] = [];
-    let firstRead = false;
-    const cache = new RoutingCache(ctx.db, box, {
-      load: async (version) => {
-        loads.push(version);
-        const table = await loadRoutingTable(ctx.db, box, version);
-        if (loads.length === 1) {
-          firstRead = true;
-          await gate;
-        }
-        return table;
-      },
-    });
-    // Count the version reads, to know when the second caller has read the newer one.
-    let versionReads = 0;
-    const onResponse = (_response: unknown, query: { sql: string }) => {
-      if (query.sql.includes('routing_state')) versionReads++;
-    };
-    ctx.db.on('query-response', onResponse);
+    const { cache, seen, release, stop } = stallingCache(ctx.db);
     try {
       const first = cache.get();
-      await eventually(() => firstRead);
+      await eventually(() => seen.stalled);
 
-      const sub = await seedSubscription(ctx.db, { partnerId: partner.id, productId, functionKey: 'estates.read', url: 'http://127.0.0.1:9/hook', eventTypes: ['estate.created'] });
-      const readsBefore = versionReads;
+      const sub = await insertSubscription(ctx.db, { partnerId: partner.partnerId, productId, functionKey: 'estates.read', url: 'http://127.0.0.1:9/hook', eventTypes: ['estate.created'] });
+      const readsBefore = seen.versionReads;
       const second = cache.get();
-      await eventually(() => versionReads > readsBefore);
+      await eventually(() => seen.versionReads > readsBefore);
       release();
 
       const [older, newer] = (await Promise.all([first, second])) as [RoutingTable, RoutingTable];
@@ -61,10 +77,9 @@ describe('the routing cache', () => {
       expect(newer.match({ installationId: 'INSTROUTE', type: 'estate.created', data: {} }).map((s) => s.id)).toEqual([sub.id]);
       // The stalled, older load ended last: the cache keeps the newer table all the same.
       expect((await cache.get()).subscriptions.has(sub.id)).toBe(true);
-      expect(loads).toHaveLength(2);
+      expect(seen.loads).toHaveLength(2);
     } finally {
-      release();
-      ctx.db.off('query-response', onResponse);
+      stop();
     }
   });
 
@@ -88,53 +103,34 @@ describe('fan-out against a stalled routing load', () => {
   let ctx: TestContext;
   beforeAll(async () => {
     ctx = await startTestContext({ workers: true, env: { DELIVERY_LEASE: '30s' } });
-    await seedFunction(ctx.db, 'estates.read', ['estate.created']);
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.created'] });
   });
   afterAll(async () => {
     await ctx.stop();
   });
 
   it('delivers an event to a subscription committed before it, while an older table is still loading', async () => {
-    const { partner } = await seedPartner(ctx.db);
-    const productId = await seedProduct(ctx.db, partner.id, { 'estates.read': {} });
-    await seedActivation(ctx.db, 'INSTFAN', productId);
+    const partner = await insertPartner(ctx.db);
+    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    await insertActivation(ctx.db, 'INSTFAN', productId);
     const early = await startReceiver();
     const late = await startReceiver();
-    const box = createSecretBox(SECRETS_KEY);
-    await seedSubscription(ctx.db, { partnerId: partner.id, productId, functionKey: 'estates.read', url: early.url, eventTypes: ['estate.created'] });
+    await insertSubscription(ctx.db, { partnerId: partner.partnerId, productId, functionKey: 'estates.read', url: early.url, eventTypes: ['estate.created'] });
 
     // The engine's next load reads its table, then stalls before handing it over.
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let loads = 0;
-    let stalled = false;
-    ctx.workers!.engine.routing = new RoutingCache(ctx.db, box, {
-      load: async (version) => {
-        loads++;
-        const table = await loadRoutingTable(ctx.db, box, version);
-        if (loads === 1) {
-          stalled = true;
-          await gate;
-        }
-        return table;
-      },
-    });
-    let versionReads = 0;
-    const onResponse = (_response: unknown, query: { sql: string }) => {
-      if (query.sql.includes('routing_state')) versionReads++;
-    };
-    ctx.db.on('query-response', onResponse);
+    const { cache, seen, release, stop } = stallingCache(ctx.db);
+    ctx.workers!.engine.routing = cache;
     try {
       const first = hubEvent('INSTFAN', 'estate.created', { n: 1 });
-      await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: [first] } });
-      await eventually(() => stalled);
+      await publishEvents(ctx, [first]);
+      await eventually(() => seen.stalled);
 
       // A subscription committed, then an event: its fan-out reads the newer version.
-      await seedSubscription(ctx.db, { partnerId: partner.id, productId, functionKey: 'estates.read', url: late.url, eventTypes: ['estate.created'] });
-      const readsBefore = versionReads;
+      await insertSubscription(ctx.db, { partnerId: partner.partnerId, productId, functionKey: 'estates.read', url: late.url, eventTypes: ['estate.created'] });
+      const readsBefore = seen.versionReads;
       const second = hubEvent('INSTFAN', 'estate.created', { n: 2 });
-      await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events: [second] } });
-      await eventually(() => versionReads > readsBefore);
+      await publishEvents(ctx, [second]);
+      await eventually(() => seen.versionReads > readsBefore);
       release();
 
       const [got] = await late.waitFor(1);
@@ -144,8 +140,7 @@ describe('fan-out against a stalled routing load', () => {
       // The first event was fanned out against the table of its own time: the later subscription is not owed it.
       expect(await ctx.db('messages').where({ event_id: first.id }).count({ n: '*' }).first()).toEqual({ n: 1 });
     } finally {
-      release();
-      ctx.db.off('query-response', onResponse);
+      stop();
       await Promise.all([early.close(), late.close()]);
     }
   });

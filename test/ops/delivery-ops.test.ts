@@ -3,7 +3,7 @@ import { Webhook } from 'standardwebhooks';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
-import { hubEvent, seedActivation, seedFunction, seedPartner, seedProduct, seedSubscription } from '../support/engine-fixtures.ts';
+import { hubEvent, insertActivation, insertFunction, insertPartner, insertProduct, insertSubscription, publishEvents } from '../support/fixtures.ts';
 import { runOps } from '../../scripts/ops.ts';
 
 // Three tries in all (the first and two retries), quickly, so a message can die within a test.
@@ -35,24 +35,18 @@ describe('operators repair deliveries: metrics, dead letters, replay, health, di
   let partnerId: string;
   let deadMessageId: string;
 
-  const publish = async (events: ReturnType<typeof hubEvent>[]) => {
-    const res = await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events } });
-    expect(res.status).toBe(202);
-    return res.body as { accepted: number; duplicates: number };
-  };
-
   beforeAll(async () => {
     ctx = await startTestContext({ workers: true, env: ENV });
     // One function, four event types: each subscription wants one, so each event goes to one receiver.
-    await seedFunction(ctx.db, 'estates.read', ['estate.created', 'estate.updated', 'estate.deleted', 'estate.archived']);
-    const partner = await seedPartner(ctx.db);
-    partnerId = partner.partner.id;
-    const product = await seedProduct(ctx.db, partnerId, { 'estates.read': {} });
-    await seedActivation(ctx.db, 'OPSINST', product);
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.created', 'estate.updated', 'estate.deleted', 'estate.archived'] });
+    const partner = await insertPartner(ctx.db);
+    partnerId = partner.partnerId;
+    const product = await insertProduct(ctx.db, { partnerId: partnerId, versions: [{ 'estates.read': {} }] });
+    await insertActivation(ctx.db, 'OPSINST', product);
     const wants = { ok: 'estate.created', flaky: 'estate.updated', dead: 'estate.deleted', gone: 'estate.archived' } as const;
     for (const name of ['ok', 'flaky', 'dead', 'gone'] as const) {
       receivers[name] = await startReceiver();
-      subs[name] = await seedSubscription(ctx.db, { partnerId, productId: product, functionKey: 'estates.read', url: receivers[name].url, eventTypes: [wants[name]] });
+      subs[name] = await insertSubscription(ctx.db, { partnerId, productId: product, functionKey: 'estates.read', url: receivers[name].url, eventTypes: [wants[name]] });
     }
     receivers.flaky.behave((_req, n) => ({ status: n <= 2 ? 500 : 200 }));
     receivers.dead.behave(() => ({ status: 500, body: 'down for maintenance' }));
@@ -75,8 +69,8 @@ describe('operators repair deliveries: metrics, dead letters, replay, health, di
       hubEvent('OPSINST', 'estate.deleted'),
       hubEvent('OPSINST', 'estate.archived'),
     ];
-    expect(await publish(events)).toEqual({ accepted: 6, duplicates: 0, rejected: [] });
-    expect(await publish(events.slice(0, 1))).toEqual({ accepted: 0, duplicates: 1, rejected: [] });
+    expect(await publishEvents(ctx, events)).toEqual({ accepted: 6, duplicates: 0, rejected: [] });
+    expect(await publishEvents(ctx, events.slice(0, 1))).toEqual({ accepted: 0, duplicates: 1, rejected: [] });
 
     // ok: 3 × 200. flaky: 500, 500, 200. dead: 500 × 3, then dead. gone: 410, dead and disabled.
     await eventually(async () => {
@@ -204,7 +198,7 @@ describe('operators repair deliveries: metrics, dead letters, replay, health, di
     receivers.dead.behave(() => ({ status: 503, body: 'again' }));
     const since = new Date(Date.now() - 1_000).toISOString();
     const event = hubEvent('OPSINST', 'estate.deleted');
-    await publish([event]);
+    await publishEvents(ctx, [event]);
     const message = await eventually(async () => {
       const row = await ctx.db('messages').where({ event_id: event.id, status: 'dead' }).first('id');
       return row as { id: string } | undefined;
@@ -235,7 +229,7 @@ describe('operators repair deliveries: metrics, dead letters, replay, health, di
     // A message waiting on its retry when the operator disables the subscription: held, not lost.
     receivers.ok.behave(() => ({ status: 500 }));
     const waiting = hubEvent('OPSINST', 'estate.created');
-    await publish([waiting]);
+    await publishEvents(ctx, [waiting]);
     await eventually(async () => (await ctx.db('messages').where({ event_id: waiting.id }).first('attempts'))?.attempts >= 1);
 
     const res = await ctx.request('POST', `/v1/ops/subscriptions/${subs.ok.id}/disable`, { token: OPERATOR_TOKEN, body: { reason: 'receiver leaks data' } });
@@ -271,9 +265,9 @@ describe('operators repair deliveries: metrics, dead letters, replay, health, di
   });
 
   it('refuses what it cannot do: unknown or malformed ids 404, a partner-paused subscription 409', async () => {
-    const partner = await seedPartner(ctx.db);
-    const product = await seedProduct(ctx.db, partner.partner.id, { 'estates.read': {} });
-    const paused = await seedSubscription(ctx.db, { partnerId: partner.partner.id, productId: product, functionKey: 'estates.read', url: receivers.ok.url, eventTypes: ['estate.created'], state: 'paused' });
+    const partner = await insertPartner(ctx.db);
+    const product = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    const paused = await insertSubscription(ctx.db, { partnerId: partner.partnerId, productId: product, functionKey: 'estates.read', url: receivers.ok.url, eventTypes: ['estate.created'], state: 'paused' });
     const conflict = await ctx.request('POST', `/v1/ops/subscriptions/${paused.id}/enable`, { token: OPERATOR_TOKEN });
     expect(conflict.status).toBe(409);
     expect(conflict.body.error.code).toBe('subscription_paused');

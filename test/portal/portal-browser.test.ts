@@ -9,6 +9,7 @@ import { seedFunctions } from '#shared/db/seeds/functions';
 import { portalDirectory } from '#api/portal/static';
 import { HUB_TOKEN, OPERATOR_TOKEN, startTestContext, type TestContext } from '../support/context.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
+import { hubEvent, publishEvents } from '../support/fixtures.ts';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp.ts';
 import { eventually } from '../support/poll.ts';
 import { CHROMIUM, CHROMIUM_ARGS } from '../../scripts/ops-board-screenshot.ts';
@@ -401,6 +402,7 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
     await page.getByLabel('Receiver URL').fill(receiver.url);
     await page.getByLabel('estate.deleted').uncheck();
     await page.getByLabel('Description').fill('Map updates');
+    await page.getByLabel('Ordering').selectOption('entity');
     await screen('25-create-subscription');
     await page.getByRole('button', { name: 'Add' }).click();
     await page.getByText(`Verified: ${receiver.url} answered the signed verification request`).waitFor();
@@ -412,11 +414,7 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
   });
 
   const publish = async (id: string) => {
-    const res = await ctx.request('POST', '/v1/hub/events', {
-      token: HUB_TOKEN,
-      body: { events: [{ id, installationId: 'MSVPAR', type: 'estate.updated', entityId: 'est-42', occurredAt: new Date().toISOString(), data: { estateStatus: 'for_sale' } }] },
-    });
-    expect(res.status, res.text).toBe(202);
+    await publishEvents(ctx, [{ ...hubEvent('MSVPAR', 'estate.updated', { estateStatus: 'for_sale' }, 'est-42'), id }]);
   };
   /** Clicks Refresh until the delivery log has a row matching `name`. */
   const logRow = (name: RegExp) =>
@@ -439,6 +437,31 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
     await page.reload();
     await heading('Subscription to estates.read').waitFor();
     await page.getByRole('region', { name: 'Delivery stats' }).getByText(/^[1-9]\d*$/).first().waitFor();
+  });
+
+  it('ordering: shown on the subscription, a waiting message named in the log, turned off in place', async () => {
+    await page.getByRole('definition').filter({ hasText: 'by entity (one at a time, in publication order)' }).waitFor();
+    expect(await page.getByLabel('Ordering').inputValue()).toBe('entity');
+    // The entity's first message is held in flight by the receiver: the second waits for it.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    receiver.behave(async (req) => {
+      if (req.body.includes('evt-portal-o1')) await held;
+      return { status: 200, body: 'ok' };
+    });
+    const events = ['evt-portal-o1', 'evt-portal-o2'].map((id) => ({ id, installationId: 'MSVPAR', type: 'estate.updated', entityId: 'est-7', occurredAt: new Date().toISOString(), data: { estateStatus: 'for_sale' } }));
+    expect((await ctx.request('POST', '/v1/hub/events', { token: HUB_TOKEN, body: { events } })).status).toBe(202);
+    await logRow(/evt-portal-o2 MSVPAR pending waiting for msg_\w+ \(est-7\)/);
+    await screen('27b-ordering-waiting');
+
+    await page.getByLabel('Ordering').selectOption('none');
+    await page.getByRole('button', { name: 'Save ordering' }).click();
+    await page.getByText('Ordering off: messages waiting for an earlier one are sent now.').waitFor();
+    await page.getByRole('definition').filter({ hasText: /^none$/ }).waitFor();
+    await logRow(/evt-portal-o2 MSVPAR succeeded 1 200/);
+    release();
+    await logRow(/evt-portal-o1 MSVPAR succeeded 1 200/);
+    await screen('27c-ordering-off');
   });
 
   it('pause and resume, rotate the secret, recover since a time', async () => {

@@ -16,6 +16,7 @@ export type ReceiverBehaviour = (req: ReceivedRequest, n: number) => Promise<{ s
 /** A real HTTP receiver on loopback that records what it gets. */
 export interface TestReceiver {
   url: string;
+  port: number;
   requests: ReceivedRequest[];
   behave(behaviour: ReceiverBehaviour): void;
   /** Resolves when at least `count` requests arrived (or rejects after `timeoutMs`). */
@@ -23,11 +24,39 @@ export interface TestReceiver {
   close(): Promise<void>;
 }
 
+/** The requests a receiver got, and a wait for their count (both receivers keep them this way). */
+function requestLog<R>(what: string) {
+  const requests: R[] = [];
+  let waiters: { count: number; resolve: () => void }[] = [];
+  return {
+    requests,
+    record(request: R): void {
+      requests.push(request);
+      const due = waiters.filter((w) => requests.length >= w.count);
+      waiters = waiters.filter((w) => requests.length < w.count);
+      for (const w of due) w.resolve();
+    },
+    /** Resolves when at least `count` requests arrived (or rejects after `timeoutMs`). */
+    waitFor(count: number, timeoutMs = 15_000): Promise<R[]> {
+      if (requests.length >= count) return Promise.resolve(requests);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${what} got ${requests.length} of ${count} requests`)), timeoutMs);
+        waiters.push({
+          count,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve(requests);
+          },
+        });
+      });
+    },
+  };
+}
+
 /** Starts a receiver on 127.0.0.1 (port 0); it answers 200 until told otherwise. */
 export async function startReceiver(path = '/hook'): Promise<TestReceiver> {
-  const requests: ReceivedRequest[] = [];
+  const log = requestLog<ReceivedRequest>('receiver');
   let behaviour: ReceiverBehaviour = () => ({ status: 200, body: 'ok' });
-  const waiters: { count: number; resolve: () => void }[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -39,10 +68,9 @@ export async function startReceiver(path = '/hook'): Promise<TestReceiver> {
         body: Buffer.concat(chunks).toString('utf8'),
         receivedAt: Date.now(),
       };
-      requests.push(received);
-      for (const w of waiters.filter((w) => requests.length >= w.count)) w.resolve();
+      log.record(received);
       try {
-        const answer = await behaviour(received, requests.length);
+        const answer = await behaviour(received, log.requests.length);
         if (res.destroyed) return;
         res.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers });
         res.end(answer.body ?? '');
@@ -55,29 +83,27 @@ export async function startReceiver(path = '/hook'): Promise<TestReceiver> {
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}${path}`,
-    requests,
+    port,
+    requests: log.requests,
     behave(next) {
       behaviour = next;
     },
-    waitFor(count, timeoutMs = 15_000) {
-      if (requests.length >= count) return Promise.resolve(requests);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`receiver got ${requests.length} of ${count} requests`)), timeoutMs);
-        waiters.push({
-          count,
-          resolve: () => {
-            clearTimeout(timer);
-            resolve(requests);
-          },
-        });
-      });
-    },
+    waitFor: log.waitFor,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+}
+
+/** A loopback port with nothing listening on it (bound, then released): a receiver that refuses connections. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 /** One request a raw TCP receiver read: its head as text and its body bytes. */
@@ -109,9 +135,8 @@ export interface RawReceiver {
  * answered in turn; most answers close the connection.
  */
 export async function startRawReceiver(answer: RawAnswer, path = '/hook'): Promise<RawReceiver> {
-  const requests: RawRequest[] = [];
+  const log = requestLog<RawRequest>('raw receiver');
   const sockets = new Set<Socket>();
-  const waiters: { count: number; resolve: () => void }[] = [];
   const server = createNetServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -133,9 +158,8 @@ export async function startRawReceiver(answer: RawAnswer, path = '/hook'): Promi
         const [method = '', target = ''] = line.split(' ');
         const request: RawRequest = { method, path: target, headers, body: Buffer.from(pending.subarray(end + 4, end + 4 + length)) };
         pending = pending.subarray(end + 4 + length);
-        requests.push(request);
-        for (const w of waiters.filter((w) => requests.length >= w.count)) w.resolve();
-        answer(socket, request, requests.length);
+        log.record(request);
+        answer(socket, request, log.requests.length);
       }
     });
   });
@@ -143,20 +167,8 @@ export async function startRawReceiver(answer: RawAnswer, path = '/hook'): Promi
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}${path}`,
-    requests,
-    waitFor(count, timeoutMs = 15_000) {
-      if (requests.length >= count) return Promise.resolve(requests);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`raw receiver got ${requests.length} of ${count} requests`)), timeoutMs);
-        waiters.push({
-          count,
-          resolve: () => {
-            clearTimeout(timer);
-            resolve(requests);
-          },
-        });
-      });
-    },
+    requests: log.requests,
+    waitFor: log.waitFor,
     close: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();

@@ -111,6 +111,15 @@ interface FieldProps {
   placeholder?: string;
 }
 
+/** The API's message for a field, right below it (`aria-describedby` points at `${id}-error`). */
+function FieldError(props: { id: string; message: string | undefined }) {
+  return props.message ? (
+    <p class="field-error" id={`${props.id}-error`}>
+      {props.message}
+    </p>
+  ) : null;
+}
+
 /** A labelled input with its hint and, when the API named it, its error right below. */
 export function Field(props: FieldProps) {
   const id = useId(props.name.replace(/\W/g, '-'));
@@ -139,11 +148,7 @@ export function Field(props: FieldProps) {
         </p>
       ) : null}
       {props.multiline ? <textarea rows={3} {...common} /> : <input {...({ ...common, type: props.type ?? 'text' } as InputHTMLAttributes<HTMLInputElement>)} />}
-      {message ? (
-        <p class="field-error" id={`${id}-error`}>
-          {message}
-        </p>
-      ) : null}
+      <FieldError id={id} message={message} />
     </div>
   );
 }
@@ -162,11 +167,7 @@ export function SelectField(props: { label: string; name: string; error?: ApiErr
           </option>
         ))}
       </select>
-      {message ? (
-        <p class="field-error" id={`${id}-error`}>
-          {message}
-        </p>
-      ) : null}
+      <FieldError id={id} message={message} />
     </div>
   );
 }
@@ -226,4 +227,82 @@ export function when(iso: string | null | undefined): string {
 /** A screen's loading or load error, in place of its content. */
 export function Loading(props: { error?: ApiError }) {
   return props.error ? <ErrorMessage error={props.error} what="Could not load this page" /> : <p aria-busy="true">Loading…</p>;
+}
+
+/**
+ * A loaded list's three states in one place: Loading (or the load error) until `items` come,
+ * `empty` when there are none, else what `children` makes of them.
+ */
+export function Loaded<T>(props: { items: readonly T[] | undefined; error?: ApiError; empty: ComponentChildren; children: (items: readonly T[]) => ComponentChildren }) {
+  if (!props.items) return <Loading error={props.error} />;
+  return <>{props.items.length === 0 ? props.empty : props.children(props.items)}</>;
+}
+
+/** One column of a `Table`: its heading and what each row shows in it. */
+export interface Column<T> {
+  /** The heading; with `hidden`, read by screen readers only (a column of checkboxes or buttons). */
+  header: string;
+  hidden?: boolean;
+  /** A class for this column's cells. */
+  class?: string;
+  cell: (row: T) => ComponentChildren;
+}
+
+/** What a `Table` shows. */
+export interface TableProps<T> {
+  /** The table's accessible name. */
+  label?: string;
+  columns: Column<T>[];
+  /** The rows; `undefined` while they load (Loading, or the load error, shows instead). */
+  rows: readonly T[] | undefined;
+  error?: ApiError;
+  rowKey: (row: T) => string | number;
+  /** Shown instead of the table when there are no rows (default: an empty table). */
+  empty?: ComponentChildren;
+  /** A row's details, in a full-width row below it (with `id` `detailId(row)`), or null. */
+  detail?: (row: T) => ComponentChildren | null;
+  detailId?: (row: T) => string;
+}
+
+/**
+ * The portal's one list table: a header row of column headings (`scope="col"`), a body row
+ * per item, and the list's loading, load error and empty states in its place.
+ */
+export function Table<T>(props: TableProps<T>) {
+  if (!props.rows) return <Loading error={props.error} />;
+  if (props.rows.length === 0 && props.empty !== undefined) return <>{props.empty}</>;
+  const { columns, detail } = props;
+  return (
+    <table aria-label={props.label}>
+      <thead>
+        <tr>
+          {columns.map((column) => (
+            <th key={column.header} scope="col">
+              {column.hidden ? <span class="visually-hidden">{column.header}</span> : column.header}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {props.rows.map((row) => {
+          const key = props.rowKey(row);
+          const more = detail ? detail(row) : null;
+          return [
+            <tr key={key}>
+              {columns.map((column) => (
+                <td key={column.header} class={column.class}>
+                  {column.cell(row)}
+                </td>
+              ))}
+            </tr>,
+            more ? (
+              <tr key={`${key}-detail`} id={props.detailId?.(row)}>
+                <td colSpan={columns.length}>{more}</td>
+              </tr>
+            ) : null,
+          ];
+        })}
+      </tbody>
+    </table>
+  );
 }

@@ -4,14 +4,18 @@ import type { HubEventInput } from './schema.ts';
 
 /**
  * Stores a batch of HUB events, skipping ids already stored; the ids stored now. One JSON
- * document for the whole batch, unpacked by Postgres: no per-row parameters to escape.
+ * document for the whole batch, unpacked by Postgres: no per-row parameters to escape. Rows go
+ * in array order, so `seq` (the publication order, by default from its sequence) follows the
+ * batch: entity ordering delivers in that order (migration 0011).
  */
 export async function insertEvents(db: Db, events: HubEventInput[]): Promise<string[]> {
   const result = await db.raw(
     `insert into events (id, installation_id, type, entity_id, occurred_at, data)
      select e.id, e."installationId", e.type, e."entityId", e."occurredAt", e.data
-     from jsonb_to_recordset(?::jsonb)
-       as e(id text, "installationId" text, type text, "entityId" text, "occurredAt" timestamptz, data jsonb)
+     from rows from (jsonb_to_recordset(?::jsonb)
+       as (id text, "installationId" text, type text, "entityId" text, "occurredAt" timestamptz, data jsonb))
+       with ordinality as e(id, "installationId", type, "entityId", "occurredAt", data, position)
+     order by e.position
      on conflict (id) do nothing
      returning id`,
     [JSON.stringify(events)],

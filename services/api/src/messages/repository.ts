@@ -20,7 +20,7 @@ export type MessageLogRow = Pick<
   | 'created_at'
   | 'succeeded_at'
 > &
-  Pick<EventRow, 'type' | 'installation_id'>;
+  Pick<EventRow, 'type' | 'installation_id' | 'entity_id'> & { waiting_for: string | null };
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -32,6 +32,8 @@ export const toMessage = (row: MessageLogRow): z.infer<typeof Message> => ({
   eventType: row.type,
   installationId: row.installation_id,
   status: row.status,
+  entityId: row.entity_id,
+  waitingFor: row.waiting_for,
   attempts: row.attempts,
   nextAttemptAt: iso(row.next_attempt_at),
   lastAttemptAt: iso(row.last_attempt_at),
@@ -51,6 +53,13 @@ export function messagesQuery(db: Db): Knex.QueryBuilder {
       'm.event_id',
       'e.type',
       'e.installation_id',
+      'e.entity_id',
+      // Ordered and pending: the earliest unfinished message before it of its entity (one probe per partition).
+      db.raw(`case when m.entity_key is not null and m.status = 'pending' then (
+          select p.id from messages p
+          where p.entity_key = m.entity_key and p.subscription_id = m.subscription_id and p.seq < m.seq
+            and p.entity_key is not null and p.status in ('pending', 'held')
+          order by p.seq limit 1) end as waiting_for`),
       'm.status',
       'm.attempts',
       'm.next_attempt_at',

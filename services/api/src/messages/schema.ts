@@ -49,7 +49,16 @@ export const Message = z.object({
   eventId: z.string(),
   eventType: z.string(),
   installationId: z.string(),
+  /** `pending` includes a message waiting for an earlier one of its entity: see `waitingFor`. */
   status: z.enum(MESSAGE_STATUSES),
+  entityId: z.string().nullable().meta({ description: "The event's entityId; null when it had none." }),
+  waitingFor: z
+    .string()
+    .nullable()
+    .meta({
+      description:
+        "Subscriptions with ordering `entity`: the id of the earlier message of the same entity (installationId and entityId) that this pending message waits for; it is sent once that one succeeded or went dead, and has no nextAttemptAt meanwhile. Null when it waits for nothing (any other status, an unordered subscription, or its turn has come).",
+    }),
   attempts: z.number().int(),
   nextAttemptAt: z.string().nullable(),
   lastAttemptAt: z.string().nullable(),

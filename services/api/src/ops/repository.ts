@@ -18,7 +18,7 @@ export function deadLettersQuery(db: Db): Knex.QueryBuilder {
 
 /** A dead-letter row as the API shows it. `updated_at` is when it died: nothing touches a dead message but a replay. */
 export function toDeadLetter(row: DeadLetterRow): DeadLetter {
-  const { status: _status, nextAttemptAt: _next, succeededAt: _succeeded, ...message } = toMessage(row);
+  const { status: _status, nextAttemptAt: _next, succeededAt: _succeeded, waitingFor: _waiting, ...message } = toMessage(row);
   return { ...message, partnerId: row.partner_id, productId: row.product_id, deadAt: row.updated_at.toISOString() };
 }
 

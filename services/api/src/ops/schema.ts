@@ -34,7 +34,7 @@ export const DeadLetterQuery = PageQuery.extend({
 });
 
 /** A dead message: its delivery log entry and whose it is. */
-export const DeadLetter = Message.omit({ status: true, nextAttemptAt: true, succeededAt: true }).extend({
+export const DeadLetter = Message.omit({ status: true, nextAttemptAt: true, succeededAt: true, waitingFor: true }).extend({
   partnerId: z.string(),
   productId: z.string(),
   /** When the last retry failed and the message became dead. */

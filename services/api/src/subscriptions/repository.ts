@@ -6,7 +6,7 @@
 import type { Db } from '#shared/db/knex';
 import { paginate, type Page, type PageRequest } from '../http/pagination.ts';
 import type { SubscriptionRow } from '#shared/db/rows';
-import { cancelMessages, insertMessages } from '#shared/delivery/message-state';
+import { cancelMessages, dropOrdering, insertMessages } from '#shared/delivery/message-state';
 
 export type { SubscriptionRow };
 
@@ -34,7 +34,7 @@ export async function countLiveSubscriptions(db: Db, productId: string): Promise
 /** Inserts a subscription and returns its row. */
 export async function insertSubscription(
   db: Db,
-  values: Pick<SubscriptionRow, 'id' | 'partner_id' | 'product_id' | 'function_key' | 'url' | 'event_types' | 'description' | 'secret_sealed'>,
+  values: Pick<SubscriptionRow, 'id' | 'partner_id' | 'product_id' | 'function_key' | 'url' | 'event_types' | 'description' | 'secret_sealed' | 'ordering'>,
 ): Promise<SubscriptionRow> {
   const [row] = await db('subscriptions').insert(values).returning('*');
   return row as SubscriptionRow;
@@ -65,7 +65,7 @@ export async function updateSubscription(
   values: Partial<
     Pick<
       SubscriptionRow,
-      'url' | 'event_types' | 'description' | 'state' | 'disabled_reason' | 'secret_sealed' | 'previous_secret_sealed' | 'previous_secret_expires_at' | 'deleted_at' | 'rate_per_second' | 'max_rate_per_second'
+      'url' | 'event_types' | 'description' | 'state' | 'disabled_reason' | 'secret_sealed' | 'previous_secret_sealed' | 'previous_secret_expires_at' | 'deleted_at' | 'rate_per_second' | 'max_rate_per_second' | 'ordering'
     >
   >,
 ): Promise<SubscriptionRow> {
@@ -74,6 +74,11 @@ export async function updateSubscription(
     .update({ ...values, updated_at: db.fn.now() })
     .returning('*');
   return row as SubscriptionRow;
+}
+
+/** Takes the subscription's unfinished messages out of entity order (ordering turned off); returns those that were waiting, now due. */
+export async function releaseOrderedMessages(db: Db, subscriptionId: string): Promise<{ id: string; attempts: number; subscriptionId: string }[]> {
+  return dropOrdering(db, subscriptionId);
 }
 
 /** Marks the subscription's undelivered messages (pending or held) cancelled; returns how many. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MAX_RATE_PER_SECOND } from '#shared/delivery/limits';
+import { ORDERINGS } from '#shared/delivery/ordering';
 import { PageQuery } from '../http/pagination.ts';
 
 /** Most subscriptions one product may have (live ones; deleted ones do not count). */
@@ -18,6 +19,16 @@ const Description = z.string().trim().max(MAX_DESCRIPTION_LENGTH);
 /** Requests started per second at most; null lifts the partner's own limit (the operator's ceiling stays). */
 export const RateLimitPerSecond = z.number().int('must be a whole number of requests per second').min(1).max(MAX_RATE_PER_SECOND).nullable();
 
+/**
+ * `none`: messages go as fast as possible, in any order. `entity`: the messages of one entity
+ * (an event's installationId and entityId) go one at a time, in the order HUB published the
+ * events; a later one is sent only after the one before it succeeded (or went dead). Events
+ * without an entityId are not ordered. See docs/receivers.md, "Ordering".
+ */
+export const SubscriptionOrdering = z
+  .enum(ORDERINGS, { error: 'must be none or entity' })
+  .meta({ id: 'SubscriptionOrdering', description: 'none: any order. entity: one entity\'s messages one at a time, in publication order; a message waits until the one before it succeeded or went dead. Changing it applies to messages made from then on; turning it off releases the messages waiting at once.' });
+
 export const ProductParams = z.object({ productId: z.string() });
 export const SubscriptionParams = z.object({ subscriptionId: z.string() });
 export const ListSubscriptionsQuery = PageQuery;
@@ -27,14 +38,23 @@ export const CreateSubscriptionBody = z.object({
   url: Url,
   eventTypes: EventTypes.optional(),
   description: Description.optional(),
+  /** Default `none`. */
+  ordering: SubscriptionOrdering.optional(),
 }).meta({ id: 'CreateSubscriptionRequest' });
 export type CreateSubscriptionInput = z.infer<typeof CreateSubscriptionBody>;
 
 export const UpdateSubscriptionBody = z
-  .object({ url: Url.optional(), eventTypes: EventTypes.optional(), description: Description.optional(), rateLimitPerSecond: RateLimitPerSecond.optional() })
-  .refine((body) => body.url !== undefined || body.eventTypes !== undefined || body.description !== undefined || body.rateLimitPerSecond !== undefined, {
-    message: 'give at least one of url, eventTypes, description, rateLimitPerSecond',
+  .object({
+    url: Url.optional(),
+    eventTypes: EventTypes.optional(),
+    description: Description.optional(),
+    rateLimitPerSecond: RateLimitPerSecond.optional(),
+    ordering: SubscriptionOrdering.optional(),
   })
+  .refine(
+    (body) => body.url !== undefined || body.eventTypes !== undefined || body.description !== undefined || body.rateLimitPerSecond !== undefined || body.ordering !== undefined,
+    { message: 'give at least one of url, eventTypes, description, rateLimitPerSecond, ordering' },
+  )
   .meta({ id: 'UpdateSubscriptionRequest' });
 export type UpdateSubscriptionInput = z.infer<typeof UpdateSubscriptionBody>;
 
@@ -62,6 +82,7 @@ export const Subscription = z.object({
   rateLimitPerSecond: z.number().int().nullable(),
   /** The operator's ceiling; the partner's limit cannot exceed it. Null: no ceiling. The lower of the two is enforced. */
   maxRateLimitPerSecond: z.number().int().nullable(),
+  ordering: SubscriptionOrdering,
   createdAt: z.string(),
   updatedAt: z.string(),
 }).meta({ id: 'Subscription' });

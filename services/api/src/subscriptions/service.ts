@@ -70,6 +70,7 @@ export function toSubscription(row: SubscriptionRow): SubscriptionView {
     consecutiveFailures: row.consecutive_failures,
     rateLimitPerSecond: row.rate_per_second,
     maxRateLimitPerSecond: row.max_rate_per_second,
+    ordering: row.ordering,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
@@ -182,13 +183,14 @@ export async function createSubscription(
       url: url.href,
       event_types: eventTypes,
       description: input.description ?? '',
+      ordering: input.ordering ?? 'none',
       secret_sealed: deps.box.seal(secret),
     });
     await recordAudit(trx, actor, {
       action: 'subscription.created',
       targetType: 'subscription',
       targetId: inserted.id,
-      data: { productId: product.id, functionKey: fn.key, url: url.href, eventTypes },
+      data: { productId: product.id, functionKey: fn.key, url: url.href, eventTypes, ordering: inserted.ordering },
     });
     return inserted;
   });
@@ -208,7 +210,12 @@ export async function getSubscription(deps: SubscriptionDeps, actor: PartnerActo
   return toSubscription(await partnerSubscription(deps.db, actor, id));
 }
 
-/** Changes url, event types, description or rate limit; a different url is verified first, signed with the subscription's active secrets. */
+/**
+ * Changes url, event types, description, rate limit or ordering; a different url is verified
+ * first, signed with the subscription's active secrets. Ordering may change with messages in
+ * flight: turned on, it orders the messages made from then on; turned off, the messages waiting
+ * for an earlier one are released at once (delivered as they come).
+ */
 export async function updateSubscription(deps: SubscriptionDeps, actor: PartnerActor, id: string, input: UpdateSubscriptionInput): Promise<SubscriptionView> {
   const current = await partnerSubscription(deps.db, actor, id);
   const changes: Parameters<typeof repo.updateSubscription>[2] = {};
@@ -218,6 +225,7 @@ export async function updateSubscription(deps: SubscriptionDeps, actor: PartnerA
     changes.event_types = acceptEventTypes(fn, input.eventTypes);
   }
   if (input.description !== undefined) changes.description = input.description;
+  if (input.ordering !== undefined && input.ordering !== current.ordering) changes.ordering = input.ordering;
   if (input.rateLimitPerSecond !== undefined && input.rateLimitPerSecond !== current.rate_per_second) {
     changes.rate_per_second = acceptRateLimit(current, input.rateLimitPerSecond);
   }
@@ -229,11 +237,14 @@ export async function updateSubscription(deps: SubscriptionDeps, actor: PartnerA
     }
   }
   if (Object.keys(changes).length === 0) return toSubscription(current); // the same URL again: nothing to do
+  let released: { id: string; attempts: number; subscriptionId: string }[] = [];
   const row = await deps.db.transaction(async (trx) => {
     const locked = await partnerSubscription(trx, actor, id, true); // deleted meanwhile: 404
     // The operator may have lowered the ceiling since it was read.
     if (changes.rate_per_second !== undefined) acceptRateLimit(locked, changes.rate_per_second);
     const updated = await repo.updateSubscription(trx, id, changes);
+    // Turned off: nothing of this subscription waits for an earlier message any more.
+    if (changes.ordering === 'none') released = await repo.releaseOrderedMessages(trx, id);
     await recordAudit(trx, actor, {
       action: 'subscription.updated',
       targetType: 'subscription',
@@ -243,10 +254,13 @@ export async function updateSubscription(deps: SubscriptionDeps, actor: PartnerA
         ...(changes.event_types !== undefined ? { eventTypes: { from: current.event_types, to: changes.event_types } } : {}),
         ...(changes.description !== undefined ? { description: changes.description } : {}),
         ...(changes.rate_per_second !== undefined ? { rateLimitPerSecond: { from: current.rate_per_second, to: changes.rate_per_second } } : {}),
+        ...(changes.ordering !== undefined ? { ordering: { from: current.ordering, to: changes.ordering } } : {}),
       },
     });
     return updated;
   });
+  // After the commit; if the enqueue fails they are pending and due, and the reconciler sends them.
+  await enqueueDeliveries(deps.queues, released, `.unordered.${Date.now()}`);
   return toSubscription(row);
 }
 

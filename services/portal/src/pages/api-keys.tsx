@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { ok, partnerApi, type ResponseOf } from '../api';
-import { ErrorMessage, Field, Loading, Notice, Page, ShownOnce, useAction, useLoad, when } from '../ui';
+import { ErrorMessage, Field, Notice, Page, ShownOnce, Table, useAction, useLoad, when } from '../ui';
 
 type ApiKey = ResponseOf<'/v1/api-keys', 'get'>['data'][number];
 
@@ -41,76 +41,61 @@ export function ApiKeys() {
       ) : null}
       <h2>Your keys</h2>
       <ErrorMessage error={revoke.error} what="The key was not revoked" />
-      {keys.data ? (
-        keys.data.data.length === 0 ? (
-          <p>You have no API keys yet.</p>
-        ) : (
-          <table aria-label="Your API keys">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Created</th>
-                <th scope="col">Last used</th>
-                <th scope="col">State</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {keys.data.data.map((key) => (
-                <KeyRow
-                  key={key.id}
-                  apiKey={key}
-                  confirming={confirming === key.id}
-                  busy={revoke.busy}
-                  onAsk={() => setConfirming(key.id)}
-                  onCancel={() => setConfirming(undefined)}
-                  onRevoke={() =>
-                    void revoke.run(async () => {
-                      await ok(partnerApi.DELETE('/v1/api-keys/{keyId}', { params: { path: { keyId: key.id } } }));
-                      setConfirming(undefined);
-                      keys.reload();
-                    })
-                  }
-                />
-              ))}
-            </tbody>
-          </table>
-        )
-      ) : (
-        <Loading error={keys.error} />
-      )}
+      <Table
+        label="Your API keys"
+        rows={keys.data?.data}
+        error={keys.error}
+        rowKey={(key) => key.id}
+        empty={<p>You have no API keys yet.</p>}
+        columns={[
+          { header: 'Name', cell: (key) => key.name ?? key.id },
+          { header: 'Created', cell: (key) => when(key.createdAt) },
+          { header: 'Last used', cell: (key) => (key.lastUsedAt ? when(key.lastUsedAt) : 'never') },
+          { header: 'State', cell: (key) => (key.revokedAt ? `revoked ${when(key.revokedAt)}` : 'active') },
+          {
+            header: 'Actions',
+            hidden: true,
+            cell: (key) => (
+              <RevokeKey
+                apiKey={key}
+                confirming={confirming === key.id}
+                busy={revoke.busy}
+                onAsk={() => setConfirming(key.id)}
+                onCancel={() => setConfirming(undefined)}
+                onRevoke={() =>
+                  void revoke.run(async () => {
+                    await ok(partnerApi.DELETE('/v1/api-keys/{keyId}', { params: { path: { keyId: key.id } } }));
+                    setConfirming(undefined);
+                    keys.reload();
+                  })
+                }
+              />
+            ),
+          },
+        ]}
+      />
     </Page>
   );
 }
 
-function KeyRow(props: { apiKey: ApiKey; confirming: boolean; busy: boolean; onAsk: () => void; onCancel: () => void; onRevoke: () => void }) {
+/** A key's Revoke button, and the confirmation it asks for first. */
+function RevokeKey(props: { apiKey: ApiKey; confirming: boolean; busy: boolean; onAsk: () => void; onCancel: () => void; onRevoke: () => void }) {
   const { apiKey } = props;
   const label = apiKey.name ?? apiKey.id;
-  return (
-    <tr>
-      <td>{label}</td>
-      <td>{when(apiKey.createdAt)}</td>
-      <td>{apiKey.lastUsedAt ? when(apiKey.lastUsedAt) : 'never'}</td>
-      <td>{apiKey.revokedAt ? `revoked ${when(apiKey.revokedAt)}` : 'active'}</td>
-      <td>
-        {apiKey.revokedAt ? null : props.confirming ? (
-          <div role="group" aria-label={`Confirm revoking ${label}`}>
-            <p>It stops working at once.</p>
-            <button type="button" class="danger" disabled={props.busy} onClick={props.onRevoke}>
-              Yes, revoke {label}
-            </button>{' '}
-            <button type="button" class="secondary" onClick={props.onCancel}>
-              Cancel
-            </button>
-          </div>
-        ) : (
-          <button type="button" class="secondary" aria-label={`Revoke ${label}`} onClick={props.onAsk}>
-            Revoke
-          </button>
-        )}
-      </td>
-    </tr>
+  if (apiKey.revokedAt) return null;
+  return props.confirming ? (
+    <div role="group" aria-label={`Confirm revoking ${label}`}>
+      <p>It stops working at once.</p>
+      <button type="button" class="danger" disabled={props.busy} onClick={props.onRevoke}>
+        Yes, revoke {label}
+      </button>{' '}
+      <button type="button" class="secondary" onClick={props.onCancel}>
+        Cancel
+      </button>
+    </div>
+  ) : (
+    <button type="button" class="secondary" aria-label={`Revoke ${label}`} onClick={props.onAsk}>
+      Revoke
+    </button>
   );
 }

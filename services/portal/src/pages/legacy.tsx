@@ -1,6 +1,7 @@
+import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { ok, partnerApi } from '../api';
-import { ErrorMessage, Field, Loading, Notice, Page, useAction, useLoad, when } from '../ui';
+import { ErrorMessage, Field, Notice, Page, Table, useAction, useLoad, when } from '../ui';
 
 /** Legacy access – Permissions without product: each grant with the products covering it, and the clean-up request. */
 export function LegacyAccess() {
@@ -13,43 +14,30 @@ export function LegacyAccess() {
   return (
     <Page title="Legacy access – Permissions without product">
       <p>Direct permissions from before products existed. Once a product covers one, ask us to remove it; until then access checks still honour it.</p>
-      {grants.data ? (
-        grants.data.data.length === 0 ? (
-          <p>You have no legacy access.</p>
-        ) : (
-          <table aria-label="Legacy access">
-            <thead>
-              <tr>
-                <th scope="col">Installation</th>
-                <th scope="col">Function</th>
-                <th scope="col">Covered by</th>
-                <th scope="col">Granted</th>
-              </tr>
-            </thead>
-            <tbody>
-              {grants.data.data.map((g) => (
-                <tr key={g.id}>
-                  <td>{g.installationId}</td>
-                  <td>{g.functionKey}</td>
-                  <td>
-                    {g.coveredBy.length === 0
-                      ? 'no product yet'
-                      : g.coveredBy.map((id, i) => (
-                          <>
-                            {i > 0 ? ', ' : ''}
-                            <a href={`#/products/${id}`}>{productName(id)}</a>
-                          </>
-                        ))}
-                  </td>
-                  <td>{when(g.createdAt)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )
-      ) : (
-        <Loading error={grants.error} />
-      )}
+      <Table
+        label="Legacy access"
+        rows={grants.data?.data}
+        error={grants.error}
+        rowKey={(g) => g.id}
+        empty={<p>You have no legacy access.</p>}
+        columns={[
+          { header: 'Installation', cell: (g) => g.installationId },
+          { header: 'Function', cell: (g) => g.functionKey },
+          {
+            header: 'Covered by',
+            cell: (g) =>
+              g.coveredBy.length === 0
+                ? 'no product yet'
+                : g.coveredBy.map((id, i) => (
+                    <Fragment key={id}>
+                      {i > 0 ? ', ' : ''}
+                      <a href={`#/products/${id}`}>{productName(id)}</a>
+                    </Fragment>
+                  )),
+          },
+          { header: 'Granted', cell: (g) => when(g.createdAt) },
+        ]}
+      />
       <h2>Clean-up request</h2>
       <form
         onSubmit={(e) => {

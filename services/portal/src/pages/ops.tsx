@@ -1,7 +1,7 @@
 import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { credentials, ok, opsApi, type ResponseOf } from '../api';
-import { Checkbox, ErrorMessage, Field, Loading, Notice, Page, navigate, useAction, useLoad, when } from '../ui';
+import { Checkbox, ErrorMessage, Field, Loaded, Notice, Page, Table, navigate, useAction, useLoad, when } from '../ui';
 
 /** Operator sign-in: the operator token, kept for this tab only. */
 export function OpsSignIn() {
@@ -50,11 +50,9 @@ export function Applications() {
         </select>
       </div>
       {done ? <Notice>{done}</Notice> : null}
-      {list.data ? (
-        list.data.data.length === 0 ? (
-          <p>No {status} applications.</p>
-        ) : (
-          list.data.data.map((a) => (
+      <Loaded items={list.data?.data} error={list.error} empty={<p>No {status} applications.</p>}>
+        {(applications) =>
+          applications.map((a) => (
             <Application
               key={a.id}
               application={a}
@@ -64,10 +62,8 @@ export function Applications() {
               }}
             />
           ))
-        )
-      ) : (
-        <Loading error={list.error} />
-      )}
+        }
+      </Loaded>
     </Page>
   );
 }
@@ -145,32 +141,18 @@ export function Partners() {
   const list = useLoad(() => ok(opsApi.GET('/v1/partners', { params: { query: { limit: 500 } } })), []);
   return (
     <Page title="Partners">
-      {list.data ? (
-        <table aria-label="Partners">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Contact person</th>
-              <th scope="col">Partner ID</th>
-              <th scope="col">Since</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.data.data.map((p) => (
-              <tr key={p.id}>
-                <td>{p.name}</td>
-                <td>{p.contactEmail}</td>
-                <td>
-                  <code>{p.id}</code>
-                </td>
-                <td>{when(p.createdAt)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : (
-        <Loading error={list.error} />
-      )}
+      <Table
+        label="Partners"
+        rows={list.data?.data}
+        error={list.error}
+        rowKey={(p) => p.id}
+        columns={[
+          { header: 'Name', cell: (p) => p.name },
+          { header: 'Contact person', cell: (p) => p.contactEmail },
+          { header: 'Partner ID', cell: (p) => <code>{p.id}</code> },
+          { header: 'Since', cell: (p) => when(p.createdAt) },
+        ]}
+      />
     </Page>
   );
 }
@@ -201,28 +183,17 @@ export function Installations() {
         </button>
       </form>
       <h2>All installations</h2>
-      {list.data ? (
-        <table aria-label="Installations">
-          <thead>
-            <tr>
-              <th scope="col">InstallationID</th>
-              <th scope="col">Name</th>
-              <th scope="col">Since</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.data.data.map((i) => (
-              <tr key={i.installationId}>
-                <td>{i.installationId}</td>
-                <td>{i.name}</td>
-                <td>{when(i.createdAt)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : (
-        <Loading error={list.error} />
-      )}
+      <Table
+        label="Installations"
+        rows={list.data?.data}
+        error={list.error}
+        rowKey={(i) => i.installationId}
+        columns={[
+          { header: 'InstallationID', cell: (i) => i.installationId },
+          { header: 'Name', cell: (i) => i.name },
+          { header: 'Since', cell: (i) => when(i.createdAt) },
+        ]}
+      />
     </Page>
   );
 }
@@ -268,45 +239,32 @@ export function FunctionCatalog() {
         </button>
       </form>
       <h2>Catalog</h2>
-      {list.data ? (
-        <table aria-label="Function catalog">
-          <thead>
-            <tr>
-              <th scope="col">Key</th>
-              <th scope="col">Name</th>
-              <th scope="col">Event types</th>
-              <th scope="col">Filter fields</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.data.data.map((f) => (
-              <tr key={f.key}>
-                <td>
-                  <code>{f.key}</code>
-                </td>
-                <td>{f.name}</td>
-                <td>{f.eventTypes.join(', ') || '–'}</td>
-                <td>{f.filterFields.join(', ') || '–'}</td>
-                <td>
-                  <button
-                    type="button"
-                    class="secondary"
-                    aria-label={`Edit ${f.key}`}
-                    onClick={() => setForm({ key: f.key, name: f.name, description: f.description, eventTypes: f.eventTypes.join(', '), filterFields: f.filterFields.join(', ') })}
-                  >
-                    Edit
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : (
-        <Loading error={list.error} />
-      )}
+      <Table
+        label="Function catalog"
+        rows={list.data?.data}
+        error={list.error}
+        rowKey={(f) => f.key}
+        columns={[
+          { header: 'Key', cell: (f) => <code>{f.key}</code> },
+          { header: 'Name', cell: (f) => f.name },
+          { header: 'Event types', cell: (f) => f.eventTypes.join(', ') || '–' },
+          { header: 'Filter fields', cell: (f) => f.filterFields.join(', ') || '–' },
+          {
+            header: 'Actions',
+            hidden: true,
+            cell: (f) => (
+              <button
+                type="button"
+                class="secondary"
+                aria-label={`Edit ${f.key}`}
+                onClick={() => setForm({ key: f.key, name: f.name, description: f.description, eventTypes: f.eventTypes.join(', '), filterFields: f.filterFields.join(', ') })}
+              >
+                Edit
+              </button>
+            ),
+          },
+        ]}
+      />
     </Page>
   );
 }
@@ -353,45 +311,36 @@ export function DeadLetters() {
       <p>Messages that failed their last retry. Replaying sends them again through the normal delivery path.</p>
       <ErrorMessage error={action.error} what="Nothing was replayed" />
       {done ? <Notice>{done}</Notice> : null}
-      {list.data ? (
-        list.data.data.length === 0 ? (
-          <p>No dead letters.</p>
-        ) : (
+      <Loaded items={list.data?.data} error={list.error} empty={<p>No dead letters.</p>}>
+        {(messages) => (
           <>
-            <table aria-label="Dead letters">
-              <thead>
-                <tr>
-                  <th scope="col">
-                    <span class="visually-hidden">Chosen</span>
-                  </th>
-                  <th scope="col">Event</th>
-                  <th scope="col">Subscription</th>
-                  <th scope="col">Installation</th>
-                  <th scope="col">Attempts</th>
-                  <th scope="col">Last answer</th>
-                  <th scope="col">Dead since</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.data.map((m) => (
-                  <tr key={m.id}>
-                    <td>
-                      <Checkbox label={<span class="visually-hidden">Replay {m.eventId}</span>} checked={chosen.includes(m.id)} onChange={(on) => setChosen(on ? [...chosen, m.id] : chosen.filter((id) => id !== m.id))} />
-                    </td>
-                    <td>
+            <Table
+              label="Dead letters"
+              rows={messages}
+              rowKey={(m) => m.id}
+              columns={[
+                {
+                  header: 'Chosen',
+                  hidden: true,
+                  cell: (m) => (
+                    <Checkbox label={<span class="visually-hidden">Replay {m.eventId}</span>} checked={chosen.includes(m.id)} onChange={(on) => setChosen(on ? [...chosen, m.id] : chosen.filter((id) => id !== m.id))} />
+                  ),
+                },
+                {
+                  header: 'Event',
+                  cell: (m) => (
+                    <>
                       {m.eventType} <code>{m.eventId}</code>
-                    </td>
-                    <td>
-                      <code>{m.subscriptionId}</code>
-                    </td>
-                    <td>{m.installationId}</td>
-                    <td>{m.attempts}</td>
-                    <td>{m.lastStatusCode ?? m.lastError ?? '–'}</td>
-                    <td>{when(m.deadAt)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+                    </>
+                  ),
+                },
+                { header: 'Subscription', cell: (m) => <code>{m.subscriptionId}</code> },
+                { header: 'Installation', cell: (m) => m.installationId },
+                { header: 'Attempts', cell: (m) => m.attempts },
+                { header: 'Last answer', cell: (m) => m.lastStatusCode ?? m.lastError ?? '–' },
+                { header: 'Dead since', cell: (m) => when(m.deadAt) },
+              ]}
+            />
             <button
               type="button"
               disabled={action.busy || chosen.length === 0}
@@ -407,10 +356,8 @@ export function DeadLetters() {
               Replay chosen
             </button>
           </>
-        )
-      ) : (
-        <Loading error={list.error} />
-      )}
+        )}
+      </Loaded>
     </Page>
   );
 }
@@ -424,55 +371,40 @@ export function SubscriptionHealth() {
     <Page title="Subscription health">
       <Checkbox label="Failing only" checked={failing} onChange={setFailing} />
       <ErrorMessage error={action.error} />
-      {list.data ? (
-        <table aria-label="Subscription health">
-          <thead>
-            <tr>
-              <th scope="col">Receiver URL</th>
-              <th scope="col">Function</th>
-              <th scope="col">State</th>
-              <th scope="col">Success rate</th>
-              <th scope="col">Last success</th>
-              <th scope="col">Failures in a row</th>
-              <th scope="col">Circuit</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.data.data.map((s) => (
-              <tr key={s.id}>
-                <td>{s.url}</td>
-                <td>{s.functionKey}</td>
-                <td>{s.status === 'disabled' ? `disabled: ${s.disabledReason ?? ''}` : s.status}</td>
-                <td>{s.health.successRate === null ? '–' : `${Math.round(s.health.successRate * 1000) / 10} %`}</td>
-                <td>{when(s.health.lastSuccessAt)}</td>
-                <td>{s.health.consecutiveFailures}</td>
-                <td>{s.health.circuit}</td>
-                <td>
-                  {s.status === 'disabled' ? (
-                    <button type="button" class="secondary" aria-label={`Enable ${s.url}`} onClick={() => void action.run(async () => (await ok(opsApi.POST('/v1/ops/subscriptions/{subscriptionId}/enable', { params: { path: { subscriptionId: s.id } } })), list.reload()))}>
-                      Enable
-                    </button>
-                  ) : (
-                    <button
-                      type="button"
-                      class="secondary"
-                      aria-label={`Disable ${s.url}`}
-                      onClick={() => void action.run(async () => (await ok(opsApi.POST('/v1/ops/subscriptions/{subscriptionId}/disable', { params: { path: { subscriptionId: s.id } }, body: { reason: 'from the portal, Subscription health' } })), list.reload()))}
-                    >
-                      Disable
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : (
-        <Loading error={list.error} />
-      )}
+      <Table
+        label="Subscription health"
+        rows={list.data?.data}
+        error={list.error}
+        rowKey={(s) => s.id}
+        columns={[
+          { header: 'Receiver URL', cell: (s) => s.url },
+          { header: 'Function', cell: (s) => s.functionKey },
+          { header: 'State', cell: (s) => (s.status === 'disabled' ? `disabled: ${s.disabledReason ?? ''}` : s.status) },
+          { header: 'Success rate', cell: (s) => (s.health.successRate === null ? '–' : `${Math.round(s.health.successRate * 1000) / 10} %`) },
+          { header: 'Last success', cell: (s) => when(s.health.lastSuccessAt) },
+          { header: 'Failures in a row', cell: (s) => s.health.consecutiveFailures },
+          { header: 'Circuit', cell: (s) => s.health.circuit },
+          {
+            header: 'Actions',
+            hidden: true,
+            cell: (s) =>
+              s.status === 'disabled' ? (
+                <button type="button" class="secondary" aria-label={`Enable ${s.url}`} onClick={() => void action.run(async () => (await ok(opsApi.POST('/v1/ops/subscriptions/{subscriptionId}/enable', { params: { path: { subscriptionId: s.id } } })), list.reload()))}>
+                  Enable
+                </button>
+              ) : (
+                <button
+                  type="button"
+                  class="secondary"
+                  aria-label={`Disable ${s.url}`}
+                  onClick={() => void action.run(async () => (await ok(opsApi.POST('/v1/ops/subscriptions/{subscriptionId}/disable', { params: { path: { subscriptionId: s.id } }, body: { reason: 'from the portal, Subscription health' } })), list.reload()))}
+                >
+                  Disable
+                </button>
+              ),
+          },
+        ]}
+      />
     </Page>
   );
 }
@@ -500,11 +432,9 @@ export function CleanUpRequests() {
       </fieldset>
       <ErrorMessage error={action.error} what="The request was not marked done" />
       {done ? <Notice>{done}</Notice> : null}
-      {list.data ? (
-        list.data.data.length === 0 ? (
-          <p>{status === 'open' ? 'No open clean-up requests.' : 'No clean-up request is done yet.'}</p>
-        ) : (
-          list.data.data.map((request) => (
+      <Loaded items={list.data?.data} error={list.error} empty={<p>{status === 'open' ? 'No open clean-up requests.' : 'No clean-up request is done yet.'}</p>}>
+        {(requests) =>
+          requests.map((request) => (
             <CleanUpRequestCard
               key={request.id}
               request={request}
@@ -522,10 +452,8 @@ export function CleanUpRequests() {
               }
             />
           ))
-        )
-      ) : (
-        <Loading error={list.error} />
-      )}
+        }
+      </Loaded>
     </Page>
   );
 }
@@ -542,29 +470,27 @@ function CleanUpRequestCard(props: { request: CleanUpRequest; partner: string; b
         {request.resolvedAt ? ` · done ${when(request.resolvedAt)}` : ''}
       </p>
       {request.note ? <p>Note: {request.note}</p> : null}
-      <table aria-label={`Grants in the request of ${props.partner}`}>
-        <thead>
-          <tr>
-            <th scope="col">InstallationID</th>
-            <th scope="col">Function</th>
-            <th scope="col">Covered by</th>
-          </tr>
-        </thead>
-        <tbody>
-          {request.grants.map((grant) => (
-            <tr key={grant.grantId}>
-              <td>{grant.installationId}</td>
-              <td>{grant.functionKey}</td>
-              <td>{grant.coveredBy.length ? grant.coveredBy.map((id, i) => (
-                <Fragment key={id}>
-                  {i ? ', ' : ''}
-                  <code>{id}</code>
-                </Fragment>
-              )) : 'no product'}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        label={`Grants in the request of ${props.partner}`}
+        rows={request.grants}
+        rowKey={(grant) => grant.grantId}
+        columns={[
+          { header: 'InstallationID', cell: (grant) => grant.installationId },
+          { header: 'Function', cell: (grant) => grant.functionKey },
+          {
+            header: 'Covered by',
+            cell: (grant) =>
+              grant.coveredBy.length
+                ? grant.coveredBy.map((id, i) => (
+                    <Fragment key={id}>
+                      {i ? ', ' : ''}
+                      <code>{id}</code>
+                    </Fragment>
+                  ))
+                : 'no product',
+          },
+        ]}
+      />
       {request.status === 'open' ? (
         <form
           class="inline"

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { ok, partnerApi, type ResponseOf } from '../api';
-import { Checkbox, ErrorMessage, Field, Loading, Notice, Page, SelectField, ShownOnce, navigate, useAction, useLoad, when } from '../ui';
+import { Checkbox, ErrorMessage, Field, Loading, Notice, Page, SelectField, ShownOnce, Table, navigate, useAction, useLoad, when } from '../ui';
 import { SubscriptionList } from './subscriptions';
 
 /** A product as `GET /v1/products/{productId}` answers it. */
@@ -30,38 +30,20 @@ export function ProductList() {
           New product
         </a>
       </p>
-      {products.data ? (
-        products.data.data.length === 0 ? (
-          <p>You have no products yet. Click New product to make one.</p>
-        ) : (
-          <table aria-label="Your products">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Type</th>
-                <th scope="col">State</th>
-                <th scope="col">Active version</th>
-                <th scope="col">Available to</th>
-              </tr>
-            </thead>
-            <tbody>
-              {products.data.data.map((product) => (
-                <tr key={product.id}>
-                  <td>
-                    <a href={`#/products/${product.id}`}>{product.name}</a>
-                  </td>
-                  <td>{typeLabel(product.type)}</td>
-                  <td>{product.status}</td>
-                  <td>{product.activeVersion ?? '–'}</td>
-                  <td>{availabilityText(product.availability)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )
-      ) : (
-        <Loading error={products.error} />
-      )}
+      <Table
+        label="Your products"
+        rows={products.data?.data}
+        error={products.error}
+        rowKey={(product) => product.id}
+        empty={<p>You have no products yet. Click New product to make one.</p>}
+        columns={[
+          { header: 'Name', cell: (product) => <a href={`#/products/${product.id}`}>{product.name}</a> },
+          { header: 'Type', cell: (product) => typeLabel(product.type) },
+          { header: 'State', cell: (product) => product.status },
+          { header: 'Active version', cell: (product) => product.activeVersion ?? '–' },
+          { header: 'Available to', cell: (product) => availabilityText(product.availability) },
+        ]}
+      />
     </Page>
   );
 }
@@ -227,48 +209,37 @@ function Credentials(props: { product: Product; reload: () => void }) {
         </Notice>
       ) : null}
       <ErrorMessage error={action.error} what="The credentials were not changed" />
-      {props.product.credentials.length > 0 ? (
-        <table aria-label="Access keys">
-          <thead>
-            <tr>
-              <th scope="col">Key</th>
-              <th scope="col">Created</th>
-              <th scope="col">State</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.product.credentials.map((key) => (
-              <tr key={key.keyId}>
-                <td>
-                  <code>{key.keyId}</code>
-                </td>
-                <td>{when(key.createdAt)}</td>
-                <td>{key.revokedAt ? `revoked ${when(key.revokedAt)}` : 'active'}</td>
-                <td>
-                  {key.revokedAt ? null : (
-                    <button
-                      type="button"
-                      class="secondary"
-                      aria-label={`Revoke key ${key.keyId}`}
-                      onClick={() =>
-                        void action.run(async () => {
-                          await ok(partnerApi.DELETE('/v1/products/{productId}/credentials/{keyId}', { params: { path: { productId: props.product.id, keyId: key.keyId } } }));
-                          props.reload();
-                        })
-                      }
-                    >
-                      Revoke
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : null}
+      <Table
+        label="Access keys"
+        rows={props.product.credentials}
+        rowKey={(key) => key.keyId}
+        empty={null}
+        columns={[
+          { header: 'Key', cell: (key) => <code>{key.keyId}</code> },
+          { header: 'Created', cell: (key) => when(key.createdAt) },
+          { header: 'State', cell: (key) => (key.revokedAt ? `revoked ${when(key.revokedAt)}` : 'active') },
+          {
+            header: 'Actions',
+            hidden: true,
+            cell: (key) =>
+              key.revokedAt ? null : (
+                <button
+                  type="button"
+                  class="secondary"
+                  aria-label={`Revoke key ${key.keyId}`}
+                  onClick={() =>
+                    void action.run(async () => {
+                      await ok(partnerApi.DELETE('/v1/products/{productId}/credentials/{keyId}', { params: { path: { productId: props.product.id, keyId: key.keyId } } }));
+                      props.reload();
+                    })
+                  }
+                >
+                  Revoke
+                </button>
+              ),
+          },
+        ]}
+      />
       {active.length === 0 ? (
         <button type="button" onClick={issue} disabled={action.busy}>
           Set credentials
@@ -295,49 +266,37 @@ function Versions(props: { product: Product; reload: () => void }) {
     <section aria-labelledby="versions-title">
       <h2 id="versions-title">Versions</h2>
       <ErrorMessage error={action.error} what="The version was not changed" />
-      <table aria-label="Versions">
-        <thead>
-          <tr>
-            <th scope="col">Version</th>
-            <th scope="col">State</th>
-            <th scope="col">Functions</th>
-            <th scope="col">Installations on it</th>
-            <th scope="col">
-              <span class="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {versions.map((version) => (
-            <tr key={version.number}>
-              <td>Version {version.number}</td>
-              <td>
-                {version.status}
-                {version.activatedAt ? ` (activated ${when(version.activatedAt)})` : ''}
-              </td>
-              <td>{version.functions.length ? version.functions.map((f) => f.key).join(', ') : 'none'}</td>
-              <td>{version.activations}</td>
-              <td>
-                {version.status === 'draft' ? (
-                  <button
-                    type="button"
-                    aria-label={`Activate version ${version.number}`}
-                    disabled={action.busy}
-                    onClick={() =>
-                      void action.run(async () => {
-                        await ok(partnerApi.POST('/v1/products/{productId}/versions/{version}/activate', { params: { path: { productId: props.product.id, version: String(version.number) } } }));
-                        props.reload();
-                      })
-                    }
-                  >
-                    Activate
-                  </button>
-                ) : null}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        label="Versions"
+        rows={versions}
+        rowKey={(version) => version.number}
+        columns={[
+          { header: 'Version', cell: (version) => `Version ${version.number}` },
+          { header: 'State', cell: (version) => `${version.status}${version.activatedAt ? ` (activated ${when(version.activatedAt)})` : ''}` },
+          { header: 'Functions', cell: (version) => (version.functions.length ? version.functions.map((f) => f.key).join(', ') : 'none') },
+          { header: 'Installations on it', cell: (version) => version.activations },
+          {
+            header: 'Actions',
+            hidden: true,
+            cell: (version) =>
+              version.status === 'draft' ? (
+                <button
+                  type="button"
+                  aria-label={`Activate version ${version.number}`}
+                  disabled={action.busy}
+                  onClick={() =>
+                    void action.run(async () => {
+                      await ok(partnerApi.POST('/v1/products/{productId}/versions/{version}/activate', { params: { path: { productId: props.product.id, version: String(version.number) } } }));
+                      props.reload();
+                    })
+                  }
+                >
+                  Activate
+                </button>
+              ) : null,
+          },
+        ]}
+      />
       <button
         type="button"
         class="secondary"

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { ok, partnerApi, type ResponseOf } from '../api';
-import { Checkbox, ErrorMessage, Field, Loading, Notice, Page, SelectField, ShownOnce, useAction, useLoad, when } from '../ui';
+import { Checkbox, ErrorMessage, Field, Loading, Notice, Page, SelectField, ShownOnce, Table, useAction, useLoad, when } from '../ui';
 import type { Product } from './products';
 
 type Subscription = ResponseOf<'/v1/subscriptions/{subscriptionId}', 'get'>;
@@ -24,36 +24,19 @@ export function SubscriptionList(props: { product: Product }) {
   return (
     <section aria-labelledby="push-title">
       <h2 id="push-title">Push subscriptions</h2>
-      {subscriptions.data ? (
-        subscriptions.data.data.length > 0 ? (
-          <table aria-label="Subscriptions">
-            <thead>
-              <tr>
-                <th scope="col">Receiver URL</th>
-                <th scope="col">Function</th>
-                <th scope="col">State</th>
-                <th scope="col">Last success</th>
-              </tr>
-            </thead>
-            <tbody>
-              {subscriptions.data.data.map((s) => (
-                <tr key={s.id}>
-                  <td>
-                    <a href={`#/subscriptions/${s.id}`}>{s.url}</a>
-                  </td>
-                  <td>{s.functionKey}</td>
-                  <td>{stateText(s)}</td>
-                  <td>{when(s.lastSuccessAt)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ) : (
-          <p>No subscriptions yet.</p>
-        )
-      ) : (
-        <Loading error={subscriptions.error} />
-      )}
+      <Table
+        label="Subscriptions"
+        rows={subscriptions.data?.data}
+        error={subscriptions.error}
+        rowKey={(s) => s.id}
+        empty={<p>No subscriptions yet.</p>}
+        columns={[
+          { header: 'Receiver URL', cell: (s) => <a href={`#/subscriptions/${s.id}`}>{s.url}</a> },
+          { header: 'Function', cell: (s) => s.functionKey },
+          { header: 'State', cell: (s) => stateText(s) },
+          { header: 'Last success', cell: (s) => when(s.lastSuccessAt) },
+        ]}
+      />
       {pushable.length > 0 ? (
         <a class="button" href={`#/products/${props.product.id}/subscriptions/new`}>
           Create subscription
@@ -83,6 +66,7 @@ function NewSubscriptionForm(props: { product: Product; functions: ReturnType<ty
   const [eventTypes, setEventTypes] = useState<string[]>(fn?.eventTypes ?? []);
   const [url, setUrl] = useState('');
   const [description, setDescription] = useState('');
+  const [ordering, setOrdering] = useState<Ordering>('none');
   const [created, setCreated] = useState<Subscription & { secret: string }>();
   const action = useAction();
   if (created) {
@@ -111,7 +95,7 @@ function NewSubscriptionForm(props: { product: Product; functions: ReturnType<ty
             const answer = await ok(
               partnerApi.POST('/v1/products/{productId}/subscriptions', {
                 params: { path: { productId: props.product.id } },
-                body: { functionKey, url, ...(eventTypes.length ? { eventTypes } : {}), ...(description ? { description } : {}) },
+                body: { functionKey, url, ...(eventTypes.length ? { eventTypes } : {}), ...(description ? { description } : {}), ordering },
               }),
             );
             setCreated(answer);
@@ -141,6 +125,8 @@ function NewSubscriptionForm(props: { product: Product; functions: ReturnType<ty
           {action.error?.field('eventTypes') ? <p class="field-error">{action.error.field('eventTypes')}</p> : null}
         </fieldset>
         <Field label="Description" name="description" value={description} onInput={setDescription} error={action.error} />
+        <SelectField label="Ordering" name="ordering" value={ordering} onChange={(v) => setOrdering(v as Ordering)} error={action.error} options={ORDERING_OPTIONS} />
+        <p class="hint">{ORDERING_HINT}</p>
         <ErrorMessage error={action.error} what="The subscription was not created" />
         <button type="submit" disabled={action.busy}>
           Add
@@ -154,6 +140,42 @@ function NewSubscriptionForm(props: { product: Product; functions: ReturnType<ty
 }
 
 const STATUSES: MessageStatus[] = ['pending', 'held', 'succeeded', 'dead', 'cancelled'];
+
+type Ordering = Subscription['ordering'];
+const ORDERING_OPTIONS: [Ordering, string][] = [
+  ['none', 'none: as fast as possible, in any order'],
+  ['entity', 'entity: one entity at a time, in publication order'],
+];
+const ORDERING_HINT =
+  'With entity ordering, the events of one entity (installation and entityId) arrive one at a time, in the order HUB published them: a message waits until the one before it was delivered (or went dead). Other entities are not held up.';
+
+/** The subscription's ordering, shown and changed in place. */
+function OrderingForm(props: { subscription: Subscription; onSaved: (message: string) => void }) {
+  const [ordering, setOrdering] = useState<Ordering>(props.subscription.ordering);
+  const save = useAction();
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        void save.run(async () => {
+          await ok(partnerApi.PATCH('/v1/subscriptions/{subscriptionId}', { params: { path: { subscriptionId: props.subscription.id } }, body: { ordering } }));
+          props.onSaved(
+            ordering === 'entity'
+              ? 'Ordering by entity: messages made from now on go one at a time per entity.'
+              : 'Ordering off: messages waiting for an earlier one are sent now.',
+          );
+        });
+      }}
+    >
+      <SelectField label="Ordering" name="ordering" value={ordering} onChange={(v) => setOrdering(v as Ordering)} error={save.error} options={ORDERING_OPTIONS} />
+      <p class="hint">{ORDERING_HINT}</p>
+      <ErrorMessage error={save.error} what="The ordering was not changed" />
+      <button type="submit" class="secondary" disabled={save.busy || ordering === props.subscription.ordering}>
+        Save ordering
+      </button>
+    </form>
+  );
+}
 
 /** One subscription: its state and actions, its delivery stats, recover, and its delivery log. */
 export function SubscriptionPage(props: { id: string }) {
@@ -191,6 +213,8 @@ export function SubscriptionPage(props: { id: string }) {
         <dd>{stateText(s)}</dd>
         <dt>Description</dt>
         <dd>{s.description || '–'}</dd>
+        <dt>Ordering</dt>
+        <dd>{s.ordering === 'entity' ? 'by entity (one at a time, in publication order)' : 'none'}</dd>
         <dt>Last success</dt>
         <dd>{when(s.lastSuccessAt)}</dd>
         <dt>Last failure</dt>
@@ -242,6 +266,14 @@ export function SubscriptionPage(props: { id: string }) {
       <ErrorMessage error={action.error} />
       {done ? <Notice>{done}</Notice> : null}
       {secret ? <ShownOnce label="New signing secret" value={secret} /> : null}
+      <OrderingForm
+        key={s.ordering}
+        subscription={s}
+        onSaved={(message) => {
+          setDone(message);
+          refresh();
+        }}
+      />
 
       <section aria-labelledby="stats-title">
         <h2 id="stats-title">Delivery stats</h2>
@@ -309,32 +341,45 @@ function DeliveryLog(props: { entries: LogEntry[]; onChange: () => void }) {
   return (
     <>
       <ErrorMessage error={resend.error} what="The message was not sent again" />
-      <table aria-label="Delivery log">
-        <thead>
-          <tr>
-            <th scope="col">Event</th>
-            <th scope="col">Installation</th>
-            <th scope="col">Status</th>
-            <th scope="col">Attempts</th>
-            <th scope="col">Last answer</th>
-            <th scope="col">Created</th>
-            <th scope="col">
-              <span class="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.entries.map((m) => [
-            <tr key={m.id}>
-              <td>
+      <Table
+        label="Delivery log"
+        rows={props.entries}
+        rowKey={(m) => m.id}
+        detail={(m) => (open === m.id ? <Attempts messageId={m.id} /> : null)}
+        detailId={(m) => `attempts-${m.id}`}
+        columns={[
+          {
+            header: 'Event',
+            cell: (m) => (
+              <>
                 {m.eventType} <code>{m.eventId}</code>
-              </td>
-              <td>{m.installationId}</td>
-              <td>{m.status}</td>
-              <td>{m.attempts}</td>
-              <td>{m.lastStatusCode ?? m.lastError ?? '–'}</td>
-              <td>{when(m.createdAt)}</td>
-              <td class="row-actions">
+              </>
+            ),
+          },
+          { header: 'Installation', cell: (m) => m.installationId },
+          {
+            header: 'Status',
+            cell: (m) => (
+              <>
+                {m.status}
+                {m.waitingFor ? (
+                  <span class="hint">
+                    {' '}
+                    waiting for <code>{m.waitingFor}</code> ({m.entityId})
+                  </span>
+                ) : null}
+              </>
+            ),
+          },
+          { header: 'Attempts', cell: (m) => m.attempts },
+          { header: 'Last answer', cell: (m) => m.lastStatusCode ?? m.lastError ?? '–' },
+          { header: 'Created', cell: (m) => when(m.createdAt) },
+          {
+            header: 'Actions',
+            hidden: true,
+            class: 'row-actions',
+            cell: (m) => (
+              <>
                 <button type="button" class="secondary" aria-expanded={open === m.id} aria-controls={`attempts-${m.id}`} aria-label={`Attempts of ${m.eventId}`} onClick={() => setOpen(open === m.id ? undefined : m.id)}>
                   Attempts
                 </button>
@@ -352,18 +397,11 @@ function DeliveryLog(props: { entries: LogEntry[]; onChange: () => void }) {
                 >
                   Resend
                 </button>
-              </td>
-            </tr>,
-            open === m.id ? (
-              <tr key={`${m.id}-attempts`} id={`attempts-${m.id}`}>
-                <td colSpan={7}>
-                  <Attempts messageId={m.id} />
-                </td>
-              </tr>
-            ) : null,
-          ])}
-        </tbody>
-      </table>
+              </>
+            ),
+          },
+        ]}
+      />
     </>
   );
 }
@@ -372,36 +410,19 @@ function Attempts(props: { messageId: string }) {
   const message = useLoad(() => ok(partnerApi.GET('/v1/messages/{messageId}', { params: { path: { messageId: props.messageId } } })), [props.messageId]);
   if (!message.data) return <Loading error={message.error} />;
   return (
-    <table aria-label={`Attempts of ${message.data.eventId}`}>
-      <thead>
-        <tr>
-          <th scope="col">Attempt</th>
-          <th scope="col">At</th>
-          <th scope="col">Outcome</th>
-          <th scope="col">Status</th>
-          <th scope="col">Took</th>
-          <th scope="col">Receiver's answer</th>
-        </tr>
-      </thead>
-      <tbody>
-        {message.data.attemptLog.map((a) => (
-          <tr key={a.attempt}>
-            <td>{a.attempt}</td>
-            <td>{when(a.attemptedAt)}</td>
-            <td>{a.outcome}</td>
-            <td>{a.statusCode ?? a.error ?? '–'}</td>
-            <td>{a.durationMs} ms</td>
-            <td>
-              <code>{a.responseBody ?? ''}</code>
-            </td>
-          </tr>
-        ))}
-        {message.data.attemptLog.length === 0 ? (
-          <tr>
-            <td colSpan={6}>No attempt yet.</td>
-          </tr>
-        ) : null}
-      </tbody>
-    </table>
+    <Table
+      label={`Attempts of ${message.data.eventId}`}
+      rows={message.data.attemptLog}
+      rowKey={(a) => a.attempt}
+      empty={<p>No attempt yet.</p>}
+      columns={[
+        { header: 'Attempt', cell: (a) => a.attempt },
+        { header: 'At', cell: (a) => when(a.attemptedAt) },
+        { header: 'Outcome', cell: (a) => a.outcome },
+        { header: 'Status', cell: (a) => a.statusCode ?? a.error ?? '–' },
+        { header: 'Took', cell: (a) => `${a.durationMs} ms` },
+        { header: "Receiver's answer", cell: (a) => <code>{a.responseBody ?? ''}</code> },
+      ]}
+    />
   );
 }

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { ok, partnerApi } from '../api';
-import { ErrorMessage, Field, Loading, Notice, Page, ShownOnce, useAction, useLoad, when } from '../ui';
+import { ErrorMessage, Field, Notice, Page, ShownOnce, Table, useAction, useLoad, when } from '../ui';
 
 /** Users: add a user by e-mail (Submit), and the list of the company's users. */
 export function Users() {
@@ -37,48 +37,37 @@ export function Users() {
       ) : null}
       <h2>Users of your company</h2>
       <ErrorMessage error={remove.error} what="The user was not removed" />
-      {users.data ? (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">E-mail</th>
-              <th scope="col">Role</th>
-              <th scope="col">Added</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {users.data.data.map((user) => (
-              <tr key={user.id}>
-                <td>{user.email}</td>
-                <td>{user.isContact ? 'Contact person' : 'User'}</td>
-                <td>{when(user.createdAt)}</td>
-                <td>
-                  {user.isContact ? null : (
-                    <button
-                      type="button"
-                      class="secondary"
-                      aria-label={`Remove ${user.email}`}
-                      onClick={() =>
-                        void remove.run(async () => {
-                          await ok(partnerApi.DELETE('/v1/users/{userId}', { params: { path: { userId: user.id } } }));
-                          users.reload();
-                        })
-                      }
-                    >
-                      Remove
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : (
-        <Loading error={users.error} />
-      )}
+      <Table
+        label="Users"
+        rows={users.data?.data}
+        error={users.error}
+        rowKey={(user) => user.id}
+        columns={[
+          { header: 'E-mail', cell: (user) => user.email },
+          { header: 'Role', cell: (user) => (user.isContact ? 'Contact person' : 'User') },
+          { header: 'Added', cell: (user) => when(user.createdAt) },
+          {
+            header: 'Actions',
+            hidden: true,
+            cell: (user) =>
+              user.isContact ? null : (
+                <button
+                  type="button"
+                  class="secondary"
+                  aria-label={`Remove ${user.email}`}
+                  onClick={() =>
+                    void remove.run(async () => {
+                      await ok(partnerApi.DELETE('/v1/users/{userId}', { params: { path: { userId: user.id } } }));
+                      users.reload();
+                    })
+                  }
+                >
+                  Remove
+                </button>
+              ),
+          },
+        ]}
+      />
     </Page>
   );
 }

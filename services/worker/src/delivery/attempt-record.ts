@@ -7,6 +7,8 @@ export type RecordedResponse = Pick<PostResponse, 'statusText' | 'headers' | 'bo
 export interface AttemptRecord {
   messageId: string;
   subscriptionId: string;
+  /** Set on a message delivered in entity order (its outcome may hand on to the entity's next). */
+  entityKey?: string | null | undefined;
   /** The attempt's number (1 = first try); null when nothing was tried (held, or deferred by an open circuit). */
   attempt: number | null;
   /** For a record with no attempt: the attempts made before, so a deferral is scheduled as the same retry. */

@@ -29,6 +29,8 @@ export interface AttemptWriterOptions {
   publicUrl?: string;
   /** Told, after the commit, the mails a batch wrote (a disabled subscription's partner is e-mailed); it enqueues them. */
   onMail?: (mailIds: string[]) => void;
+  /** Told, after the commit, the ordered messages that finished (succeeded or dead): their entities' next may go. */
+  onFinished?: (records: AttemptRecord[]) => void;
 }
 
 /** An attempt row, made storable when its record arrives (so the buffer holds bounded rows). */
@@ -372,6 +374,10 @@ export class AttemptWriter {
         });
     }
     try {
+      if (this.options.onFinished) {
+        const finished = latest.filter((r) => r.entityKey && (r.status === 'succeeded' || r.status === 'dead'));
+        if (finished.length > 0) this.options.onFinished(finished);
+      }
       if (disabled.mailIds.length > 0) this.options.onMail?.(disabled.mailIds);
       for (const r of records) this.observer.attempt(r);
       this.observer.disabled(disabled.count);

@@ -18,6 +18,8 @@ export interface DeliveryItem {
   body: string;
   /** The lease this worker holds: its owner token and its end (ms, by this process's clock, taken before the statement). */
   lease: { owner: string; until: number };
+  /** Set when the message is delivered in entity order: its outcome hands on to the entity's next. */
+  entityKey?: string | null;
 }
 
 /** Options of the Dispatcher. */
@@ -484,7 +486,7 @@ export class Dispatcher {
   private async run(lane: Lane, item: DeliveryItem): Promise<{ record: AttemptRecord; outcome: RequestOutcome }> {
     const { sub } = lane;
     const attempt = item.attemptsMade + 1;
-    const base = { messageId: item.messageId, subscriptionId: sub.id, attemptedAt: new Date() };
+    const base = { messageId: item.messageId, subscriptionId: sub.id, attemptedAt: new Date(), entityKey: item.entityKey };
     const refusal = this.options.checkUrl(sub.url);
     const timestamp = Math.floor(Date.now() / 1000);
     const result: PostResult = refusal
@@ -532,6 +534,7 @@ export class Dispatcher {
     return {
       messageId: item.messageId,
       subscriptionId: item.subscription.id,
+      entityKey: item.entityKey,
       attemptedAt: new Date(),
       attempt: null,
       attemptsMade: item.attemptsMade,
@@ -548,7 +551,7 @@ export class Dispatcher {
   }
 
   private failed(
-    base: Pick<AttemptRecord, 'messageId' | 'subscriptionId' | 'attemptedAt'>,
+    base: Pick<AttemptRecord, 'messageId' | 'subscriptionId' | 'attemptedAt' | 'entityKey'>,
     attempt: number,
     durationMs: number,
     statusCode: number | null,

@@ -18,6 +18,8 @@ import { AttemptWriter } from './attempt-writer.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { NO_OBSERVER, type DeliveryObserver } from './observer.ts';
 import { RetryPump } from './retry-pump.ts';
+import { HandOn } from './hand-on.ts';
+import { claimItems } from './deliver-messages.ts';
 
 /** The delivery engine of one worker process: routing, dispatch and recording. */
 export interface DeliveryEngine {
@@ -29,6 +31,8 @@ export interface DeliveryEngine {
   observer: DeliveryObserver;
   /** Retries waiting for their time. */
   retries: RetrySchedule;
+  /** Ordered delivery: sends an entity's next message once the one before it finished. */
+  handOn: HandOn;
   /** Starts moving due retries into delivery jobs. */
   start(): void;
   /** Returns unstarted deliveries to the queue, lets those in flight finish, writes every outcome. */
@@ -60,10 +64,16 @@ export function createDeliveryEngine(
   // The producers' shards: the same prefixes as the queues every process enqueues into.
   const schedule = new RetrySchedule(redis, queues.shards);
   const pump = new RetryPump(schedule, queues, logger, { shards: config.workerShards });
+  const routing = new RoutingCache(db, box);
+  const handOn = new HandOn(db, logger, {
+    claim: (ids) => claimItems(db, routing, config.deliveryLeaseMs, ids),
+    submit: (items) => dispatcher.submit(items),
+  });
   const writer = new AttemptWriter(db, schedule, logger, observer, {
     disableAfterMs: config.disableAfterMs,
     publicUrl: config.publicUrl,
     onMail: (mailIds) => dispatchMail(queues, mailIds, logger),
+    onFinished: (records) => handOn.finished(records),
   });
   // A slot outlasts the longest request, so only a dead worker's slots wait for their lease.
   const limits = new SubscriptionLimits(redis, queues.shards, { slotLeaseMs: config.deliveryTimeoutMs + 5_000 });
@@ -86,18 +96,20 @@ export function createDeliveryEngine(
     },
   });
   return {
-    routing: new RoutingCache(db, box),
+    routing,
     dispatcher,
     limits,
     writer,
     observer,
     retries: schedule,
+    handOn,
     start() {
       pump.start();
     },
     async stop() {
       await pump.stop();
       await dispatcher.stop();
+      await handOn.stop();
       await transport.close();
     },
   };

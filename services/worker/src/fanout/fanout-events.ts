@@ -1,9 +1,10 @@
 import { newId } from '#shared/ids';
 import { randomUUID } from 'node:crypto';
-import { insertMessages } from '#shared/delivery/message-state';
+import { insertMessages, type EntityLine } from '#shared/delivery/message-state';
+import { entityKeyOf } from '#shared/delivery/ordering';
 import { buildPayload } from '#shared/delivery/payload';
 import type { EventRow as FullEventRow } from '#shared/db/rows';
-import type { JobHandler } from '../job.ts';
+import type { JobHandler, WorkerDeps } from '../job.ts';
 
 type EventRow = Omit<FullEventRow, 'fanout_at'>;
 
@@ -24,24 +25,24 @@ const INSERT_CHUNK = 10_000;
 export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ eventIds }, { deps }) => {
   const { db, engine } = deps;
   const table = await engine.routing.get();
-  const heads: Omit<EventRow, 'data' | 'entity_id' | 'occurred_at'>[] = await db('events')
+  const heads: Omit<EventRow, 'data' | 'occurred_at'>[] = await db('events')
     .whereIn('id', eventIds)
     .whereNull('fanout_at')
-    .select('id', 'installation_id', 'type', 'received_at');
+    .select('id', 'installation_id', 'type', 'entity_id', 'seq', 'received_at');
   if (heads.length === 0) return;
   // Most events want nobody's attention; only those some subscription could want are read whole.
   const wanted = heads.filter((e) => table.mayMatch(e.installation_id, e.type)).map((e) => e.id);
   const events: EventRow[] =
     wanted.length === 0
       ? []
-      : await db('events').whereIn('id', wanted).select('id', 'installation_id', 'type', 'entity_id', 'occurred_at', 'data', 'received_at');
+      : await db('events').whereIn('id', wanted).select('id', 'installation_id', 'type', 'entity_id', 'occurred_at', 'data', 'received_at', 'seq');
 
   const now = new Date();
   const lease = new Date(now.getTime() + deps.config.deliveryLeaseMs);
-  const planned: { id: string; event: EventRow; sub: ReturnType<typeof table.match>[number] }[] = [];
+  const planned: { id: string; event: EventRow; sub: ReturnType<typeof table.match>[number]; entityKey: string | null }[] = [];
   for (const event of events) {
     for (const sub of table.match({ installationId: event.installation_id, type: event.type, data: event.data })) {
-      planned.push({ id: newId('message'), event, sub });
+      planned.push({ id: newId('message'), event, sub, entityKey: entityKeyOf(sub.ordering, event) });
     }
   }
 
@@ -55,7 +56,20 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
         trx,
         planned.slice(i, i + INSERT_CHUNK).map((p) => {
           const active = p.sub.state === 'active';
-          return { id: p.id, eventId: p.event.id, subscriptionId: p.sub.id, status: active ? 'pending' : 'held', nextAttemptAt: active ? lease : null, leaseOwner: active ? owner : null, createdAt: p.event.received_at };
+          // An ordered message starts waiting (no owner, no due time): the hand-on below takes
+          // its entity's head once this commits.
+          const leased = active && p.entityKey === null;
+          return {
+            id: p.id,
+            eventId: p.event.id,
+            subscriptionId: p.sub.id,
+            status: active ? 'pending' : 'held',
+            nextAttemptAt: leased ? lease : null,
+            leaseOwner: leased ? owner : null,
+            createdAt: p.event.received_at,
+            entityKey: p.entityKey,
+            seq: p.entityKey === null ? null : p.event.seq,
+          };
         }),
         now,
       );
@@ -80,7 +94,7 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
   const bodies = new Map<string, string>();
   const items: DeliveryItem[] = [];
   for (const p of planned) {
-    if (!created.has(p.id) || p.sub.state !== 'active') continue;
+    if (!created.has(p.id) || p.sub.state !== 'active' || p.entityKey !== null) continue;
     let body = bodies.get(p.event.id);
     if (body === undefined) {
       body = buildPayload(
@@ -100,4 +114,20 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
   }
   // First attempts run while this job completes; their outcomes are written by the dispatcher.
   void engine.dispatcher.submit(items);
+  // Ordered subscriptions: these events are fanned out now, so their entities' next messages
+  // (made here, or waiting for these events) may go.
+  engine.handOn.lines(orderedLines(heads, table));
+};
+
+/** The (entity, subscription) lines of ordered subscriptions these events' installations reach. */
+function orderedLines(events: Pick<EventRow, 'installation_id' | 'entity_id' | 'seq'>[], table: Awaited<ReturnType<WorkerDeps['engine']['routing']['get']>>): EntityLine[] {
+  const lines: EntityLine[] = [];
+  for (const event of events) {
+    if (event.entity_id === null) continue;
+    for (const sub of table.orderedFor(event.installation_id)) {
+      const entityKey = entityKeyOf(sub.ordering, event);
+      if (entityKey !== null) lines.push({ entityKey, subscriptionId: sub.id });
+    }
+  }
+  return lines;
 };

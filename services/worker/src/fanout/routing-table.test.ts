@@ -48,6 +48,7 @@ describe('RoutingTable.match', () => {
     secrets: ['whsec_x'],
     secretsChangeAt: null,
     rateLimitPerSecond: null,
+    ordering: 'none',
     ...over,
   });
   const table = (subs: RoutedSubscription[], product = { active: true, availableToAll: true, installations: new Set<string>() }, filters: Record<string, string[]> = {}) =>

@@ -3,6 +3,7 @@ import type { SubscriptionRow as FullSubscriptionRow } from '#shared/db/rows';
 import type { SecretBox } from '#shared/secret-box';
 import { activeSecrets } from '#shared/delivery/secrets';
 import { effectiveRateLimit } from '#shared/delivery/limits';
+import type { Ordering } from '#shared/delivery/ordering';
 
 /** A subscription as the engine needs it: where to send, with which secrets, in which state. */
 export interface RoutedSubscription {
@@ -19,6 +20,8 @@ export interface RoutedSubscription {
   secretsChangeAt: number | null;
   /** Requests started per second at most (the lower of the operator's and the partner's limit); null: none. */
   rateLimitPerSecond: number | null;
+  /** `entity`: one entity's messages go one at a time, in publication order. */
+  ordering: Ordering;
 }
 
 /** An event as fan-out matches it. */
@@ -87,6 +90,24 @@ export class RoutingTable {
     return false;
   }
 
+  /**
+   * The subscriptions ordering by entity that this installation's events can reach (any type):
+   * after its events are fanned out, their entities' next messages may go. Empty for most.
+   */
+  orderedFor(installationId: string): RoutedSubscription[] {
+    let subs = this.ordered.get(installationId);
+    if (subs === undefined) {
+      subs = [];
+      for (const productId of this.activations.get(installationId)?.keys() ?? []) {
+        for (const list of this.byProductType.get(productId)?.values() ?? []) for (const sub of list) if (sub.ordering === 'entity' && !subs.includes(sub)) subs.push(sub);
+      }
+      this.ordered.set(installationId, subs);
+    }
+    return subs;
+  }
+
+  private readonly ordered = new Map<string, RoutedSubscription[]>();
+
   /** The subscriptions that must get a message for this event. */
   match(event: MatchableEvent): RoutedSubscription[] {
     const activated = this.activations.get(event.installationId);
@@ -123,6 +144,7 @@ type SubscriptionRow = Pick<
   | 'previous_secret_expires_at'
   | 'max_rate_per_second'
   | 'rate_per_second'
+  | 'ordering'
 >;
 
 /** Reads the whole routing table from Postgres at the given version. */
@@ -143,6 +165,7 @@ export async function loadRoutingTable(db: Db, box: SecretBox, version: number):
       'previous_secret_expires_at',
       'max_rate_per_second',
       'rate_per_second',
+      'ordering',
     );
   const subscriptions = new Map<string, RoutedSubscription>();
   const byProductType = new Map<string, Map<string, RoutedSubscription[]>>();
@@ -159,6 +182,7 @@ export async function loadRoutingTable(db: Db, box: SecretBox, version: number):
       secrets: activeSecrets(row, box, now),
       secretsChangeAt: row.previous_secret_expires_at && row.previous_secret_expires_at > now ? row.previous_secret_expires_at.getTime() : null,
       rateLimitPerSecond: effectiveRateLimit(row),
+      ordering: row.ordering,
     };
     if (sub.secretsChangeAt !== null) staleAt = Math.min(staleAt, sub.secretsChangeAt);
     subscriptions.set(sub.id, sub);

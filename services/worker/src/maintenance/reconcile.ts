@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { enqueueDeliveries, requeueMessages } from '#shared/delivery/requeue';
 import { requeuePendingMail } from '#shared/mail/outbox';
+import { orphanedHeads } from '#shared/delivery/message-state';
 import type { JobHandler } from '../job.ts';
 
 /** At most this much is re-enqueued per run and kind; the next run takes the rest. */
@@ -10,7 +11,8 @@ const FANOUT_CHUNK = 100;
 /**
  * Nothing accepted is lost: re-enqueues work that Postgres says is owed but that no job may
  * carry (Redis restarted empty, a crash between commit and enqueue, a lease that ran out):
- * events not yet fanned out, pending messages past their due time or lease, held messages
+ * events not yet fanned out, pending messages past their due time or lease, ordered messages
+ * whose turn came but were not handed on, held messages
  * of subscriptions that are active again, and outgoing mail still pending. Safe to run any
  * number of times: fan-out skips events already done, and delivery and mail job ids derive from
  * message and mail ids, so a job that still exists is not doubled.
@@ -44,6 +46,11 @@ export const reconcile: JobHandler<'maintenance', 'reconcile'> = async (_data, {
     due.map((m) => ({ id: m.id, attempts: m.attempts, subscriptionId: m.subscription_id })),
   );
 
+  // Ordered messages waiting with nothing earlier unfinished: their hand-on was lost (a worker
+  // died after the outcome's commit). Waiting ones have no due time, so the query above skips them.
+  const heads = await orphanedHeads(db, BATCH);
+  await enqueueDeliveries(queues, heads);
+
   const released = await requeueMessages(db, queues, (q) =>
     q
       .whereIn('id', (held) =>
@@ -63,7 +70,7 @@ export const reconcile: JobHandler<'maintenance', 'reconcile'> = async (_data, {
   // Mail rows still pending (job ids are mail ids: a job still queued or waiting to retry is not doubled).
   const mails = await requeuePendingMail(db, queues, graceMs);
 
-  if (eventIds.length + due.length + released.length + mails > 0) {
-    log.info({ events: eventIds.length, messages: due.length, released: released.length, mails }, 'reconciled owed work');
+  if (eventIds.length + due.length + heads.length + released.length + mails > 0) {
+    log.info({ events: eventIds.length, messages: due.length, heads: heads.length, released: released.length, mails }, 'reconciled owed work');
   }
 };
