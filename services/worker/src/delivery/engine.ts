@@ -19,7 +19,7 @@ import { Dispatcher } from './dispatcher.ts';
 import { NO_OBSERVER, type DeliveryObserver } from './observer.ts';
 import { RetryPump } from './retry-pump.ts';
 import { HandOn } from './hand-on.ts';
-import { claimItems } from './deliver-messages.ts';
+import { claimItems } from './claim.ts';
 
 /** The delivery engine of one worker process: routing, dispatch and recording. */
 export interface DeliveryEngine {
