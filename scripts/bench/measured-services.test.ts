@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb, type Knex } from '#shared/db/knex';
 import { randomText } from '#shared/ids';
-import { cpuSecondsOf, lsnBytes, machineBusySeconds, postgresCounters, treeCpuSeconds } from './measured-services.ts';
+import { backendCpuBetween, backendCpuSeconds, cpuSecondsOf, lsnBytes, machineBusySeconds, postgresCounters, treeCpuSeconds } from './measured-services.ts';
 
 /** Burns at least `seconds` of this process's CPU time (however long that takes on a loaded machine). */
 function burn(seconds: number): void {
@@ -85,5 +85,33 @@ describe('Postgres counters', () => {
     expect(before.rows.parted?.ins ?? 0).toBe(0);
     expect(after.walLsnBytes).toBeGreaterThan(before.walLsnBytes);
     expect(after.commits).toBeGreaterThan(before.commits);
+  });
+});
+
+describe('CPU time of named Postgres backends', () => {
+  it('reads only the backends of the names given, and what they spent between two readings', async () => {
+    const name = `t_backend_${randomText(8).toLowerCase()}`;
+    const url = new URL(inject('databaseUrl'));
+    url.searchParams.set('application_name', name);
+    const named = createDb({ url: url.toString(), poolMax: 1 });
+    const other = createDb({ url: inject('databaseUrl'), poolMax: 1 });
+    try {
+      const { rows } = await named.raw<{ rows: { pid: number }[] }>('select pg_backend_pid() as pid');
+      const pid = rows[0]!.pid;
+      const before = await backendCpuSeconds(other, [name, 'no such application']);
+      expect([...before.keys()]).toEqual([pid]);
+      // Burns at least 0.3 s in that backend (however long that takes on a loaded machine).
+      for (let burnt = 0; burnt < 0.3; burnt = backendCpuBetween(before, await backendCpuSeconds(other, [name]))) {
+        await named.raw('select count(*) from generate_series(1, 2000000)');
+      }
+      const after = await backendCpuSeconds(other, [name]);
+      expect(backendCpuBetween(before, after)).toBeGreaterThanOrEqual(0.3);
+      // A backend first seen in the later reading counts whole; one gone by then counts nothing.
+      expect(backendCpuBetween(new Map(), new Map([[1, 2]]))).toBe(2);
+      expect(backendCpuBetween(new Map([[1, 2]]), new Map())).toBe(0);
+    } finally {
+      await named.destroy();
+      await other.destroy();
+    }
   });
 });

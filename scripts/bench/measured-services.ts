@@ -192,6 +192,25 @@ export async function bytesPerRow(db: Knex, schema: string, tables: string[]): P
   return result;
 }
 
+/**
+ * CPU seconds so far of each Postgres backend open now whose `application_name` is one of
+ * `applicationNames`, by pid: one system's backends on a shared server, without the rest.
+ */
+export async function backendCpuSeconds(db: Knex, applicationNames: string[]): Promise<Map<number, number>> {
+  const { rows } = await db.raw<{ rows: { pid: number }[] }>('select pid from pg_stat_activity where application_name = any(?)', [applicationNames]);
+  return new Map(rows.map(({ pid }) => [pid, cpuSecondsOf(pid)]));
+}
+
+/**
+ * CPU seconds the backends spent between two `backendCpuSeconds` readings. A backend first seen
+ * in the second counts whole (it started meanwhile); one gone by then took its time with it.
+ */
+export function backendCpuBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let seconds = 0;
+  for (const [pid, now] of after) seconds += now - (before.get(pid) ?? 0);
+  return seconds;
+}
+
 /** Postgres connections open now, by application_name (the bench names the api's and the workers'). */
 export async function postgresConnections(db: Knex): Promise<Record<string, number>> {
   const { rows } = await db.raw<{ rows: { name: string; n: number }[] }>(

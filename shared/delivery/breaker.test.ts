@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { Redis } from 'ioredis';
 import { randomText } from '../ids.ts';
-import { SubscriptionLimits, type Grant } from './limits.ts';
+import { SubscriptionLimits, type Grant, type Grants } from './limits.ts';
 
 // The breaker and the limits run as Redis scripts; a fixed clock passed in makes them deterministic.
 describe('shared limits: breaker, in-flight cap, rate limit', () => {
@@ -119,6 +119,49 @@ describe('shared limits: breaker, in-flight cap, rate limit', () => {
     expect(await limits.acquire(s)).toEqual({ granted: false, reason: 'rate', retryAt: clock + 1_000 });
     clock += 1_000;
     expect((await limits.acquire(s)).granted).toBe(true);
+  });
+
+  it('an exchange gives slots back first, then grants as many as the cap, the rate and the breaker allow', async () => {
+    const s = sub(4, 6);
+    const first = await limits.exchange(s, [], 10);
+    expect(first.grant).toMatchObject({ granted: true, probe: false });
+    const tokens = (first.grant as Grants).tokens;
+    expect(tokens).toHaveLength(4);
+    expect(new Set(tokens).size).toBe(4);
+    expect(await limits.inFlight(s.id)).toBe(4);
+    // Two finished: their slots come back in the same call that asks for more; the rate (6/s) leaves two.
+    const second = await limits.exchange(s, [{ token: tokens[0]!, outcome: 'success' }, { token: tokens[1]!, outcome: 'failure' }], 3);
+    expect((second.grant as Grants).tokens).toHaveLength(2);
+    expect(await limits.inFlight(s.id)).toBe(4);
+    const third = await limits.exchange(s, [], 1);
+    expect(third.grant).toMatchObject({ granted: false, reason: 'cap' });
+    expect(third.change).toBe('unchanged');
+  });
+
+  it('a kept slot stays taken with a renewed lease, and its outcome counts in the breaker', async () => {
+    const s = sub(1);
+    const token = ((await limits.exchange(s, [], 1)).grant as Grants).tokens[0]!;
+    clock += 4_000;
+    const kept = await limits.exchange(s, [], 0, [{ token, outcome: 'failure' }]);
+    expect(kept.closed).toBe(true);
+    // Past the first lease, within the renewed one: still taken.
+    clock += 4_000;
+    expect(await limits.inFlight(s.id)).toBe(1);
+    expect((await limits.exchange(s, [], 1)).grant).toMatchObject({ granted: false, reason: 'cap' });
+    for (let i = 0; i < 19; i++) await limits.exchange(s, [], 0, [{ token, outcome: 'failure' }]);
+    expect(await limits.circuit(s.id)).toBe('open');
+  });
+
+  it('a half-open circuit grants one slot, its probe, however many are asked for; the probe\'s success in an exchange frees the rest', async () => {
+    const s = sub();
+    for (let i = 0; i < 20; i++) await request(s, 'failure');
+    clock += 30_001;
+    const probe = await limits.exchange(s, [], 5);
+    expect(probe.grant).toMatchObject({ granted: true, probe: true });
+    expect((probe.grant as Grants).tokens).toHaveLength(1);
+    const after = await limits.exchange(s, [{ token: (probe.grant as Grants).tokens[0]!, outcome: 'success' }], 5);
+    expect(after.change).toBe('closed');
+    expect((after.grant as Grants).tokens).toHaveLength(5);
   });
 
   it('keeps every key of a subscription under the prefix, in the subscription\'s hash tag', async () => {

@@ -42,43 +42,93 @@ export interface Denial {
 /** How a finished request went, for the breaker: `none` when the receiver was not reached. */
 export type RequestOutcome = 'success' | 'failure' | 'none';
 
+/** Slots granted at once to one subscription's lane, each held under its token. */
+export interface Grants {
+  granted: true;
+  tokens: string[];
+  /** True when the one token is the half-open circuit's probe. */
+  probe: boolean;
+}
+
+/** A finished request's slot to free, with how it went. */
+export interface SlotRelease {
+  token: string;
+  outcome: RequestOutcome;
+}
+
+/** What one exchange did: the slots granted (or why none), the circuit change the outcomes made, and whether the circuit is closed now. */
+export interface Exchange {
+  grant: Grants | Denial;
+  change: BreakerChange;
+  /** The circuit lets requests through freely (not open, half-open or probing) after this exchange. */
+  closed: boolean;
+}
+
 // KEYS: slots, rate, breaker, window (one subscription, one hash tag).
-// ARGV: now, token, cap, slot lease, rate per second (0: none), breaker key lifetime.
-const ACQUIRE = `${BREAKER_LUA}
+// ARGV: now, cap, slot lease, rate per second (0: none), breaker key lifetime, the breaker's
+// settings (window, buckets, min requests, ratio, cool-down, max cool-down), the number of
+// releases R, the number of kept slots K, then R (token, outcome) pairs, K (token, outcome)
+// pairs, then the tokens to grant (as many as wanted). Releases and kept slots first (each
+// outcome counts in the breaker; a released slot is freed, a kept one's lease renewed), so the
+// slots freed and the circuit change they make count for the grants; then as many grants as
+// the breaker, the cap and the rate allow.
+// Returns {granted, gate, retryAt, change}: gate the breaker's verdict after the outcomes
+// (also when nothing was asked for), retryAt when none was granted (0 otherwise), change the
+// most notable circuit change the outcomes made.
+const EXCHANGE = `${BREAKER_LUA}
 local now = tonumber(ARGV[1])
-local token = ARGV[2]
-local cap = tonumber(ARGV[3])
-local lease = tonumber(ARGV[4])
-local rate = tonumber(ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local gate, until_ms = breaker_gate(KEYS[3], now)
-if gate == 'open' or gate == 'probing' then return {0, gate, until_ms} end
-if redis.call('ZCARD', KEYS[1]) >= cap then
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, 'cap', tonumber(first[2])}
+local cap = tonumber(ARGV[2])
+local lease = tonumber(ARGV[3])
+local rate = tonumber(ARGV[4])
+local keep = tonumber(ARGV[5])
+local releases = tonumber(ARGV[12])
+local kept = tonumber(ARGV[13])
+local change = 'unchanged'
+for i = 0, releases + kept - 1 do
+  local token = ARGV[14 + i * 2]
+  if i < releases then
+    redis.call('ZREM', KEYS[1], token)
+  else
+    redis.call('ZADD', KEYS[1], 'XX', now + lease, token)
+  end
+  local c = breaker_record(KEYS[3], KEYS[4], now, token, ARGV[15 + i * 2], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]))
+  if c ~= 'unchanged' then change = c end
 end
+if kept > 0 then redis.call('PEXPIRE', KEYS[1], lease + 1000) end
+local first_token = 14 + (releases + kept) * 2
+local want = #ARGV - first_token + 1
+local gate, until_ms = breaker_gate(KEYS[3], now)
+if want <= 0 then return {0, gate, until_ms, change} end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if gate == 'open' or gate == 'probing' then return {0, gate, until_ms, change} end
+local room = cap - redis.call('ZCARD', KEYS[1])
+if room <= 0 then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, 'cap', tonumber(first[2]), change}
+end
+if gate == 'probe' then room = 1 end
 if rate > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 1000)
-  if redis.call('ZCARD', KEYS[2]) >= rate then
+  local left = rate - redis.call('ZCARD', KEYS[2])
+  if left <= 0 then
     local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-    return {0, 'rate', tonumber(first[2]) + 1000}
+    return {0, 'rate', tonumber(first[2]) + 1000, change}
   end
-  redis.call('ZADD', KEYS[2], now, token)
-  redis.call('PEXPIRE', KEYS[2], 2000)
+  if left < room then room = left end
 end
-redis.call('ZADD', KEYS[1], now + lease, token)
+local n = math.min(want, room)
+for i = 0, n - 1 do
+  local token = ARGV[first_token + i]
+  if rate > 0 then redis.call('ZADD', KEYS[2], now, token) end
+  redis.call('ZADD', KEYS[1], now + lease, token)
+end
+if rate > 0 then redis.call('PEXPIRE', KEYS[2], 2000) end
 redis.call('PEXPIRE', KEYS[1], lease + 1000)
-if gate == 'probe' then breaker_take_probe(KEYS[3], now, token, lease, tonumber(ARGV[6])) end
-return {1, gate, 0}`;
-
-// KEYS: slots, breaker, window. ARGV: now, token, outcome, then the breaker's settings.
-const RELEASE = `${BREAKER_LUA}
-redis.call('ZREM', KEYS[1], ARGV[2])
-return breaker_record(KEYS[2], KEYS[3], tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))`;
+if gate == 'probe' then breaker_take_probe(KEYS[3], now, ARGV[first_token], lease, keep) end
+return {n, gate, 0, change}`;
 
 interface LimitCommands {
-  hubhookLimitsAcquire(...args: (string | number)[]): Promise<[number, string, number]>;
-  hubhookLimitsRelease(...args: (string | number)[]): Promise<BreakerChange>;
+  hubhookLimitsExchange(...args: (string | number)[]): Promise<[number, string, number, BreakerChange]>;
 }
 
 /** Options of SubscriptionLimits. */
@@ -94,8 +144,9 @@ export interface SubscriptionLimitsOptions {
  * The per-subscription limits every worker process shares through Redis: the cap on requests in
  * flight (slots with a lease, so a SIGKILLed worker's slots come back once the lease passes), the
  * optional rate limit (request starts in the last second), and the circuit breaker (`breaker.ts`).
- * One script decides a start atomically, one records its end; each touches one subscription's
- * keys, in one hash tag (`redis-keys.ts`).
+ * One script frees finished requests' slots and decides new starts atomically (`exchange`), in
+ * one round trip per turn of a lane; it touches one subscription's keys, in one hash tag
+ * (`redis-keys.ts`).
  *
  * Failure policy: fail closed. A Redis error rejects `acquire` and the caller waits and asks
  * again, so no cap is exceeded while Redis is away; keys lost with Redis (emptied, restarted)
@@ -106,6 +157,12 @@ export class SubscriptionLimits {
   private readonly redis: RedisConnection & LimitCommands;
   private readonly shards: DeliveryShards;
   private readonly now: () => number;
+  /** Slot tokens: unique per process (a random prefix) and cheap to make (a counter). */
+  private readonly tokenPrefix = `${randomUUID()}.`;
+  private tokenCount = 0;
+
+  /** How long a slot is held without a word from its worker. */
+  readonly slotLeaseMs: number;
 
   /** `shards`: the delivery shards (a subscription's keys live under its shard's prefix), or a queue prefix (one shard). */
   constructor(
@@ -113,53 +170,67 @@ export class SubscriptionLimits {
     shards: DeliveryShards | string,
     private readonly options: SubscriptionLimitsOptions,
   ) {
+    this.slotLeaseMs = options.slotLeaseMs;
     this.breaker = breakerSettings(options.breaker);
     this.shards = typeof shards === 'string' ? deliveryShards(shards, 1) : shards;
     this.now = options.now ?? Date.now;
     const commands = redis as RedisConnection & Partial<LimitCommands>;
-    if (!commands.hubhookLimitsAcquire) redis.defineCommand('hubhookLimitsAcquire', { numberOfKeys: 4, lua: ACQUIRE });
-    if (!commands.hubhookLimitsRelease) redis.defineCommand('hubhookLimitsRelease', { numberOfKeys: 3, lua: RELEASE });
+    if (!commands.hubhookLimitsExchange) redis.defineCommand('hubhookLimitsExchange', { numberOfKeys: 4, lua: EXCHANGE });
     this.redis = redis as RedisConnection & LimitCommands;
   }
 
   /** Asks for a slot to start one request to the subscription's receiver. */
   async acquire(limit: SubscriptionLimit): Promise<Grant | Denial> {
+    const { grant } = await this.exchange(limit, [], 1);
+    if (grant.granted) return { granted: true, token: grant.tokens[0]!, probe: grant.probe };
+    return grant;
+  }
+
+  /** Frees a request's slot and counts its outcome in the breaker; says what that did to the circuit. */
+  async release(subscriptionId: string, token: string, outcome: RequestOutcome): Promise<BreakerChange> {
+    const { change } = await this.exchange({ id: subscriptionId, maxInFlight: 0, ratePerSecond: null }, [{ token, outcome }], 0);
+    return change;
+  }
+
+  /**
+   * One round trip for a subscription's lane: frees the slots of finished requests (counting
+   * their outcomes in the breaker), renews the leases of `kept` slots (a finished request's
+   * slot that passed to the lane's next message; its outcome counts too), then asks for up to
+   * `want` slots. A lane sending many requests pays one round trip per turn instead of two per
+   * request.
+   */
+  async exchange(limit: SubscriptionLimit, releases: SlotRelease[], want: number, kept: SlotRelease[] = []): Promise<Exchange> {
     const k = subscriptionKeys(this.shards, limit.id);
-    const token = randomUUID();
-    const [granted, gate, retryAt] = await this.redis.hubhookLimitsAcquire(
+    const b = this.breaker;
+    const tokens = Array.from({ length: want }, () => `${this.tokenPrefix}${(this.tokenCount++).toString(36)}`);
+    const args: (string | number)[] = [
       k.slots,
       k.rate,
       k.breaker,
       k.window,
       this.now(),
-      token,
       limit.maxInFlight,
       this.options.slotLeaseMs,
       limit.ratePerSecond ?? 0,
-      this.breaker.maxCooldownMs * 2 + this.breaker.windowMs,
-    );
-    if (granted === 1) return { granted: true, token, probe: gate === 'probe' };
-    return { granted: false, reason: gate as Denial['reason'], retryAt: Number(retryAt) };
-  }
-
-  /** Frees a request's slot and counts its outcome in the breaker; says what that did to the circuit. */
-  async release(subscriptionId: string, token: string, outcome: RequestOutcome): Promise<BreakerChange> {
-    const k = subscriptionKeys(this.shards, subscriptionId);
-    const b = this.breaker;
-    return this.redis.hubhookLimitsRelease(
-      k.slots,
-      k.breaker,
-      k.window,
-      this.now(),
-      token,
-      outcome,
+      b.maxCooldownMs * 2 + b.windowMs,
       b.windowMs,
       b.buckets,
       b.minRequests,
       b.failureRatio,
       b.cooldownMs,
       b.maxCooldownMs,
-    );
+      releases.length,
+      kept.length,
+    ];
+    for (const r of [...releases, ...kept]) args.push(r.token, r.outcome);
+    args.push(...tokens);
+    const [granted, gate, retryAt, change] = await this.redis.hubhookLimitsExchange(...args);
+    const grant: Grants | Denial =
+      granted > 0
+        ? { granted: true, tokens: tokens.slice(0, granted), probe: gate === 'probe' }
+        : { granted: false, reason: (gate === 'closed' ? 'cap' : gate) as Denial['reason'], retryAt: Number(retryAt) };
+    // A cap or rate denial comes from a closed circuit too.
+    return { grant, change, closed: gate === 'closed' || gate === 'cap' || gate === 'rate' };
   }
 
   /** The subscription's circuit as every worker sees it. */

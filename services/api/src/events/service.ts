@@ -19,7 +19,9 @@ export async function ingestEvents(
     // No job id derived from the events: a completed job kept under the same id (events
     // re-published after a database reset) would swallow this one. A repeated batch is all
     // duplicates and enqueues nothing, so a random id costs no idempotency.
-    await deps.queues.enqueue('fanout', 'fanout-events', { eventIds: accepted }).catch((err: unknown) => {
+    // Not awaited: the 202 means "committed", which they are; the answer need not wait a Redis
+    // round trip for the job, whose loss the reconciler repairs either way.
+    void deps.queues.enqueue('fanout', 'fanout-events', { eventIds: accepted }).catch((err: unknown) => {
       deps.logger.warn({ err, events: accepted.length }, 'fan-out not enqueued; the reconciler will pick the events up');
     });
   }

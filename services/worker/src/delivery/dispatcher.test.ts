@@ -3,7 +3,7 @@ import pino from 'pino';
 import type { PostResult, Transport } from '#shared/http/transport';
 import { createRetryPolicy } from '#shared/delivery/retry-policy';
 import { generateSecret } from '#shared/signing';
-import type { Denial, Grant, SubscriptionLimit } from '#shared/delivery/limits';
+import type { Denial, Exchange, SlotRelease, SubscriptionLimit } from '#shared/delivery/limits';
 import type { Lease } from '#shared/delivery/message-state';
 import type { AttemptRecord } from './attempt-writer.ts';
 import { Dispatcher, type DeliveryItem, type Limits } from './dispatcher.ts';
@@ -33,27 +33,34 @@ function heldTransport() {
 /** Limits in memory: a cap per subscription, and a verdict the test may force. */
 function memoryLimits() {
   const held = new Map<string, number>();
-  const state = { force: null as Denial | null, fail: 0, asked: 0, outcomes: [] as string[] };
+  const state = { force: null as Denial | null, fail: 0, asked: 0, exchanges: 0, kept: 0, outcomes: [] as string[] };
+  let tokens = 0;
   const limits: Limits = {
-    acquire: async (limit: SubscriptionLimit): Promise<Grant | Denial> => {
-      state.asked++;
+    slotLeaseMs: 60_000,
+    exchange: async (limit: SubscriptionLimit, releases: SlotRelease[], want: number, kept: SlotRelease[] = []): Promise<Exchange> => {
+      state.exchanges++;
+      if (want > 0) state.asked++;
       if (state.fail > 0) {
         state.fail--;
         throw new Error('redis down');
       }
-      if (state.force) return state.force;
+      for (const r of releases) {
+        held.set(limit.id, (held.get(limit.id) ?? 1) - 1);
+        state.outcomes.push(r.outcome);
+      }
+      for (const r of kept) state.outcomes.push(r.outcome);
+      state.kept += kept.length;
+      const closed = state.force === null || state.force.reason === 'cap' || state.force.reason === 'rate';
+      if (want === 0) return { grant: { granted: false, reason: 'cap', retryAt: 0 }, change: 'unchanged', closed };
+      if (state.force) return { grant: state.force, change: 'unchanged', closed };
       const n = held.get(limit.id) ?? 0;
-      if (n >= limit.maxInFlight) return { granted: false, reason: 'cap', retryAt: Date.now() + 10 };
-      held.set(limit.id, n + 1);
-      return { granted: true, token: `${limit.id}.${n}`, probe: false };
-    },
-    release: async (id, _token, outcome) => {
-      held.set(id, (held.get(id) ?? 1) - 1);
-      state.outcomes.push(outcome);
-      return 'unchanged';
+      const room = Math.min(want, limit.maxInFlight - n);
+      if (room <= 0) return { grant: { granted: false, reason: 'cap', retryAt: Date.now() + 10 }, change: 'unchanged', closed };
+      held.set(limit.id, n + room);
+      return { grant: { granted: true, tokens: Array.from({ length: room }, () => `${limit.id}.${++tokens}`), probe: false }, change: 'unchanged', closed };
     },
   };
-  return { limits, state };
+  return { limits, state, held };
 }
 
 function setup(options: { leaseMs?: number; timeoutMs?: number; renew?: (l: Lease[]) => Promise<Set<string>> } = {}) {
@@ -61,7 +68,7 @@ function setup(options: { leaseMs?: number; timeoutMs?: number; renew?: (l: Leas
   const handedBack: (Lease & { attempts: number })[] = [];
   const renewals: Lease[][] = [];
   const { transport, open, ok } = heldTransport();
-  const { limits, state } = memoryLimits();
+  const { limits, state, held } = memoryLimits();
   const leaseMs = options.leaseMs ?? 60_000;
   const dispatcher = new Dispatcher(
     transport,
@@ -93,7 +100,7 @@ function setup(options: { leaseMs?: number; timeoutMs?: number; renew?: (l: Leas
     lease: { owner: 'owner-1', until: Date.now() + leaseMs },
     ...over,
   });
-  return { dispatcher, records, handedBack, renewals, open, ok, state, item };
+  return { dispatcher, records, handedBack, renewals, open, ok, state, held, item };
 }
 
 const tick = (ms = 20) => new Promise((r) => setTimeout(r, ms));
@@ -127,6 +134,41 @@ describe('dispatcher lanes', () => {
     await all;
     expect(t.records.map((r) => r.status)).toEqual(Array(9).fill('succeeded'));
     expect(t.state.outcomes.filter((o) => o === 'success')).toHaveLength(9);
+  });
+
+  it('asks for several slots in one exchange and gives finished ones back with the next', async () => {
+    const t = setup();
+    const sub = subscription('sub_batch');
+    const all = t.dispatcher.submit(Array.from({ length: 6 }, () => t.item(sub)));
+    await until(() => t.open.length === 2);
+    // Both slots of the cap came in one exchange.
+    expect(t.state.exchanges).toBe(1);
+    while (t.records.length < 6) {
+      for (const o of t.open.splice(0)) o.answer(t.ok());
+      await tick(10);
+    }
+    await all;
+    await until(() => t.state.outcomes.length === 6);
+    expect(t.state.outcomes).toEqual(Array(6).fill('success'));
+    expect(t.held.get('sub_batch')).toBe(0);
+    // After a success each slot passed to the lane's next message: never more than the cap
+    // held, far fewer calls than two per request.
+    expect(t.state.kept).toBe(4);
+    expect(t.state.exchanges).toBeLessThanOrEqual(4);
+  });
+
+  it('passes no slot on after a failure, or with a rate limit: those starts go through the limits', async () => {
+    const t = setup();
+    const failing = subscription('sub_fails');
+    const limited = { ...subscription('sub_limited'), rateLimitPerSecond: 100 };
+    const all = t.dispatcher.submit([...Array.from({ length: 4 }, () => t.item(failing)), ...Array.from({ length: 4 }, () => t.item(limited))]);
+    while (t.records.length < 8) {
+      for (const o of t.open.splice(0)) o.answer(o.url.endsWith('sub_fails') ? { kind: 'response', status: 500, statusText: 'Oops', headers: {}, body: Buffer.from(''), bytesRead: 0, truncated: false, durationMs: 1 } : t.ok());
+      await tick(10);
+    }
+    await all;
+    expect(t.state.kept).toBe(0);
+    expect(t.state.asked).toBeGreaterThanOrEqual(4);
   });
 
   it('defers every waiting message of an open circuit to its reopening, without an attempt', async () => {
@@ -173,6 +215,8 @@ describe('dispatcher lanes', () => {
     // The lost one was neither sent nor recorded: whoever holds its lease delivers it.
     expect(t.open).toHaveLength(1);
     expect(t.records.map((r) => r.messageId)).toEqual([short.messageId]);
+    // Slots go back with the lane's next exchange, after the outcome is recorded.
+    await until(() => t.state.outcomes.length === 2);
     expect(t.state.outcomes).toEqual(['none', 'success']);
   });
 

@@ -2,7 +2,8 @@ import type { Logger } from '#shared/logger';
 import type { Transport, PostResult } from '#shared/http/transport';
 import type { RetryPolicy } from '#shared/delivery/retry-policy';
 import { classifyOutcome } from '#shared/delivery/outcome';
-import type { Grant, RequestOutcome, SubscriptionLimits } from '#shared/delivery/limits';
+import type { BreakerChange } from '#shared/delivery/breaker';
+import type { Denial, Grants, RequestOutcome, SlotRelease, SubscriptionLimits } from '#shared/delivery/limits';
 import type { Lease } from '#shared/delivery/message-state';
 import { sign } from '#shared/signing';
 import type { AttemptRecord, RecordedResponse } from './attempt-record.ts';
@@ -44,20 +45,38 @@ export interface DispatcherOptions {
 }
 
 /** The shared limits as the dispatcher uses them (SubscriptionLimits; tests pass a fake). */
-export type Limits = Pick<SubscriptionLimits, 'acquire' | 'release'>;
+export type Limits = Pick<SubscriptionLimits, 'exchange' | 'slotLeaseMs'>;
 
 interface Waiting {
   item: DeliveryItem;
   done: () => void;
 }
 
+/** A slot of the shared limits this process holds: its token, its lease's end (ms, by this clock, taken before asking), whether it is the probe. */
+interface Slot {
+  token: string;
+  until: number;
+  probe: boolean;
+}
+
 interface Lane {
   sub: RoutedSubscription;
   queue: Waiting[];
+  /** Requests of this lane running now. */
   inFlight: number;
-  /** In the ready list. */
+  /** Slots the lane holds in the shared limits: its requests running, and finished ones whose slots are not yet given back. */
+  held: number;
+  /** Slots to give back (finished requests, with how they went) with the lane's next exchange. */
+  releases: SlotRelease[];
+  /** Slots passed on to the lane's next message: their outcomes go with the next exchange, which renews their leases. */
+  kept: { slot: Slot; outcome: RequestOutcome }[];
+  /** The circuit was closed at the lane's last exchange: a slot may pass on after a success. */
+  closed: boolean;
+  /** In the ready list (wants slots). */
   ready: boolean;
-  /** Asking the limits for a slot now: one question per lane at a time. */
+  /** In the releasing list (has slots to give back). */
+  releasing: boolean;
+  /** Exchanging with the limits now (and extending leases of what it was granted): one exchange per lane at a time. */
   busy: boolean;
   /** Waiting to ask again (slots taken elsewhere, rate used up, a probe in flight). */
   timer: NodeJS.Timeout | null;
@@ -72,9 +91,12 @@ const PROBE_POLL_MS = 500;
 
 /**
  * Sends messages to receivers, fairly. Each subscription has a lane; lanes take turns for this
- * process's slots, and every start asks the shared limits (`SubscriptionLimits`, in Redis) for
- * one of the subscription's slots, so the cap on requests in flight, the rate limit and the
- * circuit breaker hold over all worker processes together. A lane whose slots are taken waits
+ * process's slots, and every start holds one of the subscription's slots in the shared limits
+ * (`SubscriptionLimits`, in Redis), so the cap on requests in flight, the rate limit and the
+ * circuit breaker hold over all worker processes together. A lane talks to the limits in
+ * exchanges, one at a time: each gives back the slots of the requests that finished since the
+ * last one (with their outcomes, for the breaker) and asks for as many slots as it has messages
+ * and room, so a busy lane pays one Redis round trip per turn rather than two per request. A lane whose slots are taken waits
  * and asks again; its messages stay leased meanwhile (renewed), so no other worker takes them.
  * While the circuit is open, the lane's messages are deferred to its reopening: no attempt is
  * used, nothing goes dead for it.
@@ -87,8 +109,14 @@ const PROBE_POLL_MS = 500;
 export class Dispatcher {
   private readonly lanes = new Map<string, Lane>();
   private readonly ready: Lane[] = [];
+  /** Lanes with slots to give back: served first, even when every slot of this process is taken. */
+  private readonly releasing: Lane[] = [];
   private inFlight = 0;
-  private starting = 0;
+  /** Slots asked for in exchanges not yet answered (they count against `concurrency`). */
+  private reserved = 0;
+  /** Lanes exchanging now. */
+  private busy = 0;
+  private pumpScheduled = false;
   private stopped = false;
   private readonly renewer: NodeJS.Timeout;
   private renewing = false;
@@ -158,7 +186,9 @@ export class Dispatcher {
       await this.handBack(unstarted.map((u) => u.item));
       for (const { done } of unstarted) done();
     }
-    while (this.inFlight > 0 || this.starting > 0) await new Promise((r) => setTimeout(r, 20));
+    // The slots of the last requests go back too (a stopped lane still exchanges to give them back).
+    const settled = () => this.inFlight === 0 && this.busy === 0 && ![...this.lanes.values()].some((l) => l.releases.length > 0 || l.kept.length > 0);
+    while (!settled()) await new Promise((r) => setTimeout(r, 20));
     await this.writer.flush();
   }
 
@@ -172,7 +202,7 @@ export class Dispatcher {
   private lane(sub: RoutedSubscription): Lane {
     let lane = this.lanes.get(sub.id);
     if (!lane) {
-      lane = { sub, queue: [], inFlight: 0, ready: false, busy: false, timer: null };
+      lane = { sub, queue: [], inFlight: 0, held: 0, releases: [], kept: [], closed: false, ready: false, releasing: false, busy: false, timer: null };
       this.lanes.set(sub.id, lane);
     }
     // A reloaded routing table carries the newest url, secrets and limits.
@@ -181,34 +211,39 @@ export class Dispatcher {
   }
 
   private markReady(lane: Lane): void {
-    if (this.stopped || lane.ready || lane.busy || lane.timer || lane.queue.length === 0) return;
-    // This process's own requests count against the cap too: no need to ask Redis when they fill it.
-    if (lane.inFlight >= this.options.maxInFlightPerSubscription) return;
+    if (lane.busy) return;
+    if (lane.releases.length > 0 || lane.kept.length > 0) {
+      if (!lane.releasing) {
+        lane.releasing = true;
+        this.releasing.push(lane);
+      }
+      return;
+    }
+    if (this.stopped || lane.ready || lane.timer || lane.queue.length === 0) return;
+    // This process's own slots count against the cap too: no need to ask Redis when they fill it.
+    if (lane.held >= this.options.maxInFlightPerSubscription) return;
     lane.ready = true;
     this.ready.push(lane);
   }
 
+  /** This process's slots not taken or asked for. */
+  private room(): number {
+    return this.options.concurrency - this.inFlight - this.reserved;
+  }
+
   private pump(): void {
-    while (this.inFlight + this.starting < this.options.concurrency && this.ready.length > 0) {
+    // Giving slots back never waits for room.
+    while (this.releasing.length > 0) {
+      const lane = this.releasing.shift()!;
+      lane.releasing = false;
+      if (!lane.busy && (lane.releases.length > 0 || lane.kept.length > 0)) this.exchange(lane);
+    }
+    while (this.room() > 0 && this.ready.length > 0) {
       const lane = this.ready.shift()!;
       lane.ready = false;
-      if (lane.queue.length === 0) continue;
-      lane.busy = true;
-      this.starting++;
-      void this.startNext(lane)
-        .catch((err: unknown) => {
-          this.logger.error({ err, subscriptionId: lane.sub.id }, 'starting a delivery failed');
-          this.waitUntil(lane, Date.now() + ERROR_WAIT_MS);
-        })
-        .finally(() => {
-          lane.busy = false;
-          this.starting--;
-          // Round robin: the lane goes to the back if it still has work and room.
-          this.markReady(lane);
-          this.pump();
-        });
+      if (!lane.busy && lane.queue.length > 0) this.exchange(lane);
     }
-    if (this.inFlight === 0 && this.starting === 0) this.forgetIdleLanes();
+    if (this.inFlight === 0 && this.busy === 0) this.forgetIdleLanes();
   }
 
   /** Asks the lane to try again at `at` (ms). */
@@ -222,77 +257,178 @@ export class Dispatcher {
     }, Math.max(0, at - Date.now()));
   }
 
-  /** Starts the lane's next message if the shared limits let it, or decides how it waits. */
-  private async startNext(lane: Lane): Promise<void> {
-    const head = lane.queue[0]!;
+  /** One exchange of the lane with the shared limits: its finished slots back, new ones asked for; then starts what it got. */
+  private exchange(lane: Lane): void {
     const sub = lane.sub;
     if (sub.state !== 'active') {
-      // Paused or disabled: keep the message, untried, until the subscription is active again.
-      lane.queue.shift();
-      this.record(head, this.untried(head.item, 'held', null, null));
-      return;
+      // Paused or disabled: keep the messages, untried, until the subscription is active again.
+      for (const waiting of lane.queue.splice(0)) this.record(waiting, this.untried(waiting.item, 'held', null, null));
     }
-    let verdict: Awaited<ReturnType<Limits['acquire']>>;
-    try {
-      verdict = await this.limits.acquire({ id: sub.id, maxInFlight: this.options.maxInFlightPerSubscription, ratePerSecond: sub.rateLimitPerSecond });
-    } catch (err) {
-      // Fail closed: without Redis no cap can be kept, so nothing starts; the leases are renewed meanwhile.
-      this.logger.warn({ err, subscriptionId: sub.id }, 'shared limits unavailable; waiting');
-      this.waitUntil(lane, Date.now() + ERROR_WAIT_MS);
-      return;
+    const cap = this.options.maxInFlightPerSubscription;
+    const releases = lane.releases.splice(0);
+    const kept = lane.kept.splice(0);
+    lane.held -= releases.length;
+    const want = this.stopped ? 0 : Math.max(0, Math.min(lane.queue.length, cap - lane.held, this.room()));
+    if (want === 0 && releases.length === 0 && kept.length === 0) return;
+    if (want > 0 && lane.timer) {
+      clearTimeout(lane.timer);
+      lane.timer = null;
     }
-    if (!verdict.granted) {
+    lane.busy = true;
+    this.busy++;
+    this.reserved += want;
+    let reserved = want;
+    const askedAt = Date.now();
+    this.limits
+      .exchange(
+        { id: sub.id, maxInFlight: cap, ratePerSecond: sub.rateLimitPerSecond },
+        releases,
+        want,
+        kept.map((k) => ({ token: k.slot.token, outcome: k.outcome })),
+      )
+      .then(
+        async ({ grant, change, closed }) => {
+          this.logChange(sub, change);
+          lane.closed = closed;
+          for (const k of kept) k.slot.until = Math.max(k.slot.until, askedAt + this.limits.slotLeaseMs);
+          this.reserved -= reserved;
+          reserved = 0;
+          if (want > 0) await this.granted(lane, grant, askedAt);
+        },
+        (err: unknown) => {
+          lane.closed = false;
+          // Fail closed: without Redis no cap can be kept, so nothing starts; the leases are
+          // renewed meanwhile. Slots not given back come back when their lease passes.
+          this.logger.warn({ err, subscriptionId: sub.id }, 'shared limits unavailable; waiting');
+          if (want > 0) this.waitUntil(lane, Date.now() + ERROR_WAIT_MS);
+        },
+      )
+      .catch((err: unknown) => {
+        this.logger.error({ err, subscriptionId: sub.id }, 'starting a delivery failed');
+        this.waitUntil(lane, Date.now() + ERROR_WAIT_MS);
+      })
+      .finally(() => {
+        this.reserved -= reserved;
+        lane.busy = false;
+        this.busy--;
+        // Round robin: the lane goes to the back if it still has work and room.
+        this.markReady(lane);
+        this.pump();
+      });
+  }
+
+  /** What the lane's exchange answered: start a message per slot granted, or decide how the lane waits. */
+  private async granted(lane: Lane, grant: Grants | Denial, askedAt: number): Promise<void> {
+    if (!grant.granted) {
       const now = Date.now();
-      if (verdict.reason === 'open') this.deferLane(lane, verdict.retryAt);
-      else if (verdict.reason === 'cap') this.waitUntil(lane, Math.min(verdict.retryAt, now + this.pollMs));
-      else if (verdict.reason === 'probing') this.waitUntil(lane, Math.min(verdict.retryAt, now + PROBE_POLL_MS));
-      else this.waitUntil(lane, verdict.retryAt);
+      if (grant.reason === 'open') this.deferLane(lane, grant.retryAt);
+      else if (grant.reason === 'cap') this.waitUntil(lane, Math.min(grant.retryAt, now + this.pollMs));
+      else if (grant.reason === 'probing') this.waitUntil(lane, Math.min(grant.retryAt, now + PROBE_POLL_MS));
+      else this.waitUntil(lane, grant.retryAt);
       return;
     }
-    if (this.stopped || lane.queue[0] !== head) {
-      // Handed back while we asked: give the slot back untouched.
-      await this.releaseSlot(sub, verdict, 'none');
-      return;
-    }
-    if (head.item.lease.until - Date.now() < this.startNeedMs) {
+    lane.held += grant.tokens.length;
+    // Handed back while we asked (stopping): fewer heads than slots; the rest go back untouched.
+    const slots = grant.tokens.map((token): Slot => ({ token, until: askedAt + this.limits.slotLeaseMs, probe: grant.probe }));
+    let starts = lane.queue.splice(0, slots.length).map((waiting, i) => ({ waiting, slot: slots[i]! }));
+    for (const slot of slots.slice(starts.length)) lane.releases.push({ token: slot.token, outcome: 'none' });
+    const short = starts.filter((s) => s.waiting.item.lease.until - Date.now() < this.startNeedMs);
+    if (short.length > 0) {
       // The lease must cover the whole request and the writing of its outcome: extend it first.
       const askedAt = Date.now();
-      const renewed = await this.options.renew([{ messageId: head.item.messageId, owner: head.item.lease.owner }]).catch((err: unknown) => {
-        this.logger.warn({ err, messageId: head.item.messageId }, 'could not extend a lease; waiting');
+      const renewed = await this.options.renew(short.map((s) => ({ messageId: s.waiting.item.messageId, owner: s.waiting.item.lease.owner }))).catch((err: unknown) => {
+        this.logger.warn({ err, messages: short.length }, 'could not extend leases; waiting');
         return null;
       });
-      if (renewed === null || this.stopped || lane.queue[0] !== head) {
-        await this.releaseSlot(sub, verdict, 'none');
-        if (renewed === null) this.waitUntil(lane, Date.now() + ERROR_WAIT_MS);
-        return;
+      const dropped = new Set<(typeof starts)[number]>();
+      for (const s of short) {
+        const { item } = s.waiting;
+        if (renewed?.has(item.messageId) && !this.stopped) {
+          item.lease.until = askedAt + this.options.leaseMs;
+          continue;
+        }
+        dropped.add(s);
+        lane.releases.push({ token: s.slot.token, outcome: 'none' });
+        if (renewed === null || this.stopped) continue;
+        this.logger.info({ messageId: item.messageId }, 'lease no longer ours; not sending');
+        s.waiting.done();
       }
-      lane.queue.shift();
-      if (!renewed.has(head.item.messageId)) {
-        await this.releaseSlot(sub, verdict, 'none');
-        this.logger.info({ messageId: head.item.messageId }, 'lease no longer ours; not sending');
-        head.done();
-        return;
+      const unsent = short.filter((s) => dropped.has(s) && (renewed === null || this.stopped)).map((s) => s.waiting);
+      if (unsent.length > 0) {
+        if (this.stopped) {
+          await this.handBack(unsent.map((w) => w.item));
+          for (const w of unsent) w.done();
+        } else {
+          lane.queue.unshift(...unsent);
+          this.waitUntil(lane, Date.now() + ERROR_WAIT_MS);
+        }
       }
-      head.item.lease.until = askedAt + this.options.leaseMs;
-    } else {
-      lane.queue.shift();
+      starts = starts.filter((s) => !dropped.has(s));
     }
+    for (const { waiting, slot } of starts) this.start(lane, waiting, slot);
+  }
+
+  /** Sends one message under `slot`; the slot passes to the lane's next message or goes back with its next exchange. */
+  private start(lane: Lane, waiting: Waiting, slot: Slot): void {
     lane.inFlight++;
     this.inFlight++;
-    void this.run(lane, head.item, verdict).then(
-      (record) => {
-        this.release(lane);
-        this.record(head, record);
+    void this.run(lane, waiting.item).then(
+      ({ record, outcome }) => {
+        this.finish(lane, slot, outcome);
+        this.record(waiting, record);
       },
       (err: unknown) => {
         // A bug, not a receiver failure: leave the message to its lease and the reconciler.
-        this.logger.error({ err, messageId: head.item.messageId }, 'delivery crashed');
-        void this.releaseSlot(sub, verdict, 'none').then(() => {
-          this.release(lane);
-          head.done();
-        });
+        this.logger.error({ err, messageId: waiting.item.messageId }, 'delivery crashed');
+        this.finish(lane, slot, 'none');
+        waiting.done();
       },
     );
+  }
+
+  private finish(lane: Lane, slot: Slot, outcome: RequestOutcome): void {
+    lane.inFlight--;
+    this.inFlight--;
+    const next = this.passOn(lane, slot, outcome) ? lane.queue.shift() : undefined;
+    if (next) {
+      lane.kept.push({ slot, outcome });
+      this.start(lane, next, slot);
+    } else {
+      lane.releases.push({ token: slot.token, outcome });
+    }
+    this.markReady(lane);
+    this.pumpSoon();
+  }
+
+  /**
+   * Whether a finished request's slot may pass straight to the lane's next message, without a
+   * round trip: only after a success (a failure goes back through the breaker's gate), through
+   * a closed circuit, not the probe, with no rate limit (each start must be counted), while no
+   * other lane waits for this process's slots (fairness), and while the slot's lease and the
+   * message's cover a whole request. The cap holds: the slot stays taken. The next exchange
+   * counts the success and renews the slot's lease.
+   */
+  private passOn(lane: Lane, slot: Slot, outcome: RequestOutcome): boolean {
+    if (outcome !== 'success' || slot.probe || !lane.closed || this.stopped || this.ready.length > 0) return false;
+    if (lane.sub.state !== 'active' || lane.sub.rateLimitPerSecond !== null) return false;
+    const head = lane.queue[0];
+    const now = Date.now();
+    return head !== undefined && slot.until - now > this.startNeedMs && head.item.lease.until - now >= this.startNeedMs;
+  }
+
+  /** Pumps once the answers that arrived together are all in (the check phase of this loop turn), so one exchange gives back all their slots. */
+  private pumpSoon(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private logChange(sub: RoutedSubscription, change: BreakerChange): void {
+    if (change === 'opened' || change === 'reopened') this.logger.warn({ subscriptionId: sub.id, change }, 'circuit opened');
+    else if (change === 'closed') this.logger.info({ subscriptionId: sub.id }, 'circuit closed');
   }
 
   /** The circuit is open until `until`: every message of the lane waits for it, untried, out of memory. */
@@ -305,29 +441,6 @@ export class Dispatcher {
 
   private record(waiting: Waiting, record: AttemptRecord): void {
     void this.writer.add(record).then(waiting.done);
-  }
-
-  private release(lane: Lane): void {
-    lane.inFlight--;
-    this.inFlight--;
-    // A slot of ours came free: a lane waiting for one may ask at once.
-    if (lane.timer && lane.queue.length > 0) {
-      clearTimeout(lane.timer);
-      lane.timer = null;
-    }
-    this.markReady(lane);
-    this.pump();
-  }
-
-  /** Gives the slot back and counts the outcome in the breaker; a failure only costs the slot its lease. */
-  private async releaseSlot(sub: RoutedSubscription, grant: Grant, outcome: RequestOutcome): Promise<void> {
-    try {
-      const change = await this.limits.release(sub.id, grant.token, outcome);
-      if (change === 'opened' || change === 'reopened') this.logger.warn({ subscriptionId: sub.id, change }, 'circuit opened');
-      else if (change === 'closed') this.logger.info({ subscriptionId: sub.id }, 'circuit closed');
-    } catch (err) {
-      this.logger.warn({ err, subscriptionId: sub.id }, 'could not release a slot; its lease frees it');
-    }
   }
 
   /** Renews the leases of messages waiting in lanes before they run short; drops those no longer ours. */
@@ -365,12 +478,12 @@ export class Dispatcher {
   private forgetIdleLanes(): void {
     if (this.lanes.size < 10_000) return;
     for (const [id, lane] of this.lanes) {
-      if (lane.queue.length === 0 && lane.inFlight === 0 && !lane.busy && !lane.timer) this.lanes.delete(id);
+      if (lane.queue.length === 0 && lane.held === 0 && lane.releases.length === 0 && lane.kept.length === 0 && !lane.busy && !lane.timer) this.lanes.delete(id);
     }
   }
 
-  /** Makes one attempt, under a slot of the shared limits, and says what to record. */
-  private async run(lane: Lane, item: DeliveryItem, grant: Grant): Promise<AttemptRecord> {
+  /** Makes one attempt, under a slot of the shared limits; says what to record and how it went for the breaker. */
+  private async run(lane: Lane, item: DeliveryItem): Promise<{ record: AttemptRecord; outcome: RequestOutcome }> {
     const { sub } = lane;
     const attempt = item.attemptsMade + 1;
     const base = { messageId: item.messageId, subscriptionId: sub.id, attemptedAt: new Date(), entityKey: item.entityKey };
@@ -383,9 +496,17 @@ export class Dispatcher {
           ...sign({ id: item.messageId, timestamp, body: item.body, secrets: sub.secrets }),
         });
     const outcome = classifyOutcome({ result });
-    const response = result.kind === 'response' ? result : null;
-    await this.releaseSlot(sub, grant, refusal ? 'none' : outcome.kind === 'success' ? 'success' : 'failure');
+    return { record: this.recordOf(base, attempt, result, outcome), outcome: refusal ? 'none' : outcome.kind === 'success' ? 'success' : 'failure' };
+  }
 
+  /** The record of an attempt made. */
+  private recordOf(
+    base: Pick<AttemptRecord, 'messageId' | 'subscriptionId' | 'attemptedAt'>,
+    attempt: number,
+    result: PostResult,
+    outcome: ReturnType<typeof classifyOutcome>,
+  ): AttemptRecord {
+    const response = result.kind === 'response' ? result : null;
     if (outcome.kind === 'success') {
       return {
         ...base,

@@ -55,7 +55,10 @@ export function createDeliveryEngine(
     timeoutMs: config.deliveryTimeoutMs,
     // The guarded lookup, and the address check Node's skipped lookup leaves IP literals without.
     ...receiverGuardOptions(policy),
-    connectionsPerOrigin: Math.max(16, config.maxInFlightPerSubscription * 2),
+    // Many subscriptions often share one receiver host: a pool smaller than the process's own
+    // concurrency would queue their requests behind each other (and inside the request
+    // deadline). The per-subscription cap and the lanes decide what runs, not the pool.
+    connectionsPerOrigin: Math.max(16, config.maxInFlightPerSubscription * 2, config.deliveryConcurrency),
   });
   const urlVerdicts = new Map<string, string | null>();
   // The producers' shards: the same prefixes as the queues every process enqueues into.
