@@ -20,8 +20,10 @@ describe('RateLimiter (rate-limiter-flexible) over a real Redis', () => {
   let redis: Redis;
   const prefix = `{rl_${randomText(8)}}`;
 
-  beforeAll(() => {
+  // Connected first: while the connection is not ready a hit fails open at once (rejectIfRedisNotReady).
+  beforeAll(async () => {
     redis = new Redis(inject('redisUrl'));
+    await redis.ping();
   });
   afterAll(async () => {
     const keys = await redis.keys(`${prefix}:*`);
@@ -99,6 +101,7 @@ describe('RateLimiter on a Redis Cluster (a private one)', () => {
   beforeAll(async () => {
     cluster = await startRedisCluster({ masters: 3, replicas: 0 });
     client = new Cluster(cluster.nodes.map((n) => ({ host: n.host, port: n.port })));
+    await client.ping();
   }, 120_000);
   afterAll(async () => {
     await client?.quit();

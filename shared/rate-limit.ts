@@ -74,7 +74,9 @@ export class RateLimiter {
     let limiter = this.limiters.get(name);
     if (!limiter) {
       // No keyPrefix: each hit names its whole key, so redisKeys stays the one place keys are shaped.
-      const store = new RateLimiterRedis({ storeClient: this.options.redis, keyPrefix: '', points: rule.limit, duration: seconds });
+      // rejectIfRedisNotReady: while the connection is down a hit fails at once (and so opens),
+      // instead of waiting the timeout and leaving a queued INCR to count late on reconnect.
+      const store = new RateLimiterRedis({ storeClient: this.options.redis, keyPrefix: '', points: rule.limit, duration: seconds, rejectIfRedisNotReady: true });
       limiter = new RLWrapperTimeouts({ limiter: store, timeoutMs: this.options.timeoutMs });
       this.limiters.set(name, limiter);
     }
