@@ -4,6 +4,10 @@ import type { Queues } from '#shared/queues/connection';
 import { insertEvents } from './repository.ts';
 import type { HubEventInput } from './schema.ts';
 
+/** Fan-out enqueues this process leaves in flight before an answer waits for its own. */
+const UNAWAITED_ENQUEUES = 256;
+let enqueuesInFlight = 0;
+
 /**
  * Takes a batch of HUB events. They are committed before anything else happens (the 202 means
  * "saved"); the fan-out job is enqueued after the commit. If that enqueue fails, the events
@@ -20,10 +24,17 @@ export async function ingestEvents(
     // re-published after a database reset) would swallow this one. A repeated batch is all
     // duplicates and enqueues nothing, so a random id costs no idempotency.
     // Not awaited: the 202 means "committed", which they are; the answer need not wait a Redis
-    // round trip for the job, whose loss the reconciler repairs either way.
-    void deps.queues.enqueue('fanout', 'fanout-events', { eventIds: accepted }).catch((err: unknown) => {
-      deps.logger.warn({ err, events: accepted.length }, 'fan-out not enqueued; the reconciler will pick the events up');
-    });
+    // round trip for the job, whose loss the reconciler repairs either way. But while Redis does
+    // not answer, enqueues queue up in the connection: past UNAWAITED_ENQUEUES in flight the
+    // answer waits for its own, so a Redis outage cannot grow this process's memory without bound.
+    enqueuesInFlight++;
+    const enqueued = deps.queues
+      .enqueue('fanout', 'fanout-events', { eventIds: accepted })
+      .catch((err: unknown) => {
+        deps.logger.warn({ err, events: accepted.length }, 'fan-out not enqueued; the reconciler will pick the events up');
+      })
+      .finally(() => enqueuesInFlight--);
+    if (enqueuesInFlight > UNAWAITED_ENQUEUES) await enqueued;
   }
   return { accepted: accepted.length, duplicates: events.length - accepted.length, acceptedIds: accepted };
 }
