@@ -34,12 +34,12 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw("alter table events alter column seq set default nextval('events_publication_seq')");
   await knex.raw('alter sequence events_publication_seq owned by events.seq');
   await knex.raw(
-    "create index events_entity_unfanned on events ((installation_id || '/' || entity_id), seq) where fanout_at is null and entity_id is not null",
+    "create index if not exists events_entity_unfanned on events ((installation_id || '/' || entity_id), seq) where fanout_at is null and entity_id is not null",
   );
 
   await knex.raw('alter table messages add column entity_key text, add column seq bigint');
   await knex.raw(
-    "create index messages_entity_open on messages (entity_key, subscription_id, seq) where entity_key is not null and status in ('pending', 'held')",
+    "create index if not exists messages_entity_open on messages (entity_key, subscription_id, seq) where entity_key is not null and status in ('pending', 'held')",
   );
 }
 
