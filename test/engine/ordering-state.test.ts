@@ -5,11 +5,14 @@ import { migrations } from '#shared/db/migrations/index';
 import { claimMessages, entityHeads, orphanedHeads } from '#shared/delivery/message-state';
 import { randomText } from '#shared/ids';
 import { loadConfig } from '#shared/config';
+import { insertEvents } from '#api/events/repository';
 import { testEnv } from '../support/context.ts';
+import { eventually } from '../support/poll.ts';
 import { migrateThrough } from '../support/migrations.ts';
 
 /** Entity ordering in Postgres: migration 0011 on a database an earlier release left (rows kept unordered, new ones ordered), the claim that takes only an entity's head, and the reconciler's lost heads. */
 const BEFORE = Object.keys(migrations).filter((name) => name < '0011');
+const FROM_0011 = Object.keys(migrations).filter((name) => name >= '0011');
 
 describe('entity ordering in Postgres', () => {
   const schema = `t_${randomText(10)}`;
@@ -34,7 +37,8 @@ describe('entity ordering in Postgres', () => {
     await db('events').insert({ id: 'evt_old', installation_id: 'I1', type: 't', entity_id: 'e1', occurred_at: now, data: '{}', fanout_at: null });
     await db('messages').insert({ id: 'msg_old', event_id: 'evt_old', subscription_id: 'sub_1', status: 'pending', next_attempt_at: now, created_at: now });
 
-    expect(await migrateLatest(db, schema)).toEqual(['0011-entity-ordering']);
+    expect(await migrateLatest(db, schema)).toEqual(FROM_0011);
+    expect(FROM_0011[0]).toBe('0011-entity-ordering');
 
     expect(await db('subscriptions').where({ id: 'sub_1' }).first('ordering')).toEqual({ ordering: 'none' });
     expect(await db('events').where({ id: 'evt_old' }).first('seq')).toEqual({ seq: null });
@@ -72,5 +76,30 @@ describe('entity ordering in Postgres', () => {
     expect(await orphanedHeads(db, 100)).toEqual([{ id: 'msg_2', attempts: 0, subscriptionId: 'sub_1' }]);
     expect((await claimMessages(db, ['msg_2'], 30_000, 'owner-2')).map((c) => c.id)).toEqual(['msg_2']);
     expect(await orphanedHeads(db, 100)).toEqual([]);
+  });
+
+  it('stores two batches naming one entity one after the other, so seq order is commit order', async () => {
+    const event = (id: string, entityId: string) => ({ id, installationId: 'I1', type: 't', entityId, occurredAt: new Date().toISOString(), data: {} });
+    const first = await db.transaction();
+    let second: Promise<string[]>;
+    try {
+      await insertEvents(first, [event('evt_c1', 'e9')]);
+      // A second batch for the same entity waits on the first's lock, before taking its seq ...
+      let secondDone = false;
+      second = insertEvents(db, [event('evt_c2', 'e9')]).then((ids) => {
+        secondDone = true;
+        return ids;
+      });
+      await eventually(async () => Number((await db.raw("select count(*) as n from pg_locks where locktype = 'advisory' and classid = 1711 and objid = hashtext('I1/e9')::oid and not granted")).rows[0].n) > 0, 'the second batch waits on the entity lock');
+      // ... while a batch for another entity goes through.
+      expect(await insertEvents(db, [event('evt_c3', 'e10')])).toEqual(['evt_c3']);
+      expect(secondDone).toBe(false);
+      await first.commit();
+    } finally {
+      if (!first.isCompleted()) await first.rollback();
+    }
+    expect(await second).toEqual(['evt_c2']);
+    const seqs = Object.fromEntries((await db('events').whereIn('id', ['evt_c1', 'evt_c2']).select('id', 'seq')).map((r: { id: string; seq: string }) => [r.id, Number(r.seq)]));
+    expect(seqs.evt_c2).toBeGreaterThan(seqs.evt_c1!);
   });
 });

@@ -2,19 +2,36 @@ import type { Db } from '#shared/db/knex';
 import type { UnroutableEventRow } from '#shared/db/rows';
 import type { HubEventInput } from './schema.ts';
 
+/** The advisory-lock class of "an entity's events are being stored" (pg_advisory_xact_lock(class, key)). */
+const ENTITY_INGEST_LOCK = 1711;
+
 /**
  * Stores a batch of HUB events, skipping ids already stored; the ids stored now. One JSON
  * document for the whole batch, unpacked by Postgres: no per-row parameters to escape. Rows go
  * in array order, so `seq` (the publication order, by default from its sequence) follows the
  * batch: entity ordering delivers in that order (migration 0011).
+ *
+ * A sequence value is taken at insert, not at commit: two batches naming one entity, stored at
+ * once, could commit in the other order than their `seq`, and the later one's message would be
+ * claimed while the earlier event was still invisible. So the statement first takes a
+ * transaction-scoped advisory lock per entity of the batch (sorted, so two batches never wait on
+ * each other in a cycle), before any row takes its `seq`: per entity, `seq` order is commit order.
  */
 export async function insertEvents(db: Db, events: HubEventInput[]): Promise<string[]> {
   const result = await db.raw(
-    `insert into events (id, installation_id, type, entity_id, occurred_at, data)
+    `with batch as (
+       select * from rows from (jsonb_to_recordset(?::jsonb)
+         as (id text, "installationId" text, type text, "entityId" text, "occurredAt" timestamptz, data jsonb))
+         with ordinality as e(id, "installationId", type, "entityId", "occurredAt", data, position)
+     ),
+     entity_locks as (
+       select pg_advisory_xact_lock(${ENTITY_INGEST_LOCK}, hashtext(k.key))
+       from (select distinct "installationId" || '/' || "entityId" as key from batch where "entityId" is not null order by 1) k
+     )
+     insert into events (id, installation_id, type, entity_id, occurred_at, data)
      select e.id, e."installationId", e.type, e."entityId", e."occurredAt", e.data
-     from rows from (jsonb_to_recordset(?::jsonb)
-       as (id text, "installationId" text, type text, "entityId" text, "occurredAt" timestamptz, data jsonb))
-       with ordinality as e(id, "installationId", type, "entityId", "occurredAt", data, position)
+     from batch e
+     where (select count(*) from entity_locks) >= 0
      order by e.position
      on conflict (id) do nothing
      returning id`,
