@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import type { PostResult, Transport } from '#shared/http/transport';
 import { createRetryPolicy } from '#shared/delivery/retry-policy';
@@ -235,6 +235,40 @@ describe('dispatcher lanes', () => {
       await tick(10);
     }
     await done;
+  });
+
+  it('renews a message waiting far back in its lane about once per lease, not once per tick', async () => {
+    vi.useFakeTimers();
+    try {
+      // Lease 2 s, timeout 1 s: the ticker runs every 125 ms; a message that may start soon keeps
+      // 1.25 s to start on (renewed every 0.5 s), one further back half its lease (every 1 s).
+      const t = setup({ leaseMs: 2_000, timeoutMs: 1_000 });
+      const sub = subscription('sub_backlog');
+      const items = Array.from({ length: 12 }, () => t.item(sub));
+      const done = t.dispatcher.submit(items);
+      await vi.advanceTimersByTimeAsync(10);
+      expect(t.open).toHaveLength(2);
+      // The last waits for a minute behind two requests that do not answer.
+      const waitMs = 60_000;
+      await vi.advanceTimersByTimeAsync(waitMs);
+      const renewalsOf = (id: string) => t.renewals.filter((batch) => batch.some((l) => l.messageId === id)).length;
+      const last = items[11]!;
+      expect(last.lease.until).toBeGreaterThan(Date.now());
+      expect(renewalsOf(last.messageId)).toBeGreaterThan(0);
+      expect(renewalsOf(last.messageId)).toBeLessThanOrEqual(Math.ceil(waitMs / 1_000) + 1);
+      // The lane's next message keeps enough to start on at once.
+      expect(items[2]!.lease.until - Date.now()).toBeGreaterThanOrEqual(1_250);
+      // Each tick's renewals go in one statement.
+      expect(t.renewals.length).toBeLessThanOrEqual(waitMs / 125 + 1);
+      while (t.records.length < items.length) {
+        for (const o of t.open.splice(0)) o.answer(t.ok());
+        await vi.advanceTimersByTimeAsync(10);
+      }
+      await done;
+      expect(t.records.every((r) => r.status === 'succeeded')).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('holds messages of a paused subscription untried', async () => {

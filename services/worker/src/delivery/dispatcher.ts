@@ -80,6 +80,8 @@ interface Lane {
   busy: boolean;
   /** Waiting to ask again (slots taken elsewhere, rate used up, a probe in flight). */
   timer: NodeJS.Timeout | null;
+  /** Requests started since the last renewal tick: how fast the lane's queue moves. */
+  starts: number;
 }
 
 /** Spread of a deferral past the circuit's reopening, so the deferred do not all return at once. */
@@ -124,6 +126,8 @@ export class Dispatcher {
   private readonly random: () => number;
   /** A request starts only with at least this much lease left: the timeout and a quarter of the spare. */
   private readonly startNeedMs: number;
+  /** A waiting message not about to start is renewed once less than this is left, so its lease never lapses. */
+  private readonly keepNeedMs: number;
   private readonly renewEveryMs: number;
 
   constructor(
@@ -137,12 +141,17 @@ export class Dispatcher {
     if (options.leaseMs <= options.timeoutMs) throw new Error('the delivery lease must be longer than the request timeout');
     this.pollMs = options.pollMs ?? 50;
     this.random = options.random ?? Math.random;
-    // A request starts with its timeout and a quarter of the spare left (for writing its outcome);
-    // waiting messages are renewed once less than half the spare is left beyond the timeout, by
-    // a ticker fast enough that none drops below the start's need between two ticks.
+    // A request starts with its timeout and a quarter of the spare left (for writing its outcome).
+    // A waiting message about to start (near its lane's head) is renewed before it drops below
+    // that, by a ticker fast enough that none does between two ticks; one further back only once
+    // half its lease is used (the other half is the margin against a lapse while Postgres is
+    // slow), so under a backlog it is renewed about twice per lease rather than once per spare/8
+    // (issue 13), and once more when it nears the head. One that reaches the head short is
+    // extended at its start.
     const spare = options.leaseMs - options.timeoutMs;
     this.startNeedMs = options.timeoutMs + spare / 4;
     this.renewEveryMs = Math.min(5_000, Math.max(50, spare / 8));
+    this.keepNeedMs = options.leaseMs / 2;
     this.renewer = setInterval(() => void this.renewWaiting(), this.renewEveryMs);
   }
 
@@ -202,7 +211,7 @@ export class Dispatcher {
   private lane(sub: RoutedSubscription): Lane {
     let lane = this.lanes.get(sub.id);
     if (!lane) {
-      lane = { sub, queue: [], inFlight: 0, held: 0, releases: [], kept: [], closed: false, ready: false, releasing: false, busy: false, timer: null };
+      lane = { sub, queue: [], inFlight: 0, held: 0, releases: [], kept: [], closed: false, ready: false, releasing: false, busy: false, timer: null, starts: 0 };
       this.lanes.set(sub.id, lane);
     }
     // A reloaded routing table carries the newest url, secrets and limits.
@@ -370,6 +379,7 @@ export class Dispatcher {
 
   /** Sends one message under `slot`; the slot passes to the lane's next message or goes back with its next exchange. */
   private start(lane: Lane, waiting: Waiting, slot: Slot): void {
+    lane.starts++;
     lane.inFlight++;
     this.inFlight++;
     void this.run(lane, waiting.item).then(
@@ -443,15 +453,25 @@ export class Dispatcher {
     void this.writer.add(record).then(waiting.done);
   }
 
-  /** Renews the leases of messages waiting in lanes before they run short; drops those no longer ours. */
+  /**
+   * Renews, in one statement, the leases of waiting messages before they run short: those that
+   * may start before the next two ticks (a lane's first `maxInFlightPerSubscription`, and twice
+   * as many as it started since the last tick) keep enough to start on; the rest only enough not
+   * to lapse. Drops those no longer ours.
+   */
   private async renewWaiting(): Promise<void> {
     if (this.renewing || this.stopped) return;
     this.renewing = true;
     try {
       const askedAt = Date.now();
       const due: Waiting[] = [];
+      const startSoon = this.startNeedMs + this.renewEveryMs * 2;
       for (const lane of this.lanes.values()) {
-        for (const w of lane.queue) if (w.item.lease.until - askedAt < this.startNeedMs + this.renewEveryMs * 2) due.push(w);
+        const soon = this.options.maxInFlightPerSubscription + lane.starts * 2;
+        lane.starts = 0;
+        lane.queue.forEach((w, i) => {
+          if (w.item.lease.until - askedAt < (i < soon ? startSoon : this.keepNeedMs)) due.push(w);
+        });
       }
       if (due.length === 0) return;
       const renewed = await this.options.renew(due.map((w) => ({ messageId: w.item.messageId, owner: w.item.lease.owner })));
