@@ -49,7 +49,7 @@ export interface BoardScreenshots {
 export async function screenshotBoard(options: { url: string; token: string; outDir?: string; queueNames: string[] }): Promise<BoardScreenshots> {
   const outDir = options.outDir ?? '/tmp';
   const files = { login: path.join(outDir, 'ops-board-login.png'), board: path.join(outDir, 'ops-board-queues.png') };
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 90_000 });
   try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();

@@ -17,7 +17,7 @@ describe.runIf(existsSync(CHROMIUM))('the queue dashboard in headless Chromium',
     await ctx?.stop();
   });
 
-  it('shows the login form without a session, and the queues with counts after signing in', { timeout: 90_000 }, async () => {
+  it('shows the login form without a session, and the queues with counts after signing in', { timeout: 180_000 }, async () => {
     for (const file of ['/tmp/ops-board-login.png', '/tmp/ops-board-queues.png']) rmSync(file, { force: true });
     const seen = await screenshotBoard({ url: ctx.url, token: OPERATOR_TOKEN, outDir: '/tmp', queueNames: QUEUE_NAMES });
 

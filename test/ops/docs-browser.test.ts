@@ -16,11 +16,11 @@ describe.runIf(existsSync(CHROMIUM))('the API reference page in headless Chromiu
     await ctx?.stop();
   });
 
-  it('renders every operation from /openapi.json, and "Try it out" calls the api', { timeout: 120_000 }, async () => {
+  it('renders every operation from /openapi.json, and "Try it out" calls the api', { timeout: 180_000 }, async () => {
     for (const file of Object.values(SCREENSHOTS)) rmSync(file, { force: true });
     const document = (await ctx.request('GET', '/openapi.json')).body as { paths: Record<string, Record<string, { operationId: string }>> };
     const operationIds = Object.values(document.paths).flatMap((item) => Object.values(item).map((op) => op.operationId));
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 90_000 });
     try {
       const page = await (await browser.newContext({ viewport: { width: 1280, height: 1000 } })).newPage();
       page.setDefaultTimeout(30_000);

@@ -85,11 +85,11 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
     ctx = await startTestContext({ workers: true, env: { SMTP_URL: smtp.url, MAIL_FROM: 'hubhook <no-reply@hubhook.test>', RETRY_SCHEDULE: '1s' } });
     await seedFunctions(ctx.db);
     receiver = await startReceiver('/hooks');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 90_000 });
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
     page.setDefaultTimeout(20_000);
-  }, 120_000);
+  }, 240_000);
 
   afterAll(async () => {
     writeFileSync(path.join(SCREENS, 'axe-results.json'), `${JSON.stringify(axeResults, null, 2)}\n`);
