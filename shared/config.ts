@@ -11,31 +11,24 @@ import { hashTagOf } from './queues/key-slot.ts';
  * `.env.example` documents each of them; keep the two in step.
  */
 
-const duration = (fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((value, ctx) => {
-      try {
-        return parseDuration(value);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    });
+/**
+ * A zod transform that runs `parse` on the setting's text and reports what it throws as an
+ * issue on the variable (the parser's message names what is wrong; the path names the variable).
+ */
+const parsedWith =
+  <T>(parse: (value: string) => T, message: (err: Error) => string = (err) => err.message) =>
+  (value: string, ctx: z.RefinementCtx): T => {
+    try {
+      return parse(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: message(err as Error) });
+      return z.NEVER;
+    }
+  };
 
-const rateLimit = (fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((value, ctx) => {
-      try {
-        return parseRateLimit(value);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    });
+const duration = (fallback: string) => z.string().default(fallback).transform(parsedWith(parseDuration));
+
+const rateLimit = (fallback: string) => z.string().default(fallback).transform(parsedWith(parseRateLimit));
 
 /** The least a delivery lease may outlast the request timeout. */
 export const MIN_LEASE_MARGIN_MS = 500;
@@ -53,14 +46,7 @@ const int = (fallback: number, min: number, max: number) => z.coerce.number().in
 const boundedDuration = (minMs: number, maxMs: number) =>
   z
     .string()
-    .transform((value, ctx) => {
-      try {
-        return parseDuration(value);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    })
+    .transform(parsedWith(parseDuration))
     .pipe(z.number().min(minMs, { message: `must be at least ${minMs} ms`, abort: true }).max(maxMs, { message: `must be at most ${maxMs / 1000} s`, abort: true }));
 
 /** Duration settings renamed from `_MS` integers: the old name still works (whole milliseconds). */
@@ -70,16 +56,8 @@ const DURATION_RENAMES = { DELIVERY_TIMEOUT: 'DELIVERY_TIMEOUT_MS', VERIFY_TIMEO
 const allowList = z
   .string()
   .default('')
-  .transform((value, ctx) => {
-    try {
-      return parseAllowList(value);
-    } catch (err) {
-      // The issue path names the variable; the guard's own message would name it a second time.
-      const message = err instanceof UrlGuardConfigError ? `${err.reason}: "${err.entry}"` : (err as Error).message;
-      ctx.addIssue({ code: 'custom', message });
-      return z.NEVER;
-    }
-  });
+  // The issue path names the variable; the guard's own message would name it a second time.
+  .transform(parsedWith(parseAllowList, (err) => (err instanceof UrlGuardConfigError ? `${err.reason}: "${err.entry}"` : err.message)));
 
 const secretsKey = z
   .string()
@@ -131,14 +109,7 @@ const EnvSchema = z
     RETRY_SCHEDULE: z
       .string()
       .default('5s,5m,30m,2h,5h,10h,10h')
-      .transform((value, ctx) => {
-        try {
-          return parseSchedule(value);
-        } catch (err) {
-          ctx.addIssue({ code: 'custom', message: (err as Error).message });
-          return z.NEVER;
-        }
-      }),
+      .transform(parsedWith(parseSchedule)),
     DELIVERY_TIMEOUT: boundedDuration(100, 120_000).default(15_000),
     DELIVERY_TIMEOUT_MS: int(15_000, 100, 120_000).optional(),
     VERIFY_TIMEOUT: boundedDuration(100, 60_000).default(5_000),
@@ -164,15 +135,7 @@ const EnvSchema = z
     DELIVERY_LEASE: z
       .string()
       .optional()
-      .transform((value, ctx) => {
-        if (value === undefined) return undefined;
-        try {
-          return parseDuration(value);
-        } catch (err) {
-          ctx.addIssue({ code: 'custom', message: (err as Error).message });
-          return z.NEVER;
-        }
-      }),
+      .transform((value, ctx) => (value === undefined ? undefined : parsedWith(parseDuration)(value, ctx))),
     RECONCILE_INTERVAL: duration('30s'),
     UPGRADE_NOTICE_DELAY: duration('2s'),
     RETENTION_MESSAGES: duration('30d'),
