@@ -10,7 +10,7 @@ import { renewLeases } from '#shared/delivery/message-state';
 import { SubscriptionLimits } from '#shared/delivery/limits';
 import { RetrySchedule } from '#shared/delivery/retry-schedule';
 import { dispatchMail } from '#shared/mail/outbox';
-import type { RedisConnection } from '#shared/queues/connection';
+import { autoPipelined, type RedisConnection } from '#shared/queues/connection';
 import { checkUrl } from '#shared/url-guard';
 import { receiverGuardOptions, receiverPolicy } from '#shared/receiver-guard';
 import { RoutingCache } from '../fanout/routing-table.ts';
@@ -76,7 +76,10 @@ export function createDeliveryEngine(
     onFinished: (records) => handOn.finished(records),
   });
   // A slot outlasts the longest request, so only a dead worker's slots wait for their lease.
-  const limits = new SubscriptionLimits(redis, queues.shards, { slotLeaseMs: config.deliveryTimeoutMs + 5_000 });
+  // Lanes exchange with the limits many at a time: one socket write per loop turn carries them all
+  // (the exchange was the worker's largest Redis cost, one write syscall per call).
+  const limitsRedis = autoPipelined(redis);
+  const limits = new SubscriptionLimits(limitsRedis, queues.shards, { slotLeaseMs: config.deliveryTimeoutMs + 5_000 });
   const dispatcher = new Dispatcher(transport, writer, createRetryPolicy({ scheduleMs: config.retryScheduleMs }), limits, logger, {
     handBack: (messages) => handBackMessages(db, queues, messages),
     renew: (leases) => renewLeases(db, leases, config.deliveryLeaseMs),
@@ -111,6 +114,7 @@ export function createDeliveryEngine(
       await dispatcher.stop();
       await handOn.stop();
       await transport.close();
+      await limitsRedis.quit().catch(() => limitsRedis.disconnect());
     },
   };
 }
