@@ -348,7 +348,18 @@ export class AttemptWriter {
       const fresh = latest.filter((r) => r.unwritten);
       const inserted = await insertOutcomes(
         trx,
-        fresh.map((r) => ({ ...outcome(r), eventId: r.unwritten!.eventId, subscriptionId: r.subscriptionId, createdAt: r.unwritten!.createdAt })),
+        fresh.map((r) => ({
+          messageId: r.messageId,
+          status: r.status,
+          attempt: r.attempt,
+          nextAttemptAt: r.nextAttemptAt,
+          attemptedAt: r.attemptedAt,
+          statusCode: r.statusCode,
+          error: r.error,
+          eventId: r.unwritten!.eventId,
+          subscriptionId: r.subscriptionId,
+          createdAt: r.unwritten!.createdAt,
+        })),
       );
       if (attempts.length > 0) {
         await trx.raw(

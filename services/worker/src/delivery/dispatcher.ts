@@ -511,7 +511,7 @@ export class Dispatcher {
   private async run(lane: Lane, item: DeliveryItem): Promise<{ record: AttemptRecord; outcome: RequestOutcome }> {
     const { sub } = lane;
     const attempt = item.attemptsMade + 1;
-    const base = { messageId: item.messageId, subscriptionId: sub.id, attemptedAt: new Date(), entityKey: item.entityKey, unwritten: item.unwritten };
+    const attemptedAt = new Date();
     const refusal = this.options.checkUrl(sub.url);
     const timestamp = Math.floor(Date.now() / 1000);
     const result: PostResult = refusal
@@ -521,20 +521,23 @@ export class Dispatcher {
           ...sign({ id: item.messageId, timestamp, body: item.body, secrets: sub.secrets }),
         });
     const outcome = classifyOutcome({ result });
-    return { record: this.recordOf(base, attempt, result, outcome), outcome: refusal ? 'none' : outcome.kind === 'success' ? 'success' : 'failure' };
+    return { record: this.recordOf(item, attemptedAt, attempt, result, outcome), outcome: refusal ? 'none' : outcome.kind === 'success' ? 'success' : 'failure' };
   }
 
-  /** The record of an attempt made. */
-  private recordOf(
-    base: Pick<AttemptRecord, 'messageId' | 'subscriptionId' | 'attemptedAt' | 'entityKey' | 'unwritten'>,
-    attempt: number,
-    result: PostResult,
-    outcome: ReturnType<typeof classifyOutcome>,
-  ): AttemptRecord {
+  /**
+   * The record of an attempt made. Records are spelled out field by field, never `{ ...base,
+   * more }`: on Node 20 an object spread followed by new properties costs microseconds (it was
+   * 6 % of the worker's profile, issue 13), a literal a fraction of one.
+   */
+  private recordOf(item: DeliveryItem, attemptedAt: Date, attempt: number, result: PostResult, outcome: ReturnType<typeof classifyOutcome>): AttemptRecord {
     const response = result.kind === 'response' ? result : null;
     if (outcome.kind === 'success') {
       return {
-        ...base,
+        messageId: item.messageId,
+        subscriptionId: item.subscription.id,
+        entityKey: item.entityKey,
+        unwritten: item.unwritten,
+        attemptedAt,
         attempt,
         durationMs: result.durationMs,
         outcome: 'success',
@@ -548,10 +551,13 @@ export class Dispatcher {
       };
     }
     if (outcome.kind === 'gone') {
-      const record = this.failed(base, attempt, result.durationMs, outcome.statusCode, null, response, null, true, outcome.message);
-      return { ...record, status: 'dead', nextAttemptAt: null, disableReason: outcome.reason };
+      const record = this.failed(item, attemptedAt, attempt, result.durationMs, outcome.statusCode, null, response, null, true, outcome.message);
+      record.status = 'dead';
+      record.nextAttemptAt = null;
+      record.disableReason = outcome.reason;
+      return record;
     }
-    return this.failed(base, attempt, result.durationMs, outcome.statusCode, outcome.error, response, outcome.retryAfterMs, true, outcome.message);
+    return this.failed(item, attemptedAt, attempt, result.durationMs, outcome.statusCode, outcome.error, response, outcome.retryAfterMs, true, outcome.message);
   }
 
   /** A record for a message not tried: held (subscription not active) or deferred (circuit open). */
@@ -577,7 +583,8 @@ export class Dispatcher {
   }
 
   private failed(
-    base: Pick<AttemptRecord, 'messageId' | 'subscriptionId' | 'attemptedAt' | 'entityKey' | 'unwritten'>,
+    item: DeliveryItem,
+    attemptedAt: Date,
     attempt: number,
     durationMs: number,
     statusCode: number | null,
@@ -589,7 +596,11 @@ export class Dispatcher {
   ): AttemptRecord {
     const delay = this.policy.nextDelayMs(attempt, retryAfterMs);
     return {
-      ...base,
+      messageId: item.messageId,
+      subscriptionId: item.subscription.id,
+      entityKey: item.entityKey,
+      unwritten: item.unwritten,
+      attemptedAt,
       attempt,
       durationMs,
       outcome: 'failure',
