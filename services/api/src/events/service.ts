@@ -1,7 +1,7 @@
 import type { Knex } from '#shared/db/knex';
 import type { Logger } from '#shared/logger';
 import type { Queues } from '#shared/queues/connection';
-import { insertEvents } from './repository.ts';
+import { insertEvents, type StoredEvent } from './repository.ts';
 import type { HubEventInput } from './schema.ts';
 
 /** Fan-out enqueues this process leaves in flight before an answer waits for its own. */
@@ -17,8 +17,9 @@ let enqueuesInFlight = 0;
 export async function ingestEvents(
   deps: { db: Knex; queues: Queues; logger: Logger },
   events: HubEventInput[],
-): Promise<{ accepted: number; duplicates: number; acceptedIds: string[] }> {
-  const accepted = await insertEvents(deps.db, events);
+): Promise<{ accepted: number; duplicates: number; stored: StoredEvent[] }> {
+  const stored = await insertEvents(deps.db, events);
+  const accepted = stored.map((s) => s.id);
   if (accepted.length > 0) {
     // No job id derived from the events: a completed job kept under the same id (events
     // re-published after a database reset) would swallow this one. A repeated batch is all
@@ -36,5 +37,5 @@ export async function ingestEvents(
       .finally(() => enqueuesInFlight--);
     if (enqueuesInFlight > UNAWAITED_ENQUEUES) await enqueued;
   }
-  return { accepted: accepted.length, duplicates: events.length - accepted.length, acceptedIds: accepted };
+  return { accepted: accepted.length, duplicates: events.length - accepted.length, stored };
 }
