@@ -28,9 +28,11 @@ export async function ingestEvents(
     // round trip for the job, whose loss the reconciler repairs either way. But while Redis does
     // not answer, enqueues queue up in the connection: past UNAWAITED_ENQUEUES in flight the
     // answer waits for its own, so a Redis outage cannot grow this process's memory without bound.
+    // Started on the next turn of the event loop, after the answer is written: building and
+    // sending the job is CPU the answer need not wait for either.
     enqueuesInFlight++;
-    const enqueued = deps.queues
-      .enqueue('fanout', 'fanout-events', { eventIds: accepted })
+    const enqueued = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => deps.queues.enqueue('fanout', 'fanout-events', { eventIds: accepted }))
       .catch((err: unknown) => {
         deps.logger.warn({ err, events: accepted.length }, 'fan-out not enqueued; the reconciler will pick the events up');
       })
