@@ -137,7 +137,9 @@ describe('fan-out against a stalled routing load', () => {
       expect(JSON.parse(got!.body)).toMatchObject({ eventId: second.id });
       const gotEarly = await early.waitFor(2);
       expect(gotEarly.map((r) => JSON.parse(r.body).eventId).sort()).toEqual([first.id, second.id].sort());
-      // The first event was fanned out against the table of its own time: the later subscription is not owed it.
+      // The first event was fanned out against the table of its own time: the later subscription is
+      // not owed it. (Its message is written with its outcome: wait for the event's lease to be given up.)
+      await eventually(async () => (await ctx.db('events').where({ id: first.id }).whereNull('deliveries_until').first()) !== undefined);
       expect(await ctx.db('messages').where({ event_id: first.id }).count({ n: '*' }).first()).toEqual({ n: 1 });
     } finally {
       stop();
