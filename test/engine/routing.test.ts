@@ -97,6 +97,33 @@ describe('the routing cache', () => {
     expect(loads).toBe(1);
     expect(await cache.get()).toBe(tables[0]);
   });
+
+  it('refreshing, loads a moved version by itself, so the next fan-out finds it loaded', async () => {
+    const box = createSecretBox(SECRETS_KEY);
+    const loaded: number[] = [];
+    const cache = new RoutingCache(ctx.db, box, {
+      load: async (version) => {
+        const table = await loadRoutingTable(ctx.db, box, version);
+        loaded.push(table.version);
+        return table;
+      },
+    });
+    const before = await cache.get();
+    cache.startRefreshing(20);
+    try {
+      const partner = await insertPartner(ctx.db);
+      const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+      const sub = await insertSubscription(ctx.db, { partnerId: partner.partnerId, productId, functionKey: 'estates.read', url: 'http://127.0.0.1:9/hook', eventTypes: ['estate.created'] });
+      // Nobody asks: the refresher loads the new version on its own.
+      await eventually(() => loaded.some((v) => v > before.version));
+      const loads = loaded.length;
+      const table = await cache.get();
+      expect(table.subscriptions.has(sub.id)).toBe(true);
+      expect(loaded).toHaveLength(loads);
+    } finally {
+      cache.stopRefreshing();
+    }
+  });
 });
 
 describe('fan-out against a stalled routing load', () => {

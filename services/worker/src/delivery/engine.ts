@@ -44,6 +44,9 @@ export interface DeliveryEngine {
   stop(): Promise<void>;
 }
 
+/** How often the routing version is read between events (a reload, when it moved, then happens off the events' path). */
+const ROUTING_REFRESH_MS = 500;
+
 /** Builds the engine from the configuration. */
 export function createDeliveryEngine(
   deps: { config: Config; db: Knex; queues: Queues; logger: Logger },
@@ -119,8 +122,10 @@ export function createDeliveryEngine(
     unwritten,
     start() {
       pump.start();
+      routing.startRefreshing(ROUTING_REFRESH_MS);
     },
     async stop() {
+      routing.stopRefreshing();
       await pump.stop();
       await dispatcher.stop();
       await handOn.stop();
