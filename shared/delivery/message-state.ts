@@ -15,10 +15,11 @@
  * - Not yet written: a first delivery the fan-out sends at once has no row until its first
  *   outcome, which writes the row in its state after that outcome (`insertOutcomes`), so the
  *   common case is one row written once. Meanwhile its event holds the lease for it
- *   (`events.deliveries_owner` / `deliveries_until`, migration 0013): renewed by the holder
+ *   (`event_leases`, migration 0013, listing the subscriptions sent to): renewed by the holder
  *   (`renewEventLeases`), given up once every such message of the event is written
  *   (`finishEventLeases`). A lease that lapses is the reconciler's: the fan-out runs again and
- *   derives the unwritten messages under the same ids (`messageIdFor`).
+ *   sends the unwritten messages, under the same ids (`messageIdFor`), to the subscriptions the
+ *   lease lists.
  *
  * Failure policy: each transition is one conditional statement, so two workers racing on a
  * message cannot both win: a claim takes only what is due, a renewal only what its owner holds,
@@ -270,30 +271,58 @@ export interface EventLease {
   owner: string;
 }
 
+/** An event's lease lapsed while first deliveries of it were unwritten: the subscriptions it was sent to. */
+export interface LapsedLease {
+  eventId: string;
+  subscriptionIds: string[];
+}
+
 /**
  * Takes events for fan-out, in the fan-out's transaction, before any of their messages is made:
  * those not fanned out yet, and those whose unwritten first deliveries' lease lapsed (the
- * worker holding them died). Each is marked fanned out; one whose fan-out sends messages not
- * yet written (`leased`) is leased to `owner` for `leaseMs`. Returns the ids taken: an event
- * another fan-out took meanwhile (the row lock makes the second wait, then see it taken) is not
- * among them, so two fan-outs never send the same event's messages at once.
+ * worker holding them died). Each is marked fanned out (its row lock decides: an event another
+ * fan-out took meanwhile makes this one wait, then see it taken, so two fan-outs never send the
+ * same event's messages at once). One whose fan-out sends messages not yet written gets a lease
+ * for `owner` for `leaseMs`, listing the subscriptions they go to; a lapsed lease is replaced or
+ * dropped. Returns the ids taken.
  */
-export async function takeForFanout(trx: Db, events: { id: string; leased: boolean }[], owner: string, leaseMs: number, now: Date): Promise<Set<string>> {
+export async function takeForFanout(trx: Db, events: { id: string; subscriptionIds: string[] }[], owner: string, leaseMs: number, now: Date): Promise<Set<string>> {
   if (events.length === 0) return new Set();
   const result = await trx.raw(
-    `update events e set
-       fanout_at = coalesce(e.fanout_at, ?),
-       deliveries_owner = case when v.leased then ? end,
-       deliveries_until = case when v.leased then now() + (? * interval '1 millisecond') end
-     from unnest(?::text[], ?::boolean[]) as v(id, leased)
-     where e.id = v.id and (e.fanout_at is null or e.deliveries_until < now())
+    `update events e set fanout_at = coalesce(e.fanout_at, ?)
+     where e.id = any(?::text[])
+       and (e.fanout_at is null or exists (select 1 from event_leases l where l.event_id = e.id and l.until < now()))
      returning e.id`,
-    [now, owner, leaseMs, ...columnBindings(
-      events.map((e) => e.id),
-      events.map((e) => e.leased),
-    )],
+    [now, events.map((e) => e.id)],
   );
-  return new Set((result.rows as { id: string }[]).map((r) => r.id));
+  const taken = new Set((result.rows as { id: string }[]).map((r) => r.id));
+  const mine = events.filter((e) => taken.has(e.id));
+  const leased = mine.filter((e) => e.subscriptionIds.length > 0);
+  const unleased = mine.filter((e) => e.subscriptionIds.length === 0);
+  if (unleased.length > 0) await trx('event_leases').whereIn('event_id', unleased.map((e) => e.id)).delete();
+  if (leased.length > 0) {
+    await trx.raw(
+      `insert into event_leases (event_id, owner, until, subscription_ids)
+       select v.id, ?, now() + (? * interval '1 millisecond'), string_to_array(v.subs, ',')
+       from unnest(?::text[], ?::text[]) as v(id, subs)
+       on conflict (event_id) do update set owner = excluded.owner, until = excluded.until, subscription_ids = excluded.subscription_ids`,
+      [owner, leaseMs, ...columnBindings(
+        leased.map((e) => e.id),
+        leased.map((e) => e.subscriptionIds.join(',')),
+      )],
+    );
+  }
+  return taken;
+}
+
+/** The lapsed leases of `eventIds`: the subscriptions each was sent to before its worker died. */
+export async function lapsedLeases(db: Db, eventIds: string[]): Promise<LapsedLease[]> {
+  if (eventIds.length === 0) return [];
+  const rows = (await db('event_leases').whereIn('event_id', eventIds).where('until', '<', db.fn.now()).select('event_id', 'subscription_ids')) as {
+    event_id: string;
+    subscription_ids: string[];
+  }[];
+  return rows.map((r) => ({ eventId: r.event_id, subscriptionIds: r.subscription_ids }));
 }
 
 /** The (event, subscription) pairs of `eventIds` that have a message row, as `event/subscription`. */
@@ -307,25 +336,25 @@ export async function writtenMessages(db: Db, eventIds: string[]): Promise<Set<s
 export async function renewEventLeases(db: Db, leases: EventLease[], leaseMs: number): Promise<Set<string>> {
   if (leases.length === 0) return new Set();
   const result = await db.raw(
-    `update events e set deliveries_until = now() + (? * interval '1 millisecond')
+    `update event_leases l set until = now() + (? * interval '1 millisecond')
      from unnest(?::text[], ?::text[]) as v(id, owner)
-     where e.id = v.id and e.deliveries_owner = v.owner and e.deliveries_until > now()
-     returning e.id`,
+     where l.event_id = v.id and l.owner = v.owner and l.until > now()
+     returning l.event_id`,
     [leaseMs, ...columnBindings(
       leases.map((l) => l.eventId),
       leases.map((l) => l.owner),
     )],
   );
-  return new Set((result.rows as { id: string }[]).map((r) => r.id));
+  return new Set((result.rows as { event_id: string }[]).map((r) => r.event_id));
 }
 
 /** Gives up event leases once every unwritten message of each is written (only the owner's own). */
 export async function finishEventLeases(db: Db, leases: EventLease[]): Promise<void> {
   if (leases.length === 0) return;
   await db.raw(
-    `update events e set deliveries_owner = null, deliveries_until = null
-     from unnest(?::text[], ?::text[]) as v(id, owner)
-     where e.id = v.id and e.deliveries_owner = v.owner`,
+    `delete from event_leases l
+     using unnest(?::text[], ?::text[]) as v(id, owner)
+     where l.event_id = v.id and l.owner = v.owner`,
     columnBindings(
       leases.map((l) => l.eventId),
       leases.map((l) => l.owner),
@@ -351,7 +380,13 @@ export async function insertOutcomes(trx: Db, outcomes: OutcomeOfUnwritten[]): P
   const result = await trx.raw(
     `insert into messages (id, event_id, subscription_id, status, attempts, next_attempt_at, last_attempt_at, last_status_code, last_error,
        succeeded_at, created_at, updated_at)
-     select v.id, v.event_id, v.subscription_id, v.status, coalesce(v.attempt, 0), v.next_attempt_at,
+     select v.id, v.event_id, v.subscription_id,
+       -- One still owed (retry due, held) whose subscription was deleted while it was in flight: cancelled, as the deletion cancelled the rest.
+       case when v.status in ('pending', 'held') and exists (select 1 from subscriptions s where s.id = v.subscription_id and s.deleted_at is not null)
+            then 'cancelled' else v.status end,
+       coalesce(v.attempt, 0),
+       case when v.status in ('pending', 'held') and exists (select 1 from subscriptions s where s.id = v.subscription_id and s.deleted_at is not null)
+            then null else v.next_attempt_at end,
        case when v.attempt is null then null else v.attempted_at end, v.status_code, v.error,
        case when v.status = 'succeeded' then v.attempted_at end, v.created_at, now()
      from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::timestamptz[], ?::int[], ?::text[], ?::timestamptz[])

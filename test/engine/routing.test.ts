@@ -166,7 +166,7 @@ describe('fan-out against a stalled routing load', () => {
       expect(gotEarly.map((r) => JSON.parse(r.body).eventId).sort()).toEqual([first.id, second.id].sort());
       // The first event was fanned out against the table of its own time: the later subscription is
       // not owed it. (Its message is written with its outcome: wait for the event's lease to be given up.)
-      await eventually(async () => (await ctx.db('events').where({ id: first.id }).whereNull('deliveries_until').first()) !== undefined);
+      await eventually(async () => (await ctx.db('event_leases').where({ event_id: first.id }).first()) === undefined);
       expect(await ctx.db('messages').where({ event_id: first.id }).count({ n: '*' }).first()).toEqual({ n: 1 });
     } finally {
       stop();

@@ -64,7 +64,7 @@ describe('a message written once, with its first outcome', () => {
     const ids = events.map((e) => e.id);
     await eventually(async () => (await ctx.db('messages').whereIn('event_id', ids).where('status', 'succeeded')).length === 120, { timeoutMs: 30_000 });
     // Every event gives its lease up once its last message is written.
-    await eventually(async () => (await ctx.db('events').whereIn('id', ids).whereNotNull('deliveries_until')).length === 0, { timeoutMs: 10_000 });
+    await eventually(async () => (await ctx.db('event_leases').whereIn('event_id', ids)).length === 0, { timeoutMs: 10_000 });
 
     const messages = await ctx.db('messages').whereIn('event_id', ids);
     expect(messages).toHaveLength(120);
@@ -97,7 +97,10 @@ describe('a message written once, with its first outcome', () => {
       await hanging.waitFor(10, 15_000);
       // In flight, not yet written: no row yet, each event leased.
       expect(await ctx.db('messages').whereIn('event_id', ids)).toHaveLength(0);
-      expect(await ctx.db('events').whereIn('id', ids).whereNotNull('deliveries_until').whereNotNull('deliveries_owner')).toHaveLength(5);
+      const leases = await ctx.db('event_leases').whereIn('event_id', ids);
+      expect(leases).toHaveLength(5);
+      // Each lists the subscriptions its event was sent to.
+      expect(leases.every((l) => l.subscription_ids.length === 2)).toBe(true);
       const firstIds = hanging.requests.map((r) => r.headers['webhook-id']);
 
       await stopWorkerProcess(worker, 'SIGKILL');
@@ -105,7 +108,7 @@ describe('a message written once, with its first outcome', () => {
       worker = (await startWorkerProcess(ctx, ENV)).child;
       // The leases lapse; the reconciler fans the events out again.
       await eventually(async () => (await ctx.db('messages').whereIn('event_id', ids).where('status', 'succeeded')).length === 10, { timeoutMs: 30_000, everyMs: 100 });
-      await eventually(async () => (await ctx.db('events').whereIn('id', ids).whereNotNull('deliveries_until')).length === 0, { timeoutMs: 10_000 });
+      await eventually(async () => (await ctx.db('event_leases').whereIn('event_id', ids)).length === 0, { timeoutMs: 10_000 });
 
       const messages = await ctx.db('messages').whereIn('event_id', ids);
       expect(messages).toHaveLength(10);
@@ -140,7 +143,7 @@ describe('a message written once, with its first outcome', () => {
         answering = true;
         worker = (await startWorkerProcess(ctx, ENV)).child;
         await eventually(async () => (await ctx.db('messages').where('event_id', event.id).where('status', 'succeeded')).length === 1, { timeoutMs: 30_000, everyMs: 100 });
-        await eventually(async () => (await ctx.db('events').where('id', event.id).whereNotNull('deliveries_until')).length === 0, { timeoutMs: 10_000 });
+        await eventually(async () => (await ctx.db('event_leases').where('event_id', event.id)).length === 0, { timeoutMs: 10_000 });
         expect(await ctx.db('messages').where('event_id', event.id)).toHaveLength(1);
         expect(late.requests).toHaveLength(0);
       } finally {

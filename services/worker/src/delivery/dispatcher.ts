@@ -43,6 +43,14 @@ export interface DispatcherOptions {
   handBack: (messages: (HeldLease & { attempts: number; subscriptionId: string })[]) => Promise<void>;
   /** Extends leases this worker holds; returns the message ids renewed (the others are no longer its own). */
   renew: (leases: HeldLease[]) => Promise<Set<string>>;
+  /**
+   * The subscription as the newest routing table has it: null when it is gone (deleted),
+   * undefined when no table is known. A lane reads it before each exchange, so a subscription
+   * paused, disabled or deleted stops its backlog at once, not only when its next message arrives.
+   */
+  current?: (subscriptionId: string) => RoutedSubscription | null | undefined;
+  /** Told the items of a deleted subscription's lane, dropped untried (nothing is owed them). */
+  gone?: (items: DeliveryItem[]) => void;
   /** How soon a lane whose slots are all taken (by any process) asks again; default 50 ms. */
   pollMs?: number;
   /** Random source in [0, 1), for the jitter of deferrals; tests fix it. */
@@ -273,6 +281,18 @@ export class Dispatcher {
 
   /** One exchange of the lane with the shared limits: its finished slots back, new ones asked for; then starts what it got. */
   private exchange(lane: Lane): void {
+    const fresh = this.options.current?.(lane.sub.id);
+    if (fresh === null) {
+      // Deleted: its pending messages were cancelled with it; those not yet written are owed nothing.
+      const dropped = lane.queue.splice(0);
+      if (dropped.length > 0) {
+        this.logger.info({ subscriptionId: lane.sub.id, messages: dropped.length }, 'subscription deleted; not sending its waiting messages');
+        this.options.gone?.(dropped.map((w) => w.item));
+        for (const w of dropped) w.done();
+      }
+    } else if (fresh) {
+      lane.sub = fresh;
+    }
     const sub = lane.sub;
     if (sub.state !== 'active') {
       // Paused or disabled: keep the messages, untried, until the subscription is active again.

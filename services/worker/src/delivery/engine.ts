@@ -23,6 +23,7 @@ import { HandOn } from './hand-on.ts';
 import { claimItems } from './claim.ts';
 import { UnwrittenMessages } from './unwritten.ts';
 import type { HeldLease } from './dispatcher.ts';
+import type { Unwritten } from './attempt-record.ts';
 
 /** The delivery engine of one worker process: routing, dispatch and recording. */
 export interface DeliveryEngine {
@@ -96,6 +97,11 @@ export function createDeliveryEngine(
       await handBackUnwritten(db, queues, unwritten, messages.filter((m) => m.unwritten));
     },
     renew: (leases) => renewHeld(db, unwritten, leases, config.deliveryLeaseMs),
+    current: (id) => {
+      const table = routing.peek();
+      return table ? (table.subscriptions.get(id) ?? null) : undefined;
+    },
+    gone: (items) => void leftHands(db, unwritten, items.flatMap((i) => i.unwritten ?? [])).catch((err: unknown) => logger.warn({ err }, 'could not give up event leases; they lapse')),
     timeoutMs: config.deliveryTimeoutMs,
     leaseMs: config.deliveryLeaseMs,
     concurrency: config.deliveryConcurrency,
@@ -184,11 +190,20 @@ async function handBackUnwritten(db: Knex, queues: Queues, unwritten: UnwrittenM
     messages.map((m) => ({ id: m.messageId, attempts: m.attempts, subscriptionId: m.subscriptionId })),
     `.handback.${Date.now()}`,
   );
+  await leftHands(db, unwritten, messages.map((m) => m.unwritten!));
+}
+
+/**
+ * Messages not yet written that left this process's hands other than by their outcome (handed
+ * back as rows, or owed nothing since their subscription was deleted): they count as done for
+ * their events' leases, and a lease with none left is given up.
+ */
+async function leftHands(db: Knex, unwritten: UnwrittenMessages, messages: Unwritten[]): Promise<void> {
   const perEvent = new Map<string, { lease: EventLease; count: number }>();
   for (const m of messages) {
-    const entry = perEvent.get(m.unwritten!.eventId) ?? { lease: { eventId: m.unwritten!.eventId, owner: m.owner }, count: 0 };
+    const entry = perEvent.get(m.eventId) ?? { lease: { eventId: m.eventId, owner: m.owner }, count: 0 };
     entry.count++;
-    perEvent.set(m.unwritten!.eventId, entry);
+    perEvent.set(m.eventId, entry);
   }
   const finished = [...perEvent.values()].map(({ lease, count }) => unwritten.written(lease, count, false)).filter((l): l is EventLease => l !== null);
   await finishEventLeases(db, finished);

@@ -1,12 +1,12 @@
 import { messageIdFor } from '#shared/ids';
 import { randomUUID } from 'node:crypto';
-import { insertMessages, takeForFanout, writtenMessages, type EntityLine } from '#shared/delivery/message-state';
+import { insertMessages, lapsedLeases, takeForFanout, writtenMessages, type EntityLine } from '#shared/delivery/message-state';
 import { entityKeyOf } from '#shared/delivery/ordering';
 import { buildPayload } from '#shared/delivery/payload';
 import type { EventRow as FullEventRow } from '#shared/db/rows';
 import type { JobHandler, WorkerDeps } from '../job.ts';
 
-type EventRow = Omit<FullEventRow, 'fanout_at' | 'deliveries_owner' | 'deliveries_until'>;
+type EventRow = Omit<FullEventRow, 'fanout_at'>;
 
 import type { DeliveryItem } from '../delivery/dispatcher.ts';
 
@@ -31,42 +31,59 @@ const INSERT_CHUNK = 10_000;
 export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ eventIds }, { deps }) => {
   const { db, engine } = deps;
   const table = await engine.routing.get();
-  const heads: (Omit<EventRow, 'data' | 'occurred_at'> & { fanout_at: Date | null })[] = await db('events')
+  // Not fanned out yet, or fanned out with first deliveries whose lease lapsed (their worker died).
+  const heads: (Omit<EventRow, 'data' | 'occurred_at'> & { fanned_out: boolean })[] = await db('events')
     .whereIn('id', eventIds)
-    .where((q) => q.whereNull('fanout_at').orWhere('deliveries_until', '<', db.fn.now()))
-    .select('id', 'installation_id', 'type', 'entity_id', 'seq', 'received_at', 'fanout_at');
+    .where((q) =>
+      q
+        .whereNull('fanout_at')
+        .orWhereExists((l) => l.from('event_leases as l').whereRaw('l.event_id = events.id').where('l.until', '<', db.fn.now())),
+    )
+    .select('id', 'installation_id', 'type', 'entity_id', 'seq', 'received_at', db.raw('fanout_at is not null as fanned_out'));
   if (heads.length === 0) return;
+  // A lapsed lease lists the subscriptions the event was sent to: exactly those are owed the
+  // messages without a row (whatever matches now: one edited or paused since is owed it still,
+  // one made since never had it).
+  const again = new Map((await lapsedLeases(db, heads.filter((e) => e.fanned_out).map((e) => e.id))).map((l) => [l.eventId, l.subscriptionIds]));
+  const written = await writtenMessages(db, [...again.keys()]);
   // Most events want nobody's attention; only those some subscription could want are read whole.
-  const wanted = heads.filter((e) => table.mayMatch(e.installation_id, e.type)).map((e) => e.id);
+  const wanted = heads.filter((e) => again.has(e.id) || (!e.fanned_out && table.mayMatch(e.installation_id, e.type))).map((e) => e.id);
   const events: EventRow[] =
     wanted.length === 0
       ? []
       : await db('events').whereIn('id', wanted).select('id', 'installation_id', 'type', 'entity_id', 'occurred_at', 'data', 'received_at', 'seq');
-  // Fanned out before, its unwritten messages' lease lapsed: only the messages without a row are
-  // owed, and only to subscriptions that existed at the first fan-out (a newer one never had it).
-  const firstFanout = new Map(heads.filter((e) => e.fanout_at !== null).map((e) => [e.id, e.fanout_at!.getTime()]));
-  const written = await writtenMessages(db, [...firstFanout.keys()]);
 
   const now = new Date();
   const lease = new Date(now.getTime() + deps.config.deliveryLeaseMs);
   const owner = randomUUID();
-  type Planned = { id: string; event: EventRow; sub: ReturnType<typeof table.match>[number]; entityKey: string | null; now: boolean };
+  type Sub = ReturnType<typeof table.match>[number];
+  type Planned = { id: string; event: EventRow; sub: Sub; entityKey: string | null; now: boolean };
   const planned: Planned[] = [];
   for (const event of events) {
-    for (const sub of table.match({ installationId: event.installation_id, type: event.type, data: event.data })) {
-      const first = firstFanout.get(event.id);
-      if (first !== undefined && (sub.createdAt > first || written.has(`${event.id}/${sub.id}`))) continue;
+    const listed = again.get(event.id);
+    const subs: Sub[] =
+      listed === undefined
+        ? table.match({ installationId: event.installation_id, type: event.type, data: event.data })
+        : // A subscription deleted since is owed nothing.
+          listed.filter((id) => !written.has(`${event.id}/${id}`)).flatMap((id) => table.subscriptions.get(id) ?? []);
+    for (const sub of subs) {
       const entityKey = entityKeyOf(sub.ordering, event);
       // Sent at once (not yet written): an active subscription's message in no entity order.
       planned.push({ id: messageIdFor(event.id, sub.id), event, sub, entityKey, now: sub.state === 'active' && entityKey === null });
     }
   }
-  const leased = new Set(planned.filter((p) => p.now).map((p) => p.event.id));
+  const sentTo = new Map<string, string[]>();
+  for (const p of planned) {
+    if (!p.now) continue;
+    const list = sentTo.get(p.event.id);
+    if (list) list.push(p.sub.id);
+    else sentTo.set(p.event.id, [p.sub.id]);
+  }
 
   const taken = await db.transaction(async (trx) => {
     const ids = await takeForFanout(
       trx,
-      heads.map((e) => ({ id: e.id, leased: leased.has(e.id) })),
+      heads.map((e) => ({ id: e.id, subscriptionIds: sentTo.get(e.id) ?? [] })),
       owner,
       deps.config.deliveryLeaseMs,
       now,

@@ -22,8 +22,6 @@ export interface RoutedSubscription {
   rateLimitPerSecond: number | null;
   /** `entity`: one entity's messages go one at a time, in publication order. */
   ordering: Ordering;
-  /** When it was made (ms): a fan-out made again gives an event only to the subscriptions that existed at its first. */
-  createdAt: number;
 }
 
 /** An event as fan-out matches it. */
@@ -147,7 +145,6 @@ type SubscriptionRow = Pick<
   | 'max_rate_per_second'
   | 'rate_per_second'
   | 'ordering'
-  | 'created_at'
 >;
 
 /** Reads the whole routing table from Postgres at the given version. */
@@ -169,7 +166,6 @@ export async function loadRoutingTable(db: Db, box: SecretBox, version: number):
       'max_rate_per_second',
       'rate_per_second',
       'ordering',
-      'created_at',
     );
   const subscriptions = new Map<string, RoutedSubscription>();
   const byProductType = new Map<string, Map<string, RoutedSubscription[]>>();
@@ -187,7 +183,6 @@ export async function loadRoutingTable(db: Db, box: SecretBox, version: number):
       secretsChangeAt: row.previous_secret_expires_at && row.previous_secret_expires_at > now ? row.previous_secret_expires_at.getTime() : null,
       rateLimitPerSecond: effectiveRateLimit(row),
       ordering: row.ordering,
-      createdAt: row.created_at.getTime(),
     };
     if (sub.secretsChangeAt !== null) staleAt = Math.min(staleAt, sub.secretsChangeAt);
     subscriptions.set(sub.id, sub);
@@ -283,6 +278,11 @@ export class RoutingCache {
   stopRefreshing(): void {
     if (this.refresher) clearInterval(this.refresher);
     this.refresher = null;
+  }
+
+  /** The newest table loaded so far, without asking Postgres (null before the first load); tables only move forward. */
+  peek(): RoutingTable | null {
+    return this.table;
   }
 
   /** The current table: at least as new as the routing version when it was called. */

@@ -56,7 +56,7 @@ export async function applyRetention(db: Db, retention: { messagesMs: number; at
         q
           .from('events as e')
           .whereNotNull('e.fanout_at')
-          .whereNull('e.deliveries_until')
+          .whereNotExists((l) => l.from('event_leases as l').whereRaw('l.event_id = e.id').select(db.raw('1')))
           .where('e.received_at', '<', messagesCut)
           .whereNotExists((sub) => sub.from('messages as m').whereRaw('m.event_id = e.id').select(db.raw('1')))
           .limit(BATCH)

@@ -27,7 +27,7 @@ export const reconcile: JobHandler<'maintenance', 'reconcile'> = async (_data, {
   const unfanned: string[] = await db('events').whereNull('fanout_at').where('received_at', '<', graceAgo).orderBy('received_at').limit(BATCH).pluck('id');
   // Events whose first deliveries were sent but not all written, and whose lease lapsed (the worker
   // holding them died): the fan-out derives the messages without a row again, under the same ids.
-  const lapsed: string[] = await db('events').where('deliveries_until', '<', graceAgo).orderBy('deliveries_until').limit(BATCH).pluck('id');
+  const lapsed: string[] = await db('event_leases').where('until', '<', graceAgo).orderBy('until').limit(BATCH).pluck('event_id');
   const eventIds = [...unfanned, ...lapsed];
   for (let i = 0; i < eventIds.length; i += FANOUT_CHUNK) {
     const chunk = eventIds.slice(i, i + FANOUT_CHUNK);
