@@ -20,11 +20,16 @@
  * time per delivery of each process kind from /proc, and per delivery the rows written, WAL
  * bytes, commits and Redis commands, with the connections each kind held; docs/scaling.md).
  * BENCH_SET="NAME=value,..." passes settings to the api and worker; BENCH_PROFILE=dir writes
- * their CPU profiles there.
+ * their CPU profiles there; BENCH_HEAPSNAPSHOT=dir writes heap snapshots of the worker there
+ * after each phase and at the end (`<phase>-<pid>.heapsnapshot`; summarise one with
+ * scripts/bench/heap-summary.ts). A snapshot stops the worker while it is written and leaves
+ * its RSS higher: a run with snapshots is for the retainers, not for the RSS or rate figures.
+ * BENCH_WORKER_NODE_FLAGS="--max-semi-space-size=8 ..." runs the worker with other node or V8
+ * flags; BENCH_WORKER_LOG=file appends the worker's stdout there (its log, and --trace-gc's lines).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, writeFileSync, readFileSync, readdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -125,6 +130,29 @@ async function heapOf(system: System): Promise<{ heapUsedMb: number; heapTotalMb
   return { heapUsedMb: value('nodejs_heap_size_used_bytes'), heapTotalMb: value('nodejs_heap_size_total_bytes'), externalMb: value('nodejs_external_memory_bytes') };
 }
 
+const HEAP_SNAPSHOT_DIR = process.env.BENCH_HEAPSNAPSHOT ? path.resolve(process.env.BENCH_HEAPSNAPSHOT) : null;
+if (HEAP_SNAPSHOT_DIR) mkdirSync(HEAP_SNAPSHOT_DIR, { recursive: true });
+
+/**
+ * With BENCH_HEAPSNAPSHOT, has the first worker write a heap snapshot (it collects garbage
+ * first, so the snapshot holds what is live) and names it after `label`; otherwise nothing.
+ */
+async function snapshotWorker(system: System, label: string): Promise<void> {
+  if (!HEAP_SNAPSHOT_DIR) return;
+  const pid = system.worker.pid!;
+  const mine = () => readdirSync(HEAP_SNAPSHOT_DIR).filter((f) => f.startsWith('Heap.') && f.includes(`.${pid}.`) && f.endsWith('.heapsnapshot'));
+  const before = new Set(mine());
+  const rss = rssOf(pid);
+  progress(`heap snapshot of the worker: ${label} (RSS ${rss.rssMb} MB) ...`);
+  system.worker.kill('SIGUSR2');
+  await until(async () => mine().some((f) => !before.has(f)), 60_000, 'the heap snapshot to start', 100);
+  // The snapshot is written on the worker's main thread: once its metrics answer again, it is complete.
+  await until(async () => (await heapOf(system)) !== null, 300_000, 'the heap snapshot to be written', 200);
+  const file = mine().find((f) => !before.has(f))!;
+  renameSync(path.join(HEAP_SNAPSHOT_DIR, file), path.join(HEAP_SNAPSHOT_DIR, `${label}-${pid}.heapsnapshot`));
+  console.log(`\nheap snapshot ${label}: ${path.join(HEAP_SNAPSHOT_DIR, `${label}-${pid}.heapsnapshot`)} (worker RSS before it ${rss.rssMb} MB, peak ${rss.peakMb} MB)`);
+}
+
 function rssOf(pid: number): { rssMb: number; peakMb: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
@@ -219,12 +247,17 @@ async function startSystem(
   };
   // BENCH_PROFILE=dir writes a CPU profile of each process there (open it in Chrome DevTools).
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  // BENCH_HEAPSNAPSHOT=dir: SIGUSR2 makes the worker write a heap snapshot there (snapshotWorker).
+  const heapSnapshots = (name: 'api' | 'worker') =>
+    HEAP_SNAPSHOT_DIR && name === 'worker' ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${HEAP_SNAPSHOT_DIR}`] : [];
+  // BENCH_WORKER_NODE_FLAGS="--max-semi-space-size=8 ..." tries other V8 or node flags on the worker.
+  const workerFlags = (name: 'api' | 'worker') => (name === 'worker' ? (process.env.BENCH_WORKER_NODE_FLAGS ?? '').split(' ').filter(Boolean) : []);
   const start = (name: 'api' | 'worker', level: string) =>
     spawn(
       process.execPath,
       options.production
-        ? [...profile, '--enable-source-maps', `dist/services/${name}/src/main.js`]
-        : [...profile, '--conditions=source', '--import', 'tsx', `services/${name}/src/main.ts`],
+        ? [...profile, ...heapSnapshots(name), ...workerFlags(name), '--enable-source-maps', `dist/services/${name}/src/main.js`]
+        : [...profile, ...heapSnapshots(name), ...workerFlags(name), '--conditions=source', '--import', 'tsx', `services/${name}/src/main.ts`],
       // Named connections: the scaling phase counts each kind's Postgres connections, and ownCpu
       // tells this system's backends apart from the rest of a shared Postgres by the schema.
       { env: { ...env, LOG_LEVEL: level, DATABASE_URL: withApplicationName(env.DATABASE_URL!, applicationName(name, schema)) }, stdio: ['ignore', 'pipe', 'inherit'] },
@@ -246,7 +279,8 @@ async function startSystem(
         worker.stdout!.on('data', onData);
         worker.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
       });
-      worker.stdout!.resume();
+      if (process.env.BENCH_WORKER_LOG) worker.stdout!.pipe(createWriteStream(process.env.BENCH_WORKER_LOG, { flags: 'a' }));
+      else worker.stdout!.resume();
       return worker;
     }),
   );
@@ -495,6 +529,7 @@ async function measureOrdering(receiverPort: number): Promise<{ unordered: Order
       };
       const unordered = await run('ORDNONE', 'none');
       const ordered = await run('ORDENTITY', 'entity');
+      await snapshotWorker(system, 'ordering');
       return { unordered, ordered, ratio: Math.round((ordered.perSecond / unordered.perSecond) * 100) / 100, services: services.description };
     } finally {
       await stopSystem(system, redis);
@@ -916,6 +951,7 @@ async function main(): Promise<void> {
         if (runs('deliveries')) {
           const deliveries = await measureDeliveries(system);
           results.deliveries = { ...deliveries, ratioToRawPost: Math.round((deliveries.perSecond / rawPost) * 100) / 100 };
+          await snapshotWorker(system, 'deliveries');
         }
         if (runs('peer')) {
           const peer = await measurePlainPeer(pg, redisService.url, system.receiverUrl);
@@ -923,11 +959,15 @@ async function main(): Promise<void> {
           results.plainPeer = { ...peer, ratioToRawPost: rawPost ? Math.round((peer.perSecond / rawPost) * 100) / 100 : null, hubhookTimesPeer: hubhook ? Math.round((hubhook / peer.perSecond) * 100) / 100 : null };
         }
         if (runs('ingest')) results.ingest = await measureIngest(system);
-        if (runs('fanout')) results.wideFanout = await measureWideFanout(system);
+        if (runs('fanout')) {
+          results.wideFanout = await measureWideFanout(system);
+          await snapshotWorker(system, 'fanout');
+        }
         if (runs('latency')) results.latency = await measureLatency(system, 1000);
         if (runs('latency5k')) results.latency5k = await measureLatency(system, 5000);
         if (runs('redis')) results.redisPerPendingDelivery = await measureRedisPerPending(system, redis);
         results.worker = { ...rssOf(system.worker.pid!), idleMb: system.workerIdleRssMb, heap: await heapOf(system) };
+        await snapshotWorker(system, 'end');
       } finally {
         await stopSystem(system, redis);
       }
