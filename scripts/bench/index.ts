@@ -909,9 +909,13 @@ async function measureLatency(system: System, perSecond: number): Promise<{ rate
     const tickMs = 10;
     const started = Date.now();
     let tick = 0;
+    // Not awaited (the clock sets the pace), but not left unhandled either: a failed publish
+    // would end the bench at once, leaving its api and worker running with nobody to stop them.
+    let failed: unknown = null;
     while (Date.now() - started < seconds * 1000) {
+      if (failed) throw failed;
       const batch = events(perTick, installation).map((e) => ({ ...e, data: { ...e.data, sentAt: Date.now() } }));
-      void publish(system, batch);
+      publish(system, batch).catch((err: unknown) => void (failed ??= err));
       tick++;
       await sleep(Math.max(0, started + tick * tickMs - Date.now()));
       if (tick % 100 === 0) progress(`latency: ${label} ${tick * perTick} events at ${perSecond}/s`);
