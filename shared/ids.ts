@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /**
  * Prefixed, random, URL-safe ids (`ptn_…`, `prd_…`), branded so that a product id cannot be
@@ -46,6 +46,19 @@ export function randomText(length: number): string {
 /** A new id of the given kind: prefix, underscore, 20 random base32 characters (100 bits). */
 export function newId<K extends IdKind>(kind: K): Id<K> {
   return `${ID_PREFIXES[kind]}_${randomText(20)}` as Id<K>;
+}
+
+/**
+ * The id of the message of an event for a subscription: derived, not drawn, so a fan-out made
+ * again after a crash (the message not yet written) names it as the first did, and the receiver
+ * sees the same `webhook-id`. The same shape as `newId('message')`: 20 base32 characters of a
+ * SHA-256 of both ids.
+ */
+export function messageIdFor(eventId: string, subscriptionId: string): MessageId {
+  const digest = createHash('sha256').update(eventId).update('\0').update(subscriptionId).digest();
+  let out = '';
+  for (let i = 0; i < 20; i++) out += ALPHABET[digest[i]! & 31];
+  return `${ID_PREFIXES.message}_${out}` as MessageId;
 }
 
 /** True when `value` looks like an id of `kind` (checked before a lookup, so junk is a 404). */

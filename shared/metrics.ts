@@ -58,6 +58,11 @@ export interface MetricsSources {
   queues?: Readonly<Record<string, Queue | readonly Queue[]>>;
   /** Postgres: subscriptions per state. */
   db?: Db;
+  /**
+   * The worker's dispatcher: messages waiting in its lanes and requests in flight. A first
+   * delivery has no row in Postgres until its outcome, so this is where such a backlog shows.
+   */
+  dispatcher?: () => { waiting: number; inFlight: number };
   /** Where a failing source is reported (once per failure streak). */
   logger?: Logger;
 }
@@ -285,6 +290,26 @@ export function createMetrics(options: MetricsOptions = {}) {
         const readyAt = Math.min(now, ...oldest.map((job) => job.timestamp + (job.delay ?? 0)));
         oldestGauge.set({ queue }, Math.max(0, (now - readyAt) / 1000));
       });
+    });
+  }
+
+  const depth = options.dispatcher;
+  if (depth) {
+    new Gauge({
+      name: 'hubhook_deliveries_waiting',
+      help: "Messages in this worker's lanes, not yet started (first deliveries among them have no message row until their outcome).",
+      registers,
+      collect() {
+        this.set(depth().waiting);
+      },
+    });
+    new Gauge({
+      name: 'hubhook_deliveries_in_flight',
+      help: 'Requests to receivers this worker has in flight now.',
+      registers,
+      collect() {
+        this.set(depth().inFlight);
+      },
     });
   }
 

@@ -833,13 +833,23 @@ async function measureScaling(receiver: { child: ChildProcess; port: number }): 
   return { rows, services: services.description };
 }
 
+/**
+ * CPU µs per event of each process kind during an ingest run: the api, its and the worker's
+ * Postgres backends (of them the api's: the insert), the worker (fanning out), and this bench
+ * (building and sending the batches).
+ */
+type IngestCpu = { worker: number; api: number; postgres: number; postgresOfApi: number; bench: number };
+
 /** Events/s committed by `publishers` publishers, each sending batches of 100 one after another. */
-async function measureIngestRate(system: System, publishers: number): Promise<{ perSecond: number; events: number }> {
+async function measureIngestRate(system: System, publishers: number): Promise<{ perSecond: number; events: number; cpuMicrosPerEvent: IngestCpu }> {
   const durationMs = QUICK ? 2_000 : 5_000;
   // A known installation with no subscriptions: this measures taking events in, not
   // delivering them (events for an unknown one would also be recorded as unroutable).
   const batches = Array.from({ length: 50 }, () => events(100, 'INGEST'));
   let sent = 0;
+  const cpuBefore = await ownCpu(system);
+  const apiBackendsBefore = await backendCpuSeconds(system.db, [applicationName('api', system.schema)]);
+  const benchBefore = process.cpuUsage();
   const end = Date.now() + durationMs;
   const started = Date.now();
   await Promise.all(
@@ -853,11 +863,17 @@ async function measureIngestRate(system: System, publishers: number): Promise<{ 
       }
     }),
   );
-  return { perSecond: Math.round(sent / ((Date.now() - started) / 1000)), events: sent };
+  const perSecond = Math.round(sent / ((Date.now() - started) / 1000));
+  const bench = process.cpuUsage(benchBefore);
+  const cpu = cpuMicrosPer(cpuBefore, await ownCpu(system), sent);
+  const postgresOfApi = Math.round((backendCpuBetween(apiBackendsBefore, await backendCpuSeconds(system.db, [applicationName('api', system.schema)])) * 1e6) / sent);
+  return { perSecond, events: sent, cpuMicrosPerEvent: { ...cpu, postgresOfApi, bench: Math.round((bench.user + bench.system) / sent) } };
 }
 
 /** Ingest by one sequential publisher, then by four at once; then waits for the fan-out to catch up. */
-async function measureIngest(system: System): Promise<{ perSecond: number; events: number; fourPublishersPerSecond: number; fanoutDrainedAfterSeconds: number }> {
+async function measureIngest(
+  system: System,
+): Promise<{ perSecond: number; events: number; cpuMicrosPerEvent: IngestCpu; fourPublishersPerSecond: number; fourPublishersCpuMicrosPerEvent: IngestCpu; fanoutDrainedAfterSeconds: number }> {
   await seedProduct(system.db, 'INGEST');
   const one = await measureIngestRate(system, 1);
   const four = await measureIngestRate(system, 4);
@@ -873,7 +889,7 @@ async function measureIngest(system: System): Promise<{ perSecond: number; event
     'the fan-out backlog',
     250,
   );
-  return { ...one, fourPublishersPerSecond: four.perSecond, fanoutDrainedAfterSeconds: Math.round((Date.now() - draining) / 100) / 10 };
+  return { ...one, fourPublishersPerSecond: four.perSecond, fourPublishersCpuMicrosPerEvent: four.cpuMicrosPerEvent, fanoutDrainedAfterSeconds: Math.round((Date.now() - draining) / 100) / 10 };
 }
 
 async function measureWideFanout(system: System): Promise<{ subscriptions: number; seconds: number }> {
@@ -1038,7 +1054,7 @@ function report(results: Record<string, unknown>): void {
     raw: { bullmqNoopJobsPerSecond?: number; nodeHttpPostsPerSecond: number };
     deliveries: { perSecond: number; messages: number; seconds: number; ratioToRawPost: number; cpuMicrosPerDelivery: { worker: number; api: number; postgres: number } };
     plainPeer: { perSecond: number; messages: number; seconds: number; ratioToRawPost: number | null; hubhookTimesPeer: number | null };
-    ingest: { perSecond: number; events: number; fourPublishersPerSecond: number };
+    ingest: { perSecond: number; events: number; cpuMicrosPerEvent: IngestCpu; fourPublishersPerSecond: number; fourPublishersCpuMicrosPerEvent: IngestCpu };
     wideFanout: { subscriptions: number; seconds: number };
     latency: { rate: number; p50: number | null; p99: number | null; samples: number };
     latency5k: { rate: number; p50: number | null; p99: number | null; samples: number };
@@ -1073,7 +1089,11 @@ function report(results: Record<string, unknown>): void {
   }
   if (r.ingest) {
     rows.push(['ingest events/s, one sequential publisher, batches of 100', String(r.ingest.perSecond), '>= 20000', check(r.ingest.perSecond >= 20_000)]);
+    const cpu = (c: IngestCpu) => `${c.api} / ${c.postgres} (${c.postgresOfApi}) / ${c.worker} / ${c.bench}`;
+    const cpuLabel = "  CPU µs per event: api / Postgres backends (the api's) / worker / bench";
+    rows.push([cpuLabel, cpu(r.ingest.cpuMicrosPerEvent), '', '']);
     rows.push(['  four publishers at once', String(r.ingest.fourPublishersPerSecond), '', '']);
+    rows.push([cpuLabel, cpu(r.ingest.fourPublishersCpuMicrosPerEvent), '', '']);
   }
   if (r.wideFanout) {
     rows.push([`one event to ${r.wideFanout.subscriptions} subscriptions, s`, r.wideFanout.seconds.toFixed(2), '<= 1', check(r.wideFanout.seconds <= 1)]);

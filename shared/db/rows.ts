@@ -181,6 +181,9 @@ export type EventRow = {
   fanout_at: Date | null;
   /** Publication order (bigint, as text); null for events older than 0011. */
   seq: string | null;
+  /** While first deliveries of the event are in a worker's hands, not yet written (0013): the lease's owner and end. */
+  deliveries_owner: string | null;
+  deliveries_until: Date | null;
 };
 
 /** A `messages` row (0003): one event for one subscription. */

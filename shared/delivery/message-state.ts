@@ -12,6 +12,13 @@
  *   the one before it finishes and hands on (shared/delivery/ordering.ts).
  * - `succeeded`, `dead` (the last retry failed; kept and replayable), `cancelled` (its
  *   subscription was deleted).
+ * - Not yet written: a first delivery the fan-out sends at once has no row until its first
+ *   outcome, which writes the row in its state after that outcome (`insertOutcomes`), so the
+ *   common case is one row written once. Meanwhile its event holds the lease for it
+ *   (`events.deliveries_owner` / `deliveries_until`, migration 0013): renewed by the holder
+ *   (`renewEventLeases`), given up once every such message of the event is written
+ *   (`finishEventLeases`). A lease that lapses is the reconciler's: the fan-out runs again and
+ *   derives the unwritten messages under the same ids (`messageIdFor`).
  *
  * Failure policy: each transition is one conditional statement, so two workers racing on a
  * message cannot both win: a claim takes only what is due, a renewal only what its owner holds,
@@ -255,6 +262,116 @@ export async function reopenMessages(db: Db, where: (q: Knex.QueryBuilder) => vo
       entity_key: db.raw("case when status in ('held', 'pending') then entity_key end"),
     })
     .returning(['id', 'attempts', 'subscription_id']);
+}
+
+/** The lease of an event's first deliveries, not yet written, held by a fan-out's `owner`. */
+export interface EventLease {
+  eventId: string;
+  owner: string;
+}
+
+/**
+ * Takes events for fan-out, in the fan-out's transaction, before any of their messages is made:
+ * those not fanned out yet, and those whose unwritten first deliveries' lease lapsed (the
+ * worker holding them died). Each is marked fanned out; one whose fan-out sends messages not
+ * yet written (`leased`) is leased to `owner` for `leaseMs`. Returns the ids taken: an event
+ * another fan-out took meanwhile (the row lock makes the second wait, then see it taken) is not
+ * among them, so two fan-outs never send the same event's messages at once.
+ */
+export async function takeForFanout(trx: Db, events: { id: string; leased: boolean }[], owner: string, leaseMs: number, now: Date): Promise<Set<string>> {
+  if (events.length === 0) return new Set();
+  const result = await trx.raw(
+    `update events e set
+       fanout_at = coalesce(e.fanout_at, ?),
+       deliveries_owner = case when v.leased then ? end,
+       deliveries_until = case when v.leased then now() + (? * interval '1 millisecond') end
+     from unnest(?::text[], ?::boolean[]) as v(id, leased)
+     where e.id = v.id and (e.fanout_at is null or e.deliveries_until < now())
+     returning e.id`,
+    [now, owner, leaseMs, ...columnBindings(
+      events.map((e) => e.id),
+      events.map((e) => e.leased),
+    )],
+  );
+  return new Set((result.rows as { id: string }[]).map((r) => r.id));
+}
+
+/** The (event, subscription) pairs of `eventIds` that have a message row, as `event/subscription`. */
+export async function writtenMessages(db: Db, eventIds: string[]): Promise<Set<string>> {
+  if (eventIds.length === 0) return new Set();
+  const rows = (await db('messages').whereIn('event_id', eventIds).select('event_id', 'subscription_id')) as { event_id: string; subscription_id: string }[];
+  return new Set(rows.map((r) => `${r.event_id}/${r.subscription_id}`));
+}
+
+/** Extends event leases their owners still hold by `leaseMs` from now; returns the event ids renewed (the others are no longer theirs). */
+export async function renewEventLeases(db: Db, leases: EventLease[], leaseMs: number): Promise<Set<string>> {
+  if (leases.length === 0) return new Set();
+  const result = await db.raw(
+    `update events e set deliveries_until = now() + (? * interval '1 millisecond')
+     from unnest(?::text[], ?::text[]) as v(id, owner)
+     where e.id = v.id and e.deliveries_owner = v.owner and e.deliveries_until > now()
+     returning e.id`,
+    [leaseMs, ...columnBindings(
+      leases.map((l) => l.eventId),
+      leases.map((l) => l.owner),
+    )],
+  );
+  return new Set((result.rows as { id: string }[]).map((r) => r.id));
+}
+
+/** Gives up event leases once every unwritten message of each is written (only the owner's own). */
+export async function finishEventLeases(db: Db, leases: EventLease[]): Promise<void> {
+  if (leases.length === 0) return;
+  await db.raw(
+    `update events e set deliveries_owner = null, deliveries_until = null
+     from unnest(?::text[], ?::text[]) as v(id, owner)
+     where e.id = v.id and e.deliveries_owner = v.owner`,
+    columnBindings(
+      leases.map((l) => l.eventId),
+      leases.map((l) => l.owner),
+    ),
+  );
+}
+
+/** A message not yet written, with its first outcome: its row is made in the state after it. */
+export interface OutcomeOfUnwritten extends MessageOutcome {
+  eventId: string;
+  subscriptionId: string;
+  /** The partition key: its event's received_at, as the fan-out gives every message of the event. */
+  createdAt: Date;
+}
+
+/**
+ * Writes messages not yet written, each in its state after its first outcome (one row, written
+ * once). Returns the ids written; one whose row exists already (its event's lease lapsed and
+ * another worker wrote it) is left to `applyOutcomes`, as any message with a row.
+ */
+export async function insertOutcomes(trx: Db, outcomes: OutcomeOfUnwritten[]): Promise<Set<string>> {
+  if (outcomes.length === 0) return new Set();
+  const result = await trx.raw(
+    `insert into messages (id, event_id, subscription_id, status, attempts, next_attempt_at, last_attempt_at, last_status_code, last_error,
+       succeeded_at, created_at, updated_at)
+     select v.id, v.event_id, v.subscription_id, v.status, coalesce(v.attempt, 0), v.next_attempt_at,
+       case when v.attempt is null then null else v.attempted_at end, v.status_code, v.error,
+       case when v.status = 'succeeded' then v.attempted_at end, v.created_at, now()
+     from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::timestamptz[], ?::int[], ?::text[], ?::timestamptz[])
+       as v(id, event_id, subscription_id, status, attempt, next_attempt_at, attempted_at, status_code, error, created_at)
+     on conflict (event_id, subscription_id, created_at) do nothing
+     returning id`,
+    columnBindings(
+      outcomes.map((o) => o.messageId),
+      outcomes.map((o) => o.eventId),
+      outcomes.map((o) => o.subscriptionId),
+      outcomes.map((o) => o.status),
+      outcomes.map((o) => o.attempt),
+      outcomes.map((o) => o.nextAttemptAt),
+      outcomes.map((o) => o.attemptedAt),
+      outcomes.map((o) => o.statusCode),
+      outcomes.map((o) => o.error),
+      outcomes.map((o) => o.createdAt),
+    ),
+  );
+  return new Set((result.rows as { id: string }[]).map((r) => r.id));
 }
 
 /** Cancels messages not yet delivered (pending or held) that `where` selects; returns how many. */

@@ -58,6 +58,20 @@ describe('unroutable events, accepted', () => {
     // Operators only.
     expect((await ctx.request('GET', '/v1/ops/unroutable-events', { token: HUB_TOKEN })).status).toBe(403);
   });
+
+  it('judge an id repeated in one batch by its first occurrence, the one stored', async () => {
+    const before = { installation: await unroutable('unknown_installation'), type: await unroutable('unknown_event_type') };
+    const res = await ctx.request('POST', '/v1/hub/events', {
+      token: HUB_TOKEN,
+      body: { events: [event('evt-twice', 'MSVPAR', 'estate.created'), event('evt-twice', 'NOWHERE', 'estate.created'), event('evt-odd', 'MSVPAR', 'estate.melted'), event('evt-odd', 'MSVPAR', 'estate.created')] },
+    });
+    expect(res.body).toEqual({ accepted: 2, duplicates: 2, rejected: [] });
+    expect(await ctx.db('events').where({ id: 'evt-twice' }).first('installation_id')).toEqual({ installation_id: 'MSVPAR' });
+    expect(await unroutable('unknown_installation')).toBe(before.installation);
+    expect(await unroutable('unknown_event_type')).toBe(before.type + 1);
+    const listed = await ctx.db('unroutable_events').whereIn('event_id', ['evt-twice', 'evt-odd']).select('event_id', 'reason');
+    expect(listed).toEqual([{ event_id: 'evt-odd', reason: 'unknown_event_type' }]);
+  });
 });
 
 describe('unroutable events with HUB_REJECT_UNKNOWN=true', () => {

@@ -66,8 +66,12 @@ describe('delivery engine, end to end', () => {
     expect(verify(subA.secret, gotA!)).toMatchObject({ eventId: events[0]!.id, installationId: 'INSTA', type: 'estate.created' });
     expect(verify(subB.secret, gotB!)).toMatchObject({ eventId: events[2]!.id, installationId: 'INSTB', type: 'estate.updated' });
     expect(verify(subBc.secret, gotBc!)).toMatchObject({ eventId: events[4]!.id, type: 'contact.created', data: { contactId: 'C1' } });
-    // Nothing else arrives: the fan-out of this batch is complete once all its events are marked.
-    await eventually(async () => (await ctx.db('events').whereIn('id', events.map((e) => e.id)).whereNull('fanout_at')).length === 0);
+    // Nothing else arrives: the fan-out of this batch is complete once all its events are marked
+    // and none holds a lease on first deliveries not yet written (each message is written with its first outcome).
+    await eventually(
+      async () =>
+        (await ctx.db('events').whereIn('id', events.map((e) => e.id)).where((q) => q.whereNull('fanout_at').orWhereNotNull('deliveries_until'))).length === 0,
+    );
     const messages = await ctx.db('messages').whereIn('event_id', events.map((e) => e.id));
     expect(messages).toHaveLength(4);
     expect(messages.filter((m) => m.status === 'held')).toHaveLength(1);

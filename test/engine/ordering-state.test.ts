@@ -86,13 +86,15 @@ describe('entity ordering in Postgres', () => {
       await insertEvents(first, [event('evt_c1', 'e9')]);
       // A second batch for the same entity waits on the first's lock, before taking its seq ...
       let secondDone = false;
-      second = insertEvents(db, [event('evt_c2', 'e9')]).then((ids) => {
+      second = insertEvents(db, [event('evt_c2', 'e9')]).then((stored) => {
         secondDone = true;
-        return ids;
+        return stored.map((s) => s.id);
       });
-      await eventually(async () => Number((await db.raw("select count(*) as n from pg_locks where locktype = 'advisory' and classid = 1711 and objid = hashtext('I1/e9')::oid and not granted")).rows[0].n) > 0, 'the second batch waits on the entity lock');
-      // ... while a batch for another entity goes through.
-      expect(await insertEvents(db, [event('evt_c3', 'e10')])).toEqual(['evt_c3']);
+      // (Entities are locked by bucket, hashtext(key) & 127.)
+      await eventually(async () => Number((await db.raw("select count(*) as n from pg_locks where locktype = 'advisory' and classid = 1711 and objid = (hashtext('I1/e9') & 127)::oid and not granted")).rows[0].n) > 0, 'the second batch waits on the entity lock');
+      // ... while a batch for an entity of another bucket goes through (e11's is not e9's).
+      expect((await db.raw("select (hashtext('I1/e9') & 127) <> (hashtext('I1/e11') & 127) as apart")).rows[0].apart).toBe(true);
+      expect((await insertEvents(db, [event('evt_c3', 'e11')])).map((s) => s.id)).toEqual(['evt_c3']);
       expect(secondDone).toBe(false);
       await first.commit();
     } finally {

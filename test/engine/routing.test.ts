@@ -97,6 +97,33 @@ describe('the routing cache', () => {
     expect(loads).toBe(1);
     expect(await cache.get()).toBe(tables[0]);
   });
+
+  it('refreshing, loads a moved version by itself, so the next fan-out finds it loaded', async () => {
+    const box = createSecretBox(SECRETS_KEY);
+    const loaded: number[] = [];
+    const cache = new RoutingCache(ctx.db, box, {
+      load: async (version) => {
+        const table = await loadRoutingTable(ctx.db, box, version);
+        loaded.push(table.version);
+        return table;
+      },
+    });
+    const before = await cache.get();
+    cache.startRefreshing(20);
+    try {
+      const partner = await insertPartner(ctx.db);
+      const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+      const sub = await insertSubscription(ctx.db, { partnerId: partner.partnerId, productId, functionKey: 'estates.read', url: 'http://127.0.0.1:9/hook', eventTypes: ['estate.created'] });
+      // Nobody asks: the refresher loads the new version on its own.
+      await eventually(() => loaded.some((v) => v > before.version));
+      const loads = loaded.length;
+      const table = await cache.get();
+      expect(table.subscriptions.has(sub.id)).toBe(true);
+      expect(loaded).toHaveLength(loads);
+    } finally {
+      cache.stopRefreshing();
+    }
+  });
 });
 
 describe('fan-out against a stalled routing load', () => {
@@ -137,7 +164,9 @@ describe('fan-out against a stalled routing load', () => {
       expect(JSON.parse(got!.body)).toMatchObject({ eventId: second.id });
       const gotEarly = await early.waitFor(2);
       expect(gotEarly.map((r) => JSON.parse(r.body).eventId).sort()).toEqual([first.id, second.id].sort());
-      // The first event was fanned out against the table of its own time: the later subscription is not owed it.
+      // The first event was fanned out against the table of its own time: the later subscription is
+      // not owed it. (Its message is written with its outcome: wait for the event's lease to be given up.)
+      await eventually(async () => (await ctx.db('events').where({ id: first.id }).whereNull('deliveries_until').first()) !== undefined);
       expect(await ctx.db('messages').where({ event_id: first.id }).count({ n: '*' }).first()).toEqual({ n: 1 });
     } finally {
       stop();

@@ -62,6 +62,18 @@ describe('the metrics observer of the delivery engine', () => {
 });
 
 describe("a worker's metrics endpoint", () => {
+  it("reads the dispatcher's lanes at scrape time: messages waiting (first deliveries have no row yet) and requests in flight", async () => {
+    let depth = { waiting: 3, inFlight: 2 };
+    const metrics = createMetrics({ defaultMetrics: false, dispatcher: () => depth });
+    expect(await metricValue(metrics, 'hubhook_deliveries_waiting')).toBe(3);
+    expect(await metricValue(metrics, 'hubhook_deliveries_in_flight')).toBe(2);
+    depth = { waiting: 0, inFlight: 7 };
+    expect(await metricValue(metrics, 'hubhook_deliveries_waiting')).toBe(0);
+    expect(await metricValue(metrics, 'hubhook_deliveries_in_flight')).toBe(7);
+    // The api's metrics have no dispatcher: no such series there.
+    expect(createMetrics({ defaultMetrics: false }).registry.getSingleMetric('hubhook_deliveries_waiting')).toBeUndefined();
+  });
+
   it('serves /metrics to the operator token only, and /healthz to anyone', async () => {
     const metrics = createMetrics({ defaultMetrics: false });
     metrics.messagesDead.inc(4);
@@ -117,6 +129,9 @@ describe("a worker's metrics endpoint", () => {
         const text = await res.text();
         expect(text).toContain('# TYPE hubhook_deliveries_total counter');
         expect(text).toContain('# TYPE process_cpu_seconds_total counter');
+        // Its lanes, read at scrape time (an idle worker: nothing waiting, nothing in flight).
+        expect(text).toContain('hubhook_deliveries_waiting 0');
+        expect(text).toContain('hubhook_deliveries_in_flight 0');
         // Queue depths are the api's to report: two processes must not both count them.
         expect(text).not.toContain('hubhook_queue_jobs');
         // Its health names the attempt writer's state.

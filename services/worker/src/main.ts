@@ -24,7 +24,8 @@ await waitForServices(resources.db, resources.redis, logger, { timeoutMs: config
 // Workers block on their connection, so they get one of their own, apart from the producers'.
 const workerRedis = createRedis(config);
 // Delivery counters live here; queue depths and subscription states are the api's to report.
-const metrics = createMetrics({ logger });
+// Read at scrape time, once the workers below exist.
+const metrics = createMetrics({ logger, dispatcher: () => workers.engine.dispatcher.depth() });
 const workers = startWorkers(workerRedis, { config, logger, ...resources }, { prefix: config.queuePrefix, observer: metricsObserver(metrics) });
 // Deliveries matter more than their metrics: if the port is taken, log it and deliver anyway
 // (Prometheus then sees the worker down, and HubhookWorkerDown says so).

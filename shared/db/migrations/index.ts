@@ -10,6 +10,7 @@ import * as partitions from './0009-partitions.ts';
 import * as apiConventions from './0010-api-conventions.ts';
 import * as entityOrdering from './0011-entity-ordering.ts';
 import * as deliveryWrites from './0012-delivery-writes.ts';
+import * as firstDeliveries from './0013-first-deliveries.ts';
 
 /** Every migration, in the order it runs. Add new ones at the end; never edit a shipped one. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -24,4 +25,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '0010-api-conventions': apiConventions,
   '0011-entity-ordering': entityOrdering,
   '0012-delivery-writes': deliveryWrites,
+  '0013-first-deliveries': firstDeliveries,
 };

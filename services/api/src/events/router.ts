@@ -3,7 +3,7 @@ import type { AppDeps } from '../deps.ts';
 import type { Metrics } from '#shared/metrics';
 import { MAX_EVENTS, PublishEventsAnswer, PublishEventsBody } from './schema.ts';
 import { ingestEvents } from './service.ts';
-import { findUnroutable, recordUnroutable, unroutableError } from './unroutable.ts';
+import { findUnroutable, recordUnroutable, unroutableAmong, unroutableError } from './unroutable.ts';
 
 /**
  * HUB publishes change events here.
@@ -37,24 +37,18 @@ export function registerEventRoutes(api: ApiRoutes, deps: AppDeps & { metrics: M
       422: 'With HUB_REJECT_UNKNOWN=true only: a valid event names an installation or an event type hubhook does not know (`unroutable_events`, details name each); nothing is stored',
     },
     handler: async ({ req, body, rejected }) => {
-      // Refusing unknown events: look before storing. Accepting them (the default): look while
-      // storing, so the check costs the batch no round trip of its own.
-      let unroutable: Awaited<ReturnType<typeof findUnroutable>>;
-      let ingested: Awaited<ReturnType<typeof ingestEvents>>;
+      // Refusing unknown events: look before storing. Accepting them (the default): the insert
+      // itself says which of the events it stored cannot be routed (no statement of its own).
       if (deps.config.hubRejectUnknown) {
-        unroutable = await findUnroutable(deps.db, body.events);
+        const unroutable = await findUnroutable(deps.db, body.events);
         if (unroutable.length > 0) throw unroutableError(unroutable);
-        ingested = await ingestEvents(deps, body.events);
-      } else {
-        [unroutable, ingested] = await Promise.all([findUnroutable(deps.db, body.events), ingestEvents(deps, body.events)]);
       }
-      const { acceptedIds, ...answer } = ingested;
+      const { stored, ...answer } = await ingestEvents(deps, body.events);
       deps.metrics.eventsIngested.inc({ result: 'accepted' }, answer.accepted);
       deps.metrics.eventsIngested.inc({ result: 'duplicate' }, answer.duplicates);
       deps.metrics.eventsIngested.inc({ result: 'rejected' }, rejected.length);
-      // Only the newly accepted ones: a batch sent again must not count its events twice.
-      const accepted = new Set(acceptedIds);
-      const fresh = unroutable.filter((u) => accepted.delete(u.event.id));
+      // Only the newly stored ones: a batch sent again must not count its events twice.
+      const fresh = unroutableAmong(body.events, stored);
       for (const u of fresh) deps.metrics.eventsUnroutable.inc({ reason: u.reason });
       await recordUnroutable(deps.db, fresh).catch((err: unknown) => {
         req.log.warn({ err, events: fresh.length }, 'unroutable events not recorded for the ops view');

@@ -10,7 +10,7 @@
  */
 import type { Db } from '#shared/db/knex';
 import { UnprocessableError, type ErrorDetail } from '#shared/errors';
-import { insertUnroutableEvents, knownEventTypes, knownInstallationIds } from './repository.ts';
+import { insertUnroutableEvents, knownEventTypes, knownInstallationIds, type StoredEvent } from './repository.ts';
 import type { HubEventInput } from './schema.ts';
 
 /** Why an event cannot be routed; an unknown installation is named first when both apply. */
@@ -23,7 +23,7 @@ export interface Unroutable {
   reason: UnroutableReason;
 }
 
-/** The events of a batch whose installation or event type hubhook does not know (two queries for the batch). */
+/** The events of a batch whose installation or event type hubhook does not know (two queries for the batch): the check of HUB_REJECT_UNKNOWN, before storing. */
 export async function findUnroutable(db: Db, events: HubEventInput[]): Promise<Unroutable[]> {
   // Exact, as the fan-out matches: `msvpar` is not MSVPAR.
   const installationIds = [...new Set(events.map((e) => e.installationId))];
@@ -33,6 +33,23 @@ export async function findUnroutable(db: Db, events: HubEventInput[]): Promise<U
   events.forEach((event, index) => {
     if (!knownInstallations.has(event.installationId)) found.push({ index, event, reason: 'unknown_installation' });
     else if (!knownTypes.has(event.type)) found.push({ index, event, reason: 'unknown_event_type' });
+  });
+  return found;
+}
+
+/** The events of a batch stored just now (insertEvents) that cannot be routed, each by its first index in the batch. */
+export function unroutableAmong(events: HubEventInput[], stored: StoredEvent[]): Unroutable[] {
+  const found: Unroutable[] = [];
+  const unknown = new Map<string, UnroutableReason>();
+  for (const s of stored) {
+    if (!s.knownInstallation) unknown.set(s.id, 'unknown_installation');
+    else if (!s.knownType) unknown.set(s.id, 'unknown_event_type');
+  }
+  if (unknown.size === 0) return found;
+  events.forEach((event, index) => {
+    const reason = unknown.get(event.id);
+    // A repeated id within the batch is stored once, as its first occurrence.
+    if (reason && unknown.delete(event.id)) found.push({ index, event, reason });
   });
   return found;
 }

@@ -42,38 +42,55 @@ function printableKey(key: string): string {
   return [...key].map((c) => (stringProblem(c) ? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}` : c)).join('');
 }
 
+// Where a value sits: its key and its container's place, so a path is built only for a problem
+// (most inputs have none, and a path per value was most of the walk's cost).
+interface Place {
+  key: string | number;
+  parent: Place | null;
+}
+
+const pathOf = (place: Place | null): (string | number)[] => {
+  const path: (string | number)[] = [];
+  for (let p = place; p; p = p.parent) path.push(p.key);
+  return path.reverse();
+};
+
 /** Every problem in `value` (a parsed JSON body, a query or path parameters), without recursion. */
 export function inputProblems(value: unknown, maxDepth = MAX_NESTING_DEPTH): InputProblem[] {
   const problems: InputProblem[] = [];
   // A key that cannot be stored rides the stack as its problem, so problems come out in document order.
-  type Pending = { value: unknown; path: (string | number)[]; depth: number; keyProblem?: InputProblem };
-  const stack: Pending[] = [{ value, path: [], depth: 0 }];
+  type Pending = { value: unknown; place: Place | null; depth: number; keyProblem?: InputProblem };
+  const stack: Pending[] = [{ value, place: null, depth: 0 }];
   for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
-    const { value: current, path, depth, keyProblem } = next;
+    const { value: current, place, depth, keyProblem } = next;
     if (keyProblem) {
       problems.push(keyProblem);
       continue;
     }
     if (typeof current === 'string') {
       const problem = stringProblem(current);
-      if (problem) problems.push({ path, ...problem });
+      if (problem) problems.push({ path: pathOf(place), ...problem });
       continue;
     }
     if (current === null || typeof current !== 'object') continue;
     if (depth + 1 > maxDepth) {
-      problems.push({ path, code: 'nesting_too_deep', message: `nests objects and arrays more than ${maxDepth} levels deep` });
+      problems.push({ path: pathOf(place), code: 'nesting_too_deep', message: `nests objects and arrays more than ${maxDepth} levels deep` });
       continue;
     }
-    const entries: [string | number, unknown][] = Array.isArray(current) ? current.map((item, i) => [i, item]) : Object.entries(current);
     // Pushed in reverse, so popped in order.
-    for (let i = entries.length - 1; i >= 0; i--) {
-      const [key, inner] = entries[i]!;
-      const problem = typeof key === 'string' ? stringProblem(key) : null;
+    if (Array.isArray(current)) {
+      for (let i = current.length - 1; i >= 0; i--) stack.push({ value: current[i], place: { key: i, parent: place }, depth: depth + 1 });
+      continue;
+    }
+    const keys = Object.keys(current);
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i]!;
+      const problem = stringProblem(key);
       // A key that is wrong is the field to name; what it holds does not matter any more.
       if (problem) {
-        const keyPath = [...path, printableKey(key as string)];
-        stack.push({ value: undefined, path: keyPath, depth, keyProblem: { path: keyPath, code: problem.code, message: `key ${problem.message}` } });
-      } else stack.push({ value: inner, path: [...path, key], depth: depth + 1 });
+        const keyPath = [...pathOf(place), printableKey(key)];
+        stack.push({ value: undefined, place, depth, keyProblem: { path: keyPath, code: problem.code, message: `key ${problem.message}` } });
+      } else stack.push({ value: (current as Record<string, unknown>)[key], place: { key, parent: place }, depth: depth + 1 });
     }
   }
   return problems;

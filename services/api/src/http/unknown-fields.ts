@@ -52,27 +52,44 @@ function closed(def: Def): boolean {
  * its object options together.
  */
 export function unknownFields(schema: z.ZodType, value: unknown, path: string, found: string[] = []): string[] {
+  walk(schema, value, { key: path, parent: null }, found);
+  return found;
+}
+
+// Where a value sits; its path is written out only for an unknown key (most inputs have none,
+// and a path string per field was most of the walk's cost).
+interface Place {
+  key: string | number;
+  parent: Place | null;
+}
+
+const pathOf = (place: Place, key: string): string => {
+  const parts = [key];
+  for (let p: Place | null = place; p; p = p.parent) parts.push(String(p.key));
+  return parts.reverse().join('.');
+};
+
+function walk(schema: z.ZodType, value: unknown, place: Place, found: string[]): void {
   const inner = unwrap(schema);
   const def = defOf(inner);
   if (def.type === 'object' && def.shape && isPlainObject(value)) {
     const shape = def.shape;
-    for (const [key, item] of Object.entries(value)) {
+    for (const key of Object.keys(value)) {
       // Own keys only: `__proto__` or `constructor` in the input must not find Object.prototype.
       const field = Object.hasOwn(shape, key) ? shape[key] : undefined;
-      if (field) unknownFields(field, item, `${path}.${key}`, found);
-      else if (closed(def)) found.push(`${path}.${key}`);
+      if (field) walk(field, value[key], { key, parent: place }, found);
+      else if (closed(def)) found.push(pathOf(place, key));
     }
   } else if (def.type === 'array' && def.element && Array.isArray(value)) {
     const element = def.element;
-    value.forEach((item, i) => unknownFields(element, item, `${path}.${i}`, found));
+    for (let i = 0; i < value.length; i++) walk(element, value[i], { key: i, parent: place }, found);
   } else if (def.type === 'union' && def.options && isPlainObject(value)) {
     const objects = def.options.map((option) => defOf(unwrap(option)));
     if (objects.every((o) => o.type === 'object' && o.shape && closed(o))) {
       const known = new Set(objects.flatMap((o) => Object.keys(o.shape ?? {})));
-      for (const key of Object.keys(value)) if (!known.has(key)) found.push(`${path}.${key}`);
+      for (const key of Object.keys(value)) if (!known.has(key)) found.push(pathOf(place, key));
     }
   }
-  return found;
 }
 
 /** Every key of an input that has no schema at all (a route that takes no query or no body). */

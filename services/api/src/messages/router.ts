@@ -28,6 +28,9 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
     operationId: 'listSubscriptionMessages',
     auth: ['partner'],
     summary: 'The delivery log of a subscription, newest first; filter by status, time, event type, event id, installation',
+    description:
+      'A message is listed from its first outcome on: while its first request is in flight (or waits for a slot) it has no entry yet. ' +
+      'Its id, the `webhook-id` the receiver gets, is fixed from the start (derived from the event and the subscription).',
     tags: ['delivery log'],
     params: SubscriptionParams,
     query: MessageListQuery,
@@ -41,6 +44,7 @@ export function registerMessageRoutes(api: ApiRoutes, deps: AppDeps): void {
     operationId: 'getMessage',
     auth: ['partner'],
     summary: 'A message with the payload it carries and every attempt',
+    description: 'A message exists from its first outcome on: looked up while its first request is still in flight, it is a 404.',
     tags: ['delivery log'],
     params: MessageParams,
     responses: { 200: MessageDetail, 404: 'No such message' },

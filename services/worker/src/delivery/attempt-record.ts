@@ -3,10 +3,20 @@ import type { PostResponse } from '#shared/http/transport';
 /** What a receiver answered, as the attempt log keeps it (the transport's answer minus its status). */
 export type RecordedResponse = Pick<PostResponse, 'statusText' | 'headers' | 'body' | 'bytesRead'>;
 
+/** A message with no row yet (message-state.ts, "not yet written"): its event, its partition key, and the event lease's owner. */
+export interface Unwritten {
+  eventId: string;
+  /** Its event's received_at (the partition key every message of the event has). */
+  createdAt: Date;
+  owner: string;
+}
+
 /** What happened to one message, to be written: an attempt (or none, for a hold) and the message's new state. */
 export interface AttemptRecord {
   messageId: string;
   subscriptionId: string;
+  /** Set on a first delivery whose message has no row yet: the row is written with this outcome, under its event's lease. */
+  unwritten?: Unwritten | undefined;
   /** Set on a message delivered in entity order (its outcome may hand on to the entity's next). */
   entityKey?: string | null | undefined;
   /** The attempt's number (1 = first try); null when nothing was tried (held, or deferred by an open circuit). */

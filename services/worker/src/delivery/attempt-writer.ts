@@ -5,7 +5,8 @@ import { storableHeaders, storableText, storeBody } from '#shared/delivery/respo
 import type { AttemptRecord, AttemptWriterHealth } from './attempt-record.ts';
 import type { DeliveryObserver } from './observer.ts';
 import { addOutcomes, disableFailingSubscriptions, disableSubscriptions, type DisableOutcome } from '#shared/delivery/disable';
-import { applyOutcomes } from '#shared/delivery/message-state';
+import { applyOutcomes, finishEventLeases, insertOutcomes, type EventLease, type MessageOutcome } from '#shared/delivery/message-state';
+import type { UnwrittenMessages } from './unwritten.ts';
 
 export type { AttemptRecord, AttemptWriterHealth, RecordedResponse } from './attempt-record.ts';
 
@@ -31,6 +32,8 @@ export interface AttemptWriterOptions {
   onMail?: (mailIds: string[]) => void;
   /** Told, after the commit, the ordered messages that finished (succeeded or dead): their entities' next may go. */
   onFinished?: (records: AttemptRecord[]) => void;
+  /** The events whose first deliveries are not yet written: a batch writing the last of an event's gives its lease up. */
+  unwritten?: UnwrittenMessages;
 }
 
 /** An attempt row, made storable when its record arrives (so the buffer holds bounded rows). */
@@ -316,17 +319,23 @@ export class AttemptWriter {
   /** Commits the rows in one transaction, then settles them; what follows the commit cannot fail it. */
   private async commit(batch: Pending[]): Promise<void> {
     const records = batch.map((p) => p.record);
-    const disabled = await this.write(batch);
+    const events = unwrittenByEvent(records);
+    const finishing = this.options.unwritten?.completedBy(events) ?? [];
+    const disabled = await this.write(batch, finishing);
     for (const p of batch) p.settled = true;
     try {
-      await this.afterCommit(records, disabled);
+      await this.afterCommit(records, disabled, events, finishing);
     } finally {
       for (const p of batch) this.done(p);
     }
   }
 
-  /** One transaction: attempts, message states, health, disablings. Returns what the disablings did. */
-  private async write(batch: Pending[]): Promise<DisableOutcome> {
+  /**
+   * One transaction: messages not yet written (each row made in its state after the outcome),
+   * attempts, the states of messages with a row, health, disablings, and the leases of events
+   * whose last unwritten message this is. Returns what the disablings did.
+   */
+  private async write(batch: Pending[], finishing: EventLease[]): Promise<DisableOutcome> {
     const records = batch.map((p) => p.record);
     // One row per message: a duplicate delivery in the same batch keeps the later record.
     const byMessage = new Map<string, AttemptRecord>();
@@ -334,8 +343,34 @@ export class AttemptWriter {
     const latest = [...byMessage.values()];
     const attempts = batch.filter((p) => p.record.attempt !== null);
     const column = <T>(pick: (r: AttemptRecord, s: StoredAttempt) => T) => attempts.map((p) => pick(p.record, p.stored));
+    const outcome = (r: AttemptRecord): MessageOutcome => ({
+      messageId: r.messageId,
+      status: r.status,
+      attempt: r.attempt,
+      nextAttemptAt: r.nextAttemptAt,
+      attemptedAt: r.attemptedAt,
+      statusCode: r.statusCode,
+      error: r.error,
+    });
 
     return this.db.transaction(async (trx) => {
+      // Rows first: an attempt names its message.
+      const fresh = latest.filter((r) => r.unwritten);
+      const inserted = await insertOutcomes(
+        trx,
+        fresh.map((r) => ({
+          messageId: r.messageId,
+          status: r.status,
+          attempt: r.attempt,
+          nextAttemptAt: r.nextAttemptAt,
+          attemptedAt: r.attemptedAt,
+          statusCode: r.statusCode,
+          error: r.error,
+          eventId: r.unwritten!.eventId,
+          subscriptionId: r.subscriptionId,
+          createdAt: r.unwritten!.createdAt,
+        })),
+      );
       if (attempts.length > 0) {
         await trx.raw(
           `insert into attempts (message_id, subscription_id, attempt, attempted_at, duration_ms, outcome, status_code, error,
@@ -360,17 +395,40 @@ export class AttemptWriter {
           ),
         );
       }
+      // A message whose row another worker wrote meanwhile (its event's lease lapsed) moves as any other.
       await applyOutcomes(
         trx,
-        latest.map((r) => ({ messageId: r.messageId, status: r.status, attempt: r.attempt, nextAttemptAt: r.nextAttemptAt, attemptedAt: r.attemptedAt, statusCode: r.statusCode, error: r.error })),
+        latest.filter((r) => !r.unwritten || !inserted.has(r.messageId)).map(outcome),
       );
+      await finishEventLeases(trx, finishing);
       await this.updateHealth(trx, records);
       return this.disable(trx, records);
     });
   }
 
-  /** After the commit: retries (and deferrals) go to the retry schedule, the observer hears of each outcome. Never throws. */
-  private async afterCommit(records: AttemptRecord[], disabled: DisableOutcome): Promise<void> {
+  /**
+   * After the commit: the events whose unwritten messages are all written now give their leases
+   * up (when the batch did not), retries (and deferrals) go to the retry schedule, the observer
+   * hears of each outcome. Never throws.
+   */
+  private async afterCommit(
+    records: AttemptRecord[],
+    disabled: DisableOutcome,
+    events: Map<string, { owner: string; count: number }>,
+    finishing: EventLease[],
+  ): Promise<void> {
+    if (this.options.unwritten && events.size > 0) {
+      const finished = new Set(finishing.map((l) => l.eventId));
+      const left: EventLease[] = [];
+      for (const [eventId, { owner, count }] of events) {
+        const lease = this.options.unwritten.written({ eventId, owner }, count, finished.has(eventId));
+        if (lease) left.push(lease);
+      }
+      // Only when a batch was split: the last rows of an event committed apart from its first.
+      await finishEventLeases(this.db, left).catch((err: unknown) => {
+        this.logger.warn({ err, events: left.length }, 'could not give up event leases; they lapse and the reconciler finds the messages written');
+      });
+    }
     const byMessage = new Map<string, AttemptRecord>();
     for (const r of records) byMessage.set(r.messageId, r);
     const latest = [...byMessage.values()];
@@ -453,4 +511,16 @@ export class AttemptWriter {
     if (failing.size > 0) outcome = addOutcomes(outcome, await disableFailingSubscriptions(trx, this.options.disableAfterMs, [...failing], publicUrl));
     return outcome;
   }
+}
+
+/** Records of messages not yet written, counted per event (with the event lease's owner). */
+function unwrittenByEvent(records: AttemptRecord[]): Map<string, { owner: string; count: number }> {
+  const events = new Map<string, { owner: string; count: number }>();
+  for (const r of records) {
+    if (!r.unwritten) continue;
+    const e = events.get(r.unwritten.eventId);
+    if (e) e.count++;
+    else events.set(r.unwritten.eventId, { owner: r.unwritten.owner, count: 1 });
+  }
+  return events;
 }

@@ -16,7 +16,7 @@ const logger = pino({ level: 'silent' });
 const SECRET = generateSecret();
 
 function subscription(id: string, state: RoutedSubscription['state'] = 'active'): RoutedSubscription {
-  return { id, partnerId: 'ptn_1', productId: 'prd_1', functionKey: 'estates.read', url: `http://receiver/${id}`, eventTypes: new Set(['x']), state, secrets: [SECRET], secretsChangeAt: null, rateLimitPerSecond: null, ordering: 'none' };
+  return { id, partnerId: 'ptn_1', productId: 'prd_1', functionKey: 'estates.read', url: `http://receiver/${id}`, eventTypes: new Set(['x']), state, secrets: [SECRET], secretsChangeAt: null, rateLimitPerSecond: null, ordering: 'none', createdAt: 0 };
 }
 
 /** A transport that holds each request until the test answers it. */

@@ -6,11 +6,12 @@ import { createSecretBox } from '#shared/secret-box';
 import { createTransport } from '#shared/http/transport';
 import { createRetryPolicy } from '#shared/delivery/retry-policy';
 import { handBackMessages } from '#shared/delivery/requeue';
-import { renewLeases } from '#shared/delivery/message-state';
+import { finishEventLeases, insertMessages, renewEventLeases, renewLeases, type EventLease } from '#shared/delivery/message-state';
+import { enqueueDeliveries } from '#shared/delivery/requeue';
 import { SubscriptionLimits } from '#shared/delivery/limits';
 import { RetrySchedule } from '#shared/delivery/retry-schedule';
 import { dispatchMail } from '#shared/mail/outbox';
-import type { RedisConnection } from '#shared/queues/connection';
+import { autoPipelined, type RedisConnection } from '#shared/queues/connection';
 import { checkUrl } from '#shared/url-guard';
 import { receiverGuardOptions, receiverPolicy } from '#shared/receiver-guard';
 import { RoutingCache } from '../fanout/routing-table.ts';
@@ -20,6 +21,8 @@ import { NO_OBSERVER, type DeliveryObserver } from './observer.ts';
 import { RetryPump } from './retry-pump.ts';
 import { HandOn } from './hand-on.ts';
 import { claimItems } from './claim.ts';
+import { UnwrittenMessages } from './unwritten.ts';
+import type { HeldLease } from './dispatcher.ts';
 
 /** The delivery engine of one worker process: routing, dispatch and recording. */
 export interface DeliveryEngine {
@@ -33,11 +36,16 @@ export interface DeliveryEngine {
   retries: RetrySchedule;
   /** Ordered delivery: sends an entity's next message once the one before it finished. */
   handOn: HandOn;
+  /** Events whose first deliveries this process holds, not yet written. */
+  unwritten: UnwrittenMessages;
   /** Starts moving due retries into delivery jobs. */
   start(): void;
   /** Returns unstarted deliveries to the queue, lets those in flight finish, writes every outcome. */
   stop(): Promise<void>;
 }
+
+/** How often the routing version is read between events (a reload, when it moved, then happens off the events' path). */
+const ROUTING_REFRESH_MS = 500;
 
 /** Builds the engine from the configuration. */
 export function createDeliveryEngine(
@@ -69,17 +77,25 @@ export function createDeliveryEngine(
     claim: (ids) => claimItems(db, routing, config.deliveryLeaseMs, ids),
     submit: (items) => dispatcher.submit(items),
   });
+  const unwritten = new UnwrittenMessages();
   const writer = new AttemptWriter(db, schedule, logger, observer, {
+    unwritten,
     disableAfterMs: config.disableAfterMs,
     publicUrl: config.publicUrl,
     onMail: (mailIds) => dispatchMail(queues, mailIds, logger),
     onFinished: (records) => handOn.finished(records),
   });
   // A slot outlasts the longest request, so only a dead worker's slots wait for their lease.
-  const limits = new SubscriptionLimits(redis, queues.shards, { slotLeaseMs: config.deliveryTimeoutMs + 5_000 });
+  // Lanes exchange with the limits many at a time: one socket write per loop turn carries them all
+  // (the exchange was the worker's largest Redis cost, one write syscall per call).
+  const limitsRedis = autoPipelined(redis);
+  const limits = new SubscriptionLimits(limitsRedis, queues.shards, { slotLeaseMs: config.deliveryTimeoutMs + 5_000 });
   const dispatcher = new Dispatcher(transport, writer, createRetryPolicy({ scheduleMs: config.retryScheduleMs }), limits, logger, {
-    handBack: (messages) => handBackMessages(db, queues, messages),
-    renew: (leases) => renewLeases(db, leases, config.deliveryLeaseMs),
+    handBack: async (messages) => {
+      await handBackMessages(db, queues, messages.filter((m) => !m.unwritten));
+      await handBackUnwritten(db, queues, unwritten, messages.filter((m) => m.unwritten));
+    },
+    renew: (leases) => renewHeld(db, unwritten, leases, config.deliveryLeaseMs),
     timeoutMs: config.deliveryTimeoutMs,
     leaseMs: config.deliveryLeaseMs,
     concurrency: config.deliveryConcurrency,
@@ -103,14 +119,77 @@ export function createDeliveryEngine(
     observer,
     retries: schedule,
     handOn,
+    unwritten,
     start() {
       pump.start();
+      routing.startRefreshing(ROUTING_REFRESH_MS);
     },
     async stop() {
+      routing.stopRefreshing();
       await pump.stop();
       await dispatcher.stop();
       await handOn.stop();
       await transport.close();
+      await limitsRedis.quit().catch(() => limitsRedis.disconnect());
     },
   };
+}
+
+/**
+ * Renews what the dispatcher holds: messages' own leases, and for messages not yet written their
+ * events' leases (one per event). Returns the message ids still ours. An event lease not renewed
+ * is lost: every unwritten message of that event is no longer this process's to send.
+ */
+async function renewHeld(db: Knex, unwritten: UnwrittenMessages, leases: HeldLease[], leaseMs: number): Promise<Set<string>> {
+  const events = new Map<string, EventLease>();
+  for (const l of leases) if (l.unwritten) events.set(l.unwritten.eventId, { eventId: l.unwritten.eventId, owner: l.owner });
+  const askedAt = Date.now();
+  const [renewed, renewedEvents] = await Promise.all([
+    renewLeases(
+      db,
+      leases.filter((l) => !l.unwritten),
+      leaseMs,
+    ),
+    renewEventLeases(db, [...events.values()], leaseMs),
+  ]);
+  for (const lease of events.values()) {
+    if (renewedEvents.has(lease.eventId)) unwritten.renewed(lease, askedAt + leaseMs);
+    else unwritten.lost(lease);
+  }
+  for (const l of leases) if (l.unwritten && renewedEvents.has(l.unwritten.eventId)) renewed.add(l.messageId);
+  unwritten.sweep(askedAt);
+  return renewed;
+}
+
+/**
+ * Gives back unstarted messages not yet written (a stopping worker): each gets its row, pending
+ * and due now, and a delivery job; the event's lease is given up once none of it is left here.
+ */
+async function handBackUnwritten(db: Knex, queues: Queues, unwritten: UnwrittenMessages, messages: (HeldLease & { attempts: number; subscriptionId: string })[]): Promise<void> {
+  if (messages.length === 0) return;
+  await insertMessages(
+    db,
+    messages.map((m) => ({
+      id: m.messageId,
+      eventId: m.unwritten!.eventId,
+      subscriptionId: m.subscriptionId,
+      status: 'pending',
+      nextAttemptAt: new Date(),
+      leaseOwner: null,
+      createdAt: m.unwritten!.createdAt,
+    })),
+  );
+  await enqueueDeliveries(
+    queues,
+    messages.map((m) => ({ id: m.messageId, attempts: m.attempts, subscriptionId: m.subscriptionId })),
+    `.handback.${Date.now()}`,
+  );
+  const perEvent = new Map<string, { lease: EventLease; count: number }>();
+  for (const m of messages) {
+    const entry = perEvent.get(m.unwritten!.eventId) ?? { lease: { eventId: m.unwritten!.eventId, owner: m.owner }, count: 0 };
+    entry.count++;
+    perEvent.set(m.unwritten!.eventId, entry);
+  }
+  const finished = [...perEvent.values()].map(({ lease, count }) => unwritten.written(lease, count, false)).filter((l): l is EventLease => l !== null);
+  await finishEventLeases(db, finished);
 }

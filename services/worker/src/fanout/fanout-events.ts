@@ -1,12 +1,12 @@
-import { newId } from '#shared/ids';
+import { messageIdFor } from '#shared/ids';
 import { randomUUID } from 'node:crypto';
-import { insertMessages, type EntityLine } from '#shared/delivery/message-state';
+import { insertMessages, takeForFanout, writtenMessages, type EntityLine } from '#shared/delivery/message-state';
 import { entityKeyOf } from '#shared/delivery/ordering';
 import { buildPayload } from '#shared/delivery/payload';
 import type { EventRow as FullEventRow } from '#shared/db/rows';
 import type { JobHandler, WorkerDeps } from '../job.ts';
 
-type EventRow = Omit<FullEventRow, 'fanout_at'>;
+type EventRow = Omit<FullEventRow, 'fanout_at' | 'deliveries_owner' | 'deliveries_until'>;
 
 import type { DeliveryItem } from '../delivery/dispatcher.ts';
 
@@ -14,21 +14,27 @@ import type { DeliveryItem } from '../delivery/dispatcher.ts';
 const INSERT_CHUNK = 10_000;
 
 /**
- * Fan-out, stage one of two: match each event against the routing table, create one message per
- * (event, subscription) and mark the events fanned out, all in one transaction, then hand the
- * new messages to the dispatcher for their first attempt straight away (no job per message).
+ * Fan-out, stage one of two: match each event against the routing table and send each message
+ * (event, subscription) straight to the dispatcher for its first attempt (no job per message).
+ * A message sent at once is not written yet: its row is made with its first outcome, so the
+ * common case is one row written once (message-state.ts, "not yet written"); until then its
+ * event holds the lease for it. Messages that wait (a paused subscription's, held; an ordered
+ * one's, for its entity's turn) are written now. One transaction takes the events (marks them
+ * fanned out, leases those with messages not yet written) and writes those rows.
  *
- * Failure policy: idempotent. Events already fanned out are skipped; a message that exists is
- * not made twice (unique event+subscription). A crash after the commit leaves the messages
- * pending under a lease, and the reconciler sends them once it passes.
+ * Failure policy: idempotent, and at least once. Events already fanned out are skipped, unless
+ * the lease on their unwritten messages lapsed (the worker holding them died): then the messages
+ * without a row are derived again under the same ids (`messageIdFor`, the same `webhook-id`)
+ * and sent; a message with a row is never made twice (unique event+subscription). Two fan-outs
+ * of one event never both send it: the event's row lock decides which takes it.
  */
 export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ eventIds }, { deps }) => {
   const { db, engine } = deps;
   const table = await engine.routing.get();
-  const heads: Omit<EventRow, 'data' | 'occurred_at'>[] = await db('events')
+  const heads: (Omit<EventRow, 'data' | 'occurred_at'> & { fanout_at: Date | null })[] = await db('events')
     .whereIn('id', eventIds)
-    .whereNull('fanout_at')
-    .select('id', 'installation_id', 'type', 'entity_id', 'seq', 'received_at');
+    .where((q) => q.whereNull('fanout_at').orWhere('deliveries_until', '<', db.fn.now()))
+    .select('id', 'installation_id', 'type', 'entity_id', 'seq', 'received_at', 'fanout_at');
   if (heads.length === 0) return;
   // Most events want nobody's attention; only those some subscription could want are read whole.
   const wanted = heads.filter((e) => table.mayMatch(e.installation_id, e.type)).map((e) => e.id);
@@ -36,65 +42,71 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
     wanted.length === 0
       ? []
       : await db('events').whereIn('id', wanted).select('id', 'installation_id', 'type', 'entity_id', 'occurred_at', 'data', 'received_at', 'seq');
+  // Fanned out before, its unwritten messages' lease lapsed: only the messages without a row are
+  // owed, and only to subscriptions that existed at the first fan-out (a newer one never had it).
+  const firstFanout = new Map(heads.filter((e) => e.fanout_at !== null).map((e) => [e.id, e.fanout_at!.getTime()]));
+  const written = await writtenMessages(db, [...firstFanout.keys()]);
 
   const now = new Date();
   const lease = new Date(now.getTime() + deps.config.deliveryLeaseMs);
-  const planned: { id: string; event: EventRow; sub: ReturnType<typeof table.match>[number]; entityKey: string | null }[] = [];
+  const owner = randomUUID();
+  type Planned = { id: string; event: EventRow; sub: ReturnType<typeof table.match>[number]; entityKey: string | null; now: boolean };
+  const planned: Planned[] = [];
   for (const event of events) {
     for (const sub of table.match({ installationId: event.installation_id, type: event.type, data: event.data })) {
-      planned.push({ id: newId('message'), event, sub, entityKey: entityKeyOf(sub.ordering, event) });
+      const first = firstFanout.get(event.id);
+      if (first !== undefined && (sub.createdAt > first || written.has(`${event.id}/${sub.id}`))) continue;
+      const entityKey = entityKeyOf(sub.ordering, event);
+      // Sent at once (not yet written): an active subscription's message in no entity order.
+      planned.push({ id: messageIdFor(event.id, sub.id), event, sub, entityKey, now: sub.state === 'active' && entityKey === null });
     }
   }
+  const leased = new Set(planned.filter((p) => p.now).map((p) => p.event.id));
 
-  // The new pending messages are leased to this worker: it hands them to its dispatcher at once.
-  const owner = randomUUID();
-  const created = await db.transaction(async (trx) => {
-    const ids = new Set<string>();
-    for (let i = 0; i < planned.length; i += INSERT_CHUNK) {
+  const taken = await db.transaction(async (trx) => {
+    const ids = await takeForFanout(
+      trx,
+      heads.map((e) => ({ id: e.id, leased: leased.has(e.id) })),
+      owner,
+      deps.config.deliveryLeaseMs,
+      now,
+    );
+    // Those that wait are written now: a held one until its subscription is active again, an
+    // ordered one (no owner, no due time) until the hand-on below takes its entity's head.
+    const waiting = planned.filter((p) => !p.now && ids.has(p.event.id));
+    for (let i = 0; i < waiting.length; i += INSERT_CHUNK) {
       // created_at is the event's received_at (the partition key): re-deriving stays idempotent.
-      const made = await insertMessages(
+      await insertMessages(
         trx,
-        planned.slice(i, i + INSERT_CHUNK).map((p) => {
-          const active = p.sub.state === 'active';
-          // An ordered message starts waiting (no owner, no due time): the hand-on below takes
-          // its entity's head once this commits.
-          const leased = active && p.entityKey === null;
-          return {
-            id: p.id,
-            eventId: p.event.id,
-            subscriptionId: p.sub.id,
-            status: active ? 'pending' : 'held',
-            nextAttemptAt: leased ? lease : null,
-            leaseOwner: leased ? owner : null,
-            createdAt: p.event.received_at,
-            entityKey: p.entityKey,
-            seq: p.entityKey === null ? null : p.event.seq,
-          };
-        }),
+        waiting.slice(i, i + INSERT_CHUNK).map((p) => ({
+          id: p.id,
+          eventId: p.event.id,
+          subscriptionId: p.sub.id,
+          status: p.sub.state === 'active' ? 'pending' : 'held',
+          nextAttemptAt: null,
+          leaseOwner: null,
+          createdAt: p.event.received_at,
+          entityKey: p.entityKey,
+          seq: p.entityKey === null ? null : p.event.seq,
+        })),
         now,
       );
-      for (const id of made) ids.add(id);
     }
-    await trx('events')
-      .whereIn(
-        'id',
-        heads.map((e) => e.id),
-      )
-      .whereNull('fanout_at')
-      .update({ fanout_at: now });
     return ids;
   });
+  const mine = planned.filter((p) => taken.has(p.event.id));
 
   engine.observer.fanout(
-    created.size,
-    heads.map((e) => now.getTime() - e.received_at.getTime()),
+    mine.length,
+    heads.filter((e) => taken.has(e.id)).map((e) => now.getTime() - e.received_at.getTime()),
   );
 
   // The body is the same for every subscription of an event: build it once.
   const bodies = new Map<string, string>();
   const items: DeliveryItem[] = [];
-  for (const p of planned) {
-    if (!created.has(p.id) || p.sub.state !== 'active' || p.entityKey !== null) continue;
+  const perEvent = new Map<string, number>();
+  for (const p of mine) {
+    if (!p.now) continue;
     let body = bodies.get(p.event.id);
     if (body === undefined) {
       body = buildPayload(
@@ -106,17 +118,28 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
           occurredAt: p.event.occurred_at,
           data: p.event.data,
         },
-        now,
+        p.event.received_at,
       );
       bodies.set(p.event.id, body);
     }
-    items.push({ messageId: p.id, attemptsMade: 0, subscription: p.sub, body, lease: { owner, until: lease.getTime() } });
+    perEvent.set(p.event.id, (perEvent.get(p.event.id) ?? 0) + 1);
+    items.push({
+      messageId: p.id,
+      attemptsMade: 0,
+      subscription: p.sub,
+      body,
+      lease: { owner, until: lease.getTime() },
+      unwritten: { eventId: p.event.id, createdAt: p.event.received_at, owner },
+    });
   }
+  // Forget what ran out first (an outcome dropped: the reconciler owns that event now), then count these.
+  engine.unwritten.sweep(Date.now());
+  for (const [eventId, count] of perEvent) engine.unwritten.add({ eventId, owner }, count, lease.getTime());
   // First attempts run while this job completes; their outcomes are written by the dispatcher.
   void engine.dispatcher.submit(items);
   // Ordered subscriptions: these events are fanned out now, so their entities' next messages
   // (made here, or waiting for these events) may go.
-  engine.handOn.lines(orderedLines(heads, table));
+  engine.handOn.lines(orderedLines(heads.filter((e) => taken.has(e.id)), table));
 };
 
 /** The (entity, subscription) lines of ordered subscriptions these events' installations reach. */

@@ -49,6 +49,7 @@ describe('RoutingTable.match', () => {
     secretsChangeAt: null,
     rateLimitPerSecond: null,
     ordering: 'none',
+    createdAt: 0,
     ...over,
   });
   const table = (subs: RoutedSubscription[], product = { active: true, availableToAll: true, installations: new Set<string>() }, filters: Record<string, string[]> = {}) =>

@@ -56,6 +56,7 @@ export async function applyRetention(db: Db, retention: { messagesMs: number; at
         q
           .from('events as e')
           .whereNotNull('e.fanout_at')
+          .whereNull('e.deliveries_until')
           .where('e.received_at', '<', messagesCut)
           .whereNotExists((sub) => sub.from('messages as m').whereRaw('m.event_id = e.id').select(db.raw('1')))
           .limit(BATCH)

@@ -11,7 +11,8 @@ const FANOUT_CHUNK = 100;
 /**
  * Nothing accepted is lost: re-enqueues work that Postgres says is owed but that no job may
  * carry (Redis restarted empty, a crash between commit and enqueue, a lease that ran out):
- * events not yet fanned out, pending messages past their due time or lease, ordered messages
+ * events not yet fanned out or whose unwritten first deliveries' lease lapsed, pending messages
+ * past their due time or lease, ordered messages
  * whose turn came but were not handed on, held messages
  * of subscriptions that are active again, and outgoing mail still pending. Safe to run any
  * number of times: fan-out skips events already done, and delivery and mail job ids derive from
@@ -23,7 +24,11 @@ export const reconcile: JobHandler<'maintenance', 'reconcile'> = async (_data, {
   const graceMs = config.reconcileIntervalMs;
   const graceAgo = db.raw(`now() - (? * interval '1 millisecond')`, [graceMs]);
 
-  const eventIds: string[] = await db('events').whereNull('fanout_at').where('received_at', '<', graceAgo).orderBy('received_at').limit(BATCH).pluck('id');
+  const unfanned: string[] = await db('events').whereNull('fanout_at').where('received_at', '<', graceAgo).orderBy('received_at').limit(BATCH).pluck('id');
+  // Events whose first deliveries were sent but not all written, and whose lease lapsed (the worker
+  // holding them died): the fan-out derives the messages without a row again, under the same ids.
+  const lapsed: string[] = await db('events').where('deliveries_until', '<', graceAgo).orderBy('deliveries_until').limit(BATCH).pluck('id');
+  const eventIds = [...unfanned, ...lapsed];
   for (let i = 0; i < eventIds.length; i += FANOUT_CHUNK) {
     const chunk = eventIds.slice(i, i + FANOUT_CHUNK);
     // One job per chunk and run: a failed earlier job with the same id must not block this one.
