@@ -1,4 +1,6 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type Knex } from '#shared/db/knex';
@@ -185,6 +187,40 @@ describe('the attempt writer', () => {
       await Promise.all(writes);
       const ids = (await ctx.db('attempts').whereIn('message_id', [...kept, extra!].map((r) => r.messageId)).pluck('message_id')) as string[];
       expect(ids.sort()).toEqual(kept.map((r) => r.messageId).sort());
+    } finally {
+      proxy.up();
+      await db.destroy();
+      await proxy.close();
+    }
+  });
+
+  it('does not keep the response a record came with while the record waits (only its storable parts)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const proxy = await startCuttableProxy(new URL(ctx.config.databaseUrl));
+    const db = createDb({ url: proxy.url, schema: ctx.schema, poolMax: 2 });
+    db.client.config.acquireConnectionTimeout = 1_000;
+    const w = writer(db);
+    try {
+      proxy.down();
+      // Made in a scope of their own, so that only the writer can hold the responses.
+      const add = () => {
+        const held = Array.from({ length: 20 }, () => record({ response: { statusText: 'OK', headers: { 'x-big': 'h'.repeat(500) }, body: Buffer.from('fine'), bytesRead: 4 } }));
+        return { ids: held.map((r) => r.messageId), responses: held.map((r) => new WeakRef(r.response!)), writes: held.map((r) => w.add(r)) };
+      };
+      const { ids, responses, writes } = add();
+      await eventually(() => !w.health().committing, { timeoutMs: 30_000 });
+      expect(w.health().buffered).toBe(20);
+      // A WeakRef holds its target until the current job ends.
+      await new Promise((resolve) => setImmediate(resolve));
+      gc();
+      expect(responses.filter((ref) => ref.deref() !== undefined)).toHaveLength(0);
+
+      proxy.up();
+      await Promise.all(writes);
+      const rows = await ctx.db('attempts').whereIn('message_id', ids).select('response_body', 'response_headers');
+      expect(rows).toHaveLength(20);
+      expect(rows.every((r) => r.response_body === 'fine' && (r.response_headers as { headers: Record<string, string> }).headers['x-big'] === 'h'.repeat(500))).toBe(true);
     } finally {
       proxy.up();
       await db.destroy();

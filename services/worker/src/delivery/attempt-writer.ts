@@ -50,7 +50,10 @@ interface Pending {
   /** The record, without its response (that lives on in `stored`). */
   record: AttemptRecord;
   stored: StoredAttempt;
-  done: () => void;
+  /** Bytes it counts in `heldBytes`. */
+  bytes: number;
+  /** Resolves `add`'s promise. No closure made in `add` is kept here: it would hold the record as it came, response and all. */
+  resolve: () => void;
   settled: boolean;
 }
 
@@ -60,6 +63,8 @@ class CannotCommitError extends Error {
     super('Postgres cannot be written');
   }
 }
+
+const noop = () => {};
 
 /** About how many bytes a stored record holds in memory. */
 function storedSize(s: StoredAttempt): number {
@@ -175,15 +180,20 @@ export class AttemptWriter {
       return Promise.resolve();
     }
     this.heldBytes += size;
-    return new Promise((resolve) => {
-      const done = () => {
-        this.heldBytes -= size;
-        resolve();
-      };
-      this.buffer.push({ record: { ...record, response: null }, stored, done, settled: false });
-      if (this.buffer.length >= this.maxBatch) this.kick();
-      else this.timer ??= setTimeout(() => this.kick(), this.maxDelayMs);
+    const pending: Pending = { record: { ...record, response: null }, stored, bytes: size, resolve: noop, settled: false };
+    const added = new Promise<void>((resolve) => {
+      pending.resolve = resolve;
     });
+    this.buffer.push(pending);
+    if (this.buffer.length >= this.maxBatch) this.kick();
+    else this.timer ??= setTimeout(() => this.kick(), this.maxDelayMs);
+    return added;
+  }
+
+  /** A record is done with (committed or dropped): its bytes no longer count, its `add` resolves. */
+  private done(p: Pending): void {
+    this.heldBytes -= p.bytes;
+    p.resolve();
   }
 
   /** Writes everything buffered now (used on shutdown). */
@@ -271,7 +281,7 @@ export class AttemptWriter {
     } catch (minimalErr) {
       if (!(await this.reachable())) throw new CannotCommitError(minimalErr);
       p.settled = true;
-      p.done();
+      this.done(p);
       this.observer.unwritable('dropped', 1);
       this.logger.error({ err: minimalErr, messageId: p.record.messageId, subscriptionId: p.record.subscriptionId }, 'attempt not recorded: even the minimal row failed; its message is sent again after its lease');
     }
@@ -316,7 +326,7 @@ export class AttemptWriter {
     try {
       await this.afterCommit(records, disabled, events, finishing);
     } finally {
-      for (const p of batch) p.done();
+      for (const p of batch) this.done(p);
     }
   }
 
