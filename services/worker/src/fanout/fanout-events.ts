@@ -24,8 +24,9 @@ const INSERT_CHUNK = 10_000;
  *
  * Failure policy: idempotent, and at least once. Events already fanned out are skipped, unless
  * the lease on their unwritten messages lapsed (the worker holding them died): then the messages
- * without a row are derived again under the same ids (`messageIdFor`, the same `webhook-id`)
- * and sent; a message with a row is never made twice (unique event+subscription). Two fan-outs
+ * without a row, to the subscriptions the lease lists, are sent again under the same ids
+ * (`messageIdFor`, the same `webhook-id`); a message with a row is never made twice (unique
+ * event+subscription). Two fan-outs
  * of one event never both send it: the event's row lock decides which takes it.
  */
 export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ eventIds }, { deps }) => {
