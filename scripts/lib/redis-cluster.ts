@@ -93,6 +93,8 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           '--loglevel', 'warning', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
           // A failed master is replaced within a couple of seconds (the default is 15 s).
           '--cluster-node-timeout', '2000', '--dir', dir,
+          // A replica syncs at once (Redis 7 waits 5 s by default to gather replicas for one transfer).
+          '--repl-diskless-sync-delay', '0',
         ],
         { stdio: 'ignore', detached: true },
       );
@@ -112,6 +114,19 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       });
       if (states.every((s) => s.includes('cluster_state:ok'))) break;
       if (t > 200) throw new Error('the cluster did not reach cluster_state:ok');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Every replica has synced with its master: a replica that never did has no data to serve and
+    // will not take over (its data age fails the validity check), so a master killed early in a
+    // test would never be replaced.
+    for (let t = 0; ; t++) {
+      const infos = seeds.map((seed) => {
+        const [host, port] = seed.split(':') as [string, string];
+        return cli(['-h', host, '-p', port, 'info', 'replication']);
+      });
+      const replicasUp = infos.filter((i) => i.includes('role:slave') && i.includes('master_link_status:up')).length;
+      if (replicasUp === masters * replicas) break;
+      if (t > 300) throw new Error(`only ${replicasUp} of ${masters * replicas} replicas synced with their masters`);
       await new Promise((r) => setTimeout(r, 100));
     }
     return {
