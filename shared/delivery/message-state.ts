@@ -286,7 +286,13 @@ export interface LapsedLease {
  * for `owner` for `leaseMs`, listing the subscriptions they go to; a lapsed lease is replaced or
  * dropped. Returns the ids taken.
  */
-export async function takeForFanout(trx: Db, events: { id: string; subscriptionIds: string[] }[], owner: string, leaseMs: number, now: Date): Promise<Set<string>> {
+export async function takeForFanout(
+  trx: Db,
+  events: { id: string; subscriptionIds: string[]; /** Fanned out before, under a lease that lapsed. */ lapsed: boolean }[],
+  owner: string,
+  leaseMs: number,
+  now: Date,
+): Promise<Set<string>> {
   if (events.length === 0) return new Set();
   const result = await trx.raw(
     `update events e set fanout_at = coalesce(e.fanout_at, ?)
@@ -298,7 +304,8 @@ export async function takeForFanout(trx: Db, events: { id: string; subscriptionI
   const taken = new Set((result.rows as { id: string }[]).map((r) => r.id));
   const mine = events.filter((e) => taken.has(e.id));
   const leased = mine.filter((e) => e.subscriptionIds.length > 0);
-  const unleased = mine.filter((e) => e.subscriptionIds.length === 0);
+  // A first fan-out has no lease to drop: only a lapsed one that sends nothing more goes.
+  const unleased = mine.filter((e) => e.lapsed && e.subscriptionIds.length === 0);
   if (unleased.length > 0) await trx('event_leases').whereIn('event_id', unleased.map((e) => e.id)).delete();
   if (leased.length > 0) {
     await trx.raw(
@@ -364,10 +371,9 @@ export async function finishEventLeases(db: Db, leases: EventLease[]): Promise<v
 
 /** A message not yet written, with its first outcome: its row is made in the state after it. */
 export interface OutcomeOfUnwritten extends MessageOutcome {
-  eventId: string;
   subscriptionId: string;
-  /** The partition key: its event's received_at, as the fan-out gives every message of the event. */
-  createdAt: Date;
+  /** Its event, and the partition key: the event's received_at, as the fan-out gives every message of the event. */
+  unwritten: { eventId: string; createdAt: Date };
 }
 
 /**
@@ -395,7 +401,7 @@ export async function insertOutcomes(trx: Db, outcomes: OutcomeOfUnwritten[]): P
      returning id`,
     columnBindings(
       outcomes.map((o) => o.messageId),
-      outcomes.map((o) => o.eventId),
+      outcomes.map((o) => o.unwritten.eventId),
       outcomes.map((o) => o.subscriptionId),
       outcomes.map((o) => o.status),
       outcomes.map((o) => o.attempt),
@@ -403,7 +409,7 @@ export async function insertOutcomes(trx: Db, outcomes: OutcomeOfUnwritten[]): P
       outcomes.map((o) => o.attemptedAt),
       outcomes.map((o) => o.statusCode),
       outcomes.map((o) => o.error),
-      outcomes.map((o) => o.createdAt),
+      outcomes.map((o) => o.unwritten.createdAt),
     ),
   );
   return new Set((result.rows as { id: string }[]).map((r) => r.id));

@@ -162,7 +162,6 @@ async function renewHeld(db: Knex, unwritten: UnwrittenMessages, leases: HeldLea
     else unwritten.lost(lease);
   }
   for (const l of leases) if (l.unwritten && renewedEvents.has(l.unwritten.eventId)) renewed.add(l.messageId);
-  unwritten.sweep(askedAt);
   return renewed;
 }
 

@@ -18,9 +18,11 @@ interface Outstanding {
  */
 export class UnwrittenMessages {
   private readonly events = new Map<string, Outstanding>();
+  private sweptAt = 0;
 
-  /** The fan-out sends `count` messages of the event, under its lease. */
-  add(lease: EventLease, count: number, until: number): void {
+  /** The fan-out sends `count` messages of the event, under its lease. Forgets what ran out, at most once a second. */
+  add(lease: EventLease, count: number, until: number, now = Date.now()): void {
+    if (now - this.sweptAt >= 1_000) this.sweep(now);
     if (count > 0) this.events.set(lease.eventId, { owner: lease.owner, remaining: count, until });
   }
 
@@ -61,6 +63,7 @@ export class UnwrittenMessages {
 
   /** Forgets events whose lease ran out (a dropped outcome, say): the reconciler fans them out again. */
   sweep(now: number): void {
+    this.sweptAt = now;
     for (const [eventId, e] of this.events) if (e.until < now) this.events.delete(eventId);
   }
 

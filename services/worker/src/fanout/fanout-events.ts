@@ -84,7 +84,7 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
   const taken = await db.transaction(async (trx) => {
     const ids = await takeForFanout(
       trx,
-      heads.map((e) => ({ id: e.id, subscriptionIds: sentTo.get(e.id) ?? [] })),
+      heads.map((e) => ({ id: e.id, subscriptionIds: sentTo.get(e.id) ?? [], lapsed: e.fanned_out })),
       owner,
       deps.config.deliveryLeaseMs,
       now,
@@ -150,8 +150,6 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
       unwritten: { eventId: p.event.id, createdAt: p.event.received_at, owner },
     });
   }
-  // Forget what ran out first (an outcome dropped: the reconciler owns that event now), then count these.
-  engine.unwritten.sweep(Date.now());
   for (const [eventId, count] of perEvent) engine.unwritten.add({ eventId, owner }, count, lease.getTime());
   // First attempts run while this job completes; their outcomes are written by the dispatcher.
   void engine.dispatcher.submit(items);
