@@ -74,7 +74,7 @@ export function createDeliveryEngine(
   const pump = new RetryPump(schedule, queues, logger, { shards: config.workerShards });
   const routing = new RoutingCache(db, box);
   const handOn = new HandOn(db, logger, {
-    claim: (ids) => claimItems(db, routing, config.deliveryLeaseMs, ids),
+    claim: (ids) => claimItems(db, engine.routing, config.deliveryLeaseMs, ids),
     submit: (items) => dispatcher.submit(items),
   });
   const unwritten = new UnwrittenMessages();
@@ -97,7 +97,7 @@ export function createDeliveryEngine(
     },
     renew: (leases) => renewHeld(db, unwritten, leases, config.deliveryLeaseMs),
     current: (id) => {
-      const table = routing.peek();
+      const table = engine.routing.peek();
       return table ? (table.subscriptions.get(id) ?? null) : undefined;
     },
     gone: (items) => void leftHands(db, unwritten, items.flatMap((i) => i.unwritten ?? [])).catch((err: unknown) => logger.warn({ err }, 'could not give up event leases; they lapse')),
@@ -116,7 +116,9 @@ export function createDeliveryEngine(
       return verdict;
     },
   });
-  return {
+  // The engine's routing cache, whichever it is now (a test may swap it): the lanes and claims
+  // must read the table the fan-out reads, or a subscription newer than another table looks deleted.
+  const engine: DeliveryEngine = {
     routing,
     dispatcher,
     limits,
@@ -138,6 +140,7 @@ export function createDeliveryEngine(
       await limitsRedis.quit().catch(() => limitsRedis.disconnect());
     },
   };
+  return engine;
 }
 
 /**
