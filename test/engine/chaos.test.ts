@@ -6,6 +6,7 @@ import { freePort } from '../../scripts/lib/local-services.ts';
 import { HUB_TOKEN, OPERATOR_TOKEN, SECRETS_KEY } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
+import { killOnExit } from '../support/children.ts';
 import { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from '../support/private-services.ts';
 import { hubEvent, insertActivation, insertFunction, insertPartner, insertProduct, insertSubscription } from '../support/fixtures.ts';
 
@@ -21,7 +22,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts a built entry point and resolves once it logged `ready`. */
 async function startBuilt(entry: string, env: Record<string, string>, ready: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--enable-source-maps', entry], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = killOnExit(spawn(process.execPath, ['--enable-source-maps', entry], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'inherit'] }));
   // Warnings and errors are kept, to say what went wrong if the test fails.
   child.stdout!.on('data', (chunk: Buffer) => {
     for (const line of chunk.toString().split('\n')) if (/"level":(40|50|60)/.test(line)) problems.push(`${entry.split('/')[1]}: ${line.slice(0, 400)}`);

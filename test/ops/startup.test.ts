@@ -3,6 +3,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
+import { killOnExit } from '../support/children.ts';
 
 /** A free loopback port (nothing listens on it once this returns). */
 async function freePort(): Promise<number> {
@@ -37,7 +38,7 @@ async function startProxy(port: number, target: { host: string; port: number }):
 
 /** Starts an entry point with the test's settings, collecting its log lines. */
 function startProcess(ctx: TestContext, script: string, env: Record<string, string>): { child: ChildProcess; lines: string[] } {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', script], {
+  const child = killOnExit(spawn(process.execPath, ['--conditions=source', '--import', 'tsx', script], {
     env: {
       PATH: process.env.PATH,
       QUEUE_PREFIX: ctx.queuePrefix,
@@ -50,7 +51,7 @@ function startProcess(ctx: TestContext, script: string, env: Record<string, stri
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  }));
   const lines: string[] = [];
   let buffered = '';
   child.stdout!.on('data', (chunk: Buffer) => {
@@ -120,7 +121,7 @@ describe('start-up before the databases accept connections', () => {
 
     // Now the databases come up.
     proxy = await startProxy(pgPort, { host: real.hostname, port: Number(real.port || 5432) });
-    redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    redis = killOnExit(spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' }));
 
     const listening = await eventually(() => logged(api.lines, /api listening/), { what: 'the api listening', timeoutMs: 60_000 });
     await eventually(() => logged(worker.lines, /worker started/), { what: 'the worker started', timeoutMs: 60_000 });

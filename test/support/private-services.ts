@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { killOnExit } from './children.ts';
 import { freePort, redisAnswers } from '../../scripts/lib/local-services.ts';
 
 /**
@@ -59,9 +60,7 @@ export interface PrivateRedis {
 /** Starts a private redis-server on a free port. */
 export async function startPrivateRedis(): Promise<PrivateRedis> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
-  const kill = () => child.kill('SIGKILL');
-  process.once('exit', kill);
+  const child = killOnExit(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' }));
   for (let i = 0; i < 200 && !(await redisAnswers('127.0.0.1', port)); i++) {
     if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -70,7 +69,6 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     url: `redis://127.0.0.1:${port}`,
     stop: () =>
       new Promise<void>((resolve) => {
-        process.removeListener('exit', kill);
         if (child.exitCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');

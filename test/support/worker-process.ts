@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { killOnExit } from './children.ts';
 import type { TestContext } from './context.ts';
 
 /** A worker started from its production entry point, and the JSON line it logged on start. */
@@ -14,7 +15,7 @@ export interface WorkerProcess {
 export async function startWorkerProcess(ctx: TestContext, env: Record<string, string> = {}): Promise<WorkerProcess> {
   const url = new URL(ctx.config.databaseUrl);
   url.searchParams.set('options', `-c search_path=${ctx.schema}`);
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'services/worker/src/main.ts'], {
+  const child = killOnExit(spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'services/worker/src/main.ts'], {
     env: {
       PATH: process.env.PATH,
       DATABASE_URL: url.toString(),
@@ -32,7 +33,7 @@ export async function startWorkerProcess(ctx: TestContext, env: Record<string, s
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  }));
   const started = await new Promise<Record<string, unknown>>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
