@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { RedisConnection } from '../queues/connection.ts';
+import { isCluster, type RedisConnection } from '../queues/connection.ts';
+import { keySlot } from '../queues/key-slot.ts';
 import { redisKeys, type SubscriptionKeys } from '../queues/redis-keys.ts';
 import { deliveryShards, type DeliveryShards } from '../queues/shards.ts';
 import { BREAKER_LUA, breakerSettings, circuitState, type BreakerChange, type BreakerOptions, type BreakerSettings, type CircuitState } from './breaker.ts';
@@ -64,71 +65,103 @@ export interface Exchange {
   closed: boolean;
 }
 
-// KEYS: slots, rate, breaker, window (one subscription, one hash tag).
-// ARGV: now, cap, slot lease, rate per second (0: none), breaker key lifetime, the breaker's
-// settings (window, buckets, min requests, ratio, cool-down, max cool-down), the number of
-// releases R, the number of kept slots K, then R (token, outcome) pairs, K (token, outcome)
-// pairs, then the tokens to grant (as many as wanted). Releases and kept slots first (each
-// outcome counts in the breaker; a released slot is freed, a kept one's lease renewed), so the
-// slots freed and the circuit change they make count for the grants; then as many grants as
-// the breaker, the cap and the rate allow.
-// Returns {granted, gate, retryAt, change}: gate the breaker's verdict after the outcomes
-// (also when nothing was asked for), retryAt when none was granted (0 otherwise), change the
-// most notable circuit change the outcomes made.
+// One script serves the exchanges of many subscriptions at once (those asked in one turn of the
+// event loop whose keys share a slot): one call, one round trip and one command for all of them.
+// KEYS: per subscription four keys, slots, rate, breaker, window (one hash tag).
+// ARGV: per subscription, the number N of its arguments, then its N arguments: now, cap, slot
+// lease, rate per second (0: none), breaker key lifetime, the breaker's settings (window,
+// buckets, min requests, ratio, cool-down, max cool-down), the number of releases R, the number
+// of kept slots K, then R (token, outcome) pairs, K (token, outcome) pairs, then the tokens to
+// grant (as many as wanted). Releases and kept slots first (each outcome counts in the breaker;
+// a released slot is freed, a kept one's lease renewed), so the slots freed and the circuit
+// change they make count for the grants; then as many grants as the breaker, the cap and the
+// rate allow.
+// Returns, per subscription in order, {granted, gate, retryAt, change}: gate the breaker's
+// verdict after the outcomes (also when nothing was asked for), retryAt when none was granted
+// (0 otherwise), change the most notable circuit change the outcomes made; or {'error', message}
+// when its keys could not be worked (a key of the wrong type): that subscription's exchange
+// fails alone, the others' stand.
 const EXCHANGE = `${BREAKER_LUA}
-local now = tonumber(ARGV[1])
-local cap = tonumber(ARGV[2])
-local lease = tonumber(ARGV[3])
-local rate = tonumber(ARGV[4])
-local keep = tonumber(ARGV[5])
-local releases = tonumber(ARGV[12])
-local kept = tonumber(ARGV[13])
-local change = 'unchanged'
-for i = 0, releases + kept - 1 do
-  local token = ARGV[14 + i * 2]
-  if i < releases then
-    redis.call('ZREM', KEYS[1], token)
-  else
-    redis.call('ZADD', KEYS[1], 'XX', now + lease, token)
+local function exchange(k_slots, k_rate, k_breaker, k_window, b, last)
+  local now = tonumber(ARGV[b])
+  local cap = tonumber(ARGV[b + 1])
+  local lease = tonumber(ARGV[b + 2])
+  local rate = tonumber(ARGV[b + 3])
+  local keep = tonumber(ARGV[b + 4])
+  local window_ms, buckets, min_requests = tonumber(ARGV[b + 5]), tonumber(ARGV[b + 6]), tonumber(ARGV[b + 7])
+  local ratio, cooldown, max_cooldown = tonumber(ARGV[b + 8]), tonumber(ARGV[b + 9]), tonumber(ARGV[b + 10])
+  local releases = tonumber(ARGV[b + 11])
+  local kept = tonumber(ARGV[b + 12])
+  local change = 'unchanged'
+  for i = 0, releases + kept - 1 do
+    local token = ARGV[b + 13 + i * 2]
+    if i < releases then
+      redis.call('ZREM', k_slots, token)
+    else
+      redis.call('ZADD', k_slots, 'XX', now + lease, token)
+    end
+    local c = breaker_record(k_breaker, k_window, now, token, ARGV[b + 14 + i * 2], window_ms, buckets, min_requests, ratio, cooldown, max_cooldown)
+    if c ~= 'unchanged' then change = c end
   end
-  local c = breaker_record(KEYS[3], KEYS[4], now, token, ARGV[15 + i * 2], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]))
-  if c ~= 'unchanged' then change = c end
-end
-if kept > 0 then redis.call('PEXPIRE', KEYS[1], lease + 1000) end
-local first_token = 14 + (releases + kept) * 2
-local want = #ARGV - first_token + 1
-local gate, until_ms = breaker_gate(KEYS[3], now)
-if want <= 0 then return {0, gate, until_ms, change} end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if gate == 'open' or gate == 'probing' then return {0, gate, until_ms, change} end
-local room = cap - redis.call('ZCARD', KEYS[1])
-if room <= 0 then
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, 'cap', tonumber(first[2]), change}
-end
-if gate == 'probe' then room = 1 end
-if rate > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 1000)
-  local left = rate - redis.call('ZCARD', KEYS[2])
-  if left <= 0 then
-    local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-    return {0, 'rate', tonumber(first[2]) + 1000, change}
+  if kept > 0 then redis.call('PEXPIRE', k_slots, lease + 1000) end
+  local first_token = b + 13 + (releases + kept) * 2
+  local want = last - first_token + 1
+  local gate, until_ms = breaker_gate(k_breaker, now)
+  if want <= 0 then return {0, gate, until_ms, change} end
+  redis.call('ZREMRANGEBYSCORE', k_slots, '-inf', now)
+  if gate == 'open' or gate == 'probing' then return {0, gate, until_ms, change} end
+  local room = cap - redis.call('ZCARD', k_slots)
+  if room <= 0 then
+    local first = redis.call('ZRANGE', k_slots, 0, 0, 'WITHSCORES')
+    return {0, 'cap', tonumber(first[2]), change}
   end
-  if left < room then room = left end
+  if gate == 'probe' then room = 1 end
+  if rate > 0 then
+    redis.call('ZREMRANGEBYSCORE', k_rate, '-inf', now - 1000)
+    local left = rate - redis.call('ZCARD', k_rate)
+    if left <= 0 then
+      local first = redis.call('ZRANGE', k_rate, 0, 0, 'WITHSCORES')
+      return {0, 'rate', tonumber(first[2]) + 1000, change}
+    end
+    if left < room then room = left end
+  end
+  local n = math.min(want, room)
+  for i = 0, n - 1 do
+    local token = ARGV[first_token + i]
+    if rate > 0 then redis.call('ZADD', k_rate, now, token) end
+    redis.call('ZADD', k_slots, now + lease, token)
+  end
+  if rate > 0 then redis.call('PEXPIRE', k_rate, 2000) end
+  redis.call('PEXPIRE', k_slots, lease + 1000)
+  if gate == 'probe' then breaker_take_probe(k_breaker, now, ARGV[first_token], lease, keep) end
+  return {n, gate, 0, change}
 end
-local n = math.min(want, room)
-for i = 0, n - 1 do
-  local token = ARGV[first_token + i]
-  if rate > 0 then redis.call('ZADD', KEYS[2], now, token) end
-  redis.call('ZADD', KEYS[1], now + lease, token)
+local out = {}
+local p = 1
+for s = 1, #KEYS, 4 do
+  local n = tonumber(ARGV[p])
+  local ok, reply = pcall(exchange, KEYS[s], KEYS[s + 1], KEYS[s + 2], KEYS[s + 3], p + 1, p + n)
+  if ok then out[#out + 1] = reply else out[#out + 1] = {'error', tostring(reply and (reply.err or reply))} end
+  p = p + n + 1
 end
-if rate > 0 then redis.call('PEXPIRE', KEYS[2], 2000) end
-redis.call('PEXPIRE', KEYS[1], lease + 1000)
-if gate == 'probe' then breaker_take_probe(KEYS[3], now, ARGV[first_token], lease, keep) end
-return {n, gate, 0, change}`;
+return out`;
+
+/** One subscription's part of the exchange script's reply (see EXCHANGE). */
+type ExchangeReply = [number, string, number, BreakerChange] | ['error', string];
+
+/** An exchange waiting for its turn's script call. */
+interface Asked {
+  keys: SubscriptionKeys;
+  args: (string | number)[];
+  resolve: (reply: [number, string, number, BreakerChange]) => void;
+  reject: (err: Error) => void;
+}
+
+/** Most subscriptions one script call serves: a call keeps Redis busy for all of them at once. */
+const MAX_EXCHANGES_PER_CALL = 100;
 
 interface LimitCommands {
-  hubhookLimitsExchange(...args: (string | number)[]): Promise<[number, string, number, BreakerChange]>;
+  hubhookLimitsExchange(numberOfKeys: number, ...args: (string | number)[]): Promise<ExchangeReply[]>;
 }
 
 /** Options of SubscriptionLimits. */
@@ -145,7 +178,8 @@ export interface SubscriptionLimitsOptions {
  * flight (slots with a lease, so a SIGKILLed worker's slots come back once the lease passes), the
  * optional rate limit (request starts in the last second), and the circuit breaker (`breaker.ts`).
  * One script frees finished requests' slots and decides new starts atomically (`exchange`), in
- * one round trip per turn of a lane; it touches one subscription's keys, in one hash tag
+ * one round trip per turn of a lane, each subscription's part touching its own keys only, in one
+ * hash tag; the lanes that exchange in one turn of the event loop share one script call
  * (`redis-keys.ts`).
  *
  * Failure policy: fail closed. A Redis error rejects `acquire` and the caller waits and asks
@@ -160,6 +194,10 @@ export class SubscriptionLimits {
   /** Slot tokens: unique per process (a random prefix) and cheap to make (a counter). */
   private readonly tokenPrefix = `${randomUUID()}.`;
   private tokenCount = 0;
+  /** Exchanges asked this turn of the event loop, by the slot their keys are in (0 on a single Redis). */
+  private readonly asked = new Map<number, Asked[]>();
+  private flushScheduled = false;
+  private readonly cluster: boolean;
 
   /** How long a slot is held without a word from its worker. */
   readonly slotLeaseMs: number;
@@ -175,7 +213,8 @@ export class SubscriptionLimits {
     this.shards = typeof shards === 'string' ? deliveryShards(shards, 1) : shards;
     this.now = options.now ?? Date.now;
     const commands = redis as RedisConnection & Partial<LimitCommands>;
-    if (!commands.hubhookLimitsExchange) redis.defineCommand('hubhookLimitsExchange', { numberOfKeys: 4, lua: EXCHANGE });
+    if (!commands.hubhookLimitsExchange) redis.defineCommand('hubhookLimitsExchange', { lua: EXCHANGE });
+    this.cluster = isCluster(redis);
     this.redis = redis as RedisConnection & LimitCommands;
   }
 
@@ -204,10 +243,6 @@ export class SubscriptionLimits {
     const b = this.breaker;
     const tokens = Array.from({ length: want }, () => `${this.tokenPrefix}${(this.tokenCount++).toString(36)}`);
     const args: (string | number)[] = [
-      k.slots,
-      k.rate,
-      k.breaker,
-      k.window,
       this.now(),
       limit.maxInFlight,
       this.options.slotLeaseMs,
@@ -222,15 +257,65 @@ export class SubscriptionLimits {
       releases.length,
       kept.length,
     ];
-    for (const r of [...releases, ...kept]) args.push(r.token, r.outcome);
-    args.push(...tokens);
-    const [granted, gate, retryAt, change] = await this.redis.hubhookLimitsExchange(...args);
+    for (const r of releases) args.push(r.token, r.outcome);
+    for (const r of kept) args.push(r.token, r.outcome);
+    for (const t of tokens) args.push(t);
+    const [granted, gate, retryAt, change] = await this.ask(k, args);
     const grant: Grants | Denial =
       granted > 0
         ? { granted: true, tokens: tokens.slice(0, granted), probe: gate === 'probe' }
         : { granted: false, reason: (gate === 'closed' ? 'cap' : gate) as Denial['reason'], retryAt: Number(retryAt) };
     // A cap or rate denial comes from a closed circuit too.
     return { grant, change, closed: gate === 'closed' || gate === 'cap' || gate === 'rate' };
+  }
+
+  /**
+   * Queues one subscription's exchange for the script call of this turn of the event loop: the
+   * lanes that exchange in one turn share one call (per slot on a cluster, where one call's keys
+   * must share a slot), rather than one command each.
+   */
+  private ask(keys: SubscriptionKeys, args: (string | number)[]): Promise<[number, string, number, BreakerChange]> {
+    return new Promise((resolve, reject) => {
+      const group = this.cluster ? keySlot(keys.slots) : 0;
+      const asked = this.asked.get(group);
+      if (asked) asked.push({ keys, args, resolve, reject });
+      else this.asked.set(group, [{ keys, args, resolve, reject }]);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const asked of this.asked.values()) {
+      for (let i = 0; i < asked.length; i += MAX_EXCHANGES_PER_CALL) this.call(asked.slice(i, i + MAX_EXCHANGES_PER_CALL));
+    }
+    this.asked.clear();
+  }
+
+  /** One script call for the asked exchanges; each gets its own part of the reply, or the call's error. */
+  private call(asked: Asked[]): void {
+    const argv: (string | number)[] = [];
+    for (const a of asked) argv.push(a.keys.slots, a.keys.rate, a.keys.breaker, a.keys.window);
+    for (const a of asked) {
+      argv.push(a.args.length);
+      for (const arg of a.args) argv.push(arg);
+    }
+    this.redis.hubhookLimitsExchange(asked.length * 4, ...argv).then(
+      (replies) => {
+        asked.forEach((a, i) => {
+          const reply = replies[i];
+          if (reply === undefined) a.reject(new Error('the limits script gave no reply for this subscription'));
+          else if (reply[0] === 'error') a.reject(new Error(`the limits script failed for this subscription: ${reply[1]}`));
+          else a.resolve(reply);
+        });
+      },
+      (err: unknown) => {
+        for (const a of asked) a.reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
   }
 
   /** The subscription's circuit as every worker sees it. */

@@ -49,16 +49,6 @@ export function createRedis(target: string | RedisTarget, options: RedisOptions 
   });
 }
 
-/**
- * Another connection to the same Redis with ioredis's auto-pipelining: every command issued in
- * one event-loop turn goes out in one socket write (per cluster node). For many small commands
- * from unrelated callers at once, such as the delivery lanes' exchanges; never for BullMQ's
- * connections, whose blocking commands must not share a pipeline.
- */
-export function autoPipelined(redis: RedisConnection): RedisConnection {
-  return isCluster(redis) ? redis.duplicate(undefined, { enableAutoPipelining: true }) : redis.duplicate({ enableAutoPipelining: true });
-}
-
 /** True for a Redis Cluster connection. */
 export const isCluster = (redis: RedisConnection): redis is Cluster => (redis as Cluster).isCluster === true;
 

@@ -154,3 +154,56 @@ describe('limits shared by worker processes', () => {
     expect(seen.twiceInFlight).toBe(0);
   }, 120_000);
 });
+
+describe('the lanes of one turn share one limits call', () => {
+  let ctx: TestContext;
+  beforeAll(async () => {
+    ctx = await startTestContext();
+  });
+  afterAll(async () => {
+    await ctx.stop();
+  });
+
+  it('answers each subscription its own grants from one script call, and fails only the one whose keys are broken', async () => {
+    const limits = new SubscriptionLimits(ctx.redis, ctx.queuePrefix, { slotLeaseMs: 10_000 });
+    const script = ctx.redis as unknown as { hubhookLimitsExchange: (...args: unknown[]) => Promise<unknown> };
+    const original = script.hubhookLimitsExchange.bind(ctx.redis);
+    const calls: number[] = [];
+    script.hubhookLimitsExchange = (numberOfKeys: unknown, ...rest: unknown[]) => {
+      calls.push(Number(numberOfKeys) / 4);
+      return original(numberOfKeys, ...rest);
+    };
+    try {
+      const subs = Array.from({ length: 30 }, (_, i) => ({ id: `batch-${i}`, maxInFlight: 1 + (i % 3), ratePerSecond: null }));
+      // Asked in one turn: each wants 5 slots, and gets as many as its own cap allows.
+      const first = await Promise.all(subs.map((s) => limits.exchange(s, [], 5)));
+      expect(calls).toEqual([30]);
+      expect(first.map((e) => (e.grant.granted ? e.grant.tokens.length : 0))).toEqual(subs.map((s) => s.maxInFlight));
+      // Asked again at once: every cap is taken, each denial names its own subscription's cap.
+      const second = await Promise.all(subs.map((s) => limits.exchange(s, [], 1)));
+      expect(second.every((e) => !e.grant.granted && e.grant.reason === 'cap')).toBe(true);
+      // Released in one turn: each lane's slots come back to it alone.
+      const third = await Promise.all(
+        subs.map((s, i) => {
+          const g = first[i]!.grant;
+          return limits.exchange(s, g.granted ? g.tokens.map((token) => ({ token, outcome: 'success' as const })) : [], 1);
+        }),
+      );
+      expect(third.every((e) => e.grant.granted && e.grant.tokens.length === 1)).toBe(true);
+      for (const s of subs) expect(await limits.inFlight(s.id)).toBe(1);
+
+      // A key of the wrong type under one subscription: its exchange fails, the others' in the same call stand.
+      const broken = { id: 'batch-broken', maxInFlight: 2, ratePerSecond: null };
+      const fine = { id: 'batch-fine', maxInFlight: 2, ratePerSecond: null };
+      await ctx.redis.set(`${ctx.queuePrefix}:limits:{${broken.id}}:slots`, 'not a sorted set');
+      calls.length = 0;
+      const [bad, good] = await Promise.allSettled([limits.exchange(broken, [], 1), limits.exchange(fine, [], 1)]);
+      expect(calls).toEqual([2]);
+      expect(bad.status).toBe('rejected');
+      expect(String((bad as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
+      expect(good.status === 'fulfilled' && good.value.grant.granted).toBe(true);
+    } finally {
+      script.hubhookLimitsExchange = original;
+    }
+  });
+});

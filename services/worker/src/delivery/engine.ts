@@ -10,7 +10,7 @@ import { enqueueDeliveries, handBackMessages } from '#shared/delivery/requeue';
 import { SubscriptionLimits } from '#shared/delivery/limits';
 import { RetrySchedule } from '#shared/delivery/retry-schedule';
 import { dispatchMail } from '#shared/mail/outbox';
-import { autoPipelined, type RedisConnection } from '#shared/queues/connection';
+import type { RedisConnection } from '#shared/queues/connection';
 import { checkUrl } from '#shared/url-guard';
 import { receiverGuardOptions, receiverPolicy } from '#shared/receiver-guard';
 import { RoutingCache } from '../fanout/routing-table.ts';
@@ -86,10 +86,9 @@ export function createDeliveryEngine(
     onFinished: (records) => handOn.finished(records),
   });
   // A slot outlasts the longest request, so only a dead worker's slots wait for their lease.
-  // Lanes exchange with the limits many at a time: one socket write per loop turn carries them all
-  // (the exchange was the worker's largest Redis cost, one write syscall per call).
-  const limitsRedis = autoPipelined(redis);
-  const limits = new SubscriptionLimits(limitsRedis, queues.shards, { slotLeaseMs: config.deliveryTimeoutMs + 5_000 });
+  // The lanes that exchange with the limits in one turn of the event loop share one script call
+  // (limits.ts): one command and one socket write for all of them.
+  const limits = new SubscriptionLimits(redis, queues.shards, { slotLeaseMs: config.deliveryTimeoutMs + 5_000 });
   const dispatcher = new Dispatcher(transport, writer, createRetryPolicy({ scheduleMs: config.retryScheduleMs }), limits, logger, {
     handBack: async (messages) => {
       await handBackMessages(db, queues, messages.filter((m) => !m.unwritten));
@@ -137,7 +136,6 @@ export function createDeliveryEngine(
       await dispatcher.stop();
       await handOn.stop();
       await transport.close();
-      await limitsRedis.quit().catch(() => limitsRedis.disconnect());
     },
   };
   return engine;
