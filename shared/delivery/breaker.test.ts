@@ -138,6 +138,42 @@ describe('shared limits: breaker, in-flight cap, rate limit', () => {
     expect(third.change).toBe('unchanged');
   });
 
+  it('counts the answers of one exchange in order, as one by one: the failure that crosses the rate opens it, later successes do not undo it', async () => {
+    // One by one: 20 failures open the circuit at the 20th (the minimum volume), whatever follows.
+    const one = sub(100);
+    const oneTokens = ((await limits.exchange(one, [], 30)).grant as Grants).tokens;
+    const outcomes = [...Array(20).fill('failure'), ...Array(10).fill('success')] as ('success' | 'failure')[];
+    const changes: string[] = [];
+    for (let i = 0; i < 30; i++) changes.push(await limits.release(one.id, oneTokens[i]!, outcomes[i]!));
+    expect(changes.indexOf('opened')).toBe(19);
+    // The same answers released in one exchange: the same circuit, and no slot left taken.
+    const all = sub(100);
+    const allTokens = ((await limits.exchange(all, [], 30)).grant as Grants).tokens;
+    const together = await limits.exchange(all, allTokens.map((token, i) => ({ token, outcome: outcomes[i]! })), 0);
+    expect(together.change).toBe('opened');
+    expect(await limits.circuit(all.id)).toBe(await limits.circuit(one.id));
+    expect(await limits.inFlight(all.id)).toBe(0);
+    // Below the rate, the window holds every answer of the exchange: 19 more failures with 21 successes stay closed, one more failure than success opens it.
+    const window = sub(100);
+    const wTokens = ((await limits.exchange(window, [], 40)).grant as Grants).tokens;
+    const mixed = wTokens.map((token, i) => ({ token, outcome: (i < 21 ? 'success' : 'failure') as 'success' | 'failure' }));
+    expect((await limits.exchange(window, mixed, 0)).change).toBe('unchanged');
+    const more = ((await limits.exchange(window, [], 3)).grant as Grants).tokens;
+    expect((await limits.exchange(window, more.map((token) => ({ token, outcome: 'failure' as const })), 0)).change).toBe('opened');
+  });
+
+  it('frees, renews and grants thousands of slots in one exchange', async () => {
+    const s = sub(5_000);
+    const tokens = ((await limits.exchange(s, [], 4_500)).grant as Grants).tokens;
+    expect(tokens).toHaveLength(4_500);
+    expect(await limits.inFlight(s.id)).toBe(4_500);
+    const half = tokens.slice(0, 2_250).map((token) => ({ token, outcome: 'success' as const }));
+    const rest = tokens.slice(2_250).map((token) => ({ token, outcome: 'success' as const }));
+    const next = await limits.exchange(s, half, 10, rest);
+    expect((next.grant as Grants).tokens).toHaveLength(10);
+    expect(await limits.inFlight(s.id)).toBe(2_260);
+  });
+
   it('a kept slot stays taken with a renewed lease, and its outcome counts in the breaker', async () => {
     const s = sub(1);
     const token = ((await limits.exchange(s, [], 1)).grant as Grants).tokens[0]!;

@@ -128,6 +128,56 @@ local function breaker_record(bkey, wkey, now, token, outcome, window_ms, bucket
   end
   return 'unchanged'
 end
+
+-- Counts \`count\` answers, the (token, outcome) pairs at ARGV[from], ARGV[from + 1], ... in order,
+-- exactly as breaker_record would one after another, but while the circuit is closed (nearly
+-- always) it reads the window once and writes it once: the answers after the one that opens
+-- the circuit meet it open, and move nothing (none of them can be a probe's). Returns the most
+-- notable change.
+local function breaker_record_all(bkey, wkey, now, from, count, window_ms, buckets, min_requests, ratio, cooldown, max_cooldown)
+  local state = redis.call('HGET', bkey, 'state')
+  if state and state ~= 'closed' then
+    local change = 'unchanged'
+    for i = 0, count - 1 do
+      local c = breaker_record(bkey, wkey, now, ARGV[from + i * 2], ARGV[from + 1 + i * 2], window_ms, buckets, min_requests, ratio, cooldown, max_cooldown)
+      if c ~= 'unchanged' then change = c end
+    end
+    return change
+  end
+  local size = math.max(1, math.floor(window_ms / buckets))
+  local current = math.floor(now / size)
+  local ok, failed, new_ok, new_failed = 0, 0, 0, 0
+  local counts = redis.call('HGETALL', wkey)
+  for i = 1, #counts, 2 do
+    local kind, bucket = string.match(counts[i], '^(%a+):(%d+)$')
+    if tonumber(bucket) <= current - buckets then
+      redis.call('HDEL', wkey, counts[i])
+    elseif kind == 'ok' then
+      ok = ok + tonumber(counts[i + 1])
+    else
+      failed = failed + tonumber(counts[i + 1])
+    end
+  end
+  for i = 0, count - 1 do
+    local outcome = ARGV[from + 1 + i * 2]
+    if outcome ~= 'none' then
+      if outcome == 'success' then
+        ok, new_ok = ok + 1, new_ok + 1
+      else
+        failed, new_failed = failed + 1, new_failed + 1
+      end
+      local total = ok + failed
+      if total >= min_requests and failed >= ratio * total then
+        breaker_open(bkey, wkey, now, cooldown, max_cooldown * 2 + window_ms)
+        return 'opened'
+      end
+    end
+  end
+  if new_ok > 0 then redis.call('HINCRBY', wkey, 'ok:' .. current, new_ok) end
+  if new_failed > 0 then redis.call('HINCRBY', wkey, 'fail:' .. current, new_failed) end
+  if new_ok + new_failed > 0 then redis.call('PEXPIRE', wkey, window_ms * 2) end
+  return 'unchanged'
+end
 `;
 
 /** Reads a circuit's state from its breaker hash fields (`state`, `open_until`, `probe_until`). */

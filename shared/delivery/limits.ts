@@ -82,6 +82,13 @@ export interface Exchange {
 // when its keys could not be worked (a key of the wrong type): that subscription's exchange
 // fails alone, the others' stand.
 const EXCHANGE = `${BREAKER_LUA}
+-- One command for many members (Lua's unpack takes some thousands at most: 1000 a command).
+local function in_chunks(cmd, key, flag, list)
+  for i = 1, #list, 1000 do
+    local last = math.min(i + 999, #list)
+    if flag then redis.call(cmd, key, flag, unpack(list, i, last)) else redis.call(cmd, key, unpack(list, i, last)) end
+  end
+end
 local function exchange(k_slots, k_rate, k_breaker, k_window, b, last)
   local now = tonumber(ARGV[b])
   local cap = tonumber(ARGV[b + 1])
@@ -93,17 +100,24 @@ local function exchange(k_slots, k_rate, k_breaker, k_window, b, last)
   local releases = tonumber(ARGV[b + 11])
   local kept = tonumber(ARGV[b + 12])
   local change = 'unchanged'
-  for i = 0, releases + kept - 1 do
-    local token = ARGV[b + 13 + i * 2]
-    if i < releases then
-      redis.call('ZREM', k_slots, token)
-    else
-      redis.call('ZADD', k_slots, 'XX', now + lease, token)
-    end
-    local c = breaker_record(k_breaker, k_window, now, token, ARGV[b + 14 + i * 2], window_ms, buckets, min_requests, ratio, cooldown, max_cooldown)
-    if c ~= 'unchanged' then change = c end
+  -- Freed and renewed slots first (one command each way), then their outcomes, in order.
+  if releases > 0 then
+    local freed = {}
+    for i = 0, releases - 1 do freed[#freed + 1] = ARGV[b + 13 + i * 2] end
+    in_chunks('ZREM', k_slots, nil, freed)
   end
-  if kept > 0 then redis.call('PEXPIRE', k_slots, lease + 1000) end
+  if kept > 0 then
+    local renewed = {}
+    for i = releases, releases + kept - 1 do
+      renewed[#renewed + 1] = now + lease
+      renewed[#renewed + 1] = ARGV[b + 13 + i * 2]
+    end
+    in_chunks('ZADD', k_slots, 'XX', renewed)
+    redis.call('PEXPIRE', k_slots, lease + 1000)
+  end
+  if releases + kept > 0 then
+    change = breaker_record_all(k_breaker, k_window, now, b + 13, releases + kept, window_ms, buckets, min_requests, ratio, cooldown, max_cooldown)
+  end
   local first_token = b + 13 + (releases + kept) * 2
   local want = last - first_token + 1
   local gate, until_ms = breaker_gate(k_breaker, now)
@@ -126,12 +140,19 @@ local function exchange(k_slots, k_rate, k_breaker, k_window, b, last)
     if left < room then room = left end
   end
   local n = math.min(want, room)
+  local started, held = {}, {}
   for i = 0, n - 1 do
     local token = ARGV[first_token + i]
-    if rate > 0 then redis.call('ZADD', k_rate, now, token) end
-    redis.call('ZADD', k_slots, now + lease, token)
+    started[#started + 1] = now
+    started[#started + 1] = token
+    held[#held + 1] = now + lease
+    held[#held + 1] = token
   end
-  if rate > 0 then redis.call('PEXPIRE', k_rate, 2000) end
+  if rate > 0 then
+    in_chunks('ZADD', k_rate, nil, started)
+    redis.call('PEXPIRE', k_rate, 2000)
+  end
+  in_chunks('ZADD', k_slots, nil, held)
   redis.call('PEXPIRE', k_slots, lease + 1000)
   if gate == 'probe' then breaker_take_probe(k_breaker, now, ARGV[first_token], lease, keep) end
   return {n, gate, 0, change}
