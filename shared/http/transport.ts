@@ -208,6 +208,10 @@ type Limits = { keepBytes: number; maxResponseBytes: number };
 class PostHandler implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** When the request's time is up (performance.now() ms); a request not yet started by then is never sent. */
+  private deadline = Infinity;
+  /** Least time left with which a queued request is still sent. */
+  private minLeftMs = 0;
   private settled = false;
   private status = 0;
   private statusText = '';
@@ -223,6 +227,8 @@ class PostHandler implements Dispatcher.DispatchHandler {
   ) {}
 
   startTimer(timeoutMs: number): void {
+    this.deadline = this.startedAt + timeoutMs;
+    this.minLeftMs = Math.min(100, timeoutMs / 10);
     this.timer = setTimeout(() => {
       this.fail('timeout', `no complete response within ${timeoutMs} ms`);
       // Before the request is started (still queued or connecting) there is nothing to
@@ -233,6 +239,12 @@ class PostHandler implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
+    // A queued request is not sent with almost none of its time left (a tenth of the timeout, at
+    // most 100 ms), nor past it while its timer has not run yet (a busy loop runs timers late,
+    // and a connection freed by another request's timeout may come first): the receiver would
+    // likely see a request cut off at once, which it may still act on, and the retry would
+    // deliver it twice.
+    if (!this.settled && performance.now() >= this.deadline - this.minLeftMs) this.fail('timeout', `no complete response within ${Math.round(this.deadline - this.startedAt)} ms`);
     if (this.settled) controller.abort(new Error('timeout'));
   }
 
