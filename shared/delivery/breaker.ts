@@ -85,6 +85,29 @@ local function breaker_open(bkey, wkey, now, cooldown, keep)
   redis.call('DEL', wkey)
 end
 
+-- The window's bucket that \`now\` falls in.
+local function breaker_bucket(now, window_ms, buckets)
+  return math.floor(now / math.max(1, math.floor(window_ms / buckets)))
+end
+
+-- The answers the window holds (successes, failures) in its last \`buckets\` buckets up to
+-- \`current\`; older buckets are deleted.
+local function breaker_window(wkey, current, buckets)
+  local ok, failed = 0, 0
+  local counts = redis.call('HGETALL', wkey)
+  for i = 1, #counts, 2 do
+    local kind, bucket = string.match(counts[i], '^(%a+):(%d+)$')
+    if tonumber(bucket) <= current - buckets then
+      redis.call('HDEL', wkey, counts[i])
+    elseif kind == 'ok' then
+      ok = ok + tonumber(counts[i + 1])
+    else
+      failed = failed + tonumber(counts[i + 1])
+    end
+  end
+  return ok, failed
+end
+
 -- outcome: 'success', 'failure', or 'none' (no answer that says anything about the receiver).
 local function breaker_record(bkey, wkey, now, token, outcome, window_ms, buckets, min_requests, ratio, cooldown, max_cooldown)
   local keep = max_cooldown * 2 + window_ms
@@ -105,22 +128,10 @@ local function breaker_record(bkey, wkey, now, token, outcome, window_ms, bucket
     return 'reopened'
   end
   if outcome == 'none' then return 'unchanged' end
-  local size = math.max(1, math.floor(window_ms / buckets))
-  local current = math.floor(now / size)
+  local current = breaker_bucket(now, window_ms, buckets)
   redis.call('HINCRBY', wkey, (outcome == 'success' and 'ok:' or 'fail:') .. current, 1)
   redis.call('PEXPIRE', wkey, window_ms * 2)
-  local counts = redis.call('HGETALL', wkey)
-  local ok, failed = 0, 0
-  for i = 1, #counts, 2 do
-    local kind, bucket = string.match(counts[i], '^(%a+):(%d+)$')
-    if tonumber(bucket) <= current - buckets then
-      redis.call('HDEL', wkey, counts[i])
-    elseif kind == 'ok' then
-      ok = ok + tonumber(counts[i + 1])
-    else
-      failed = failed + tonumber(counts[i + 1])
-    end
-  end
+  local ok, failed = breaker_window(wkey, current, buckets)
   local total = ok + failed
   if total >= min_requests and failed >= ratio * total then
     breaker_open(bkey, wkey, now, cooldown, keep)
@@ -144,20 +155,9 @@ local function breaker_record_all(bkey, wkey, now, from, count, window_ms, bucke
     end
     return change
   end
-  local size = math.max(1, math.floor(window_ms / buckets))
-  local current = math.floor(now / size)
-  local ok, failed, new_ok, new_failed = 0, 0, 0, 0
-  local counts = redis.call('HGETALL', wkey)
-  for i = 1, #counts, 2 do
-    local kind, bucket = string.match(counts[i], '^(%a+):(%d+)$')
-    if tonumber(bucket) <= current - buckets then
-      redis.call('HDEL', wkey, counts[i])
-    elseif kind == 'ok' then
-      ok = ok + tonumber(counts[i + 1])
-    else
-      failed = failed + tonumber(counts[i + 1])
-    end
-  end
+  local current = breaker_bucket(now, window_ms, buckets)
+  local ok, failed = breaker_window(wkey, current, buckets)
+  local new_ok, new_failed = 0, 0
   for i = 0, count - 1 do
     local outcome = ARGV[from + 1 + i * 2]
     if outcome ~= 'none' then
