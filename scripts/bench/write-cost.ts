@@ -1,7 +1,8 @@
 /**
  * What the delivery path's statements write, per row: `EXPLAIN (ANALYZE, WAL, BUFFERS)` of the
- * fan-out's message insert, the attempt writer's outcome update and attempt insert, and the
- * events' fan-out mark, in a fresh schema (dropped after), inside one transaction that is
+ * fan-out's message insert, the attempt writer's outcome update and attempt insert, a first
+ * delivery's row written with its outcome (0013) and with its first success kept in it (0014:
+ * no attempt row), and the events' fan-out mark, in a fresh schema (dropped after), inside one transaction that is
  * rolled back. WAL records per row count the heap tuple and each index entry written, which is
  * what a delivery costs Postgres whatever else the machine runs.
  *
@@ -78,6 +79,26 @@ try {
          select v.id, v.s, 1, now(), 3, 'success', 200, 'ok', '{"headers":{"content-type":"text/plain"},"omitted":0}'::jsonb
          from unnest(?::text[], ?::text[]) as v(id, s)`,
         columnBindings(ids, subs),
+      );
+      // A first delivery now: its row written once, with its outcome; a first success kept in it.
+      const fresh = (n: number) => Array.from({ length: n }, () => newId('message'));
+      await explain(
+        trx,
+        'message with outcome (0013)',
+        `insert into messages (id, event_id, subscription_id, status, attempts, last_attempt_at, last_status_code, succeeded_at, created_at, updated_at)
+         select v.id, v.event_id, v.subscription_id, 'succeeded', 1, now(), 200, now(), ?, now()
+         from unnest(?::text[], ?::text[], ?::text[]) as v(id, event_id, subscription_id)`,
+        [new Date(now.getTime() + 1), ...columnBindings(fresh(ids.length), events, subs)],
+      );
+      await explain(
+        trx,
+        'message, success kept (0014)',
+        `insert into messages (id, event_id, subscription_id, status, attempts, last_attempt_at, last_status_code, succeeded_at, created_at, updated_at,
+           first_attempt_id, first_attempted_at, first_duration_ms, first_status_code, first_response_body, first_response_body_truncated, first_response_headers)
+         select v.id, v.event_id, v.subscription_id, 'succeeded', 1, now(), 200, now(), ?, now(),
+           nextval('attempts_id_seq'), now(), 3, 200, 'ok', false, '{"headers":{"content-type":"text/plain"},"omitted":0}'::jsonb
+         from unnest(?::text[], ?::text[], ?::text[]) as v(id, event_id, subscription_id)`,
+        [new Date(now.getTime() + 2), ...columnBindings(fresh(ids.length), events, subs)],
       );
       await explain(trx, 'event fanned out (update)', 'update events set fanout_at = now() where id = any(?::text[]) and fanout_at is null', [eventIds], eventIds.length);
       throw new Error('rollback');

@@ -26,6 +26,7 @@
  * an outcome moves only a pending message.
  */
 import { columnBindings, type Db, type Knex } from '../db/knex.ts';
+import type { StoredResponse } from './response-body.ts';
 
 /** A new message: pending (leased to `leaseOwner` until `leaseUntil`, or due then) or held. */
 export interface NewMessage {
@@ -372,20 +373,26 @@ export async function finishEventLeases(db: Db, leases: EventLease[]): Promise<v
 /** A message not yet written, with its first outcome: its row is made in the state after it. */
 export interface OutcomeOfUnwritten extends MessageOutcome {
   subscriptionId: string;
+  durationMs: number;
   /** Its event, and the partition key: the event's received_at, as the fan-out gives every message of the event. */
   unwritten: { eventId: string; createdAt: Date };
 }
 
 /**
  * Writes messages not yet written, each in its state after its first outcome (one row, written
- * once). Returns the ids written; one whose row exists already (its event's lease lapsed and
- * another worker wrote it) is left to `applyOutcomes`, as any message with a row.
+ * once). `firstSuccesses[i]`, when given, is outcome i's response: its first attempt succeeded
+ * and lives in the row (migration 0014: the `first_*` columns, an id from the attempts'
+ * sequence; no attempt row). Returns the ids written; one whose row exists already (its event's
+ * lease lapsed and another worker wrote it) is left to `applyOutcomes`, as any message with a
+ * row, and its attempt to the attempts table.
  */
-export async function insertOutcomes(trx: Db, outcomes: OutcomeOfUnwritten[]): Promise<Set<string>> {
+export async function insertOutcomes(trx: Db, outcomes: OutcomeOfUnwritten[], firstSuccesses: ReadonlyArray<StoredResponse | null> = []): Promise<Set<string>> {
   if (outcomes.length === 0) return new Set();
+  const first = (i: number) => firstSuccesses[i] ?? null;
   const result = await trx.raw(
     `insert into messages (id, event_id, subscription_id, status, attempts, next_attempt_at, last_attempt_at, last_status_code, last_error,
-       succeeded_at, created_at, updated_at)
+       succeeded_at, created_at, updated_at, first_attempt_id, first_attempted_at, first_duration_ms, first_status_code,
+       first_response_body, first_response_body_bytes, first_response_body_truncated, first_response_status_text, first_response_headers)
      select v.id, v.event_id, v.subscription_id,
        -- One still owed (retry due, held) whose subscription was deleted while it was in flight: cancelled, as the deletion cancelled the rest.
        case when v.status in ('pending', 'held') and exists (select 1 from subscriptions s where s.id = v.subscription_id and s.deleted_at is not null)
@@ -394,9 +401,16 @@ export async function insertOutcomes(trx: Db, outcomes: OutcomeOfUnwritten[]): P
        case when v.status in ('pending', 'held') and exists (select 1 from subscriptions s where s.id = v.subscription_id and s.deleted_at is not null)
             then null else v.next_attempt_at end,
        case when v.attempt is null then null else v.attempted_at end, v.status_code, v.error,
-       case when v.status = 'succeeded' then v.attempted_at end, v.created_at, now()
-     from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::timestamptz[], ?::int[], ?::text[], ?::timestamptz[])
-       as v(id, event_id, subscription_id, status, attempt, next_attempt_at, attempted_at, status_code, error, created_at)
+       case when v.status = 'succeeded' then v.attempted_at end, v.created_at, now(),
+       case when v.kept then nextval('attempts_id_seq') end,
+       case when v.kept then v.attempted_at end,
+       case when v.kept then v.duration_ms end,
+       case when v.kept then v.status_code end,
+       v.body, v.body_bytes, v.body_truncated, v.status_text, v.headers
+     from unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::timestamptz[], ?::int[], ?::text[], ?::timestamptz[],
+       ?::boolean[], ?::int[], ?::text[], ?::bytea[], ?::boolean[], ?::text[], ?::jsonb[])
+       as v(id, event_id, subscription_id, status, attempt, next_attempt_at, attempted_at, status_code, error, created_at,
+         kept, duration_ms, body, body_bytes, body_truncated, status_text, headers)
      on conflict (event_id, subscription_id, created_at) do nothing
      returning id`,
     columnBindings(
@@ -410,6 +424,13 @@ export async function insertOutcomes(trx: Db, outcomes: OutcomeOfUnwritten[]): P
       outcomes.map((o) => o.statusCode),
       outcomes.map((o) => o.error),
       outcomes.map((o) => o.unwritten.createdAt),
+      outcomes.map((_o, i) => first(i) !== null),
+      outcomes.map((o, i) => (first(i) === null ? null : Math.round(o.durationMs))),
+      outcomes.map((_o, i) => first(i)?.responseBody ?? null),
+      outcomes.map((_o, i) => first(i)?.responseBodyBytes ?? null),
+      outcomes.map((_o, i) => first(i)?.responseBodyTruncated ?? null),
+      outcomes.map((_o, i) => first(i)?.responseStatusText ?? null),
+      outcomes.map((_o, i) => first(i)?.responseHeaders ?? null),
     ),
   );
   return new Set((result.rows as { id: string }[]).map((r) => r.id));

@@ -19,6 +19,18 @@ export interface StoredBody {
   bytes: Buffer | null;
 }
 
+/**
+ * A receiver's answer made storable: the columns an attempt keeps of it (an attempt row, or a
+ * first success kept in its message's row). `responseHeaders` is the JSON of `storableHeaders`.
+ */
+export interface StoredResponse {
+  responseBody: string | null;
+  responseBodyBytes: Buffer | null;
+  responseBodyTruncated: boolean;
+  responseStatusText: string | null;
+  responseHeaders: string | null;
+}
+
 /** Splits kept body bytes into the preview and, when the preview is lossy, the exact bytes. */
 export function storeBody(body: Buffer): StoredBody {
   const decoded = body.toString('utf8');

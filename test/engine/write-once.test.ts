@@ -1,6 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { messageIdFor } from '#shared/ids';
+import { attemptLog } from '#api/messages/repository';
+import type { AttemptRow } from '#shared/db/rows';
 import { startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
 import { startReceiver, type TestReceiver } from '../support/receiver.ts';
@@ -54,7 +56,7 @@ describe('a message written once, with its first outcome', () => {
     return ids;
   };
 
-  it('a first try that succeeds is one row, inserted succeeded and never updated, beside its attempt', async () => {
+  it('a first try that succeeds is one row, inserted succeeded with its attempt in it and never updated', async () => {
     const subs = await subscribe('INSTW', 3, receiver.url);
     receiver.behave(() => ({ status: 200 }));
     worker = (await startWorkerProcess(ctx, ENV)).child;
@@ -74,11 +76,76 @@ describe('a message written once, with its first outcome', () => {
       expect(m.created_at).toEqual((await ctx.db('events').where({ id: m.event_id }).first('received_at')).received_at);
     }
     expect(new Set(messages.map((m) => m.subscription_id))).toEqual(new Set(subs));
-    // One attempt row each, and the receiver saw each message's id as its webhook-id.
-    expect(await ctx.db('attempts').whereIn('message_id', messages.map((m) => m.id)).count({ n: '*' }).first()).toEqual({ n: 120 });
+    // Each first success lives in its message's row: no attempt row, yet the log lists one attempt each.
+    const messageIds = messages.map((m) => m.id);
+    expect(await ctx.db('attempts').whereIn('message_id', messageIds).count({ n: '*' }).first()).toEqual({ n: 0 });
+    const logged: AttemptRow[] = await attemptLog(ctx.db).whereIn('a.message_id', messageIds);
+    expect(logged).toHaveLength(120);
+    for (const a of logged) expect(a).toMatchObject({ attempt: 1, outcome: 'success', status_code: 200, error: null, response_body_truncated: false });
+    expect(new Set(logged.map((a) => a.id)).size).toBe(120);
+    // And the receiver saw each message's id as its webhook-id.
+
     expect(new Set(receiver.requests.map((r) => r.headers['webhook-id']))).toEqual(new Set(messages.map((m) => m.id)));
     // No message row was written twice: inserted in its final state, never moved from pending.
     expect((await messageUpdates()) - before).toBe(0);
+    await stopWorkerProcess(worker, 'SIGTERM');
+    worker = null;
+  }, 60_000);
+
+  it('the log shows a first success kept in its row as any attempt: the message, the subscription’s pages, its stats', async () => {
+    const partner = await insertPartner(ctx.db);
+    const product = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    await insertActivation(ctx.db, 'INSTL', product);
+    const sub = await insertSubscription(ctx.db, { partnerId: partner.partnerId, productId: product, functionKey: 'estates.read', url: `${receiver.url}?log`, eventTypes: ['estate.updated'] });
+    // "flaky" fails its first request, then succeeds; the others succeed at once, with a body and a header of their own.
+    let flakyTries = 0;
+    receiver.behave((req) => {
+      const { data } = JSON.parse(req.body) as { data: { n: number; flaky?: boolean } };
+      if (data.flaky && flakyTries++ === 0) return { status: 500, body: 'try later' };
+      return { status: 200, body: `thanks ${data.n}`, headers: { 'x-receipt': `r-${data.n}` } };
+    });
+    worker = (await startWorkerProcess(ctx, ENV)).child;
+    const events = [1, 2, 3].map((n) => hubEvent('INSTL', 'estate.updated', { n }));
+    const flaky = hubEvent('INSTL', 'estate.updated', { n: 4, flaky: true });
+    await publishEvents(ctx, [...events, flaky]);
+    await eventually(async () => (await ctx.db('messages').where('subscription_id', sub.id).where('status', 'succeeded')).length === 4, { timeoutMs: 30_000 });
+    const get = async (path: string) => {
+      const res = await ctx.request('GET', path, { token: partner.apiKey });
+      expect(res.status, res.text).toBe(200);
+      return res.body;
+    };
+
+    // Only the flaky message's two attempts are rows: its row was written with its first failure.
+    const flakyId = messageIdFor(flaky.id, sub.id);
+    expect(await ctx.db('attempts').where('subscription_id', sub.id).pluck('message_id')).toEqual([flakyId, flakyId]);
+
+    const firstId = messageIdFor(events[0]!.id, sub.id);
+    const message = await get(`/v1/messages/${firstId}`);
+    expect(message).toMatchObject({ status: 'succeeded', attempts: 1 });
+    expect(message.attemptLog).toHaveLength(1);
+    expect(message.attemptLog[0]).toMatchObject({ attempt: 1, outcome: 'success', statusCode: 200, error: null, responseBody: 'thanks 1', responseBodyTruncated: false });
+    expect(message.attemptLog[0].responseHeaders).toMatchObject({ 'x-receipt': 'r-1' });
+    expect((await get(`/v1/messages/${flakyId}/attempts`)).data.map((a: { attempt: number; statusCode: number }) => [a.attempt, a.statusCode])).toEqual([
+      [2, 200],
+      [1, 500],
+    ]);
+
+    // The subscription's attempts, one a page, newest first: all five, each once, the same as unpaged.
+    const all = (await get(`/v1/subscriptions/${sub.id}/attempts`)).data as { id: string; attemptedAt: string; messageId: string }[];
+    expect(all).toHaveLength(5);
+    const paged: typeof all = [];
+    for (let cursor: string | null = null, pages = 0; pages < 10; pages++) {
+      const page = await get(`/v1/subscriptions/${sub.id}/attempts?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      paged.push(...page.data);
+      cursor = page.nextCursor;
+      if (!cursor) break;
+    }
+    expect(paged.map((a) => a.id)).toEqual(all.map((a) => a.id));
+    expect(new Set(all.map((a) => a.id)).size).toBe(5);
+    const times = all.map((a) => Date.parse(a.attemptedAt));
+    expect(times).toEqual([...times].sort((a, b) => b - a));
+    expect((await get(`/v1/subscriptions/${sub.id}/attempts?statusClass=2xx`)).data).toHaveLength(4);
+    expect(await get(`/v1/subscriptions/${sub.id}/stats`)).toMatchObject({ attempts: 5, successes: 4, failures: 1 });
     await stopWorkerProcess(worker, 'SIGTERM');
     worker = null;
   }, 60_000);

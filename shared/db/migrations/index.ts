@@ -11,6 +11,7 @@ import * as apiConventions from './0010-api-conventions.ts';
 import * as entityOrdering from './0011-entity-ordering.ts';
 import * as deliveryWrites from './0012-delivery-writes.ts';
 import * as firstDeliveries from './0013-first-deliveries.ts';
+import * as firstSuccessInRow from './0014-first-success-in-row.ts';
 
 /** Every migration, in the order it runs. Add new ones at the end; never edit a shipped one. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -26,4 +27,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '0011-entity-ordering': entityOrdering,
   '0012-delivery-writes': deliveryWrites,
   '0013-first-deliveries': firstDeliveries,
+  '0014-first-success-in-row': firstSuccessInRow,
 };

@@ -90,9 +90,19 @@ function filterEvents(q: Knex.QueryBuilder, filters: { eventType?: string | unde
 /** An attempt with its message's event, as `attemptsQuery` selects it. */
 export type AttemptLogRow = AttemptRow & { event_id: string; type: string; installation_id: string };
 
+/**
+ * Every attempt, aliased `a`: the attempts table and the first successes kept in message rows
+ * (`attempt_log`, migration 0014). The only way to read that view: its second branch has a row
+ * per message, with a null id where none is kept, and this condition (the partial index's) is
+ * what lets Postgres read both branches by index, merged in time order.
+ */
+export function attemptLog(db: Db): Knex.QueryBuilder {
+  return db('attempt_log as a').whereNotNull('a.id');
+}
+
 /** Attempts joined with their messages and events, as the attempt lists read them. */
 export function attemptsQuery(db: Db): Knex.QueryBuilder {
-  return db('attempts as a')
+  return attemptLog(db)
     .join('messages as m', 'm.id', 'a.message_id')
     .join('events as e', 'e.id', 'm.event_id')
     .select(
@@ -176,23 +186,23 @@ export async function attemptStats(
   subscriptionId: string,
   windowMs: number,
 ): Promise<{ attempts: number; successes: number; p50: number | null; p95: number | null }> {
-  const row = await db('attempts')
-    .where('subscription_id', subscriptionId)
-    .where('attempted_at', '>=', db.raw(`now() - (? * interval '1 millisecond')`, [windowMs]))
-    .whereRaw("coalesce(error, '') <> 'circuit_open'")
+  const row = await attemptLog(db)
+    .where('a.subscription_id', subscriptionId)
+    .where('a.attempted_at', '>=', db.raw(`now() - (? * interval '1 millisecond')`, [windowMs]))
+    .whereRaw("coalesce(a.error, '') <> 'circuit_open'")
     .first(
       db.raw('count(*)::int as attempts'),
-      db.raw("count(*) filter (where outcome = 'success')::int as successes"),
-      db.raw('percentile_cont(0.5) within group (order by duration_ms) as p50'),
-      db.raw('percentile_cont(0.95) within group (order by duration_ms) as p95'),
+      db.raw("count(*) filter (where a.outcome = 'success')::int as successes"),
+      db.raw('percentile_cont(0.5) within group (order by a.duration_ms) as p50'),
+      db.raw('percentile_cont(0.95) within group (order by a.duration_ms) as p95'),
     );
   const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
   return { attempts: Number(row?.attempts ?? 0), successes: Number(row?.successes ?? 0), p50: num(row?.p50), p95: num(row?.p95) };
 }
 
-/** Every attempt of a message, oldest first. */
+/** Every attempt of a message, oldest first (a first success kept in its row included). */
 export async function listAttempts(db: Db, messageId: string): Promise<z.infer<typeof Attempt>[]> {
-  const rows: AttemptRow[] = await db('attempts').where({ message_id: messageId }).orderBy([{ column: 'attempted_at' }, { column: 'id' }]);
+  const rows: AttemptRow[] = await attemptLog(db).where('a.message_id', messageId).orderBy([{ column: 'a.attempted_at' }, { column: 'a.id' }]);
   return rows.map(toAttempt);
 }
 

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { Db, Knex } from '#shared/db/knex';
 import type { SubscriptionRow as FullSubscriptionRow, UnroutableEventRow } from '#shared/db/rows';
 import { paginate, type Page } from '../http/pagination.ts';
-import { messagesQuery, toMessage, type MessageLogRow } from '../messages/repository.ts';
+import { attemptLog, messagesQuery, toMessage, type MessageLogRow } from '../messages/repository.ts';
 import type { DeadLetter, DeadLetterQuery, ReplayBody, SubscriptionHealthQuery, UnroutableQuery } from './schema.ts';
 
 /** A dead message row with its owner, as `deadLettersQuery` selects it. */
@@ -73,13 +73,13 @@ export function subscriptionsQuery(db: Db): Knex.QueryBuilder {
 /** Attempts and successes per subscription over the last `windowMs`, one grouped query for a page of them. */
 export async function attemptCounts(db: Db, subscriptionIds: string[], windowMs: number): Promise<Map<string, { attempts: number; successes: number }>> {
   if (subscriptionIds.length === 0) return new Map();
-  const rows: { subscription_id: string; attempts: number; successes: number }[] = await db('attempts')
-    .whereIn('subscription_id', subscriptionIds)
-    .where('attempted_at', '>=', db.raw(`now() - (? * interval '1 millisecond')`, [windowMs]))
+  const rows: { subscription_id: string; attempts: number; successes: number }[] = await attemptLog(db)
+    .whereIn('a.subscription_id', subscriptionIds)
+    .where('a.attempted_at', '>=', db.raw(`now() - (? * interval '1 millisecond')`, [windowMs]))
     // A circuit-open skip made no request: it says nothing about the receiver.
-    .whereRaw("coalesce(error, '') <> 'circuit_open'")
-    .groupBy('subscription_id')
-    .select('subscription_id', db.raw('count(*)::int as attempts'), db.raw("count(*) filter (where outcome = 'success')::int as successes"));
+    .whereRaw("coalesce(a.error, '') <> 'circuit_open'")
+    .groupBy('a.subscription_id')
+    .select('a.subscription_id', db.raw('count(*)::int as attempts'), db.raw("count(*) filter (where a.outcome = 'success')::int as successes"));
   return new Map(rows.map((r) => [r.subscription_id, { attempts: r.attempts, successes: r.successes }]));
 }
 

@@ -1,7 +1,7 @@
 import { columnBindings, type Knex } from '#shared/db/knex';
 import type { Logger } from '#shared/logger';
 import type { RetrySchedule } from '#shared/delivery/retry-schedule';
-import { storableHeaders, storableText, storeBody } from '#shared/delivery/response-body';
+import { storableHeaders, storableText, storeBody, type StoredResponse } from '#shared/delivery/response-body';
 import type { AttemptRecord, AttemptWriterHealth, Unwritten } from './attempt-record.ts';
 import type { DeliveryObserver } from './observer.ts';
 import { addOutcomes, disableFailingSubscriptions, disableSubscriptions, type DisableOutcome } from '#shared/delivery/disable';
@@ -37,12 +37,7 @@ export interface AttemptWriterOptions {
 }
 
 /** An attempt row, made storable when its record arrives (so the buffer holds bounded rows). */
-interface StoredAttempt {
-  responseBody: string | null;
-  responseBodyBytes: Buffer | null;
-  responseBodyTruncated: boolean;
-  responseStatusText: string | null;
-  responseHeaders: string | null;
+interface StoredAttempt extends StoredResponse {
   errorMessage: string | null;
 }
 
@@ -331,24 +326,30 @@ export class AttemptWriter {
   }
 
   /**
-   * One transaction: messages not yet written (each row made in its state after the outcome),
-   * attempts, the states of messages with a row, health, disablings, and the leases of events
+   * One transaction: messages not yet written (each row made in its state after the outcome, a
+   * first success kept in it), the other attempts, the states of messages with a row, health, disablings, and the leases of events
    * whose last unwritten message this is. Returns what the disablings did.
    */
   private async write(batch: Pending[], finishing: EventLease[]): Promise<DisableOutcome> {
     const records = batch.map((p) => p.record);
     // One row per message: a duplicate delivery in the same batch keeps the later record.
-    const byMessage = new Map<string, AttemptRecord>();
-    for (const r of records) byMessage.set(r.messageId, r);
+    const byMessage = new Map<string, Pending>();
+    for (const p of batch) byMessage.set(p.record.messageId, p);
     const latest = [...byMessage.values()];
-    const attempts = batch.filter((p) => p.record.attempt !== null);
-    const column = <T>(pick: (r: AttemptRecord, s: StoredAttempt) => T) => attempts.map((p) => pick(p.record, p.stored));
 
     return this.db.transaction(async (trx) => {
       // Rows first: an attempt names its message.
       // A record carries its message's outcome as both statements take it: no copy per row.
-      const fresh = latest.filter((r): r is AttemptRecord & { unwritten: Unwritten } => r.unwritten !== undefined);
-      const inserted = await insertOutcomes(trx, fresh);
+      const fresh = latest.filter((p) => p.record.unwritten !== undefined);
+      const inserted = await insertOutcomes(
+        trx,
+        fresh.map((p) => p.record as AttemptRecord & { unwritten: Unwritten }),
+        fresh.map((p) => (keptInRow(p.record) ? p.stored : null)),
+      );
+      // A first success whose row this insert made lives in that row; every other attempt is a row of its own.
+      const kept = new Set(fresh.filter((p) => keptInRow(p.record) && inserted.has(p.record.messageId)));
+      const attempts = batch.filter((p) => p.record.attempt !== null && !kept.has(p));
+      const column = <T>(pick: (r: AttemptRecord, s: StoredAttempt) => T) => attempts.map((p) => pick(p.record, p.stored));
       if (attempts.length > 0) {
         await trx.raw(
           `insert into attempts (message_id, subscription_id, attempt, attempted_at, duration_ms, outcome, status_code, error,
@@ -376,7 +377,7 @@ export class AttemptWriter {
       // A message whose row another worker wrote meanwhile (its event's lease lapsed) moves as any other.
       await applyOutcomes(
         trx,
-        latest.filter((r) => !r.unwritten || !inserted.has(r.messageId)),
+        latest.filter((p) => !p.record.unwritten || !inserted.has(p.record.messageId)).map((p) => p.record),
       );
       await finishEventLeases(trx, finishing);
       await this.updateHealth(trx, records);
@@ -489,6 +490,11 @@ export class AttemptWriter {
     if (failing.size > 0) outcome = addOutcomes(outcome, await disableFailingSubscriptions(trx, this.options.disableAfterMs, [...failing], publicUrl));
     return outcome;
   }
+}
+
+/** A first attempt that succeeded on a message with no row yet: it lives in the row its outcome writes (migration 0014). */
+function keptInRow(r: AttemptRecord): boolean {
+  return r.unwritten !== undefined && r.attempt === 1 && r.outcome === 'success';
 }
 
 /** Records of messages not yet written, counted per event (with the event lease's owner). */

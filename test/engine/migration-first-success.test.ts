@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Knex } from 'knex';
+import { migrateLatest } from '#shared/db/migrate';
+import { migrations } from '#shared/db/migrations/index';
+import { messageIdFor } from '#shared/ids';
+import { insertOutcomes } from '#shared/delivery/message-state';
+import { listAttempts } from '#api/messages/repository';
+import { openEarlierRelease } from '../support/migrations.ts';
+import { insertFunction, insertPartner, insertProduct, insertSubscription } from '../support/fixtures.ts';
+
+/**
+ * Migration 0014 on a database holding attempts from before it: they are listed as before, a
+ * first success kept in its message's row is listed beside them, and going down moves the kept
+ * ones back into `attempts` under the same ids.
+ */
+const NAMES = Object.keys(migrations);
+const BEFORE = NAMES.slice(0, NAMES.indexOf('0014-first-success-in-row'));
+
+describe('migration 0014-first-success-in-row on an existing database', () => {
+  let db: Knex;
+  let schema: string;
+  let drop: () => Promise<void>;
+
+  beforeAll(async () => {
+    ({ db, schema, drop } = await openEarlierRelease(BEFORE));
+  });
+  afterAll(async () => {
+    await drop();
+  });
+
+  it('lists the old attempts and the kept first successes alike, and going down loses none', async () => {
+    expect(BEFORE.at(-1)).toBe('0013-first-deliveries');
+    await insertFunction(db, { key: 'estates.read', eventTypes: ['estate.updated'] });
+    const partner = await insertPartner(db);
+    const productId = await insertProduct(db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    const sub = await insertSubscription(db, { partnerId: partner.partnerId, productId, functionKey: 'estates.read', url: 'https://receiver.example/hook', eventTypes: ['estate.updated'] });
+    const receivedAt = new Date(Date.now() - 60_000);
+    const event = (id: string) => ({ id, installation_id: 'MSVPAR', type: 'estate.updated', occurred_at: receivedAt, data: {}, received_at: receivedAt, fanout_at: receivedAt });
+    await db('events').insert([event('evt-old'), event('evt-new')]);
+    const oldId = messageIdFor('evt-old', sub.id);
+    await db('messages').insert({ id: oldId, event_id: 'evt-old', subscription_id: sub.id, status: 'succeeded', attempts: 1, created_at: receivedAt });
+    await db('attempts').insert({ message_id: oldId, subscription_id: sub.id, attempt: 1, attempted_at: receivedAt, duration_ms: 12, outcome: 'success', status_code: 200, response_body: 'old ok' });
+
+    expect(await migrateLatest(db, schema)).toEqual(['0014-first-success-in-row']);
+    expect(await listAttempts(db, oldId)).toMatchObject([{ attempt: 1, statusCode: 200, responseBody: 'old ok' }]);
+
+    // The attempt writer's statement: a first delivery's row, with its success in it.
+    const newId = messageIdFor('evt-new', sub.id);
+    const attemptedAt = new Date(receivedAt.getTime() + 5);
+    const inserted = await insertOutcomes(
+      db,
+      [{ messageId: newId, subscriptionId: sub.id, status: 'succeeded', attempt: 1, nextAttemptAt: null, attemptedAt, statusCode: 204, error: null, durationMs: 7.4, unwritten: { eventId: 'evt-new', createdAt: receivedAt } }],
+      [{ responseBody: '', responseBodyBytes: null, responseBodyTruncated: false, responseStatusText: 'No Content', responseHeaders: JSON.stringify({ headers: { 'x-receipt': 'r-1' }, omitted: 0 }) }],
+    );
+    expect([...inserted]).toEqual([newId]);
+    expect(await db('attempts').where('message_id', newId)).toHaveLength(0);
+    const [kept] = await listAttempts(db, newId);
+    expect(kept).toMatchObject({ attempt: 1, outcome: 'success', statusCode: 204, durationMs: 7, responseStatusText: 'No Content', responseHeaders: { 'x-receipt': 'r-1' } });
+    const { first_attempt_id: keptId } = await db('messages').where('id', newId).first('first_attempt_id');
+    const { id: oldAttemptId } = await db('attempts').where('message_id', oldId).first('id');
+    // An id of the attempts' own sequence: unique among all attempts.
+    expect(Number(keptId)).toBeGreaterThan(Number(oldAttemptId));
+
+    await db.migrate.down({
+      schemaName: schema,
+      tableName: 'knex_migrations',
+      migrationSource: {
+        getMigrations: async () => NAMES,
+        getMigrationName: (name: string) => name,
+        getMigration: async (name: string) => migrations[name]!,
+      },
+    });
+    const back = await db('attempts').where('message_id', newId);
+    expect(back).toMatchObject([{ id: keptId, attempt: 1, outcome: 'success', status_code: 204, duration_ms: 7, response_status_text: 'No Content' }]);
+    expect(Object.keys(await db('messages').where('id', newId).first())).not.toContain('first_attempt_id');
+  });
+});
