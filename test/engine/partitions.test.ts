@@ -5,6 +5,7 @@ import { migrations } from '#shared/db/migrations/index';
 import { ensurePartitions, listPartitions } from '#shared/db/partitions';
 import { newId } from '#shared/ids';
 import { applyRetention } from '#worker/maintenance/prune';
+import { listAttempts } from '#api/messages/repository';
 import { openEarlierRelease } from '../support/migrations.ts';
 
 /**
@@ -87,13 +88,23 @@ describe('partitioned messages and attempts', () => {
     const finishedBesideHeld = newId('message');
     const held = newId('message');
     const recent = newId('message');
+    // First successes kept in their rows (0014): one past the attempts' cut (its message within the messages'), one inside it.
+    const keptOld = newId('message');
+    const keptRecent = newId('message');
+    const kept = (id: string, eventId: string, at: Date, attemptId: number) => ({
+      id, event_id: eventId, subscription_id: 'sub_a', status: 'succeeded', attempts: 1, created_at: at,
+      first_attempt_id: attemptId, first_attempted_at: new Date(at.getTime() + 5), first_duration_ms: 3, first_status_code: 200,
+      first_response_body: 'ok', first_response_body_truncated: false, first_response_status_text: 'OK',
+    });
     await insertLoose({
-      events: [event('evt_100', ago(100)), event('evt_70', ago(70)), event('evt_now', now)],
+      events: [event('evt_100', ago(100)), event('evt_70', ago(70)), event('evt_now', now), event('evt_20', ago(20)), event('evt_5', ago(5))],
       messages: [
         ...gone.map((id, i) => ({ id, event_id: 'evt_100', subscription_id: `sub_${i}`, status: i % 2 ? 'succeeded' : 'dead', created_at: ago(100) })),
         { id: held, event_id: 'evt_70', subscription_id: 'sub_a', status: 'held', created_at: ago(70) },
         { id: finishedBesideHeld, event_id: 'evt_70', subscription_id: 'sub_b', status: 'succeeded', created_at: ago(70) },
         { id: recent, event_id: 'evt_now', subscription_id: 'sub_a', status: 'succeeded', created_at: now },
+        kept(keptOld, 'evt_20', ago(20), 900_001),
+        kept(keptRecent, 'evt_5', ago(5), 900_002),
       ],
       attempts: [...gone.map((id) => attempt(id, ago(50))), attempt(recent, now)],
     });
@@ -116,6 +127,10 @@ describe('partitioned messages and attempts', () => {
     expect(await db('messages').where({ status: 'pending' }).count({ n: '*' }).first()).toEqual({ n: 1 });
     expect(await db('messages').where({ id: recent }).first()).toBeDefined();
     expect(await db('attempts').where({ message_id: recent }).count({ n: '*' }).first()).toEqual({ n: 1 });
+    // A kept first success goes at the attempts' cut; its message stays to the messages' one.
+    expect(await db('messages').where({ id: keptOld }).first('status', 'first_attempt_id', 'first_response_body')).toEqual({ status: 'succeeded', first_attempt_id: null, first_response_body: null });
+    expect(await listAttempts(db, keptOld)).toEqual([]);
+    expect(await listAttempts(db, keptRecent)).toMatchObject([{ attempt: 1, statusCode: 200, responseBody: 'ok' }]);
     // Old partitions are dropped, not only emptied: none ends before the cut any more, bar kept ones.
     const cut = now.getTime() - 14 * DAY - DAY;
     expect((await listPartitions(db, 'attempts')).filter((p) => p.to.getTime() < cut)).toEqual([]);

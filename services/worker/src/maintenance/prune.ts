@@ -30,7 +30,8 @@ export interface RetentionResult {
  * dropped; message partitions wholly older than `messagesMs` are dropped unless they still hold
  * a pending or held message (those are never pruned: such a partition is kept, and only its
  * finished rows are deleted, in batches). Rows in the default partition older than the
- * partition cut are deleted in batches as before, then events left with no message.
+ * partition cut are deleted in batches as before, then events left with no message. First
+ * successes kept in message rows go at the attempts' cut too (their columns cleared).
  * Also expired idempotency keys, and unroutable events older than RETENTION_MESSAGES.
  */
 export async function applyRetention(db: Db, retention: { messagesMs: number; attemptsMs: number }, now = new Date()): Promise<RetentionResult> {
@@ -43,6 +44,9 @@ export async function applyRetention(db: Db, retention: { messagesMs: number; at
       .whereIn('id', (q) => q.from('attempts').where('attempted_at', '<', attemptsCut).limit(BATCH).select('id'))
       .delete(),
   );
+  // A first success kept in its message's row (migration 0014) is an attempt: it goes at the
+  // attempts' cut, while its message stays to the messages' one.
+  const kept = attemptsCut > messagesCut ? await deleteInBatches(() => clearKeptAttempts(db, attemptsCut)) : 0;
   const messages = await deleteInBatches(() =>
     db('messages')
       .whereIn('id', (q) =>
@@ -64,7 +68,21 @@ export async function applyRetention(db: Db, retention: { messagesMs: number; at
       )
       .delete(),
   );
-  return { droppedPartitions: [...a.dropped, ...m.dropped], keptPartitions: [...a.kept, ...m.kept], attempts, messages, events };
+  return { droppedPartitions: [...a.dropped, ...m.dropped], keptPartitions: [...a.kept, ...m.kept], attempts: attempts + kept, messages, events };
+}
+
+/** Clears up to BATCH first successes kept in message rows from before `cut`; returns how many. */
+async function clearKeptAttempts(db: Db, cut: Date): Promise<number> {
+  // created_at (the event's received_at) is never after the first attempt: the partitions after the cut are skipped.
+  const result = await db.raw(
+    `update messages m set first_attempt_id = null, first_attempted_at = null, first_duration_ms = null, first_status_code = null,
+       first_response_body = null, first_response_body_bytes = null, first_response_body_truncated = null,
+       first_response_status_text = null, first_response_headers = null
+     from (select id, created_at from messages where first_attempt_id is not null and first_attempted_at < ? and created_at < ? limit ?) old
+     where m.id = old.id and m.created_at = old.created_at`,
+    [cut, cut, BATCH],
+  );
+  return result.rowCount ?? 0;
 }
 
 /** The hourly retention job: see `applyRetention`. */
