@@ -13,8 +13,9 @@
  * - `succeeded`, `dead` (the last retry failed; kept and replayable), `cancelled` (its
  *   subscription was deleted).
  * - Not yet written: a first delivery the fan-out sends at once has no row until its first
- *   outcome, which writes the row in its state after that outcome (`insertOutcomes`), so the
- *   common case is one row written once. Meanwhile its event holds the lease for it
+ *   outcome, which writes the row in its state after that outcome (`insertOutcomes`), a first
+ *   attempt that succeeded kept in it (migration 0014: no attempt row), so the common case is
+ *   one row written once. Meanwhile its event holds the lease for it
  *   (`event_leases`, migration 0013, listing the subscriptions sent to): renewed by the holder
  *   (`renewEventLeases`), given up once every such message of the event is written
  *   (`finishEventLeases`). A lease that lapses is the reconciler's: the fan-out runs again and
