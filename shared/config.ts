@@ -139,7 +139,11 @@ const EnvSchema = z
     RECONCILE_INTERVAL: duration('30s'),
     UPGRADE_NOTICE_DELAY: duration('2s'),
     RETENTION_MESSAGES: duration('30d'),
-    RETENTION_ATTEMPTS: duration('14d'),
+    // Unset: as long as messages (a first success then lives in its message's row, migration 0014).
+    RETENTION_ATTEMPTS: z
+      .string()
+      .optional()
+      .transform((value, ctx) => (value === undefined ? undefined : parsedWith(parseDuration)(value, ctx))),
     // Postgres connections each process may hold; size against max_connections (docs/partitioning.md).
     DATABASE_POOL_MAX: int(10, 1, 500),
     SHUTDOWN_TIMEOUT: boundedDuration(100, 120_000).default(10_000),
@@ -232,7 +236,7 @@ function toConfig(env: Env) {
     reconcileIntervalMs: env.RECONCILE_INTERVAL,
     upgradeNoticeDelayMs: env.UPGRADE_NOTICE_DELAY,
     retentionMessagesMs: env.RETENTION_MESSAGES,
-    retentionAttemptsMs: env.RETENTION_ATTEMPTS,
+    retentionAttemptsMs: env.RETENTION_ATTEMPTS ?? env.RETENTION_MESSAGES,
     databasePoolMax: env.DATABASE_POOL_MAX,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT,
     startupTimeoutMs: env.STARTUP_TIMEOUT,

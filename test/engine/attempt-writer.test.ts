@@ -4,7 +4,8 @@ import { runInNewContext } from 'node:vm';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type Knex } from '#shared/db/knex';
-import { newId } from '#shared/ids';
+import { messageIdFor, newId } from '#shared/ids';
+import { listAttempts } from '#api/messages/repository';
 import { RetrySchedule } from '#shared/delivery/retry-schedule';
 import { createMetrics, metricValue } from '#shared/metrics';
 import { AttemptWriter, type AttemptRecord } from '#worker/delivery/attempt-writer';
@@ -12,6 +13,7 @@ import { metricsObserver } from '#worker/delivery/metrics-observer';
 import { HOSTILE_BODIES } from '../support/receiver.ts';
 import { eventually } from '../support/poll.ts';
 import { startTestContext, type TestContext } from '../support/context.ts';
+import { insertFunction, insertPartner, insertProduct, insertSubscription } from '../support/fixtures.ts';
 
 /** A succeeded attempt of a message that does not exist (attempts carry no foreign keys). */
 function record(over: Partial<AttemptRecord> = {}): AttemptRecord {
@@ -100,6 +102,56 @@ describe('the attempt writer', () => {
     expect(rows[1]).toMatchObject({ response_body_truncated: true, response_status_text: 'OK\uFFFD' });
     expect(await ctx.db('attempts').whereIn('message_id', plain.map((r) => r.messageId)).where({ response_body: 'fine' }).whereNull('response_body_bytes').count({ n: '*' }).first()).toEqual({ n: 20 });
     expect(w.health()).toMatchObject({ committing: true, buffered: 0 });
+  });
+
+  it('keeps a first success in the row it writes when told to; a failure, a minimal record and a row written before stay attempt rows', async () => {
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.updated'] });
+    const partner = await insertPartner(ctx.db);
+    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    const subs = await Promise.all(
+      [0, 1, 2, 3].map((i) => insertSubscription(ctx.db, { partnerId: partner.partnerId, productId, functionKey: 'estates.read', url: `https://r.test/${i}`, eventTypes: ['estate.updated'] })),
+    );
+    const receivedAt = new Date(Date.now() - 1_000);
+    const firstOf = async (keepFirstSuccessInRow: boolean) => {
+      const eventId = newId('event');
+      await ctx.db('events').insert({ id: eventId, installation_id: 'MSVPAR', type: 'estate.updated', occurred_at: receivedAt, data: {}, received_at: receivedAt, fanout_at: receivedAt });
+      const first = (i: number, over: Partial<AttemptRecord> = {}) =>
+        record({ messageId: messageIdFor(eventId, subs[i]!.id), subscriptionId: subs[i]!.id, unwritten: { eventId, createdAt: receivedAt, owner: 'test' }, ...over });
+      const records = [
+        first(0),
+        // An int column cannot hold it: the batch fails, the record is cut down to a minimal one.
+        first(1, { durationMs: 1e12 }),
+        first(2, { outcome: 'failure', statusCode: 500, status: 'pending', nextAttemptAt: new Date(Date.now() + 60_000) }),
+        first(3),
+      ];
+      // The fourth's row exists already (another worker wrote it after a lapsed lease): its success moves it on.
+      await ctx.db('messages').insert({ id: records[3]!.messageId, event_id: eventId, subscription_id: subs[3]!.id, status: 'pending', created_at: receivedAt });
+      const w = writer(ctx.db, undefined, { keepFirstSuccessInRow });
+      await Promise.all(records.map((r) => w.add(r)));
+      const rows = await ctx.db('attempts').whereIn('message_id', records.map((r) => r.messageId)).select('message_id', 'error');
+      const messages = await ctx.db('messages').whereIn('id', records.map((r) => r.messageId)).select('id', 'status', 'first_attempt_id', 'first_response_body');
+      const byId = new Map(messages.map((m) => [m.id, m]));
+      return { records, rows, byId, shown: await Promise.all(records.map((r) => listAttempts(ctx.db, r.messageId))) };
+    };
+
+    const kept = await firstOf(true);
+    expect(kept.byId.get(kept.records[0]!.messageId)).toMatchObject({ status: 'succeeded', first_attempt_id: expect.any(Number), first_response_body: 'fine' });
+    expect(kept.rows.map((r) => r.message_id).sort()).toEqual([kept.records[1]!.messageId, kept.records[2]!.messageId, kept.records[3]!.messageId].sort());
+    expect(kept.rows.find((r) => r.message_id === kept.records[1]!.messageId)?.error).toBe('unrecordable_response');
+    for (const i of [1, 2, 3]) expect(kept.byId.get(kept.records[i]!.messageId)?.first_attempt_id).toBeNull();
+    expect(kept.byId.get(kept.records[3]!.messageId)?.status).toBe('succeeded');
+    // Each shows its one attempt, wherever it lives.
+    expect(kept.shown.map((a) => a.map((x) => [x.attempt, x.statusCode, x.error]))).toEqual([
+      [[1, 200, null]],
+      [[1, 200, 'unrecordable_response']],
+      [[1, 500, null]],
+      [[1, 200, null]],
+    ]);
+
+    // Not told to (attempts kept for less time than messages): every attempt is a row.
+    const rows = await firstOf(false);
+    expect(rows.rows).toHaveLength(4);
+    expect([...rows.byId.values()].every((m) => m.first_attempt_id === null)).toBe(true);
   });
 
   it('isolates a row Postgres refuses: the others are written whole, it is written minimal, or dropped, and nothing waits', async () => {

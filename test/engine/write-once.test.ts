@@ -92,6 +92,21 @@ describe('a message written once, with its first outcome', () => {
     worker = null;
   }, 60_000);
 
+  it('with attempts kept for less time than messages, a first success is an attempt row of its own', async () => {
+    await subscribe('INSTR', 2, receiver.url);
+    receiver.behave(() => ({ status: 200 }));
+    worker = (await startWorkerProcess(ctx, { ...ENV, RETENTION_ATTEMPTS: '7d' })).child;
+    const events = Array.from({ length: 5 }, (_, i) => hubEvent('INSTR', 'estate.updated', { i }));
+    await publishEvents(ctx, events);
+    const ids = events.map((e) => e.id);
+    await eventually(async () => (await ctx.db('messages').whereIn('event_id', ids).where('status', 'succeeded')).length === 10, { timeoutMs: 30_000 });
+    const messages = await ctx.db('messages').whereIn('event_id', ids).select('id', 'first_attempt_id');
+    expect(messages.every((m) => m.first_attempt_id === null)).toBe(true);
+    expect(await ctx.db('attempts').whereIn('message_id', messages.map((m) => m.id)).count({ n: '*' }).first()).toEqual({ n: 10 });
+    await stopWorkerProcess(worker, 'SIGTERM');
+    worker = null;
+  }, 60_000);
+
   it('the log shows a first success kept in its row as any attempt: the message, the subscription’s pages, its stats', async () => {
     const partner = await insertPartner(ctx.db);
     const product = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });

@@ -34,6 +34,12 @@ export interface AttemptWriterOptions {
   onFinished?: (records: AttemptRecord[]) => void;
   /** The events whose first deliveries are not yet written: a batch writing the last of an event's gives its lease up. */
   unwritten?: UnwrittenMessages;
+  /**
+   * Keep a first attempt that succeeded in the message row its outcome writes, with no attempt
+   * row (migration 0014); the worker sets it when attempts are kept at least as long as messages,
+   * so that a kept attempt, which goes with its row, outlives no retention. Default false.
+   */
+  keepFirstSuccessInRow?: boolean;
 }
 
 /** An attempt row, made storable when its record arrives (so the buffer holds bounded rows). */
@@ -341,13 +347,14 @@ export class AttemptWriter {
       // Rows first: an attempt names its message.
       // A record carries its message's outcome as both statements take it: no copy per row.
       const fresh = latest.filter((p) => p.record.unwritten !== undefined);
+      const keep = new Set(this.options.keepFirstSuccessInRow === true ? fresh.filter(keptInRow) : []);
       const inserted = await insertOutcomes(
         trx,
         fresh.map((p) => p.record as AttemptRecord & { unwritten: Unwritten }),
-        fresh.map((p) => (keptInRow(p.record) ? p.stored : null)),
+        keep.size === 0 ? [] : fresh.map((p) => (keep.has(p) ? p.stored : null)),
       );
       // A first success whose row this insert made lives in that row; every other attempt is a row of its own.
-      const kept = new Set(fresh.filter((p) => keptInRow(p.record) && inserted.has(p.record.messageId)));
+      const kept = new Set([...keep].filter((p) => inserted.has(p.record.messageId)));
       const attempts = batch.filter((p) => p.record.attempt !== null && !kept.has(p));
       const column = <T>(pick: (r: AttemptRecord, s: StoredAttempt) => T) => attempts.map((p) => pick(p.record, p.stored));
       if (attempts.length > 0) {
@@ -492,9 +499,14 @@ export class AttemptWriter {
   }
 }
 
-/** A first attempt that succeeded on a message with no row yet: it lives in the row its outcome writes (migration 0014). */
-function keptInRow(r: AttemptRecord): boolean {
-  return r.unwritten !== undefined && r.attempt === 1 && r.outcome === 'success';
+/**
+ * A first attempt that succeeded on a message with no row yet: it may live in the row its
+ * outcome writes (migration 0014). Not one cut down to a minimal record (its error says why):
+ * the row has no place for that, so it stays an attempt row.
+ */
+function keptInRow(p: Pending): boolean {
+  const r = p.record;
+  return r.unwritten !== undefined && r.attempt === 1 && r.outcome === 'success' && r.status === 'succeeded' && r.error === null && p.stored.errorMessage === null;
 }
 
 /** Records of messages not yet written, counted per event (with the event lease's owner). */

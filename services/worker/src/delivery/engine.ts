@@ -80,6 +80,8 @@ export function createDeliveryEngine(
   const unwritten = new UnwrittenMessages();
   const writer = new AttemptWriter(db, schedule, logger, observer, {
     unwritten,
+    // Only then does a kept first success go with its message's row without outliving RETENTION_ATTEMPTS.
+    keepFirstSuccessInRow: config.retentionAttemptsMs >= config.retentionMessagesMs,
     disableAfterMs: config.disableAfterMs,
     publicUrl: config.publicUrl,
     onMail: (mailIds) => dispatchMail(queues, mailIds, logger),

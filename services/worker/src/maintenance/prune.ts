@@ -45,8 +45,9 @@ export async function applyRetention(db: Db, retention: { messagesMs: number; at
       .delete(),
   );
   // A first success kept in its message's row (migration 0014) is an attempt: it goes at the
-  // attempts' cut, while its message stays to the messages' one.
-  const kept = attemptsCut > messagesCut ? await deleteInBatches(() => clearKeptAttempts(db, attemptsCut)) : 0;
+  // attempts' cut, while its message stays to the messages' one. Workers keep none while attempts
+  // are kept for less time than messages; this clears those kept before that was so.
+  const kept = retention.attemptsMs < retention.messagesMs ? await deleteInBatches(() => clearKeptAttempts(db, attemptsCut)) : 0;
   const messages = await deleteInBatches(() =>
     db('messages')
       .whereIn('id', (q) =>
@@ -79,8 +80,8 @@ async function clearKeptAttempts(db: Db, cut: Date): Promise<number> {
        first_response_body = null, first_response_body_bytes = null, first_response_body_truncated = null,
        first_response_status_text = null, first_response_headers = null
      from (select id, created_at from messages where first_attempt_id is not null and first_attempted_at < ? and created_at < ? limit ?) old
-     where m.id = old.id and m.created_at = old.created_at`,
-    [cut, cut, BATCH],
+     where m.id = old.id and m.created_at = old.created_at and m.created_at < ? and m.first_attempt_id is not null`,
+    [cut, cut, BATCH, cut],
   );
   return result.rowCount ?? 0;
 }
