@@ -42,6 +42,14 @@ describe('migration 0014-first-success-in-row on an existing database', () => {
     await db('attempts').insert({ message_id: oldId, subscription_id: sub.id, attempt: 1, attempted_at: receivedAt, duration_ms: 12, outcome: 'success', status_code: 200, response_body: 'old ok' });
 
     expect(await migrateLatest(db, schema)).toEqual(['0014-first-success-in-row']);
+    // Built partition by partition (concurrently where one held rows), each attached: the parent's index is valid.
+    const valid = await db.raw("select indisvalid from pg_index where indexrelid = 'messages_first_attempts'::regclass");
+    expect(valid.rows).toEqual([{ indisvalid: true }]);
+    const children = await db.raw(
+      "select count(*)::int as n from pg_inherits where inhparent = 'messages_first_attempts'::regclass",
+    );
+    const partitions = await db.raw("select count(*)::int as n from pg_inherits where inhparent = 'messages'::regclass");
+    expect(children.rows[0].n).toBe(partitions.rows[0].n);
     expect(await listAttempts(db, oldId)).toMatchObject([{ attempt: 1, statusCode: 200, responseBody: 'old ok' }]);
 
     // The attempt writer's statement: a first delivery's row, with its success in it.
