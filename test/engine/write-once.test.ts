@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { messageIdFor } from '#shared/ids';
 import { attemptLog } from '#api/messages/repository';
 import type { AttemptRow } from '#shared/db/rows';
@@ -29,8 +29,12 @@ describe('a message written once, with its first outcome', () => {
     receiver = await startReceiver();
     await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.updated'] });
   });
-  afterAll(async () => {
+  // A test that failed before stopping its worker must not leave it taking the next test's events.
+  afterEach(async () => {
     if (worker) await stopWorkerProcess(worker, 'SIGKILL');
+    worker = null;
+  });
+  afterAll(async () => {
     await receiver.close();
     await ctx.stop();
   });

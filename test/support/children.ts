@@ -12,9 +12,18 @@ let hooked = false;
 export function killOnExit<T extends ChildProcess>(child: T): T {
   if (!hooked) {
     hooked = true;
-    process.once('exit', () => {
+    const killAll = () => {
       for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    });
+    };
+    process.once('exit', killAll);
+    // Vitest ends its fork processes with a signal, and a signal's default action runs no 'exit'
+    // handler: without these, a failed test's workers outlived the run (seen: four, for half an hour).
+    for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130], ['SIGHUP', 129]] as const) {
+      process.once(signal, () => {
+        killAll();
+        process.exit(code);
+      });
+    }
   }
   live.add(child);
   child.once('exit', () => live.delete(child));
