@@ -333,8 +333,9 @@ export class AttemptWriter {
 
   /**
    * One transaction: messages not yet written (each row made in its state after the outcome, a
-   * first success kept in it), the other attempts, the states of messages with a row, health, disablings, and the leases of events
-   * whose last unwritten message this is. Returns what the disablings did.
+   * first success kept in it when `keepFirstSuccessInRow`), the other attempts, the states of
+   * messages with a row, health, disablings, and the leases of events whose last unwritten
+   * message this is. Returns what the disablings did.
    */
   private async write(batch: Pending[], finishing: EventLease[]): Promise<DisableOutcome> {
     const records = batch.map((p) => p.record);

@@ -30,8 +30,9 @@ export interface RetentionResult {
  * dropped; message partitions wholly older than `messagesMs` are dropped unless they still hold
  * a pending or held message (those are never pruned: such a partition is kept, and only its
  * finished rows are deleted, in batches). Rows in the default partition older than the
- * partition cut are deleted in batches as before, then events left with no message. First
- * successes kept in message rows go at the attempts' cut too (their columns cleared).
+ * partition cut are deleted in batches as before, then events left with no message. Where
+ * attempts are kept for less time than messages, first successes kept in message rows before
+ * that was set go at the attempts' cut too (their columns cleared).
  * Also expired idempotency keys, and unroutable events older than RETENTION_MESSAGES.
  */
 export async function applyRetention(db: Db, retention: { messagesMs: number; attemptsMs: number }, now = new Date()): Promise<RetentionResult> {
