@@ -88,7 +88,6 @@ describe('a message written once, with its first outcome', () => {
     for (const a of logged) expect(a).toMatchObject({ attempt: 1, outcome: 'success', status_code: 200, error: null, response_body_truncated: false });
     expect(new Set(logged.map((a) => a.id)).size).toBe(120);
     // And the receiver saw each message's id as its webhook-id.
-
     expect(new Set(receiver.requests.map((r) => r.headers['webhook-id']))).toEqual(new Set(messages.map((m) => m.id)));
     // No message row was written twice: inserted in its final state, never moved from pending.
     expect((await messageUpdates()) - before).toBe(0);
