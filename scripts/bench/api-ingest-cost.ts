@@ -5,7 +5,11 @@
  * CPU is read from /proc per thread (the main thread apart: what a request costs; the others
  * are V8's GC and compiler helpers). A batch of one event shows the fixed cost of a request.
  *
- *   node --conditions=source --import tsx scripts/bench/api-ingest-cost.ts [batches, default 1500] [events per batch, default 100]
+ *   node --conditions=source --import tsx scripts/bench/api-ingest-cost.ts [batches, default 1500] [events per batch, default 100] [publishers, default 1]
+ *
+ * With several publishers (each sending its share of the batches one after another) it also
+ * prints the fan-out jobs made per 100 events: the batches committed in one turn of the event
+ * loop share one job.
  *
  * BENCH_PROFILE=dir writes the api's CPU profile there; BENCH_SET="NAME=value,..." passes settings.
  */
@@ -16,12 +20,13 @@ import { createDb } from '#shared/db/knex';
 import { migrateLatest } from '#shared/db/migrate';
 import { randomText } from '#shared/ids';
 import { generateKey } from '#shared/secret-box';
-import { createRedis } from '#shared/queues/connection';
+import { createQueues, createRedis } from '#shared/queues/connection';
 import { findRedis, findTestPostgres, freePort } from '../lib/local-services.ts';
 import { BODY_1KIB } from './raw-post.ts';
 
 const batches = Number(process.argv[2] ?? 1500);
 const size = Number(process.argv[3] ?? 100);
+const publishers = Number(process.argv[4] ?? 1);
 const WARM_UP = 300;
 const pg = await findTestPostgres(process.env, path.resolve('.data/bench-postgres'));
 const redisService = await findRedis(process.env);
@@ -83,10 +88,23 @@ try {
       await res.arrayBuffer();
     };
     for (let i = 0; i < WARM_UP; i++) await publish();
+    const jobCounter = createRedis(redisService.url);
+    const counted = createQueues(jobCounter, prefix);
+    const fanoutQueue = counted.of('fanout')[0]!;
+    const jobsBefore = await fanoutQueue.count();
     const before = threadTicks(api.pid!);
     const started = Date.now();
-    for (let i = 0; i < batches; i++) await publish();
+    await Promise.all(
+      Array.from({ length: publishers }, async (_, p) => {
+        for (let i = p; i < batches; i += publishers) await publish();
+      }),
+    );
     const seconds = (Date.now() - started) / 1000;
+    // The last jobs are sent on the turn after the last answers.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const jobs = (await fanoutQueue.count()) - jobsBefore;
+    await counted.close();
+    await jobCounter.quit();
     const after = threadTicks(api.pid!);
     let all = 0;
     let system = 0;
@@ -101,7 +119,7 @@ try {
     // Clock ticks are 10 ms (USER_HZ 100).
     const micros = (ticks: number) => ((ticks * 10_000) / events).toFixed(1);
     console.log(
-      `${Math.round(events / seconds)} events/s in batches of ${size}; api CPU µs per event: ${micros(all)} (system ${micros(system)}), main thread ${micros(main)}, other threads ${micros(all - main)}`,
+      `${Math.round(events / seconds)} events/s in batches of ${size}, ${publishers} publisher(s); api CPU µs per event: ${micros(all)} (system ${micros(system)}), main thread ${micros(main)}, other threads ${micros(all - main)}; fan-out jobs per 100 events ${((jobs * 100) / events).toFixed(1)}`,
     );
   } finally {
     api.kill('SIGTERM');
