@@ -7,7 +7,7 @@ import type { JobsOptions } from 'bullmq';
  * Payloads carry ids only: workers reload the rows from Postgres, the source of truth.
  */
 export const QUEUES = {
-  /** One job per ingested batch of events: match subscriptions, create messages. */
+  /** Jobs of ingested events (the small batches committed in one turn of the api share one): match subscriptions, create messages. */
   fanout: {
     jobs: {
       'fanout-events': z.object({ eventIds: z.array(z.string()).min(1) }),

@@ -40,26 +40,54 @@ describe('fan-out jobs', () => {
     const [job, ...more] = await waiting();
     expect(more).toHaveLength(0);
     expect(job!.data.eventIds).toEqual([...ids('a', 3), ...ids('b', 2), ...ids('c', 1)]);
-    // A later turn's batch is a job of its own.
-    await jobs.add(ids('d', 1)).sent;
-    expect(await waiting()).toHaveLength(2);
+    // A later turn's batch is a job of its own, with only its events.
+    await jobs.add(ids('d', 2)).sent;
+    const later = (await waiting()).filter((j) => j.id !== job!.id);
+    expect(later.map((j) => j.data.eventIds)).toEqual([ids('d', 2)]);
   });
 
-  it('splits a turn of more than MAX_EVENTS ids into jobs of at most MAX_EVENTS, each id once', async () => {
+  it('small batches share jobs of at most 100 events; a larger batch is a job of its own', async () => {
     const jobs = new FanoutJobs(ctx.queues, ctx.logger);
-    const all = ids('big', 2 * MAX_EVENTS + 7);
-    jobs.add(all.slice(0, MAX_EVENTS));
-    await jobs.add(all.slice(MAX_EVENTS)).sent;
-    const found = await waiting();
-    expect(found.map((j) => j.data.eventIds.length).sort((x, y) => x - y)).toEqual([7, MAX_EVENTS, MAX_EVENTS]);
-    expect(found.flatMap((j) => j.data.eventIds).sort()).toEqual([...all].sort());
+    const batches = [ids('p', 60), ids('q', 30), ids('r', 20), ids('big', MAX_EVENTS), ids('s', 5)];
+    const sent = batches.map((batch) => jobs.add(batch).sent);
+    await sent.at(-1);
+    const found = (await waiting()).map((j) => j.data.eventIds);
+    expect(found.map((e) => e.length).sort((x, y) => x - y)).toEqual([25, 90, MAX_EVENTS]);
+    expect(found).toContainEqual([...ids('p', 60), ...ids('q', 30)]);
+    expect(found).toContainEqual(ids('big', MAX_EVENTS));
+    expect(found).toContainEqual([...ids('r', 20), ...ids('s', 5)]);
+    expect(found.flat().sort()).toEqual(batches.flat().sort());
   });
 
-  it('logs a failed enqueue and resolves: the events wait for the reconciler', async () => {
-    const failing = { ...ctx.queues, enqueue: () => Promise.reject(new Error('redis is gone')) } as Queues;
+  it('logs a failed enqueue (even one that throws at once) and resolves: the events wait for the reconciler', async () => {
+    const failing = {
+      ...ctx.queues,
+      enqueue: () => {
+        throw new Error('redis is gone');
+      },
+    } as unknown as Queues;
     const jobs = new FanoutJobs(failing, ctx.logger);
     await expect(jobs.add(ids('lost', 2)).sent).resolves.toBeUndefined();
     expect(ctx.logs.some((line) => line.includes('fan-out not enqueued') && line.includes('"events":2'))).toBe(true);
+  });
+
+  it('past 256 jobs in flight (Redis not answering) an answer must wait; once they are done, none must', async () => {
+    const stuck: (() => void)[] = [];
+    const slow = { ...ctx.queues, enqueue: () => new Promise<void>((resolve) => stuck.push(resolve)) } as unknown as Queues;
+    const jobs = new FanoutJobs(slow, ctx.logger);
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    const waits: boolean[] = [];
+    for (let i = 0; i < 260; i++) {
+      waits.push(jobs.add([`t-${i}`]).mustWait);
+      await turn();
+    }
+    expect(stuck).toHaveLength(260);
+    // The i-th turn's answer sees the i jobs of the turns before it in flight.
+    expect(waits.slice(0, 257)).toEqual(Array(257).fill(false));
+    expect(waits.slice(257)).toEqual([true, true, true]);
+    for (const resolve of stuck) resolve();
+    await turn();
+    expect(jobs.add(['after']).mustWait).toBe(false);
   });
 
   it('concurrent requests: every accepted event is in exactly one job, in no more jobs than requests', async () => {

@@ -2,20 +2,25 @@ import type { Knex } from '#shared/db/knex';
 import type { Logger } from '#shared/logger';
 import type { Queues } from '#shared/queues/connection';
 import { insertEvents, type StoredEvent } from './repository.ts';
-import { MAX_EVENTS, type HubEventInput } from './schema.ts';
+import type { HubEventInput } from './schema.ts';
 
 /** Fan-out jobs this process leaves in flight before an answer waits for its own. */
 const UNAWAITED_ENQUEUES = 256;
+/**
+ * Most events of several batches in one job (the reconciler's chunk too): a job fails and is
+ * retried whole, so a bad event holds back at most this many of other requests' events.
+ */
+const SHARED_JOB_EVENTS = 100;
 
 /**
- * The fan-out jobs of one process's queues: the events of every batch committed in one turn of
- * the event loop (under load, many answers are written in the same turn) leave as one job, of at
- * most MAX_EVENTS ids, on the next turn, after the answers are written. Under load that is one
- * BullMQ add and one fan-out run (a claim, the routing match, the event leases) for many
- * requests instead of one each; an answer never waits for it, bar the bound below.
+ * The fan-out jobs of one process's queues: the batches committed in one turn of the event
+ * loop (under load, many answers are written in the same turn) leave together on the next turn,
+ * after the answers are written: small batches share a job of up to SHARED_JOB_EVENTS events, a
+ * larger batch is a job of its own, as before. Under load that is one BullMQ add and one fan-out
+ * run (a claim, the routing match, the event leases) for many requests instead of one each.
  */
 export class FanoutJobs {
-  private ids: string[] = [];
+  private batches: string[][] = [];
   private sending: Promise<void> | null = null;
   private inFlight = 0;
 
@@ -25,36 +30,50 @@ export class FanoutJobs {
   ) {}
 
   /**
-   * Adds committed events to the next job. Resolves once it is sent (or its failure logged:
-   * the reconciler finds events not fanned out); only worth awaiting past the bound.
+   * Adds a committed batch to the next turn's jobs. `sent` resolves once its job is sent or its
+   * failure logged (the reconciler finds events not fanned out); it never rejects. `mustWait`:
+   * past UNAWAITED_ENQUEUES jobs in flight (Redis not answering), the answer should wait for it,
+   * so that an outage cannot grow this process's memory without bound (the batches of the turn
+   * that crosses the bound are let through: at most the pool's concurrent requests).
    */
-  add(ids: string[]): { sent: Promise<void>; mustWait: boolean } {
-    for (const id of ids) this.ids.push(id);
+  add(eventIds: string[]): { sent: Promise<void>; mustWait: boolean } {
+    this.batches.push(eventIds);
     this.sending ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.send());
     return { sent: this.sending, mustWait: this.inFlight > UNAWAITED_ENQUEUES };
   }
 
   private async send(): Promise<void> {
-    const ids = this.ids;
-    this.ids = [];
+    const batches = this.batches;
+    this.batches = [];
     this.sending = null;
-    const jobs: Promise<void>[] = [];
-    for (let i = 0; i < ids.length; i += MAX_EVENTS) {
-      const eventIds = ids.slice(i, i + MAX_EVENTS);
+    const jobs: string[][] = [];
+    let shared: string[] = [];
+    for (const batch of batches) {
+      if (batch.length > SHARED_JOB_EVENTS) jobs.push(batch);
+      else {
+        if (shared.length + batch.length > SHARED_JOB_EVENTS) {
+          jobs.push(shared);
+          shared = [];
+        }
+        shared.push(...batch);
+      }
+    }
+    if (shared.length > 0) jobs.push(shared);
+    await Promise.all(jobs.map((eventIds) => this.enqueue(eventIds)));
+  }
+
+  private async enqueue(eventIds: string[]): Promise<void> {
+    this.inFlight++;
+    try {
       // No job id derived from the events: a completed job kept under the same id (events
       // re-published after a database reset) would swallow this one. A repeated batch is all
       // duplicates and enqueues nothing, so a random id costs no idempotency.
-      this.inFlight++;
-      jobs.push(
-        this.queues
-          .enqueue('fanout', 'fanout-events', { eventIds })
-          .catch((err: unknown) => {
-            this.logger.warn({ err, events: eventIds.length }, 'fan-out not enqueued; the reconciler will pick the events up');
-          })
-          .finally(() => this.inFlight--),
-      );
+      await this.queues.enqueue('fanout', 'fanout-events', { eventIds });
+    } catch (err) {
+      this.logger.warn({ err, events: eventIds.length }, 'fan-out not enqueued; the reconciler will pick the events up');
+    } finally {
+      this.inFlight--;
     }
-    await Promise.all(jobs);
   }
 }
 
