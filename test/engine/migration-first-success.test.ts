@@ -5,7 +5,7 @@ import { migrations } from '#shared/db/migrations/index';
 import { messageIdFor } from '#shared/ids';
 import { insertOutcomes } from '#shared/delivery/message-state';
 import { listAttempts } from '#api/messages/repository';
-import { openEarlierRelease } from '../support/migrations.ts';
+import { migrateDownOne, openEarlierRelease } from '../support/migrations.ts';
 import { insertFunction, insertPartner, insertProduct, insertSubscription } from '../support/fixtures.ts';
 
 /**
@@ -69,15 +69,7 @@ describe('migration 0014-first-success-in-row on an existing database', () => {
     // An id of the attempts' own sequence: unique among all attempts.
     expect(Number(keptId)).toBeGreaterThan(Number(oldAttemptId));
 
-    await db.migrate.down({
-      schemaName: schema,
-      tableName: 'knex_migrations',
-      migrationSource: {
-        getMigrations: async () => NAMES,
-        getMigrationName: (name: string) => name,
-        getMigration: async (name: string) => migrations[name]!,
-      },
-    });
+    await migrateDownOne(db, schema);
     const back = await db('attempts').where('message_id', newId);
     expect(back).toMatchObject([{ id: keptId, attempt: 1, outcome: 'success', status_code: 204, duration_ms: 7, response_status_text: 'No Content' }]);
     expect(Object.keys(await db('messages').where('id', newId).first())).not.toContain('first_attempt_id');

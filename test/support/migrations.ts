@@ -10,7 +10,17 @@ import { testEnv } from './context.ts';
  * recorded in knex's table as usual, so `migrateLatest` afterwards runs just the newer ones.
  */
 export async function migrateThrough(db: Knex, schema: string, names: readonly string[]): Promise<void> {
-  await db.migrate.latest({
+  await db.migrate.latest(listed(schema, names));
+}
+
+/** Undoes the last migration applied in `schema` (its `down`), as knex's table records it. */
+export async function migrateDownOne(db: Knex, schema: string): Promise<void> {
+  await db.migrate.down(listed(schema, Object.keys(migrations)));
+}
+
+/** knex's settings for the `names` migrations of the list, recorded in `schema`'s table. */
+function listed(schema: string, names: readonly string[]): Knex.MigratorConfig {
+  return {
     schemaName: schema,
     tableName: 'knex_migrations',
     migrationSource: {
@@ -18,7 +28,7 @@ export async function migrateThrough(db: Knex, schema: string, names: readonly s
       getMigrationName: (name: string) => name,
       getMigration: async (name: string) => migrations[name]!,
     },
-  });
+  };
 }
 
 /** A database in a schema of its own, as an earlier release left it. */

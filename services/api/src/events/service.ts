@@ -82,7 +82,8 @@ const fanoutJobs = new WeakMap<Queues, FanoutJobs>();
 /**
  * Takes a batch of HUB events. They are committed before anything else happens (the 202 means
  * "saved"); the fan-out job is enqueued after the commit, together with those of the batches
- * committed in the same turn (`FanoutJobs`). If that enqueue fails, the events are still safe: the reconciler finds events not yet fanned out and enqueues them.
+ * committed in the same turn (`FanoutJobs`). If that enqueue fails, the events are still safe:
+ * the reconciler finds events not yet fanned out and enqueues them.
  * An id seen before (in this batch or earlier) counts as a duplicate, not an error.
  */
 export async function ingestEvents(
