@@ -52,8 +52,10 @@ describe('a receiver that fails 20 % of requests and hangs on 3 %', () => {
       Object.fromEntries(((await ctx.db('messages').groupBy('status').select('status').count({ n: '*' })) as { status: string; n: number }[]).map((r) => [r.status, Number(r.n)]));
     await eventually(async () => {
       const s = await byStatus();
-      return (s.succeeded ?? 0) + (s.dead ?? 0) === expected;
-    }, { timeoutMs: 120_000, everyMs: 250 });
+      // Thrown, so that a timeout names where the messages stood.
+      if ((s.succeeded ?? 0) + (s.dead ?? 0) !== expected) throw new Error(`messages by status ${JSON.stringify(s)} after ${receiver.requests.length} requests`);
+      return true;
+    }, { what: `all ${expected} messages to finish`, timeoutMs: 120_000, everyMs: 250 });
     const statuses = await byStatus();
     const attempts = (await ctx.db('messages').max({ most: 'attempts' }).first())?.most as number;
     const deferred = Number((await ctx.db('attempts').where('error', 'circuit_open').count({ n: '*' }).first())?.n);

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSy
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { seedFunctions } from '#shared/db/seeds/functions';
 import { portalDirectory } from '#api/portal/static';
@@ -76,6 +76,8 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
   const partnerToken = async () => ((await page.evaluate("sessionStorage.getItem('hubhook.partnerSession')")) as string | null) ?? '';
   const heading = (name: string | RegExp) => page.getByRole('heading', { level: 1, name });
   const codeIn = (text: string) => /sign-in code is: (\d{8})/.exec(text)?.[1];
+  /** The API's answers of 400 and above the page got, for a failing step's report. */
+  const refusals: string[] = [];
 
   beforeAll(async () => {
     ensureBuilt();
@@ -89,7 +91,20 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
     page.setDefaultTimeout(20_000);
+    page.on('response', (r) => {
+      if (r.status() >= 400) refusals.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
+    });
   }, 240_000);
+
+  // The steps build on each other, so the first failing one is the one to read: it leaves a
+  // screenshot, the screen's text and what the API refused.
+  afterEach(async ({ task }) => {
+    if (task.result?.state !== 'fail' || !page) return;
+    const name = `failed-${task.name.slice(0, 40).replace(/[^a-z0-9]+/gi, '-')}`;
+    await page.screenshot({ path: path.join(SCREENS, `${name}.png`), fullPage: true }).catch(() => undefined);
+    const text = await page.locator('body').innerText({ timeout: 5_000 }).catch((error: unknown) => String(error));
+    console.warn(`"${task.name}" failed at ${page.url()} (${name}.png); the screen read:\n${text.slice(0, 2_000)}\nthe API's refusals so far: ${refusals.slice(-10).join('; ') || 'none'}`);
+  });
 
   afterAll(async () => {
     writeFileSync(path.join(SCREENS, 'axe-results.json'), `${JSON.stringify(axeResults, null, 2)}\n`);
@@ -331,7 +346,12 @@ describe.runIf(existsSync(CHROMIUM))('the partner portal in headless Chromium', 
   it('Change Functions: search, click a function, Require access to function, filters, Save Changes; Activate', async () => {
     await page.getByRole('link', { name: 'Change Functions' }).click();
     await heading('Change Functions – Fjord Map').waitFor();
+    const listed = page.getByRole('list', { name: 'Functions' }).getByRole('button');
+    await expect.poll(() => listed.count()).toBeGreaterThan(0);
+    const all = await listed.count();
     await page.getByLabel('Search functions').fill('estate read');
+    // Click in the narrowed list, not in the one the search is replacing.
+    await expect.poll(() => listed.count()).toBeLessThan(all);
     await page.getByRole('button', { name: /Read estates/ }).click();
     await page.getByLabel('Require access to function').check();
     await page.getByLabel('estateStatus').fill('for_sale');

@@ -420,13 +420,13 @@ export function ChangeFunctions(props: { id: string }) {
   const product = useProduct(props.id);
   const [query, setQuery] = useState('');
   const catalog = useLoad(() => ok(partnerApi.GET('/v1/functions', { params: { query: { limit: 500, ...(query.trim() ? { q: query.trim() } : {}) } } })), [query]);
-  const [selected, setSelected] = useState<string>();
+  // The function itself, not its key: narrowing the search past it keeps its form open.
+  const [fn, setSelected] = useState<CatalogFunction>();
   const [chosenVersion, setChosenVersion] = useState<number>();
   if (!product.data) return <Loading error={product.error} />;
   const p = product.data;
   const version = p.versions.find((v) => v.number === (chosenVersion ?? p.latestVersion)) ?? p.versions[p.versions.length - 1];
   if (!version) return <Loading />;
-  const fn = catalog.data?.data.find((f) => f.key === selected);
   return (
     <Page title={`Change Functions – ${p.name}`}>
       <p>
@@ -451,7 +451,7 @@ export function ChangeFunctions(props: { id: string }) {
                 const inVersion = version.functions.some((vf) => vf.key === f.key);
                 return (
                   <li key={f.key}>
-                    <button type="button" class={selected === f.key ? 'selected' : 'secondary'} aria-pressed={selected === f.key} onClick={() => setSelected(f.key)}>
+                    <button type="button" class={fn?.key === f.key ? 'selected' : 'secondary'} aria-pressed={fn?.key === f.key} onClick={() => setSelected(f)}>
                       {f.name} <code>{f.key}</code>
                       {inVersion ? ' – required' : ''}
                     </button>
