@@ -1,3 +1,4 @@
+import Denque from 'denque';
 import type { Logger } from '#shared/logger';
 import type { Transport, PostResult } from '#shared/http/transport';
 import type { RetryPolicy } from '#shared/delivery/retry-policy';
@@ -74,7 +75,8 @@ interface Slot {
 
 interface Lane {
   sub: RoutedSubscription;
-  queue: Waiting[];
+  /** Waiting in arrival order. A deque: an array's shift() copies the whole array once it passes some 16,000 entries (V8), which a backlog in one lane reaches. */
+  queue: Denque<Waiting>;
   /** Requests of this lane running now. */
   inFlight: number;
   /** Slots the lane holds in the shared limits: its requests running, and finished ones whose slots are not yet given back. */
@@ -123,9 +125,9 @@ const PROBE_POLL_MS = 500;
  */
 export class Dispatcher {
   private readonly lanes = new Map<string, Lane>();
-  private readonly ready: Lane[] = [];
+  private readonly ready = new Denque<Lane>();
   /** Lanes with slots to give back: served first, even when every slot of this process is taken. */
-  private readonly releasing: Lane[] = [];
+  private readonly releasing = new Denque<Lane>();
   private inFlight = 0;
   /** Slots asked for in exchanges not yet answered (they count against `concurrency`). */
   private reserved = 0;
@@ -199,11 +201,11 @@ export class Dispatcher {
     clearInterval(this.renewer);
     const unstarted: Waiting[] = [];
     for (const lane of this.lanes.values()) {
-      unstarted.push(...lane.queue.splice(0));
+      for (const waiting of takeFront(lane.queue)) unstarted.push(waiting);
       if (lane.timer) clearTimeout(lane.timer);
       lane.timer = null;
     }
-    this.ready.length = 0;
+    this.ready.clear();
     if (unstarted.length > 0) {
       await this.handBack(unstarted.map((u) => u.item));
       for (const { done } of unstarted) done();
@@ -224,7 +226,7 @@ export class Dispatcher {
   private lane(sub: RoutedSubscription): Lane {
     let lane = this.lanes.get(sub.id);
     if (!lane) {
-      lane = { sub, queue: [], inFlight: 0, held: 0, releases: [], kept: [], closed: false, ready: false, releasing: false, busy: false, timer: null, starts: 0 };
+      lane = { sub, queue: new Denque(), inFlight: 0, held: 0, releases: [], kept: [], closed: false, ready: false, releasing: false, busy: false, timer: null, starts: 0 };
       this.lanes.set(sub.id, lane);
     }
     // A reloaded routing table carries the newest url, secrets and limits.
@@ -284,7 +286,7 @@ export class Dispatcher {
     const fresh = this.options.current?.(lane.sub.id);
     if (fresh === null) {
       // Deleted: its pending messages were cancelled with it; those not yet written are owed nothing.
-      const dropped = lane.queue.splice(0);
+      const dropped = takeFront(lane.queue);
       if (dropped.length > 0) {
         this.logger.info({ subscriptionId: lane.sub.id, messages: dropped.length }, 'subscription deleted; not sending its waiting messages');
         this.options.gone?.(dropped.map((w) => w.item));
@@ -296,7 +298,7 @@ export class Dispatcher {
     const sub = lane.sub;
     if (sub.state !== 'active') {
       // Paused or disabled: keep the messages, untried, until the subscription is active again.
-      for (const waiting of lane.queue.splice(0)) this.record(waiting, this.untried(waiting.item, 'held', null, null));
+      for (const waiting of takeFront(lane.queue)) this.record(waiting, this.untried(waiting.item, 'held', null, null));
     }
     const cap = this.options.maxInFlightPerSubscription;
     const releases = lane.releases.splice(0);
@@ -364,7 +366,7 @@ export class Dispatcher {
     lane.held += grant.tokens.length;
     // Handed back while we asked (stopping): fewer heads than slots; the rest go back untouched.
     const slots = grant.tokens.map((token): Slot => ({ token, until: askedAt + this.limits.slotLeaseMs, probe: grant.probe }));
-    let starts = lane.queue.splice(0, slots.length).map((waiting, i) => ({ waiting, slot: slots[i]! }));
+    let starts = takeFront(lane.queue, slots.length).map((waiting, i) => ({ waiting, slot: slots[i]! }));
     for (const slot of slots.slice(starts.length)) lane.releases.push({ token: slot.token, outcome: 'none' });
     const short = starts.filter((s) => s.waiting.item.lease.until - Date.now() < this.startNeedMs);
     if (short.length > 0) {
@@ -393,7 +395,7 @@ export class Dispatcher {
           await this.handBack(unsent.map((w) => w.item));
           for (const w of unsent) w.done();
         } else {
-          lane.queue.unshift(...unsent);
+          for (let i = unsent.length - 1; i >= 0; i--) lane.queue.unshift(unsent[i]!);
           this.waitUntil(lane, Date.now() + ERROR_WAIT_MS);
         }
       }
@@ -446,7 +448,7 @@ export class Dispatcher {
   private passOn(lane: Lane, slot: Slot, outcome: RequestOutcome): boolean {
     if (outcome !== 'success' || slot.probe || !lane.closed || this.stopped || this.ready.length > 0) return false;
     if (lane.sub.state !== 'active' || lane.sub.rateLimitPerSecond !== null) return false;
-    const head = lane.queue[0];
+    const head = lane.queue.peekFront();
     const now = Date.now();
     return head !== undefined && slot.until - now > this.startNeedMs && head.item.lease.until - now >= this.startNeedMs;
   }
@@ -468,7 +470,7 @@ export class Dispatcher {
 
   /** The circuit is open until `until`: every message of the lane waits for it, untried, out of memory. */
   private deferLane(lane: Lane, until: number): void {
-    for (const waiting of lane.queue.splice(0)) {
+    for (const waiting of takeFront(lane.queue)) {
       const at = new Date(until + Math.round(this.random() * DEFER_JITTER_MS));
       this.record(waiting, this.untried(waiting.item, 'pending', at, 'circuit_open'));
     }
@@ -494,9 +496,10 @@ export class Dispatcher {
       for (const lane of this.lanes.values()) {
         const soon = this.options.maxInFlightPerSubscription + lane.starts * 2;
         lane.starts = 0;
-        lane.queue.forEach((w, i) => {
+        for (let i = 0; i < lane.queue.length; i++) {
+          const w = lane.queue.get(i)!;
           if (w.item.lease.until - askedAt < (i < soon ? startSoon : this.keepNeedMs)) due.push(w);
-        });
+        }
       }
       if (due.length === 0) return;
       const renewed = await this.options.renew(due.map((w) => heldLease(w.item)));
@@ -507,8 +510,8 @@ export class Dispatcher {
       }
       if (lost.size === 0) return;
       for (const lane of this.lanes.values()) {
-        if (!lane.queue.some((w) => lost.has(w))) continue;
-        lane.queue = lane.queue.filter((w) => !lost.has(w));
+        const kept = lane.queue.toArray().filter((w) => !lost.has(w));
+        if (kept.length < lane.queue.length) lane.queue = new Denque(kept);
       }
       this.logger.info({ messages: lost.size }, 'leases no longer ours (delivered, cancelled or taken over); not sending them');
       for (const w of lost) w.done();
@@ -638,4 +641,9 @@ export class Dispatcher {
 /** The lease an item is held under, as renewals and hand-backs name it. */
 function heldLease(item: DeliveryItem): HeldLease {
   return { messageId: item.messageId, owner: item.lease.owner, ...(item.unwritten ? { unwritten: item.unwritten } : {}) };
+}
+
+/** Takes up to `count` waiting from the front of `queue`, all of them by default. */
+function takeFront<T>(queue: Denque<T>, count = queue.length): T[] {
+  return count > 0 && queue.length > 0 ? queue.remove(0, count) : [];
 }
