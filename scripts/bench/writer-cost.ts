@@ -32,8 +32,6 @@ const logger = createLogger({ level: 'silent' });
 
 try {
   await migrateLatest(db, schema);
-  // Foreign keys are not what is measured: subscriptions and events without partners or products.
-  await db.raw('alter table messages drop constraint messages_subscription_id_foreign, drop constraint messages_event_id_foreign');
   const subs = Array.from({ length: SUBSCRIPTIONS }, (_, i) => `sub_${i}`);
   await db.transaction(async (trx) => {
     await trx.raw('set local session_replication_role = replica');

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
-import { migrateLatest } from '#shared/db/migrate';
 import { migrations } from '#shared/db/migrations/index';
 import { messageIdFor } from '#shared/ids';
 import { insertOutcomes } from '#shared/delivery/message-state';
 import { listAttempts } from '#api/messages/repository';
-import { migrateDownOne, openEarlierRelease } from '../support/migrations.ts';
+import { migrateDownOne, migrateThrough, openEarlierRelease } from '../support/migrations.ts';
 import { insertFunction, insertPartner, insertProduct, insertSubscription } from '../support/fixtures.ts';
 
 /**
@@ -41,7 +40,9 @@ describe('migration 0014-first-success-in-row on an existing database', () => {
     await db('messages').insert({ id: oldId, event_id: 'evt-old', subscription_id: sub.id, status: 'succeeded', attempts: 1, created_at: receivedAt });
     await db('attempts').insert({ message_id: oldId, subscription_id: sub.id, attempt: 1, attempted_at: receivedAt, duration_ms: 12, outcome: 'success', status_code: 200, response_body: 'old ok' });
 
-    expect(await migrateLatest(db, schema)).toEqual(['0014-first-success-in-row']);
+    // Through 0014 only, so that going down one undoes it.
+    await migrateThrough(db, schema, [...BEFORE, '0014-first-success-in-row']);
+    expect(await db('knex_migrations').orderBy('id', 'desc').first('name')).toEqual({ name: '0014-first-success-in-row' });
     // Built partition by partition (concurrently where one held rows), each attached: the parent's index is valid.
     const valid = await db.raw("select indisvalid from pg_index where indexrelid = 'messages_first_attempts'::regclass");
     expect(valid.rows).toEqual([{ indisvalid: true }]);

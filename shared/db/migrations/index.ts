@@ -12,6 +12,7 @@ import * as entityOrdering from './0011-entity-ordering.ts';
 import * as deliveryWrites from './0012-delivery-writes.ts';
 import * as firstDeliveries from './0013-first-deliveries.ts';
 import * as firstSuccessInRow from './0014-first-success-in-row.ts';
+import * as messagesWithoutForeignKeys from './0015-messages-without-foreign-keys.ts';
 
 /** Every migration, in the order it runs. Add new ones at the end; never edit a shipped one. */
 export const migrations: Record<string, Knex.Migration> = {
@@ -28,4 +29,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '0012-delivery-writes': deliveryWrites,
   '0013-first-deliveries': firstDeliveries,
   '0014-first-success-in-row': firstSuccessInRow,
+  '0015-messages-without-foreign-keys': messagesWithoutForeignKeys,
 };
