@@ -120,6 +120,12 @@ describe('loadConfig', () => {
     expect(run.stderr).toContain('OPERATOR_TOKEN: must be at least 32 characters when HUBHOOK_ENV=production');
   }, 90_000);
 
+  it("reads the worker's heap growth: V8's own by default, a percent up to 300, anything else named", () => {
+    expect(loadConfig(base).workerHeapGrowthPercent).toBe(0);
+    expect(loadConfig({ ...base, WORKER_HEAP_GROWTH_PERCENT: '100' }).workerHeapGrowthPercent).toBe(100);
+    for (const bad of ['-1', '301', '50%', 'lots']) expect(problems({ ...base, WORKER_HEAP_GROWTH_PERCENT: bad }).map((p) => p.split(':')[0])).toEqual(['WORKER_HEAP_GROWTH_PERCENT']);
+  });
+
   it('names every missing required variable at once', () => {
     expect(problems({}).map((p) => p.split(':')[0])).toEqual(['DATABASE_URL', 'OPERATOR_TOKEN', 'HUB_TOKEN']);
   });

@@ -131,6 +131,8 @@ const EnvSchema = z
       .default('8mb'),
     MAX_IN_FLIGHT_PER_SUBSCRIPTION: int(10, 1, 1000),
     DELIVERY_CONCURRENCY: int(200, 1, 10_000),
+    // 0: V8 sizes the worker's heap as it likes; else its growing factor (V8's --heap-growing-percent).
+    WORKER_HEAP_GROWTH_PERCENT: int(0, 0, 300),
     // Unset: derived from DELIVERY_TIMEOUT (see toConfig), so it outlasts a request by construction.
     DELIVERY_LEASE: z
       .string()
@@ -232,6 +234,8 @@ function toConfig(env: Env) {
     eventsBodyLimit: env.EVENTS_BODY_LIMIT,
     maxInFlightPerSubscription: env.MAX_IN_FLIGHT_PER_SUBSCRIPTION,
     deliveryConcurrency: env.DELIVERY_CONCURRENCY,
+    /** After a full GC the worker's heap may grow to (1 + this/100) x what survived; 0: V8's own choice (up to 4x). */
+    workerHeapGrowthPercent: env.WORKER_HEAP_GROWTH_PERCENT,
     deliveryLeaseMs: env.DELIVERY_LEASE ?? deliveryLeaseFor(env.DELIVERY_TIMEOUT),
     reconcileIntervalMs: env.RECONCILE_INTERVAL,
     upgradeNoticeDelayMs: env.UPGRADE_NOTICE_DELAY,

@@ -1,3 +1,4 @@
+import v8 from 'node:v8';
 import { loadConfigOrExit } from '#shared/config';
 import { withSecretsKey } from '#shared/secrets-key';
 import { createLogger } from '#shared/logger';
@@ -15,6 +16,8 @@ const loaded = loadConfigOrExit();
 const logger = createLogger({ level: loaded.logLevel });
 // Outside production a missing SECRETS_KEY is made once and kept under .data/ (production refuses to start).
 const config = withSecretsKey(loaded, { warn: (message) => logger.warn(message) });
+// Before the heap fills: V8 reads this factor at every full GC (docs/operations.md, "Memory").
+if (config.workerHeapGrowthPercent > 0) v8.setFlagsFromString(`--heap-growing-percent=${config.workerHeapGrowthPercent}`);
 const resources = openResources(config);
 // Compose starts the worker with the databases: wait for them rather than crash-loop.
 await waitForServices(resources.db, resources.redis, logger, { timeoutMs: config.startupTimeoutMs }).catch((err: unknown) => {
