@@ -74,7 +74,7 @@ describe('partitioned messages and attempts', () => {
       code: '23505',
     });
     expect(await db.raw("select 1 from pg_constraint where conname = 'messages_event_id_subscription_id_unique' and conrelid = 'messages'::regclass")).toMatchObject({ rowCount: 1 });
-    // 0015 dropped the foreign keys 0009 recreated: a message row is checked by no trigger.
+    // 0015 dropped the foreign keys 0009 recreated (test/engine/migration-messages-foreign-keys.test.ts).
     expect((await db.raw("select conname from pg_constraint where contype = 'f' and conrelid = 'messages'::regclass")).rows).toEqual([]);
   });
 
