@@ -41,7 +41,7 @@ import { parseArgs } from 'node:util';
 import { Queue, Worker } from 'bullmq';
 import { createDb, type Knex } from '#shared/db/knex';
 import { migrateLatest } from '#shared/db/migrate';
-import { createRedis } from '#shared/queues/connection';
+import { createRedis, deleteKeys, scanKeys } from '#shared/queues/connection';
 import { createSecretBox, generateKey } from '#shared/secret-box';
 import { generateSecret } from '#shared/signing';
 import { newId, randomText } from '#shared/ids';
@@ -327,10 +327,15 @@ async function startSystem(
   let otherIdle: System['otherIdle'] = null;
   if (options.compareIdle) {
     if (!production) buildOnce();
-    const other = await startWorker(!production, { QUEUE_PREFIX: `{bench_idle_${randomText(8)}}`, METRICS_PORT: String(await freePort()) });
+    const idlePrefix = `{bench_idle_${randomText(8)}}`;
+    const other = await startWorker(!production, { QUEUE_PREFIX: idlePrefix, METRICS_PORT: String(await freePort()) });
     await sleep(1_000);
     otherIdle = { production: !production, rssMb: rssOf(other.pid!).rssMb };
     await stopChild(other);
+    // Its maintenance schedule stays in Redis under its prefix otherwise (18 keys a run).
+    const cleaner = createRedis(redis.url);
+    await deleteKeys(cleaner, await scanKeys(cleaner, `${idlePrefix}:*`));
+    await cleaner.quit();
   }
   return { db, schema, prefix, apiUrl, receiverUrl: `http://127.0.0.1:${receiverPort}`, hubToken, api, worker: workers[0]!, workers, env, production, workerIdleRssMb, otherIdle, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
 }
