@@ -5,6 +5,8 @@ import { createLogger } from '#shared/logger';
 import { openResources } from '#shared/resources';
 import { loadConfig } from '#shared/config';
 import { startApi } from '#api/server';
+import { deleteKeys, prefixKeys } from '#shared/queues/connection';
+import { randomText } from '#shared/ids';
 
 describe('the api skeleton', () => {
   let ctx: TestContext;
@@ -106,7 +108,8 @@ describe('/readyz when a dependency is down', () => {
   });
 
   it('answers 503 naming Postgres when Postgres does not answer, without its error text', async () => {
-    const config = loadConfig(testEnv({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' }));
+    // Redis is the real one: a queue prefix of its own, as every test file has, removed after.
+    const config = loadConfig(testEnv({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', QUEUE_PREFIX: `{t_${randomText(10)}}` }));
     const { lines, logger } = keptLogger();
     const resources = openResources(config);
     const api = await startApi({ config, logger, ...resources }, 0, '127.0.0.1');
@@ -121,6 +124,7 @@ describe('/readyz when a dependency is down', () => {
       expect(lines.some((line) => line.includes('readiness check failed') && line.includes('"dependency":"postgres"') && line.includes('ECONNREFUSED'))).toBe(true);
     } finally {
       await api.close();
+      await deleteKeys(resources.redis, await prefixKeys(resources.redis, resources.queues.shards, config.queuePrefix));
       await resources.close();
     }
   });
