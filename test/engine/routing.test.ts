@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Knex } from '#shared/db/knex';
 import { createSecretBox } from '#shared/secret-box';
+import { generateSecret } from '#shared/signing';
 import { loadRoutingTable, RoutingCache, type RoutingTable } from '#worker/fanout/routing-table';
 import { SECRETS_KEY, startTestContext, type TestContext } from '../support/context.ts';
 import { eventually } from '../support/poll.ts';
@@ -81,6 +82,32 @@ describe('the routing cache', () => {
     } finally {
       stop();
     }
+  });
+
+  it('opens each sealed secret once across reloads; a rotated one is opened anew, its previous one reused', async () => {
+    const box = createSecretBox(SECRETS_KEY);
+    const opened: string[] = [];
+    const counting = { seal: box.seal, open: (sealed: string) => (opened.push(sealed), box.open(sealed)) };
+    const cache = new RoutingCache(ctx.db, counting);
+    const partner = await insertPartner(ctx.db);
+    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    const subscribe = () => insertSubscription(ctx.db, { partnerId: partner.partnerId, productId, functionKey: 'estates.read', url: 'http://127.0.0.1:9/hook', eventTypes: ['estate.created'] });
+    const first = await subscribe();
+    const table = await cache.get();
+    const live = table.subscriptions.size;
+    expect(opened).toHaveLength(live);
+
+    // A new subscription moves the version: the reload opens its secret only.
+    const second = await subscribe();
+    expect((await cache.get()).subscriptions.get(second.id)?.secrets).toEqual([second.secret]);
+    expect(opened).toHaveLength(live + 1);
+
+    // A rotation: the new secret is opened, the previous one (the old sealed form) is reused.
+    const fresh = generateSecret();
+    const { secret_sealed: before } = await ctx.db('subscriptions').where('id', first.id).first('secret_sealed');
+    await ctx.db('subscriptions').where('id', first.id).update({ secret_sealed: box.seal(fresh), previous_secret_sealed: before, previous_secret_expires_at: new Date(Date.now() + 3_600_000) });
+    expect((await cache.get()).subscriptions.get(first.id)?.secrets).toEqual([fresh, first.secret]);
+    expect(opened).toHaveLength(live + 2);
   });
 
   it('shares one load among callers that read the same version', async () => {
