@@ -7,9 +7,8 @@
 import { createServer } from 'node:http';
 
 let count = 0;
-/** When the first and the latest counted request since the reset ended (ms since epoch). */
+/** When the first counted request since the reset ended (ms since epoch). */
 let firstAt: number | null = null;
-let lastAt: number | null = null;
 let latencies: number[] = [];
 let recordLatency = false;
 
@@ -19,13 +18,12 @@ const server = createServer((req, res) => {
   if (req.url === '/_stats') {
     const sorted = [...latencies].sort((a, b) => a - b);
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ count, firstAt, lastAt, samples: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? null }));
+    res.end(JSON.stringify({ count, firstAt, samples: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? null }));
     return;
   }
   if (req.url?.startsWith('/_reset')) {
     count = 0;
     firstAt = null;
-    lastAt = null;
     latencies = [];
     recordLatency = req.url.includes('latency=1');
     req.resume();
@@ -38,8 +36,7 @@ const server = createServer((req, res) => {
   });
   req.on('end', () => {
     count++;
-    lastAt = Date.now();
-    firstAt ??= lastAt;
+    firstAt ??= Date.now();
     if (recordLatency) {
       const sentAt = (JSON.parse(Buffer.concat(chunks).toString()) as { data?: { sentAt?: number } }).data?.sentAt;
       if (typeof sentAt === 'number') latencies.push(Date.now() - sentAt);

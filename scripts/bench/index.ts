@@ -226,6 +226,8 @@ interface System {
   workerIdleRssMb: number;
   /** With `compareIdle`: the RSS of a worker run the other way (from source or from the build), idle. */
   otherIdle: { production: boolean; rssMb: number } | null;
+  /** Queue prefixes whose keys stopSystem removes: the system's, and the idle worker's (its maintenance schedule). */
+  prefixes: string[];
 }
 
 /** How startSystem runs the processes: from the production build (the default; --source: from source with tsx). */
@@ -325,6 +327,7 @@ async function startSystem(
   // The other way to run the worker, idle, beside it: on a queue prefix of its own, so that it
   // takes none of the load, and stopped again before the load starts.
   let otherIdle: System['otherIdle'] = null;
+  const prefixes = [prefix];
   if (options.compareIdle) {
     if (!production) buildOnce();
     const idlePrefix = `{bench_idle_${randomText(8)}}`;
@@ -332,12 +335,9 @@ async function startSystem(
     await sleep(1_000);
     otherIdle = { production: !production, rssMb: rssOf(other.pid!).rssMb };
     await stopChild(other);
-    // Its maintenance schedule stays in Redis under its prefix otherwise (18 keys a run).
-    const cleaner = createRedis(redis.url);
-    await deleteKeys(cleaner, await scanKeys(cleaner, `${idlePrefix}:*`));
-    await cleaner.quit();
+    prefixes.push(idlePrefix);
   }
-  return { db, schema, prefix, apiUrl, receiverUrl: `http://127.0.0.1:${receiverPort}`, hubToken, api, worker: workers[0]!, workers, env, production, workerIdleRssMb, otherIdle, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
+  return { db, schema, prefix, prefixes, apiUrl, receiverUrl: `http://127.0.0.1:${receiverPort}`, hubToken, api, worker: workers[0]!, workers, env, production, workerIdleRssMb, otherIdle, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
 }
 
 /** The `application_name` of one system's processes of a kind: `hubhook-worker/bench_x`. */
@@ -354,8 +354,7 @@ function withApplicationName(url: string, name: string): string {
 
 async function stopSystem(system: System, redis: ReturnType<typeof createRedis>): Promise<void> {
   await Promise.all([stopChild(system.api), ...system.workers.map((w) => stopChild(w))]);
-  const keys = await redis.keys(`${system.prefix}:*`);
-  for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
+  for (const prefix of system.prefixes) await deleteKeys(redis, await scanKeys(redis, `${prefix}:*`));
   if (!args.keep) await system.db.raw('drop schema if exists ?? cascade', [system.schema]);
   await system.db.destroy();
 }
@@ -421,8 +420,8 @@ async function succeeded(db: Knex): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
-async function receiverStats(system: System): Promise<{ count: number; firstAt: number | null; lastAt: number | null; p50: number | null; p99: number | null; samples: number }> {
-  return (await (await fetch(`${system.receiverUrl}/_stats`)).json()) as { count: number; firstAt: number | null; lastAt: number | null; p50: number | null; p99: number | null; samples: number };
+async function receiverStats(system: System): Promise<{ count: number; firstAt: number | null; p50: number | null; p99: number | null; samples: number }> {
+  return (await (await fetch(`${system.receiverUrl}/_stats`)).json()) as { count: number; firstAt: number | null; p50: number | null; p99: number | null; samples: number };
 }
 
 async function resetReceiver(system: System, latency = false): Promise<void> {

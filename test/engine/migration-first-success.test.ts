@@ -4,8 +4,7 @@ import { migrations } from '#shared/db/migrations/index';
 import { messageIdFor } from '#shared/ids';
 import { insertOutcomes } from '#shared/delivery/message-state';
 import { listAttempts } from '#api/messages/repository';
-import { migrateDownOne, migrateThrough, openEarlierRelease } from '../support/migrations.ts';
-import { insertFunction, insertPartner, insertProduct, insertSubscription } from '../support/fixtures.ts';
+import { insertDeliveredMessage, migrateDownOne, migrateThrough, openEarlierRelease } from '../support/migrations.ts';
 
 /**
  * Migration 0014 on a database holding attempts from before it: they are listed as before, a
@@ -29,15 +28,7 @@ describe('migration 0014-first-success-in-row on an existing database', () => {
 
   it('lists the old attempts and the kept first successes alike, and going down loses none', async () => {
     expect(BEFORE.at(-1)).toBe('0013-first-deliveries');
-    await insertFunction(db, { key: 'estates.read', eventTypes: ['estate.updated'] });
-    const partner = await insertPartner(db);
-    const productId = await insertProduct(db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
-    const sub = await insertSubscription(db, { partnerId: partner.partnerId, productId, functionKey: 'estates.read', url: 'https://receiver.example/hook', eventTypes: ['estate.updated'] });
-    const receivedAt = new Date(Date.now() - 60_000);
-    const event = (id: string) => ({ id, installation_id: 'MSVPAR', type: 'estate.updated', occurred_at: receivedAt, data: {}, received_at: receivedAt, fanout_at: receivedAt });
-    await db('events').insert([event('evt-old'), event('evt-new')]);
-    const oldId = messageIdFor('evt-old', sub.id);
-    await db('messages').insert({ id: oldId, event_id: 'evt-old', subscription_id: sub.id, status: 'succeeded', attempts: 1, created_at: receivedAt });
+    const { sub, receivedAt, oldId } = await insertDeliveredMessage(db);
     await db('attempts').insert({ message_id: oldId, subscription_id: sub.id, attempt: 1, attempted_at: receivedAt, duration_ms: 12, outcome: 'success', status_code: 200, response_body: 'old ok' });
 
     // Through 0014 only, so that going down one undoes it.

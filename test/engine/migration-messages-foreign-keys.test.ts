@@ -4,8 +4,7 @@ import { migrateLatest } from '#shared/db/migrate';
 import { migrations } from '#shared/db/migrations/index';
 import { messageIdFor, newId } from '#shared/ids';
 import { insertOutcomes } from '#shared/delivery/message-state';
-import { migrateDownOne, openEarlierRelease } from '../support/migrations.ts';
-import { insertFunction, insertPartner, insertProduct, insertSubscription } from '../support/fixtures.ts';
+import { insertDeliveredMessage, migrateDownOne, openEarlierRelease } from '../support/migrations.ts';
 
 /**
  * Migration 0015 on a database holding messages: the foreign keys of `messages` go, the rows
@@ -31,15 +30,7 @@ describe(`migration ${MIGRATION} on an existing database`, () => {
 
   it('drops the two foreign keys, keeps the rows, and going down restores them', async () => {
     expect(BEFORE.at(-1)).toBe('0014-first-success-in-row');
-    await insertFunction(db, { key: 'estates.read', eventTypes: ['estate.updated'] });
-    const partner = await insertPartner(db);
-    const productId = await insertProduct(db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
-    const sub = await insertSubscription(db, { partnerId: partner.partnerId, productId, functionKey: 'estates.read', url: 'https://receiver.example/hook', eventTypes: ['estate.updated'] });
-    const receivedAt = new Date(Date.now() - 60_000);
-    const event = (id: string) => ({ id, installation_id: 'MSVPAR', type: 'estate.updated', occurred_at: receivedAt, data: {}, received_at: receivedAt, fanout_at: receivedAt });
-    await db('events').insert([event('evt-old'), event('evt-new')]);
-    const oldId = messageIdFor('evt-old', sub.id);
-    await db('messages').insert({ id: oldId, event_id: 'evt-old', subscription_id: sub.id, status: 'succeeded', attempts: 1, created_at: receivedAt });
+    const { sub, receivedAt, oldId } = await insertDeliveredMessage(db);
     expect(await foreignKeys()).toEqual(['messages_event_id_foreign', 'messages_subscription_id_foreign']);
 
     expect(await migrateLatest(db, schema)).toEqual([MIGRATION]);
