@@ -301,7 +301,7 @@ export async function takeForFanout(
      where e.id = any(?::text[])
        and (e.fanout_at is null or exists (select 1 from event_leases l where l.event_id = e.id and l.until < now()))
      returning e.id`,
-    [now, events.map((e) => e.id)],
+    [now, ...columnBindings(events.map((e) => e.id))],
   );
   const taken = new Set((result.rows as { id: string }[]).map((r) => r.id));
   const mine = events.filter((e) => taken.has(e.id));
