@@ -280,7 +280,8 @@ export interface LapsedLease {
 }
 
 /**
- * Takes events for fan-out, in the fan-out's transaction, before any of their messages is made:
+ * Takes events for fan-out, in one statement (inside the fan-out's transaction when that writes
+ * messages too), before any of their messages is made:
  * those not fanned out yet, and those whose unwritten first deliveries' lease lapsed (the
  * worker holding them died). Each is marked fanned out (its row lock decides: an event another
  * fan-out took meanwhile makes this one wait, then see it taken, so two fan-outs never send the
@@ -289,39 +290,49 @@ export interface LapsedLease {
  * dropped. Returns the ids taken.
  */
 export async function takeForFanout(
-  trx: Db,
+  db: Db,
   events: { id: string; subscriptionIds: string[]; /** Fanned out before, under a lease that lapsed. */ lapsed: boolean }[],
   owner: string,
   leaseMs: number,
   now: Date,
 ): Promise<Set<string>> {
   if (events.length === 0) return new Set();
-  const result = await trx.raw(
-    `update events e set fanout_at = coalesce(e.fanout_at, ?)
-     where e.id = any(?::text[])
-       and (e.fanout_at is null or exists (select 1 from event_leases l where l.event_id = e.id and l.until < now()))
-     returning e.id`,
-    [now, ...columnBindings(events.map((e) => e.id))],
-  );
-  const taken = new Set((result.rows as { id: string }[]).map((r) => r.id));
-  const mine = events.filter((e) => taken.has(e.id));
-  const leased = mine.filter((e) => e.subscriptionIds.length > 0);
+  const leased = events.filter((e) => e.subscriptionIds.length > 0);
   // A first fan-out has no lease to drop: only a lapsed one that sends nothing more goes.
-  const unleased = mine.filter((e) => e.lapsed && e.subscriptionIds.length === 0);
-  if (unleased.length > 0) await trx('event_leases').whereIn('event_id', unleased.map((e) => e.id)).delete();
-  if (leased.length > 0) {
-    await trx.raw(
-      `insert into event_leases (event_id, owner, until, subscription_ids)
+  const unleased = events.filter((e) => e.lapsed && e.subscriptionIds.length === 0);
+  // One statement (at low rates every round trip to Postgres is a wake-up of both processes):
+  // the update takes the rows and locks them; the lease rows are written only for the events it
+  // took, as the statement's other parts see its result.
+  const result = await db.raw(
+    `with taken as (
+       update events e set fanout_at = coalesce(e.fanout_at, ?)
+       where e.id = any(?::text[])
+         and (e.fanout_at is null or exists (select 1 from event_leases l where l.event_id = e.id and l.until < now()))
+       returning e.id
+     ), leased as (
+       insert into event_leases (event_id, owner, until, subscription_ids)
        select v.id, ?, now() + (? * interval '1 millisecond'), string_to_array(v.subs, ',')
        from unnest(?::text[], ?::text[]) as v(id, subs)
-       on conflict (event_id) do update set owner = excluded.owner, until = excluded.until, subscription_ids = excluded.subscription_ids`,
-      [owner, leaseMs, ...columnBindings(
+       where v.id in (select id from taken)
+       on conflict (event_id) do update set owner = excluded.owner, until = excluded.until, subscription_ids = excluded.subscription_ids
+     ), unleased as (
+       delete from event_leases l
+       where l.event_id = any(?::text[]) and l.event_id in (select id from taken)
+     )
+     select id from taken`,
+    [
+      now,
+      ...columnBindings(events.map((e) => e.id)),
+      owner,
+      leaseMs,
+      ...columnBindings(
         leased.map((e) => e.id),
         leased.map((e) => e.subscriptionIds.join(',')),
-      )],
-    );
-  }
-  return taken;
+        unleased.map((e) => e.id),
+      ),
+    ],
+  );
+  return new Set((result.rows as { id: string }[]).map((r) => r.id));
 }
 
 /** The lapsed leases of `eventIds`: the subscriptions each was sent to before its worker died. */

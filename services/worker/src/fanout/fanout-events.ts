@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { insertMessages, lapsedLeases, takeForFanout, writtenMessages, type EntityLine } from '#shared/delivery/message-state';
 import { entityKeyOf } from '#shared/delivery/ordering';
 import { buildPayload } from '#shared/delivery/payload';
+import type { Db } from '#shared/db/knex';
 import type { EventRow as FullEventRow } from '#shared/db/rows';
 import type { JobHandler, WorkerDeps } from '../job.ts';
 
@@ -33,26 +34,28 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
   const { db, engine } = deps;
   const table = await engine.routing.get();
   // Not fanned out yet, or fanned out with first deliveries whose lease lapsed (their worker died).
-  const heads: (Omit<EventRow, 'data' | 'occurred_at'> & { fanned_out: boolean })[] = await db('events')
+  // One read, the data as text: it is parsed only for the events some subscription could want
+  // (most events want nobody's attention), and no second statement reads those again.
+  const heads: (EventRow & { data_text: string; fanned_out: boolean })[] = await db('events')
     .whereIn('id', eventIds)
     .where((q) =>
       q
         .whereNull('fanout_at')
         .orWhereExists((l) => l.from('event_leases as l').whereRaw('l.event_id = events.id').where('l.until', '<', db.fn.now())),
     )
-    .select('id', 'installation_id', 'type', 'entity_id', 'seq', 'received_at', db.raw('fanout_at is not null as fanned_out'));
+    .select('id', 'installation_id', 'type', 'entity_id', 'occurred_at', 'received_at', 'seq', db.raw('data::text as data_text'), db.raw('fanout_at is not null as fanned_out'));
   if (heads.length === 0) return;
   // A lapsed lease lists the subscriptions the event was sent to: exactly those are owed the
   // messages without a row (whatever matches now: one edited or paused since is owed it still,
   // one made since never had it).
   const again = new Map((await lapsedLeases(db, heads.filter((e) => e.fanned_out).map((e) => e.id))).map((l) => [l.eventId, l.subscriptionIds]));
   const written = await writtenMessages(db, [...again.keys()]);
-  // Most events want nobody's attention; only those some subscription could want are read whole.
-  const wanted = heads.filter((e) => again.has(e.id) || (!e.fanned_out && table.mayMatch(e.installation_id, e.type))).map((e) => e.id);
-  const events: EventRow[] =
-    wanted.length === 0
-      ? []
-      : await db('events').whereIn('id', wanted).select('id', 'installation_id', 'type', 'entity_id', 'occurred_at', 'data', 'received_at', 'seq');
+  const events: EventRow[] = [];
+  for (const e of heads) {
+    if (!again.has(e.id) && (e.fanned_out || !table.mayMatch(e.installation_id, e.type))) continue;
+    e.data = JSON.parse(e.data_text) as unknown;
+    events.push(e);
+  }
 
   const now = new Date();
   const lease = new Date(now.getTime() + deps.config.deliveryLeaseMs);
@@ -81,37 +84,44 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
     else sentTo.set(p.event.id, [p.sub.id]);
   }
 
-  const taken = await db.transaction(async (trx) => {
-    const ids = await takeForFanout(
+  const take = (trx: Db) =>
+    takeForFanout(
       trx,
       heads.map((e) => ({ id: e.id, subscriptionIds: sentTo.get(e.id) ?? [], lapsed: e.fanned_out })),
       owner,
       deps.config.deliveryLeaseMs,
       now,
     );
-    // Those that wait are written now: a held one until its subscription is active again, an
-    // ordered one (no owner, no due time) until the hand-on below takes its entity's head.
-    const waiting = planned.filter((p) => !p.now && ids.has(p.event.id));
-    for (let i = 0; i < waiting.length; i += INSERT_CHUNK) {
-      // created_at is the event's received_at (the partition key): re-deriving stays idempotent.
-      await insertMessages(
-        trx,
-        waiting.slice(i, i + INSERT_CHUNK).map((p) => ({
-          id: p.id,
-          eventId: p.event.id,
-          subscriptionId: p.sub.id,
-          status: p.sub.state === 'active' ? 'pending' : 'held',
-          nextAttemptAt: null,
-          leaseOwner: null,
-          createdAt: p.event.received_at,
-          entityKey: p.entityKey,
-          seq: p.entityKey === null ? null : p.event.seq,
-        })),
-        now,
-      );
-    }
-    return ids;
-  });
+  // Those that wait are written in the same transaction: a held one until its subscription is
+  // active again, an ordered one (no owner, no due time) until the hand-on below takes its
+  // entity's head. Without any, taking the events is one statement, its own transaction.
+  const waitingAll = planned.filter((p) => !p.now);
+  const taken =
+    waitingAll.length === 0
+      ? await take(db)
+      : await db.transaction(async (trx) => {
+          const ids = await take(trx);
+          const waiting = waitingAll.filter((p) => ids.has(p.event.id));
+          for (let i = 0; i < waiting.length; i += INSERT_CHUNK) {
+            // created_at is the event's received_at (the partition key): re-deriving stays idempotent.
+            await insertMessages(
+              trx,
+              waiting.slice(i, i + INSERT_CHUNK).map((p) => ({
+                id: p.id,
+                eventId: p.event.id,
+                subscriptionId: p.sub.id,
+                status: p.sub.state === 'active' ? 'pending' : 'held',
+                nextAttemptAt: null,
+                leaseOwner: null,
+                createdAt: p.event.received_at,
+                entityKey: p.entityKey,
+                seq: p.entityKey === null ? null : p.event.seq,
+              })),
+              now,
+            );
+          }
+          return ids;
+        });
   const mine = planned.filter((p) => taken.has(p.event.id));
 
   engine.observer.fanout(
