@@ -921,7 +921,7 @@ async function measureWideFanout(system: System): Promise<{ subscriptions: numbe
 }
 
 /** p50/p99 from ingest to the receiver at a steady `perSecond` events/s to one subscription. */
-async function measureLatency(system: System, perSecond: number): Promise<{ rate: number; seconds: number; p50: number | null; p99: number | null; samples: number }> {
+async function measureLatency(system: System, perSecond: number): Promise<{ rate: number; seconds: number; p50: number | null; p99: number | null; samples: number; slowest: LatencySplit | null }> {
   const installation = `LATENCY${perSecond}`;
   const owner = await seedProduct(system.db, installation);
   await seedSubscriptions(system, owner, 1, `${system.receiverUrl}/latency`);
@@ -951,10 +951,49 @@ async function measureLatency(system: System, perSecond: number): Promise<{ rate
   await until(async () => (await receiverStats(system)).count >= warmup, 180_000, 'the warm-up to be delivered', 100);
   await resetReceiver(system, true);
   const seconds = QUICK ? 3 : perSecond > 1000 ? 5 : 10;
+  const measuredFrom = Date.now();
   const expected = await publishAt1000(seconds, 'measured,');
   await until(async () => (await receiverStats(system)).samples >= expected, 180_000, 'latency samples', 100);
   const stats = await receiverStats(system);
-  return { rate: Math.round(expected / seconds), seconds, p50: stats.p50, p99: stats.p99, samples: stats.samples };
+  return { rate: Math.round(expected / seconds), seconds, p50: stats.p50, p99: stats.p99, samples: stats.samples, slowest: await latencySplit(system, installation, measuredFrom) };
+}
+
+/** Where a delivery's time went, in ms: publisher to the api's transaction, to the fan-out, to the request's start, the request. */
+interface LatencySplit {
+  toApi: number;
+  toFanout: number;
+  toSend: number;
+  request: number;
+}
+
+/**
+ * The slowest 1 % of the measured deliveries (by publish to the request's end), split by the
+ * instants Postgres kept: the api's transaction start (`received_at`), the fan-out's claim
+ * (`fanout_at`), the first attempt's start and its duration; the mean of each part.
+ */
+async function latencySplit(system: System, installation: string, measuredFrom: number): Promise<LatencySplit | null> {
+  const result = await system.db.raw(
+    `with d as (
+       select (e.data->>'sentAt')::float8 as sent,
+              extract(epoch from e.received_at) * 1000 as api,
+              extract(epoch from e.fanout_at) * 1000 as fanout,
+              extract(epoch from coalesce(m.first_attempted_at, a.attempted_at)) * 1000 as sent_out,
+              coalesce(m.first_duration_ms, a.duration_ms) as request
+       from events e
+       join messages m on m.event_id = e.id
+       left join lateral (select attempted_at, duration_ms from attempts where message_id = m.id order by attempt limit 1) a on true
+       where e.installation_id = ? and (e.data->>'sentAt')::float8 >= ?
+     ), slowest as (
+       select * from d order by sent_out + request - sent desc
+       limit greatest(1, (select count(*) from d) / 100)
+     )
+     select round(avg(api - sent)::numeric, 1)::float8 as "toApi", round(avg(fanout - api)::numeric, 1)::float8 as "toFanout",
+            round(avg(sent_out - fanout)::numeric, 1)::float8 as "toSend", round(avg(request)::numeric, 1)::float8 as request
+     from slowest`,
+    [installation, measuredFrom],
+  );
+  const row = (result.rows as (LatencySplit | { toApi: null })[])[0];
+  return row && row.toApi !== null ? (row as LatencySplit) : null;
 }
 
 async function measureRedisPerPending(system: System, redis: ReturnType<typeof createRedis>): Promise<{ bytes: number; pending: number }> {
@@ -1056,6 +1095,8 @@ async function main(): Promise<void> {
   report(results);
 }
 
+const splitText = (s: LatencySplit) => `${s.toApi} / ${s.toFanout} / ${s.toSend} / ${s.request}`;
+
 function report(results: Record<string, unknown>): void {
   const r = results as Partial<{
     raw: { bullmqNoopJobsPerSecond?: number; nodeHttpPostsPerSecond: number };
@@ -1063,8 +1104,8 @@ function report(results: Record<string, unknown>): void {
     plainPeer: { perSecond: number; messages: number; seconds: number; ratioToRawPost: number | null; hubhookTimesPeer: number | null };
     ingest: { perSecond: number; events: number; cpuMicrosPerEvent: IngestCpu; fourPublishersPerSecond: number; fourPublishersCpuMicrosPerEvent: IngestCpu };
     wideFanout: { subscriptions: number; seconds: number; firstSeconds: number | null };
-    latency: { rate: number; p50: number | null; p99: number | null; samples: number };
-    latency5k: { rate: number; p50: number | null; p99: number | null; samples: number };
+    latency: { rate: number; p50: number | null; p99: number | null; samples: number; slowest: LatencySplit | null };
+    latency5k: { rate: number; p50: number | null; p99: number | null; samples: number; slowest: LatencySplit | null };
     redisPerPendingDelivery: { bytes: number; pending: number };
     worker: {
       rssMb: number;
@@ -1110,10 +1151,12 @@ function report(results: Record<string, unknown>): void {
   if (r.latency) {
     rows.push([`latency ingest->receiver at ${r.latency.rate}/s, p50 ms`, String(r.latency.p50), '', '']);
     rows.push(['  p99 ms', String(r.latency.p99), '<= 50', check((r.latency.p99 ?? Infinity) <= 50)]);
+    if (r.latency.slowest) rows.push(['  slowest 1 %, ms: to the api / to the fan-out / to the send / the request', splitText(r.latency.slowest), '', '']);
   }
   if (r.latency5k) {
     rows.push([`latency ingest->receiver at ${r.latency5k.rate}/s, p50 ms`, String(r.latency5k.p50), '', '']);
     rows.push(['  p99 ms', String(r.latency5k.p99), '', '']);
+    if (r.latency5k.slowest) rows.push(['  slowest 1 %, ms: to the api / to the fan-out / to the send / the request', splitText(r.latency5k.slowest), '', '']);
   }
   if (r.redisPerPendingDelivery) {
     const { bytes, pending } = r.redisPerPendingDelivery;
