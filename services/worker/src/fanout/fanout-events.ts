@@ -34,28 +34,26 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
   const { db, engine } = deps;
   const table = await engine.routing.get();
   // Not fanned out yet, or fanned out with first deliveries whose lease lapsed (their worker died).
-  // One read, the data as text: it is parsed only for the events some subscription could want
-  // (most events want nobody's attention), and no second statement reads those again.
-  const heads: (EventRow & { data_text: string; fanned_out: boolean })[] = await db('events')
+  const heads: (Omit<EventRow, 'data' | 'occurred_at'> & { fanned_out: boolean })[] = await db('events')
     .whereIn('id', eventIds)
     .where((q) =>
       q
         .whereNull('fanout_at')
         .orWhereExists((l) => l.from('event_leases as l').whereRaw('l.event_id = events.id').where('l.until', '<', db.fn.now())),
     )
-    .select('id', 'installation_id', 'type', 'entity_id', 'occurred_at', 'received_at', 'seq', db.raw('data::text as data_text'), db.raw('fanout_at is not null as fanned_out'));
+    .select('id', 'installation_id', 'type', 'entity_id', 'seq', 'received_at', db.raw('fanout_at is not null as fanned_out'));
   if (heads.length === 0) return;
   // A lapsed lease lists the subscriptions the event was sent to: exactly those are owed the
   // messages without a row (whatever matches now: one edited or paused since is owed it still,
   // one made since never had it).
   const again = new Map((await lapsedLeases(db, heads.filter((e) => e.fanned_out).map((e) => e.id))).map((l) => [l.eventId, l.subscriptionIds]));
   const written = await writtenMessages(db, [...again.keys()]);
-  const events: EventRow[] = [];
-  for (const e of heads) {
-    if (!again.has(e.id) && (e.fanned_out || !table.mayMatch(e.installation_id, e.type))) continue;
-    e.data = JSON.parse(e.data_text) as unknown;
-    events.push(e);
-  }
+  // Most events want nobody's attention; only those some subscription could want are read whole.
+  const wanted = heads.filter((e) => again.has(e.id) || (!e.fanned_out && table.mayMatch(e.installation_id, e.type))).map((e) => e.id);
+  const events: EventRow[] =
+    wanted.length === 0
+      ? []
+      : await db('events').whereIn('id', wanted).select('id', 'installation_id', 'type', 'entity_id', 'occurred_at', 'data', 'received_at', 'seq');
 
   const now = new Date();
   const lease = new Date(now.getTime() + deps.config.deliveryLeaseMs);
