@@ -53,7 +53,7 @@ export function newId<K extends IdKind>(kind: K): Id<K> {
  * again after a crash (the message not yet written) names it as the first did, and the receiver
  * sees the same `webhook-id`. The same shape as `newId('message')`: 20 base32 characters of a
  * SHA-256 of both ids (UTF-8, a NUL between). One-shot `hash`, not a Hash object per message:
- * half the time (2.8 against 5.5 µs), for every message a fan-out plans.
+ * 1.0 against 1.7 µs, for every message a fan-out plans.
  */
 export function messageIdFor(eventId: string, subscriptionId: string): MessageId {
   const digest = hash('sha256', `${eventId}\0${subscriptionId}`, 'buffer');

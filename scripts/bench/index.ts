@@ -1148,15 +1148,11 @@ function report(results: Record<string, unknown>): void {
     // The publish, the fan-out's statements and the first lane exchange come before any request.
     if (r.wideFanout.firstSeconds !== null) rows.push(['  the first of them reached after, s', r.wideFanout.firstSeconds.toFixed(2), '', '']);
   }
-  if (r.latency) {
-    rows.push([`latency ingest->receiver at ${r.latency.rate}/s, p50 ms`, String(r.latency.p50), '', '']);
-    rows.push(['  p99 ms', String(r.latency.p99), '<= 50', check((r.latency.p99 ?? Infinity) <= 50)]);
-    if (r.latency.slowest) rows.push(['  slowest 1 %, ms: to the api / to the fan-out / to the send / the request', splitText(r.latency.slowest), '', '']);
-  }
-  if (r.latency5k) {
-    rows.push([`latency ingest->receiver at ${r.latency5k.rate}/s, p50 ms`, String(r.latency5k.p50), '', '']);
-    rows.push(['  p99 ms', String(r.latency5k.p99), '', '']);
-    if (r.latency5k.slowest) rows.push(['  slowest 1 %, ms: to the api / to the fan-out / to the send / the request', splitText(r.latency5k.slowest), '', '']);
+  for (const [latency, target] of [[r.latency, 50], [r.latency5k, null]] as const) {
+    if (!latency) continue;
+    rows.push([`latency ingest->receiver at ${latency.rate}/s, p50 ms`, String(latency.p50), '', '']);
+    rows.push(['  p99 ms', String(latency.p99), target === null ? '' : `<= ${target}`, target === null ? '' : check((latency.p99 ?? Infinity) <= target)]);
+    if (latency.slowest) rows.push(['  slowest 1 %, ms: to the api / to the fan-out / to the send / the request', splitText(latency.slowest), '', '']);
   }
   if (r.redisPerPendingDelivery) {
     const { bytes, pending } = r.redisPerPendingDelivery;

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { insertMessages, lapsedLeases, takeForFanout, writtenMessages, type EntityLine } from '#shared/delivery/message-state';
 import { entityKeyOf } from '#shared/delivery/ordering';
 import { buildPayload } from '#shared/delivery/payload';
-import type { Db } from '#shared/db/knex';
+import type { Db, Knex } from '#shared/db/knex';
 import type { EventRow as FullEventRow } from '#shared/db/rows';
 import type { JobHandler, WorkerDeps } from '../job.ts';
 
@@ -93,33 +93,13 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
   // Those that wait are written in the same transaction: a held one until its subscription is
   // active again, an ordered one (no owner, no due time) until the hand-on below takes its
   // entity's head. Without any, taking the events is one statement, its own transaction.
-  const waitingAll = planned.filter((p) => !p.now);
-  const taken =
-    waitingAll.length === 0
-      ? await take(db)
-      : await db.transaction(async (trx) => {
-          const ids = await take(trx);
-          const waiting = waitingAll.filter((p) => ids.has(p.event.id));
-          for (let i = 0; i < waiting.length; i += INSERT_CHUNK) {
-            // created_at is the event's received_at (the partition key): re-deriving stays idempotent.
-            await insertMessages(
-              trx,
-              waiting.slice(i, i + INSERT_CHUNK).map((p) => ({
-                id: p.id,
-                eventId: p.event.id,
-                subscriptionId: p.sub.id,
-                status: p.sub.state === 'active' ? 'pending' : 'held',
-                nextAttemptAt: null,
-                leaseOwner: null,
-                createdAt: p.event.received_at,
-                entityKey: p.entityKey,
-                seq: p.entityKey === null ? null : p.event.seq,
-              })),
-              now,
-            );
-          }
-          return ids;
-        });
+  const waiting = planned.filter((p) => !p.now);
+  const takeAndWrite = async (trx: Knex.Transaction) => {
+    const ids = await take(trx);
+    await writeWaiting(trx, waiting.filter((p) => ids.has(p.event.id)), now);
+    return ids;
+  };
+  const taken = waiting.length === 0 ? await take(db) : await db.transaction(takeAndWrite);
   const mine = planned.filter((p) => taken.has(p.event.id));
 
   engine.observer.fanout(
@@ -178,3 +158,28 @@ function orderedLines(events: Pick<EventRow, 'installation_id' | 'entity_id' | '
   }
   return lines;
 };
+
+/** The messages of taken events that wait (held, ordered), written in chunks; created_at is the event's received_at (the partition key), so re-deriving stays idempotent. */
+async function writeWaiting(
+  trx: Db,
+  waiting: { id: string; event: Pick<EventRow, 'id' | 'received_at' | 'seq'>; sub: { id: string; state: string }; entityKey: string | null }[],
+  now: Date,
+): Promise<void> {
+  for (let i = 0; i < waiting.length; i += INSERT_CHUNK) {
+    await insertMessages(
+      trx,
+      waiting.slice(i, i + INSERT_CHUNK).map((p) => ({
+        id: p.id,
+        eventId: p.event.id,
+        subscriptionId: p.sub.id,
+        status: p.sub.state === 'active' ? 'pending' : 'held',
+        nextAttemptAt: null,
+        leaseOwner: null,
+        createdAt: p.event.received_at,
+        entityKey: p.entityKey,
+        seq: p.entityKey === null ? null : p.event.seq,
+      })),
+      now,
+    );
+  }
+}
