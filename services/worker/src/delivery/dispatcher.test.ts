@@ -132,6 +132,48 @@ describe('dispatcher lanes', () => {
     await dispatcher.stop();
   }, 60_000);
 
+  it("counts what waits in each lane and in all, and wakes a fan-out waiting for the backlog once it drops below its limit", async () => {
+    const t = setup({ leaseMs: 2_000, renew: async (l) => new Set(l.filter((x) => !x.messageId.startsWith('msg_lost')).map((x) => x.messageId)) });
+    const a = subscription('sub_a');
+    const b = subscription('sub_b');
+    const all = t.dispatcher.submit([...Array.from({ length: 6 }, () => t.item(a)), ...Array.from({ length: 3 }, (_, i) => t.item(b, { messageId: `msg_lost_${i}`, lease: { owner: 'o', until: Date.now() + 500 } }))]);
+    // Two of a are in flight and four wait; b's leases were too short to start on, and the
+    // renewal before their start finds them someone else's: they leave the lane unsent.
+    await until(() => t.open.length === 2 && t.dispatcher.waitingFor('sub_b') === 0);
+    expect(t.dispatcher.waitingFor('sub_a')).toBe(4);
+    expect(t.dispatcher.depth().waiting).toBe(4);
+    expect(t.dispatcher.waitingFor('sub_unknown')).toBe(0);
+    let woken = false;
+    const below = t.dispatcher.backlogBelow(2).then(() => (woken = true));
+    await tick(30);
+    expect(woken).toBe(false);
+    // a's drain as requests finish.
+    while (t.dispatcher.depth().waiting >= 2) {
+      for (const o of t.open.splice(0)) o.answer(t.ok());
+      await tick(10);
+    }
+    await below;
+    expect(woken).toBe(true);
+    // At once when already below.
+    await t.dispatcher.backlogBelow(10);
+    while (t.dispatcher.depth().inFlight > 0 || t.open.length > 0) {
+      for (const o of t.open.splice(0)) o.answer(t.ok());
+      await tick(10);
+    }
+    await all;
+    expect(t.dispatcher.depth()).toEqual({ waiting: 0, inFlight: 0 });
+    // Stopping wakes whoever still waits: a stopped dispatcher hands work back instead.
+    const more = t.dispatcher.submit(Array.from({ length: 5 }, () => t.item(a)));
+    const waiter = t.dispatcher.backlogBelow(1);
+    await until(() => t.open.length === 2);
+    const stopped = t.dispatcher.stop();
+    await waiter;
+    for (const o of t.open.splice(0)) o.answer(t.ok());
+    await stopped;
+    await more;
+    expect(t.dispatcher.depth().waiting).toBe(0);
+  });
+
   it('keeps each lane within its cap and lets other lanes pass a full one', async () => {
     const t = setup();
     const slow = subscription('sub_slow');

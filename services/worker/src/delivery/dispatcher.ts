@@ -129,6 +129,10 @@ export class Dispatcher {
   /** Lanes with slots to give back: served first, even when every slot of this process is taken. */
   private readonly releasing = new Denque<Lane>();
   private inFlight = 0;
+  /** Messages waiting in lanes, not started (the sum of the lanes' queues). */
+  private queued = 0;
+  /** Fan-outs waiting for the lanes' backlog to drop below their limit. */
+  private readonly roomWaiters: { below: number; resolve: () => void }[] = [];
   /** Slots asked for in exchanges not yet answered (they count against `concurrency`). */
   private reserved = 0;
   /** Lanes exchanging now. */
@@ -178,6 +182,7 @@ export class Dispatcher {
         new Promise<void>((resolve) => {
           const lane = this.lane(item.subscription);
           lane.queue.push({ item, done: resolve });
+          this.queued++;
           this.markReady(lane);
         }),
     );
@@ -187,9 +192,22 @@ export class Dispatcher {
 
   /** Messages waiting in lanes and requests in flight, in this process (for tests and views). */
   depth(): { waiting: number; inFlight: number } {
-    let waiting = 0;
-    for (const lane of this.lanes.values()) waiting += lane.queue.length;
-    return { waiting, inFlight: this.inFlight };
+    return { waiting: this.queued, inFlight: this.inFlight };
+  }
+
+  /** Messages of the subscription waiting in its lane here, not started. */
+  waitingFor(subscriptionId: string): number {
+    return this.lanes.get(subscriptionId)?.queue.length ?? 0;
+  }
+
+  /**
+   * Resolves once fewer than `limit` messages wait in this process's lanes (at once when fewer
+   * do already, or the dispatcher stopped): the fan-out's backpressure, so a burst waits in
+   * Postgres as events rather than in this process's memory as messages.
+   */
+  backlogBelow(limit: number): Promise<void> {
+    if (this.queued < limit || this.stopped) return Promise.resolve();
+    return new Promise((resolve) => this.roomWaiters.push({ below: limit, resolve }));
   }
 
   /**
@@ -201,11 +219,12 @@ export class Dispatcher {
     clearInterval(this.renewer);
     const unstarted: Waiting[] = [];
     for (const lane of this.lanes.values()) {
-      for (const waiting of takeFront(lane.queue)) unstarted.push(waiting);
+      for (const waiting of this.take(lane)) unstarted.push(waiting);
       if (lane.timer) clearTimeout(lane.timer);
       lane.timer = null;
     }
     this.ready.clear();
+    for (const waiter of this.roomWaiters.splice(0)) waiter.resolve();
     if (unstarted.length > 0) {
       await this.handBack(unstarted.map((u) => u.item));
       for (const { done } of unstarted) done();
@@ -286,7 +305,7 @@ export class Dispatcher {
     const fresh = this.options.current?.(lane.sub.id);
     if (fresh === null) {
       // Deleted: its pending messages were cancelled with it; those not yet written are owed nothing.
-      const dropped = takeFront(lane.queue);
+      const dropped = this.take(lane);
       if (dropped.length > 0) {
         this.logger.info({ subscriptionId: lane.sub.id, messages: dropped.length }, 'subscription deleted; not sending its waiting messages');
         this.options.gone?.(dropped.map((w) => w.item));
@@ -298,7 +317,7 @@ export class Dispatcher {
     const sub = lane.sub;
     if (sub.state !== 'active') {
       // Paused or disabled: keep the messages, untried, until the subscription is active again.
-      for (const waiting of takeFront(lane.queue)) this.record(waiting, this.untried(waiting.item, 'held', null, null));
+      for (const waiting of this.take(lane)) this.record(waiting, this.untried(waiting.item, 'held', null, null));
     }
     const cap = this.options.maxInFlightPerSubscription;
     const releases = lane.releases.splice(0);
@@ -366,7 +385,7 @@ export class Dispatcher {
     lane.held += grant.tokens.length;
     // Handed back while we asked (stopping): fewer heads than slots; the rest go back untouched.
     const slots = grant.tokens.map((token): Slot => ({ token, until: askedAt + this.limits.slotLeaseMs, probe: grant.probe }));
-    let starts = takeFront(lane.queue, slots.length).map((waiting, i) => ({ waiting, slot: slots[i]! }));
+    let starts = this.take(lane, slots.length).map((waiting, i) => ({ waiting, slot: slots[i]! }));
     for (const slot of slots.slice(starts.length)) lane.releases.push({ token: slot.token, outcome: 'none' });
     const short = starts.filter((s) => s.waiting.item.lease.until - Date.now() < this.startNeedMs);
     if (short.length > 0) {
@@ -396,6 +415,7 @@ export class Dispatcher {
           for (const w of unsent) w.done();
         } else {
           for (let i = unsent.length - 1; i >= 0; i--) lane.queue.unshift(unsent[i]!);
+          this.queued += unsent.length;
           this.waitUntil(lane, Date.now() + ERROR_WAIT_MS);
         }
       }
@@ -426,7 +446,7 @@ export class Dispatcher {
   private finish(lane: Lane, slot: Slot, outcome: RequestOutcome): void {
     lane.inFlight--;
     this.inFlight--;
-    const next = this.passOn(lane, slot, outcome) ? lane.queue.shift() : undefined;
+    const next = this.passOn(lane, slot, outcome) ? this.take(lane, 1)[0] : undefined;
     if (next) {
       lane.kept.push({ slot, outcome });
       this.start(lane, next, slot);
@@ -470,7 +490,7 @@ export class Dispatcher {
 
   /** The circuit is open until `until`: every message of the lane waits for it, untried, out of memory. */
   private deferLane(lane: Lane, until: number): void {
-    for (const waiting of takeFront(lane.queue)) {
+    for (const waiting of this.take(lane)) {
       const at = new Date(until + Math.round(this.random() * DEFER_JITTER_MS));
       this.record(waiting, this.untried(waiting.item, 'pending', at, 'circuit_open'));
     }
@@ -511,7 +531,10 @@ export class Dispatcher {
       if (lost.size === 0) return;
       for (const lane of this.lanes.values()) {
         const kept = lane.queue.toArray().filter((w) => !lost.has(w));
-        if (kept.length < lane.queue.length) lane.queue = new Denque(kept);
+        if (kept.length < lane.queue.length) {
+          this.dequeued(lane.queue.length - kept.length);
+          lane.queue = new Denque(kept);
+        }
       }
       this.logger.info({ messages: lost.size }, 'leases no longer ours (delivered, cancelled or taken over); not sending them');
       for (const w of lost) w.done();
@@ -519,6 +542,25 @@ export class Dispatcher {
       this.logger.warn({ err }, 'could not renew leases; a request will not start on a short one');
     } finally {
       this.renewing = false;
+    }
+  }
+
+  /** Takes up to `count` waiting from the front of the lane's queue, all of them by default. */
+  private take(lane: Lane, count = lane.queue.length): Waiting[] {
+    if (count <= 0 || lane.queue.length === 0) return [];
+    const taken = count === 1 ? [lane.queue.shift()!] : lane.queue.remove(0, count)!;
+    this.dequeued(taken.length);
+    return taken;
+  }
+
+  /** `count` messages left the lanes: wakes the fan-outs waiting for the backlog to drop below their limit. */
+  private dequeued(count: number): void {
+    this.queued -= count;
+    if (this.roomWaiters.length === 0) return;
+    const waiters = this.roomWaiters.splice(0);
+    for (const waiter of waiters) {
+      if (this.queued < waiter.below) waiter.resolve();
+      else this.roomWaiters.push(waiter);
     }
   }
 
@@ -643,7 +685,3 @@ function heldLease(item: DeliveryItem): HeldLease {
   return { messageId: item.messageId, owner: item.lease.owner, ...(item.unwritten ? { unwritten: item.unwritten } : {}) };
 }
 
-/** Takes up to `count` waiting from the front of `queue`, all of them by default. */
-function takeFront<T>(queue: Denque<T>, count = queue.length): T[] {
-  return count > 0 && queue.length > 0 ? queue.remove(0, count) : [];
-}

@@ -2,6 +2,7 @@ import { messageIdFor } from '#shared/ids';
 import { randomUUID } from 'node:crypto';
 import { insertMessages, lapsedLeases, takeForFanout, writtenMessages, type EntityLine } from '#shared/delivery/message-state';
 import { entityKeyOf } from '#shared/delivery/ordering';
+import { enqueueDeliveryBatches } from '#shared/delivery/requeue';
 import { buildPayload } from '#shared/delivery/payload';
 import type { Db, Knex } from '#shared/db/knex';
 import type { EventRow as FullEventRow } from '#shared/db/rows';
@@ -13,6 +14,8 @@ import type { DeliveryItem } from '../delivery/dispatcher.ts';
 
 // unnest() takes any number of rows in six parameters; chunks keep one statement's memory bounded.
 const INSERT_CHUNK = 10_000;
+/** Messages per delivery job for those a full lane leaves to jobs: one claim statement each. */
+const OVERFLOW_PER_JOB = 50;
 
 /**
  * Fan-out, stage one of two: match each event against the routing table and send each message
@@ -29,9 +32,18 @@ const INSERT_CHUNK = 10_000;
  * (`messageIdFor`, the same `webhook-id`); a message with a row is never made twice (unique
  * event+subscription). Two fan-outs
  * of one event never both send it: the event's row lock decides which takes it.
+ *
+ * Backpressure: the lanes hold what waits in memory, so they are bounded. A fan-out waits to
+ * start while `DELIVERY_BACKLOG` messages wait in this process's lanes (the events wait in
+ * Postgres meanwhile, durable, and ingest goes on); and a subscription whose lane holds
+ * `LANE_BACKLOG` already, as the fan-out finds it (fan-outs running at once may each add up to
+ * it), gets its further messages written pending, due now, and delivered by delivery jobs, whose
+ * concurrency bounds them; so one slow subscription (a slow receiver, a tight cap) neither fills
+ * the process nor holds up the fan-out for the others.
  */
 export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ eventIds }, { deps }) => {
-  const { db, engine } = deps;
+  const { db, engine, config } = deps;
+  await engine.dispatcher.backlogBelow(config.deliveryBacklog);
   const table = await engine.routing.get();
   // Not fanned out yet, or fanned out with first deliveries whose lease lapsed (their worker died).
   const heads: (Omit<EventRow, 'data' | 'occurred_at'> & { fanned_out: boolean })[] = await db('events')
@@ -59,8 +71,11 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
   const lease = new Date(now.getTime() + deps.config.deliveryLeaseMs);
   const owner = randomUUID();
   type Sub = ReturnType<typeof table.match>[number];
-  type Planned = { id: string; event: EventRow; sub: Sub; entityKey: string | null; now: boolean };
+  /** `now`: sent at once, not yet written; else written: waiting (held, ordered) or, `overflow`, due now by a delivery job. */
+  type Planned = { id: string; event: EventRow; sub: Sub; entityKey: string | null; now: boolean; overflow: boolean };
   const planned: Planned[] = [];
+  // This fan-out's own additions to each lane, beside what waits there already.
+  const added = new Map<string, number>();
   for (const event of events) {
     const listed = again.get(event.id);
     const subs: Sub[] =
@@ -70,8 +85,13 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
           listed.filter((id) => !written.has(`${event.id}/${id}`)).flatMap((id) => table.subscriptions.get(id) ?? []);
     for (const sub of subs) {
       const entityKey = entityKeyOf(sub.ordering, event);
-      // Sent at once (not yet written): an active subscription's message in no entity order.
-      planned.push({ id: messageIdFor(event.id, sub.id), event, sub, entityKey, now: sub.state === 'active' && entityKey === null });
+      // Sent at once (not yet written): an active subscription's message in no entity order,
+      // unless its lane is full.
+      const direct = sub.state === 'active' && entityKey === null;
+      const inLane = direct ? (added.get(sub.id) ?? engine.dispatcher.waitingFor(sub.id)) : 0;
+      const overflow = direct && inLane >= config.laneBacklog;
+      if (direct && !overflow) added.set(sub.id, inLane + 1);
+      planned.push({ id: messageIdFor(event.id, sub.id), event, sub, entityKey, now: direct && !overflow, overflow });
     }
   }
   const sentTo = new Map<string, string[]>();
@@ -94,13 +114,23 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
   // active again, an ordered one (no owner, no due time) until the hand-on below takes its
   // entity's head. Without any, taking the events is one statement, its own transaction.
   const waiting = planned.filter((p) => !p.now);
+  let made = new Set<string>();
   const takeAndWrite = async (trx: Knex.Transaction) => {
     const ids = await take(trx);
-    await writeWaiting(trx, waiting.filter((p) => ids.has(p.event.id)), now);
+    made = await writeWaiting(trx, waiting.filter((p) => ids.has(p.event.id)), now);
     return ids;
   };
   const taken = waiting.length === 0 ? await take(db) : await db.transaction(takeAndWrite);
   const mine = planned.filter((p) => taken.has(p.event.id));
+  // Committed first, enqueued after: a job lost here is the reconciler's once the messages are due.
+  const overflowed = mine.filter((p) => p.overflow && made.has(p.id));
+  if (overflowed.length > 0) {
+    await enqueueDeliveryBatches(
+      deps.queues,
+      overflowed.map((p) => ({ id: p.id, subscriptionId: p.sub.id })),
+      OVERFLOW_PER_JOB,
+    ).catch((err: unknown) => deps.logger.warn({ err, messages: overflowed.length }, 'could not enqueue the deliveries of full lanes; the reconciler will'));
+  }
 
   engine.observer.fanout(
     mine.length,
@@ -159,21 +189,26 @@ function orderedLines(events: Pick<EventRow, 'installation_id' | 'entity_id' | '
   return lines;
 };
 
-/** The messages of taken events that wait (held, ordered), written in chunks; created_at is the event's received_at (the partition key), so re-deriving stays idempotent. */
+/**
+ * The messages of taken events not sent at once (held, ordered, or a full lane's, due now),
+ * written in chunks; created_at is the event's received_at (the partition key), so re-deriving
+ * stays idempotent. Returns the ids made.
+ */
 async function writeWaiting(
   trx: Db,
-  waiting: { id: string; event: Pick<EventRow, 'id' | 'received_at' | 'seq'>; sub: { id: string; state: string }; entityKey: string | null }[],
+  waiting: { id: string; event: Pick<EventRow, 'id' | 'received_at' | 'seq'>; sub: { id: string; state: string }; entityKey: string | null; overflow: boolean }[],
   now: Date,
-): Promise<void> {
+): Promise<Set<string>> {
+  const made = new Set<string>();
   for (let i = 0; i < waiting.length; i += INSERT_CHUNK) {
-    await insertMessages(
+    const ids = await insertMessages(
       trx,
       waiting.slice(i, i + INSERT_CHUNK).map((p) => ({
         id: p.id,
         eventId: p.event.id,
         subscriptionId: p.sub.id,
         status: p.sub.state === 'active' ? 'pending' : 'held',
-        nextAttemptAt: null,
+        nextAttemptAt: p.overflow ? now : null,
         leaseOwner: null,
         createdAt: p.event.received_at,
         entityKey: p.entityKey,
@@ -181,5 +216,7 @@ async function writeWaiting(
       })),
       now,
     );
+    for (const id of ids) made.add(id);
   }
+  return made;
 }
