@@ -63,7 +63,7 @@ function memoryLimits() {
   return { limits, state, held };
 }
 
-function setup(options: { leaseMs?: number; timeoutMs?: number; renew?: (l: Lease[]) => Promise<Set<string>>; transport?: Transport } = {}) {
+function setup(options: { leaseMs?: number; timeoutMs?: number; renew?: (l: Lease[]) => Promise<Set<string>>; transport?: Transport; spareHoldMs?: number } = {}) {
   const records: AttemptRecord[] = [];
   const handedBack: (Lease & { attempts: number })[] = [];
   const renewals: Lease[][] = [];
@@ -89,6 +89,7 @@ function setup(options: { leaseMs?: number; timeoutMs?: number; renew?: (l: Leas
       },
       pollMs: 5,
       random: () => 0,
+      ...(options.spareHoldMs === undefined ? {} : { spareHoldMs: options.spareHoldMs }),
     },
   );
   let n = 0;
@@ -194,7 +195,10 @@ describe('dispatcher lanes', () => {
     }
     await all;
     expect(t.records.map((r) => r.status)).toEqual(Array(9).fill('succeeded'));
-    expect(t.state.outcomes.filter((o) => o === 'success')).toHaveLength(9);
+    // The last successes' slots wait a moment for a next message (spare) before they go back with their outcomes.
+    await until(() => t.state.outcomes.filter((o) => o === 'success').length === 9);
+    expect(t.held.get('sub_slow')).toBe(0);
+    expect(t.held.get('sub_fast')).toBe(0);
   });
 
   it('asks for several slots in one exchange and gives finished ones back with the next', async () => {
@@ -216,6 +220,55 @@ describe('dispatcher lanes', () => {
     // held, far fewer calls than two per request.
     expect(t.state.kept).toBe(4);
     expect(t.state.exchanges).toBeLessThanOrEqual(4);
+  });
+
+  it('keeps the slot of a success a moment for the lane\'s next message, so a steady trickle starts without a round trip', async () => {
+    // A long hold first, so the test's own pace cannot outlast it.
+    const t = setup({ spareHoldMs: 60_000 });
+    const sub = subscription('sub_trickle');
+    const done: Promise<void>[] = [];
+    for (let i = 0; i < 5; i++) {
+      done.push(t.dispatcher.submit([t.item(sub)]));
+      await until(() => t.open.length === 1);
+      t.open.shift()!.answer(t.ok());
+      await until(() => t.records.length === i + 1);
+      // The next message comes once this one's slot is spare.
+      await until(() => t.dispatcher.depth().inFlight === 0);
+    }
+    await Promise.all(done);
+    // One exchange, for the first slot; the other four started on it, one after the other, and
+    // their outcomes wait for the lane's next exchange (not one exchange each, let alone two).
+    expect(t.state.exchanges).toBe(1);
+    expect(t.held.get('sub_trickle')).toBe(1);
+    // A failure's slot is not kept: it goes back at once (long before the hold ends), through
+    // the breaker's gate, with the successes held.
+    const failed = t.dispatcher.submit([t.item(sub)]);
+    await until(() => t.open.length === 1);
+    t.open.shift()!.answer({ kind: 'response', status: 500, statusText: 'Oops', headers: {}, body: Buffer.from(''), bytesRead: 0, truncated: false, durationMs: 1 });
+    await failed;
+    await until(() => t.held.get('sub_trickle') === 0);
+    expect([...t.state.outcomes].sort()).toEqual(['failure', ...Array(5).fill('success')]);
+    // Stopping gives back a spare slot at once.
+    const last = t.dispatcher.submit([t.item(sub)]);
+    await until(() => t.open.length === 1);
+    t.open.shift()!.answer(t.ok());
+    await last;
+    expect(t.held.get('sub_trickle')).toBe(1);
+    await t.dispatcher.stop();
+    expect(t.held.get('sub_trickle')).toBe(0);
+    expect(t.state.outcomes.at(-1)).toBe('success');
+  });
+
+  it('gives a spare slot back once its lane stays idle for the hold, with the outcomes held', async () => {
+    const t = setup({ spareHoldMs: 30 });
+    const sub = subscription('sub_idle');
+    const first = t.dispatcher.submit([t.item(sub)]);
+    await until(() => t.open.length === 1);
+    t.open.shift()!.answer(t.ok());
+    await first;
+    await until(() => t.held.get('sub_idle') === 0);
+    expect(t.state.outcomes).toEqual(['success']);
+    await t.dispatcher.stop();
   });
 
   it('passes no slot on after a failure, or with a rate limit: those starts go through the limits', async () => {

@@ -56,6 +56,15 @@ export interface DispatcherOptions {
   pollMs?: number;
   /** Random source in [0, 1), for the jitter of deferrals; tests fix it. */
   random?: () => number;
+  /**
+   * How long the slot of a success waits for the lane's next message when none waits yet, and
+   * the longest the outcome of a slot passed on waits for an exchange the lane makes anyway;
+   * default 20 ms. Under a steady load a lane's queue is often empty between messages, and a
+   * message that finds a spare slot starts without a round trip to the shared limits (give back,
+   * ask again, report). A spare slot stays taken in the cap meanwhile, and the breaker hears of
+   * a success this much later.
+   */
+  spareHoldMs?: number;
 }
 
 /** The shared limits as the dispatcher uses them (SubscriptionLimits; tests pass a fake). */
@@ -83,8 +92,13 @@ interface Lane {
   held: number;
   /** Slots to give back (finished requests, with how they went) with the lane's next exchange. */
   releases: SlotRelease[];
-  /** Slots passed on to the lane's next message: their outcomes go with the next exchange, which renews their leases. */
-  kept: { slot: Slot; outcome: RequestOutcome }[];
+  /**
+   * Slots passed on to another of the lane's messages, with when: their outcomes go with the
+   * lane's next exchange, which renews their leases, at the latest `spareHoldMs` later.
+   */
+  kept: { slot: Slot; outcome: RequestOutcome; since: number }[];
+  /** Slots of successes kept a moment for a message yet to come (the lane's queue was empty), with when each was kept. */
+  spare: { slot: Slot; outcome: RequestOutcome; since: number }[];
   /** The circuit was closed at the lane's last exchange: a slot may pass on after a success. */
   closed: boolean;
   /** In the ready list (wants slots). */
@@ -128,6 +142,9 @@ export class Dispatcher {
   private readonly ready = new Denque<Lane>();
   /** Lanes with slots to give back: served first, even when every slot of this process is taken. */
   private readonly releasing = new Denque<Lane>();
+  /** Lanes holding spare slots or outcomes of slots passed on, and the timer that sends those held past `spareHoldMs`. */
+  private readonly holding = new Set<Lane>();
+  private holdTimer: NodeJS.Timeout | null = null;
   private inFlight = 0;
   /** Messages waiting in lanes, not started (the sum of the lanes' queues). */
   private queued = 0;
@@ -142,6 +159,7 @@ export class Dispatcher {
   private readonly renewer: NodeJS.Timeout;
   private renewing = false;
   private readonly pollMs: number;
+  private readonly spareHoldMs: number;
   private readonly random: () => number;
   /** A request starts only with at least this much lease left: the timeout and a quarter of the spare. */
   private readonly startNeedMs: number;
@@ -159,6 +177,7 @@ export class Dispatcher {
   ) {
     if (options.leaseMs <= options.timeoutMs) throw new Error('the delivery lease must be longer than the request timeout');
     this.pollMs = options.pollMs ?? 50;
+    this.spareHoldMs = options.spareHoldMs ?? 20;
     this.random = options.random ?? Math.random;
     // A request starts with its timeout and a quarter of the spare left (for writing its outcome).
     // A waiting message about to start (near its lane's head) is renewed before it drops below
@@ -183,6 +202,7 @@ export class Dispatcher {
           const lane = this.lane(item.subscription);
           lane.queue.push({ item, done: resolve });
           this.queued++;
+          if (lane.spare.length > 0) this.startOnSpare(lane);
           this.markReady(lane);
         }),
     );
@@ -217,6 +237,12 @@ export class Dispatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.renewer);
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    for (const lane of this.holding) {
+      this.giveBackSpare(lane);
+      this.holding.delete(lane);
+    }
+    this.pump();
     const unstarted: Waiting[] = [];
     for (const lane of this.lanes.values()) {
       for (const waiting of this.take(lane)) unstarted.push(waiting);
@@ -245,7 +271,7 @@ export class Dispatcher {
   private lane(sub: RoutedSubscription): Lane {
     let lane = this.lanes.get(sub.id);
     if (!lane) {
-      lane = { sub, queue: new Denque(), inFlight: 0, held: 0, releases: [], kept: [], closed: false, ready: false, releasing: false, busy: false, timer: null, starts: 0 };
+      lane = { sub, queue: new Denque(), inFlight: 0, held: 0, releases: [], kept: [], spare: [], closed: false, ready: false, releasing: false, busy: false, timer: null, starts: 0 };
       this.lanes.set(sub.id, lane);
     }
     // A reloaded routing table carries the newest url, secrets and limits.
@@ -255,13 +281,16 @@ export class Dispatcher {
 
   private markReady(lane: Lane): void {
     if (lane.busy) return;
-    if (lane.releases.length > 0 || lane.kept.length > 0) {
+    // Slots to give back go at once (a failure's through the breaker's gate); the outcomes of
+    // slots passed on wait a moment for an exchange the lane makes anyway.
+    if (lane.releases.length > 0 || (lane.kept.length > 0 && (this.stopped || lane.kept[0]!.since <= Date.now() - this.spareHoldMs))) {
       if (!lane.releasing) {
         lane.releasing = true;
         this.releasing.push(lane);
       }
       return;
     }
+    if (lane.kept.length > 0) this.hold(lane);
     if (this.stopped || lane.ready || lane.timer || lane.queue.length === 0) return;
     // This process's own slots count against the cap too: no need to ask Redis when they fill it.
     if (lane.held >= this.options.maxInFlightPerSubscription) return;
@@ -448,13 +477,69 @@ export class Dispatcher {
     this.inFlight--;
     const next = this.passOn(lane, slot, outcome) ? this.take(lane, 1)[0] : undefined;
     if (next) {
-      lane.kept.push({ slot, outcome });
+      lane.kept.push({ slot, outcome, since: Date.now() });
       this.start(lane, next, slot);
+    } else if (lane.queue.length === 0 && this.mayKeep(lane, slot, outcome)) {
+      this.keepSpare(lane, slot, outcome);
     } else {
       lane.releases.push({ token: slot.token, outcome });
     }
     this.markReady(lane);
     this.pumpSoon();
+  }
+
+  /** Starts the lane's waiting messages on its spare slots, as far as this process has room and their leases cover a request. */
+  private startOnSpare(lane: Lane): void {
+    const now = Date.now();
+    while (lane.spare.length > 0 && this.room() > 0 && !this.stopped && lane.sub.state === 'active') {
+      const head = lane.queue.peekFront();
+      const spare = lane.spare[lane.spare.length - 1]!;
+      if (head === undefined || head.item.lease.until - now < this.startNeedMs || spare.slot.until - now <= this.startNeedMs) break;
+      const { slot, outcome } = lane.spare.pop()!;
+      lane.kept.push({ slot, outcome, since: now });
+      this.start(lane, this.take(lane, 1)[0]!, slot);
+    }
+  }
+
+  /** The slot of a success whose lane has nothing waiting: kept a moment for the lane's next message (`spareHoldMs`). */
+  private keepSpare(lane: Lane, slot: Slot, outcome: RequestOutcome): void {
+    lane.spare.push({ slot, outcome, since: Date.now() });
+    this.hold(lane);
+  }
+
+  /** The lane holds spare slots or outcomes not yet sent: the hold timer sees to them. */
+  private hold(lane: Lane): void {
+    this.holding.add(lane);
+    this.holdTimer ??= setTimeout(() => this.endHolds(), this.spareHoldMs);
+  }
+
+  /**
+   * Gives back the spare slots of each lane whose oldest was kept `spareHoldMs` ago, all of
+   * that lane's at once, and sends the outcomes held as long, each lane's in one exchange; waits
+   * again for the younger ones.
+   */
+  private endHolds(): void {
+    this.holdTimer = null;
+    const due = Date.now() - this.spareHoldMs;
+    let oldest = Infinity;
+    for (const lane of this.holding) {
+      if (lane.spare.length > 0 && lane.spare[0]!.since <= due) this.giveBackSpare(lane);
+      else this.markReady(lane);
+      const since = Math.min(lane.spare[0]?.since ?? Infinity, lane.kept[0]?.since ?? Infinity);
+      if (since === Infinity) this.holding.delete(lane);
+      else if (since > due) oldest = Math.min(oldest, since);
+    }
+    // (markReady may have armed the timer again above: one is enough.)
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = this.holding.size > 0 ? setTimeout(() => this.endHolds(), Math.max(1, oldest === Infinity ? this.spareHoldMs : oldest + this.spareHoldMs - Date.now())) : null;
+    this.pump();
+  }
+
+  /** Moves the lane's spare slots to its slots to give back (with its next exchange). */
+  private giveBackSpare(lane: Lane): void {
+    for (const s of lane.spare) lane.releases.push({ token: s.slot.token, outcome: s.outcome });
+    lane.spare = [];
+    this.markReady(lane);
   }
 
   /**
@@ -466,11 +551,16 @@ export class Dispatcher {
    * counts the success and renews the slot's lease.
    */
   private passOn(lane: Lane, slot: Slot, outcome: RequestOutcome): boolean {
-    if (outcome !== 'success' || slot.probe || !lane.closed || this.stopped || this.ready.length > 0) return false;
-    if (lane.sub.state !== 'active' || lane.sub.rateLimitPerSecond !== null) return false;
+    if (this.ready.length > 0 || !this.mayKeep(lane, slot, outcome)) return false;
     const head = lane.queue.peekFront();
-    const now = Date.now();
-    return head !== undefined && slot.until - now > this.startNeedMs && head.item.lease.until - now >= this.startNeedMs;
+    return head !== undefined && head.item.lease.until - Date.now() >= this.startNeedMs;
+  }
+
+  /** Whether a finished request's slot may serve another of the lane's messages without a round trip (passOn, keepSpare). */
+  private mayKeep(lane: Lane, slot: Slot, outcome: RequestOutcome): boolean {
+    if (outcome !== 'success' || slot.probe || !lane.closed || this.stopped) return false;
+    if (lane.sub.state !== 'active' || lane.sub.rateLimitPerSecond !== null) return false;
+    return slot.until - Date.now() > this.startNeedMs;
   }
 
   /** Pumps once the answers that arrived together are all in (the check phase of this loop turn), so one exchange gives back all their slots. */
@@ -568,7 +658,7 @@ export class Dispatcher {
   private forgetIdleLanes(): void {
     if (this.lanes.size < 10_000) return;
     for (const [id, lane] of this.lanes) {
-      if (lane.queue.length === 0 && lane.held === 0 && lane.releases.length === 0 && lane.kept.length === 0 && !lane.busy && !lane.timer) this.lanes.delete(id);
+      if (lane.queue.length === 0 && lane.held === 0 && lane.releases.length === 0 && lane.kept.length === 0 && lane.spare.length === 0 && !lane.busy && !lane.timer) this.lanes.delete(id);
     }
   }
 
