@@ -131,8 +131,8 @@ const EnvSchema = z
       .default('8mb'),
     MAX_IN_FLIGHT_PER_SUBSCRIPTION: int(10, 1, 1000),
     DELIVERY_CONCURRENCY: int(200, 1, 10_000),
-    // First deliveries waiting in one worker's lanes: past DELIVERY_BACKLOG its fan-out waits (the
-    // events wait in Postgres); past LANE_BACKLOG in one subscription's lane, that subscription's
+    // First deliveries waiting in one worker's lanes: a fan-out whose messages would take them past
+    // DELIVERY_BACKLOG waits (its events wait in Postgres); past LANE_BACKLOG in one subscription's lane, that subscription's
     // further messages are written pending and go by delivery jobs.
     DELIVERY_BACKLOG: int(10_000, 1, 1_000_000),
     LANE_BACKLOG: int(1_000, 1, 1_000_000),

@@ -133,7 +133,7 @@ describe('dispatcher lanes', () => {
     await dispatcher.stop();
   }, 60_000);
 
-  it("counts what waits in each lane and in all, and wakes a fan-out waiting for the backlog once it drops below its limit", async () => {
+  it('counts what waits in each lane and in all, and admits a fan-out only once its messages fit under the limit', async () => {
     const t = setup({ leaseMs: 2_000, renew: async (l) => new Set(l.filter((x) => !x.messageId.startsWith('msg_lost')).map((x) => x.messageId)) });
     const a = subscription('sub_a');
     const b = subscription('sub_b');
@@ -144,31 +144,49 @@ describe('dispatcher lanes', () => {
     expect(t.dispatcher.waitingFor('sub_a')).toBe(4);
     expect(t.dispatcher.depth().waiting).toBe(4);
     expect(t.dispatcher.waitingFor('sub_unknown')).toBe(0);
-    let woken = false;
-    const below = t.dispatcher.backlogBelow(2).then(() => (woken = true));
+    // 4 wait: 2 more fit under 6, 3 do not.
+    const fits = await t.dispatcher.admit(2, 6);
+    const order: string[] = [];
+    const three = t.dispatcher.admit(3, 6).then((adm) => (order.push('three'), adm));
+    const one = t.dispatcher.admit(1, 6).then((adm) => (order.push('one'), adm));
     await tick(30);
-    expect(woken).toBe(false);
-    // a's drain as requests finish.
-    while (t.dispatcher.depth().waiting >= 2) {
+    // The admitted two count as waiting until submitted; first come, first served.
+    expect(order).toEqual([]);
+    const submitted = fits.submit([t.item(a), t.item(a)]);
+    expect(t.dispatcher.depth().waiting).toBe(6);
+    await tick(30);
+    expect(order).toEqual([]);
+    // a drains as requests finish: once 3 wait or fewer, three go in, then one.
+    while (order.length < 2) {
       for (const o of t.open.splice(0)) o.answer(t.ok());
       await tick(10);
     }
-    await below;
-    expect(woken).toBe(true);
-    // At once when already below.
-    await t.dispatcher.backlogBelow(10);
-    while (t.dispatcher.depth().inFlight > 0 || t.open.length > 0) {
+    expect(order).toEqual(['three', 'one']);
+    // A fan-out that hands nothing over gives its room back.
+    (await three).close();
+    (await one).close();
+    while (t.dispatcher.depth().inFlight > 0 || t.open.length > 0 || t.dispatcher.depth().waiting > 0) {
       for (const o of t.open.splice(0)) o.answer(t.ok());
       await tick(10);
     }
-    await all;
+    await Promise.all([all, submitted]);
     expect(t.dispatcher.depth()).toEqual({ waiting: 0, inFlight: 0 });
-    // Stopping wakes whoever still waits: a stopped dispatcher hands work back instead.
+    // With nothing waiting, one larger than the limit still goes, alone.
+    const big = await t.dispatcher.admit(10, 6);
+    let after = false;
+    const next = t.dispatcher.admit(1, 6).then((adm) => ((after = true), adm));
+    await tick(30);
+    expect(after).toBe(false);
+    big.close();
+    (await next).close();
+    // Stopping admits whoever still waits: a stopped dispatcher hands work back instead.
     const more = t.dispatcher.submit(Array.from({ length: 5 }, () => t.item(a)));
-    const waiter = t.dispatcher.backlogBelow(1);
+    const waiter = t.dispatcher.admit(10, 5);
     await until(() => t.open.length === 2);
     const stopped = t.dispatcher.stop();
-    await waiter;
+    const late = await waiter;
+    await late.submit([t.item(a)]);
+    expect(t.handedBack.map((m) => m.messageId)).toHaveLength(4);
     for (const o of t.open.splice(0)) o.answer(t.ok());
     await stopped;
     await more;

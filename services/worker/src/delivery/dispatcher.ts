@@ -25,6 +25,14 @@ export interface DeliveryItem {
   unwritten?: Unwritten;
 }
 
+/** Room in the lanes, given to a fan-out for its messages (`Dispatcher.admit`). */
+export interface Admission {
+  /** Hands over the messages (at most the count admitted) and ends the admission; resolves when every outcome is committed. */
+  submit(items: DeliveryItem[]): Promise<void>;
+  /** Ends the admission without handing anything over. */
+  close(): void;
+}
+
 /** A lease the dispatcher holds on an item: the message's, or, for one not yet written, its event's. */
 export type HeldLease = Lease & { unwritten?: Unwritten };
 
@@ -148,8 +156,10 @@ export class Dispatcher {
   private inFlight = 0;
   /** Messages waiting in lanes, not started (the sum of the lanes' queues). */
   private queued = 0;
-  /** Fan-outs waiting for the lanes' backlog to drop below their limit. */
-  private readonly roomWaiters: { below: number; resolve: () => void }[] = [];
+  /** Messages admitted (`admit`) and not yet submitted: they count as waiting. */
+  private admitted = 0;
+  /** Fan-outs waiting for room, in arrival order. */
+  private readonly admissions: { count: number; limit: number; resolve: (admission: Admission) => void }[] = [];
   /** Slots asked for in exchanges not yet answered (they count against `concurrency`). */
   private reserved = 0;
   /** Lanes exchanging now. */
@@ -221,13 +231,43 @@ export class Dispatcher {
   }
 
   /**
-   * Resolves once fewer than `limit` messages wait in this process's lanes (at once when fewer
-   * do already, or the dispatcher stopped): the fan-out's backpressure, so a burst waits in
-   * Postgres as events rather than in this process's memory as messages.
+   * Room for `count` more messages, once they fit: at most `limit` would then wait in this
+   * process's lanes, counting those admitted and not yet submitted; or nothing waits at all, so
+   * one fan-out larger than the limit still goes, alone. First come, first served. The fan-out's
+   * backpressure: a burst waits in Postgres as events rather than in memory as messages. Once
+   * stopped, every admission is granted (its items are handed back).
    */
-  backlogBelow(limit: number): Promise<void> {
-    if (this.queued < limit || this.stopped) return Promise.resolve();
-    return new Promise((resolve) => this.roomWaiters.push({ below: limit, resolve }));
+  admit(count: number, limit: number): Promise<Admission> {
+    return new Promise((resolve) => {
+      this.admissions.push({ count, limit, resolve });
+      this.admitWaiting();
+    });
+  }
+
+  /** Grants the admissions waiting, in order, as far as they fit. */
+  private admitWaiting(): void {
+    while (this.admissions.length > 0) {
+      const next = this.admissions[0]!;
+      const waiting = this.queued + this.admitted;
+      if (!this.stopped && waiting > 0 && waiting + next.count > next.limit) return;
+      this.admissions.shift();
+      this.admitted += next.count;
+      let open = next.count;
+      const end = () => {
+        this.admitted -= open;
+        open = 0;
+        this.admitWaiting();
+      };
+      next.resolve({
+        // Queued first, then no longer admitted: the count never dips in between.
+        submit: (items) => {
+          const delivered = this.submit(items);
+          end();
+          return delivered;
+        },
+        close: end,
+      });
+    }
   }
 
   /**
@@ -250,7 +290,7 @@ export class Dispatcher {
       lane.timer = null;
     }
     this.ready.clear();
-    for (const waiter of this.roomWaiters.splice(0)) waiter.resolve();
+    this.admitWaiting();
     if (unstarted.length > 0) {
       await this.handBack(unstarted.map((u) => u.item));
       for (const { done } of unstarted) done();
@@ -643,15 +683,10 @@ export class Dispatcher {
     return taken;
   }
 
-  /** `count` messages left the lanes: wakes the fan-outs waiting for the backlog to drop below their limit. */
+  /** `count` messages left the lanes: room, perhaps, for the fan-outs waiting to be admitted. */
   private dequeued(count: number): void {
     this.queued -= count;
-    if (this.roomWaiters.length === 0) return;
-    const waiters = this.roomWaiters.splice(0);
-    for (const waiter of waiters) {
-      if (this.queued < waiter.below) waiter.resolve();
-      else this.roomWaiters.push(waiter);
-    }
+    if (this.admissions.length > 0) this.admitWaiting();
   }
 
   /** Lanes with nothing queued, asked or in flight carry no state worth keeping (the breaker lives in Redis). */

@@ -33,9 +33,10 @@ const OVERFLOW_PER_JOB = 50;
  * event+subscription). Two fan-outs
  * of one event never both send it: the event's row lock decides which takes it.
  *
- * Backpressure: the lanes hold what waits in memory, so they are bounded. A fan-out waits to
- * start while `DELIVERY_BACKLOG` messages wait in this process's lanes (the events wait in
- * Postgres meanwhile, durable, and ingest goes on); and a subscription whose lane holds
+ * Backpressure: the lanes hold what waits in memory, so they are bounded. A fan-out takes its
+ * events only once its messages fit under `DELIVERY_BACKLOG` waiting in this process's lanes
+ * (or nothing waits: one larger goes alone); the events wait in Postgres meanwhile, durable,
+ * and ingest goes on. And a subscription whose lane holds
  * `LANE_BACKLOG` already, as the fan-out finds it (fan-outs running at once may each add up to
  * it), gets its further messages written pending, due now, and delivered by delivery jobs, whose
  * concurrency bounds them; so one slow subscription (a slow receiver, a tight cap) neither fills
@@ -43,7 +44,6 @@ const OVERFLOW_PER_JOB = 50;
  */
 export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ eventIds }, { deps }) => {
   const { db, engine, config } = deps;
-  await engine.dispatcher.backlogBelow(config.deliveryBacklog);
   const table = await engine.routing.get();
   // Not fanned out yet, or fanned out with first deliveries whose lease lapsed (their worker died).
   const heads: (Omit<EventRow, 'data' | 'occurred_at'> & { fanned_out: boolean })[] = await db('events')
@@ -67,9 +67,6 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
       ? []
       : await db('events').whereIn('id', wanted).select('id', 'installation_id', 'type', 'entity_id', 'occurred_at', 'data', 'received_at', 'seq');
 
-  const now = new Date();
-  const lease = new Date(now.getTime() + deps.config.deliveryLeaseMs);
-  const owner = randomUUID();
   type Sub = ReturnType<typeof table.match>[number];
   /** `now`: sent at once, not yet written; else written: waiting (held, ordered) or, `overflow`, due now by a delivery job. */
   type Planned = { id: string; event: EventRow; sub: Sub; entityKey: string | null; now: boolean; overflow: boolean };
@@ -102,78 +99,93 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
     else sentTo.set(p.event.id, [p.sub.id]);
   }
 
-  const take = (trx: Db) =>
-    takeForFanout(
-      trx,
-      heads.map((e) => ({ id: e.id, subscriptionIds: sentTo.get(e.id) ?? [], lapsed: e.fanned_out })),
-      owner,
-      deps.config.deliveryLeaseMs,
-      now,
-    );
-  // Those that wait are written in the same transaction: a held one until its subscription is
-  // active again, an ordered one (no owner, no due time) until the hand-on below takes its
-  // entity's head. Without any, taking the events is one statement, its own transaction.
-  const waiting = planned.filter((p) => !p.now);
-  let made = new Set<string>();
-  const takeAndWrite = async (trx: Knex.Transaction) => {
-    const ids = await take(trx);
-    made = await writeWaiting(trx, waiting.filter((p) => ids.has(p.event.id)), now);
-    return ids;
-  };
-  const taken = waiting.length === 0 ? await take(db) : await db.transaction(takeAndWrite);
-  const mine = planned.filter((p) => taken.has(p.event.id));
-  // Committed first, enqueued after: a job lost here is the reconciler's once the messages are due.
-  const overflowed = mine.filter((p) => p.overflow && made.has(p.id));
-  if (overflowed.length > 0) {
-    await enqueueDeliveryBatches(
-      deps.queues,
-      overflowed.map((p) => ({ id: p.id, subscriptionId: p.sub.id })),
-      OVERFLOW_PER_JOB,
-    ).catch((err: unknown) => deps.logger.warn({ err, messages: overflowed.length }, 'could not enqueue the deliveries of full lanes; the reconciler will'));
+  // Room in the lanes for the messages sent at once; meanwhile the events wait, not taken.
+  const sentNow = planned.filter((p) => p.now).length;
+  const admission = sentNow > 0 ? await engine.dispatcher.admit(sentNow, config.deliveryBacklog) : null;
+  try {
+    await takeAndSend();
+  } finally {
+    // Handed over by then, unless something failed (a no-op after the hand-over).
+    admission?.close();
   }
 
-  engine.observer.fanout(
-    mine.length,
-    heads.filter((e) => taken.has(e.id)).map((e) => now.getTime() - e.received_at.getTime()),
-  );
-
-  // The body is the same for every subscription of an event: build it once.
-  const bodies = new Map<string, string>();
-  const items: DeliveryItem[] = [];
-  const perEvent = new Map<string, number>();
-  for (const p of mine) {
-    if (!p.now) continue;
-    let body = bodies.get(p.event.id);
-    if (body === undefined) {
-      body = buildPayload(
-        {
-          id: p.event.id,
-          installationId: p.event.installation_id,
-          type: p.event.type,
-          entityId: p.event.entity_id,
-          occurredAt: p.event.occurred_at,
-          data: p.event.data,
-        },
-        p.event.received_at,
+  async function takeAndSend(): Promise<void> {
+    const now = new Date();
+    const lease = new Date(now.getTime() + deps.config.deliveryLeaseMs);
+    const owner = randomUUID();
+    const take = (trx: Db) =>
+      takeForFanout(
+        trx,
+        heads.map((e) => ({ id: e.id, subscriptionIds: sentTo.get(e.id) ?? [], lapsed: e.fanned_out })),
+        owner,
+        deps.config.deliveryLeaseMs,
+        now,
       );
-      bodies.set(p.event.id, body);
+    // Those that wait are written in the same transaction: a held one until its subscription is
+    // active again, an ordered one (no owner, no due time) until the hand-on below takes its
+    // entity's head. Without any, taking the events is one statement, its own transaction.
+    const waiting = planned.filter((p) => !p.now);
+    let made = new Set<string>();
+    const takeAndWrite = async (trx: Knex.Transaction) => {
+      const ids = await take(trx);
+      made = await writeWaiting(trx, waiting.filter((p) => ids.has(p.event.id)), now);
+      return ids;
+    };
+    const taken = waiting.length === 0 ? await take(db) : await db.transaction(takeAndWrite);
+    const mine = planned.filter((p) => taken.has(p.event.id));
+    // Committed first, enqueued after: a job lost here is the reconciler's once the messages are due.
+    const overflowed = mine.filter((p) => p.overflow && made.has(p.id));
+    if (overflowed.length > 0) {
+      await enqueueDeliveryBatches(
+        deps.queues,
+        overflowed.map((p) => ({ id: p.id, subscriptionId: p.sub.id })),
+        OVERFLOW_PER_JOB,
+      ).catch((err: unknown) => deps.logger.warn({ err, messages: overflowed.length }, 'could not enqueue the deliveries of full lanes; the reconciler will'));
     }
-    perEvent.set(p.event.id, (perEvent.get(p.event.id) ?? 0) + 1);
-    items.push({
-      messageId: p.id,
-      attemptsMade: 0,
-      subscription: p.sub,
-      body,
-      lease: { owner, until: lease.getTime() },
-      unwritten: { eventId: p.event.id, createdAt: p.event.received_at, owner },
-    });
+
+    engine.observer.fanout(
+      mine.length,
+      heads.filter((e) => taken.has(e.id)).map((e) => now.getTime() - e.received_at.getTime()),
+    );
+
+    // The body is the same for every subscription of an event: build it once.
+    const bodies = new Map<string, string>();
+    const items: DeliveryItem[] = [];
+    const perEvent = new Map<string, number>();
+    for (const p of mine) {
+      if (!p.now) continue;
+      let body = bodies.get(p.event.id);
+      if (body === undefined) {
+        body = buildPayload(
+          {
+            id: p.event.id,
+            installationId: p.event.installation_id,
+            type: p.event.type,
+            entityId: p.event.entity_id,
+            occurredAt: p.event.occurred_at,
+            data: p.event.data,
+          },
+          p.event.received_at,
+        );
+        bodies.set(p.event.id, body);
+      }
+      perEvent.set(p.event.id, (perEvent.get(p.event.id) ?? 0) + 1);
+      items.push({
+        messageId: p.id,
+        attemptsMade: 0,
+        subscription: p.sub,
+        body,
+        lease: { owner, until: lease.getTime() },
+        unwritten: { eventId: p.event.id, createdAt: p.event.received_at, owner },
+      });
+    }
+    for (const [eventId, count] of perEvent) engine.unwritten.add({ eventId, owner }, count, lease.getTime());
+    // First attempts run while this job completes; their outcomes are written by the dispatcher.
+    if (admission) void admission.submit(items);
+    // Ordered subscriptions: these events are fanned out now, so their entities' next messages
+    // (made here, or waiting for these events) may go.
+    engine.handOn.lines(orderedLines(heads.filter((e) => taken.has(e.id)), table));
   }
-  for (const [eventId, count] of perEvent) engine.unwritten.add({ eventId, owner }, count, lease.getTime());
-  // First attempts run while this job completes; their outcomes are written by the dispatcher.
-  void engine.dispatcher.submit(items);
-  // Ordered subscriptions: these events are fanned out now, so their entities' next messages
-  // (made here, or waiting for these events) may go.
-  engine.handOn.lines(orderedLines(heads.filter((e) => taken.has(e.id)), table));
 };
 
 /** The (entity, subscription) lines of ordered subscriptions these events' installations reach. */
