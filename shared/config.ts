@@ -131,11 +131,9 @@ const EnvSchema = z
       .default('8mb'),
     MAX_IN_FLIGHT_PER_SUBSCRIPTION: int(10, 1, 1000),
     DELIVERY_CONCURRENCY: int(200, 1, 10_000),
-    // First deliveries waiting in one worker's lanes: a fan-out whose messages would take them past
-    // DELIVERY_BACKLOG waits (its events wait in Postgres); past LANE_BACKLOG in one subscription's lane, that subscription's
-    // further messages are written pending and go by delivery jobs.
+    // First deliveries waiting in one worker's lanes, at most: a fan-out whose messages would not
+    // fit waits (its events wait in Postgres), and the deepest lanes' newest are written out meanwhile.
     DELIVERY_BACKLOG: int(10_000, 1, 1_000_000),
-    LANE_BACKLOG: int(1_000, 1, 1_000_000),
     // 0: V8 sizes the worker's heap as it likes; else its growing factor (V8's --heap-growing-percent).
     WORKER_HEAP_GROWTH_PERCENT: int(0, 0, 300),
     // Unset: derived from DELIVERY_TIMEOUT (see toConfig), so it outlasts a request by construction.
@@ -239,10 +237,8 @@ function toConfig(env: Env) {
     eventsBodyLimit: env.EVENTS_BODY_LIMIT,
     maxInFlightPerSubscription: env.MAX_IN_FLIGHT_PER_SUBSCRIPTION,
     deliveryConcurrency: env.DELIVERY_CONCURRENCY,
-    /** Messages waiting in a worker's lanes past which its fan-out waits for them to drain. */
+    /** First deliveries waiting in a worker's lanes, at most: a fan-out whose messages would not fit waits (`Dispatcher.admit`). */
     deliveryBacklog: env.DELIVERY_BACKLOG,
-    /** Messages waiting in one subscription's lane past which its further first deliveries are written and go by delivery jobs. */
-    laneBacklog: env.LANE_BACKLOG,
     /** After a full GC the worker's heap may grow to (1 + this/100) x what survived; 0: V8's own choice (up to 4x). */
     workerHeapGrowthPercent: env.WORKER_HEAP_GROWTH_PERCENT,
     deliveryLeaseMs: env.DELIVERY_LEASE ?? deliveryLeaseFor(env.DELIVERY_TIMEOUT),

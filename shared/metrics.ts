@@ -140,7 +140,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     /** Messages not tried: held (subscription paused or disabled) or skipped while the receiver's circuit is open. */
     deliveriesSkipped: new Counter({
       name: 'hubhook_deliveries_skipped_total',
-      help: 'Messages due but not sent, by reason: held (subscription paused or disabled), circuit_open (receiver failing; retried later).',
+      help: 'Messages due but not sent, by reason: held (subscription paused or disabled), circuit_open (receiver failing; retried later), backlog (written out of a full lane; sent later by a delivery job).',
       labelNames: ['reason'] as const,
       registers,
     }),

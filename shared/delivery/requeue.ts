@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Knex } from '../db/knex.ts';
 import { releaseLeases, reopenMessages, type Lease } from './message-state.ts';
 import type { Queues } from '../queues/connection.ts';
@@ -42,36 +41,6 @@ export async function enqueueDeliveries(queues: Queues, messages: DeliveryToEnqu
       ),
     ),
   );
-}
-
-/**
- * Enqueues delivery jobs of up to `perJob` messages each, one subscription's per job (a job's
- * messages go to one lane, and one shard): for messages written pending rather than sent at once
- * (the fan-out's overflow), where a job per message would cost a claim statement each. A job's
- * id derives from its messages; one lost is found by the reconciler once the messages are due.
- */
-export async function enqueueDeliveryBatches(queues: Queues, messages: Omit<DeliveryToEnqueue, 'attempts'>[], perJob: number): Promise<void> {
-  const bySubscription = new Map<string, string[]>();
-  for (const m of messages) {
-    const ids = bySubscription.get(m.subscriptionId);
-    if (ids) ids.push(m.id);
-    else bySubscription.set(m.subscriptionId, [m.id]);
-  }
-  const byShard = new Map<number, { name: 'deliver-messages'; data: { messageIds: string[] }; opts: { jobId: string; removeOnComplete: true; removeOnFail: true } }[]>();
-  for (const [subscriptionId, ids] of bySubscription) {
-    const shard = queues.shards.of(subscriptionId);
-    const jobs = byShard.get(shard) ?? [];
-    byShard.set(shard, jobs);
-    for (let i = 0; i < ids.length; i += perJob) {
-      const chunk = ids.slice(i, i + perJob);
-      jobs.push({
-        name: 'deliver-messages',
-        data: { messageIds: chunk },
-        opts: { jobId: `batch-${createHash('sha1').update(chunk.join(',')).digest('hex')}`, removeOnComplete: true, removeOnFail: true },
-      });
-    }
-  }
-  await Promise.all([...byShard].map(([shard, jobs]) => queues.deliver[shard]!.addBulk(jobs)));
 }
 
 /**

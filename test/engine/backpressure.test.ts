@@ -11,8 +11,8 @@ const ENV = { DELIVERY_TIMEOUT_MS: '20000', RECONCILE_INTERVAL: '2s', RETRY_SCHE
 /**
  * The lanes hold what waits in a worker's memory, so a burst the receivers cannot take at once
  * must wait somewhere durable instead: as events not yet fanned out (DELIVERY_BACKLOG), or, for
- * one subscription that falls behind, as pending message rows its delivery jobs carry
- * (LANE_BACKLOG). Receivers here hold every request until released: nothing drains meanwhile.
+ * the subscriptions furthest behind, as pending message rows that delivery jobs bring back.
+ * Receivers here hold every request until released: nothing drains meanwhile.
  */
 describe('backpressure: a burst waits in Postgres, not in the worker', () => {
   let ctx: TestContext;
@@ -61,26 +61,26 @@ describe('backpressure: a burst waits in Postgres, not in the worker', () => {
     return Number(line!.split(' ')[1]);
   };
 
-  it("a slow subscription's full lane sends its further messages by delivery jobs, and the fast one beside it gets everything meanwhile", async () => {
-    const LANE = 20;
+  it("a slow subscription's deep lane is written out to make room, and the fast one beside it gets everything meanwhile", async () => {
+    const BACKLOG = 40;
     const slow = await holdingReceiver();
     const fast = await startReceiver();
     receivers.push(fast);
     const [slowSub] = await subscribe('INSBPL', [slow.receiver.url, fast.url]);
-    worker = (await startWorkerProcess(ctx, { ...ENV, LANE_BACKLOG: String(LANE) })).child;
-    const events = Array.from({ length: 200 }, (_, i) => hubEvent('INSBPL', 'estate.updated', { i }));
-    await publishEvents(ctx, events);
+    worker = (await startWorkerProcess(ctx, { ...ENV, DELIVERY_BACKLOG: String(BACKLOG) })).child;
+    // Ten publishes of 20 events: fan-outs of 40 messages, 20 to each receiver.
+    for (let b = 0; b < 10; b++) await publishEvents(ctx, Array.from({ length: 20 }, (_, i) => hubEvent('INSBPL', 'estate.updated', { i: b * 20 + i })));
 
-    // Every event reached the fast receiver while the slow one answered nothing.
+    // Every event reached the fast receiver while the slow one answered nothing: each fan-out
+    // that did not fit had the slow lane's newest written out (it keeps its next 4) to make room.
     await fast.waitFor(200, 30_000);
     expect(slow.receiver.requests.length).toBeLessThanOrEqual(2);
-    // Each of the two fan-outs (a publish of 100 each) found the slow lane holding less than
-    // LANE_BACKLOG and filled it up to that (the two may have run at once, and two more may have
-    // left the lane for their requests meanwhile); the rest are rows, pending, for delivery jobs.
     const rows = await ctx.db('messages').where({ subscription_id: slowSub!.id }).select('status');
     console.warn(`slow subscription, before release: ${slow.receiver.requests.length} requests in flight, ${rows.length} message rows (${[...new Set(rows.map((r) => r.status))].join(',')})`);
-    expect(rows.length).toBeGreaterThanOrEqual(200 - 2 * LANE - 2 * 2);
+    // At most BACKLOG of its first deliveries stayed in memory, unwritten.
+    expect(rows.length).toBeGreaterThanOrEqual(200 - BACKLOG - 2);
     expect(rows.every((r) => r.status === 'pending')).toBe(true);
+    expect(Number((await ctx.db('events').where({ installation_id: 'INSBPL' }).whereNull('fanout_at').count({ n: '*' }).first())?.n)).toBe(0);
 
     slow.release();
     await eventually(async () => {
@@ -93,24 +93,26 @@ describe('backpressure: a burst waits in Postgres, not in the worker', () => {
   }, 120_000);
 
   it('fan-out takes its events only while their messages fit under DELIVERY_BACKLOG waiting in the lanes; the rest wait unfanned in Postgres, and all arrive once released', async () => {
+    // Twenty lanes each keeping up to 4 (twice their cap of 2): nothing is deep enough to write
+    // out, so the fan-out waits.
     const BACKLOG = 50;
-    const SUBS = 10;
+    const SUBS = 20;
     const held = await Promise.all(Array.from({ length: SUBS }, () => holdingReceiver()));
     const subs = await subscribe('INSBPG', held.map((h) => h.receiver.url));
     const started = await startWorkerProcess(ctx, { ...ENV, DELIVERY_BACKLOG: String(BACKLOG) });
     worker = started.child;
     const metricsUrl = String(started.started.metrics);
-    // One event per request: one event per fan-out job, so the gate is met by a job of 10 messages.
+    // One event per request: one event per fan-out job, of 20 messages.
     for (let i = 0; i < 100; i++) await publishEvents(ctx, [hubEvent('INSBPG', 'estate.updated', { i })]);
 
     // Each subscription has its 2 requests in flight; the lanes fill to the limit and the fan-out
-    // then stops: a job's 10 messages are let in only while they fit under it.
-    await eventually(async () => (await waitingInWorker(metricsUrl)) >= BACKLOG, { what: 'the lanes to fill', timeoutMs: 30_000 });
+    // then stops: a job's 20 messages are let in only while they fit under it.
+    await eventually(async () => (await waitingInWorker(metricsUrl)) > BACKLOG - SUBS, { what: 'the lanes to fill', timeoutMs: 30_000 });
     await new Promise((r) => setTimeout(r, 2000));
     const waiting = await waitingInWorker(metricsUrl);
     const unfanned = Number((await ctx.db('events').where({ installation_id: 'INSBPG' }).whereNull('fanout_at').count({ n: '*' }).first())?.n);
     const rows = Number((await ctx.db('messages').whereIn('subscription_id', subs.map((s) => s.id)).count({ n: '*' }).first())?.n);
-    console.warn(`before release: ${waiting} waiting in the worker's lanes, ${unfanned} of 100 events not fanned out yet, ${rows} message rows`);
+    console.warn(`before release: ${waiting} waiting in the worker's lanes, ${held.reduce((n, h) => n + h.receiver.requests.length, 0)} requests in flight, ${unfanned} of 100 events not fanned out yet, ${rows} message rows`);
     expect(waiting).toBeLessThanOrEqual(BACKLOG);
     // Fanned out: the events whose messages wait in the lanes or are in flight.
     expect(unfanned).toBeGreaterThanOrEqual(100 - (BACKLOG + 2 * SUBS) / SUBS);

@@ -34,6 +34,8 @@ describe('the metrics observer of the delivery engine', () => {
     // No request made: not a delivery outcome.
     expect(deliveryOutcome(record({ error: 'circuit_open', reachedReceiver: false }))).toBeNull();
     expect(deliveryOutcome(record({ attempt: null, status: 'held', reachedReceiver: false }))).toBeNull();
+    // Written out of a full lane, untried (pending, due now).
+    expect(deliveryOutcome(record({ attempt: null, status: 'pending', reachedReceiver: false }))).toBeNull();
   });
 
   it('moves the counters: outcomes with latency, skips apart, dead letters, disablings, fan-out', async () => {
@@ -43,6 +45,7 @@ describe('the metrics observer of the delivery engine', () => {
     observer.attempt(record({ error: 'timeout', status: 'dead', durationMs: 5000 }));
     observer.attempt(record({ error: 'circuit_open', reachedReceiver: false }));
     observer.attempt(record({ attempt: null, status: 'held', reachedReceiver: false }));
+    observer.attempt(record({ attempt: null, status: 'pending', reachedReceiver: false }));
     observer.disabled(0);
     observer.disabled(2);
     observer.fanout(7, [12, 30]);
@@ -51,6 +54,7 @@ describe('the metrics observer of the delivery engine', () => {
     expect(await value('hubhook_deliveries_total', { outcome: 'timeout' })).toBe(1);
     expect(await value('hubhook_deliveries_skipped_total', { reason: 'circuit_open' })).toBe(1);
     expect(await value('hubhook_deliveries_skipped_total', { reason: 'held' })).toBe(1);
+    expect(await value('hubhook_deliveries_skipped_total', { reason: 'backlog' })).toBe(1);
     expect(await value('hubhook_messages_dead_total')).toBe(1);
     expect(await value('hubhook_subscriptions_disabled_total', { reason: 'engine' })).toBe(2);
     expect(await value('hubhook_messages_created_total')).toBe(7);

@@ -137,7 +137,10 @@ describe('dispatcher lanes', () => {
     const t = setup({ leaseMs: 2_000, renew: async (l) => new Set(l.filter((x) => !x.messageId.startsWith('msg_lost')).map((x) => x.messageId)) });
     const a = subscription('sub_a');
     const b = subscription('sub_b');
-    const all = t.dispatcher.submit([...Array.from({ length: 6 }, () => t.item(a)), ...Array.from({ length: 3 }, (_, i) => t.item(b, { messageId: `msg_lost_${i}`, lease: { owner: 'o', until: Date.now() + 500 } }))]);
+    // First deliveries (not yet written): what admissions count.
+    let n = 0;
+    const fd = (sub: RoutedSubscription) => t.item(sub, { unwritten: { eventId: `evt_${++n}`, createdAt: new Date(), owner: 'owner-1' } });
+    const all = t.dispatcher.submit([...Array.from({ length: 6 }, () => fd(a)), ...Array.from({ length: 3 }, (_, i) => t.item(b, { messageId: `msg_lost_${i}`, lease: { owner: 'o', until: Date.now() + 500 } }))]);
     // Two of a are in flight and four wait; b's leases were too short to start on, and the
     // renewal before their start finds them someone else's: they leave the lane unsent.
     await until(() => t.open.length === 2 && t.dispatcher.waitingFor('sub_b') === 0);
@@ -152,7 +155,7 @@ describe('dispatcher lanes', () => {
     await tick(30);
     // The admitted two count as waiting until submitted; first come, first served.
     expect(order).toEqual([]);
-    const submitted = fits.submit([t.item(a), t.item(a)]);
+    const submitted = fits.submit([fd(a), fd(a)]);
     expect(t.dispatcher.depth().waiting).toBe(6);
     await tick(30);
     expect(order).toEqual([]);
@@ -180,17 +183,48 @@ describe('dispatcher lanes', () => {
     big.close();
     (await next).close();
     // Stopping admits whoever still waits: a stopped dispatcher hands work back instead.
-    const more = t.dispatcher.submit(Array.from({ length: 5 }, () => t.item(a)));
+    const more = t.dispatcher.submit(Array.from({ length: 5 }, () => fd(a)));
     const waiter = t.dispatcher.admit(10, 5);
     await until(() => t.open.length === 2);
     const stopped = t.dispatcher.stop();
     const late = await waiter;
-    await late.submit([t.item(a)]);
+    await late.submit([fd(a)]);
     expect(t.handedBack.map((m) => m.messageId)).toHaveLength(4);
     for (const o of t.open.splice(0)) o.answer(t.ok());
     await stopped;
     await more;
     expect(t.dispatcher.depth().waiting).toBe(0);
+  });
+
+  it('makes room for a waiting fan-out by writing the newest first deliveries of the deepest lanes out as pending, untried', async () => {
+    const t = setup();
+    const deep = subscription('sub_deep');
+    const shallow = subscription('sub_shallow');
+    const first = (sub: RoutedSubscription, i: number) => t.item(sub, { messageId: `msg_${sub.id}_${i}`, unwritten: { eventId: `evt_${i}`, createdAt: new Date(), owner: 'owner-1' } });
+    // A retry (written already, by a delivery job) in the deep lane is not a first delivery: it stays.
+    const retry = t.item(deep, { messageId: 'msg_retry', attemptsMade: 1 });
+    const all = t.dispatcher.submit([...Array.from({ length: 20 }, (_, i) => first(deep, i)), retry, ...Array.from({ length: 5 }, (_, i) => first(shallow, i))]);
+    // Two of each are in flight (the receivers hold them): 18 of deep's first deliveries wait, 3 of shallow's.
+    await until(() => t.open.length === 4);
+    expect(t.dispatcher.depth().waiting).toBe(22);
+    // 21 first deliveries wait; 10 more fit under 25 once 6 are written out, all from the deep
+    // lane's newest (the shallow lane, at 2 x its cap of 2 or fewer, keeps its own).
+    const admission = await t.dispatcher.admit(10, 25);
+    const spilled = t.records.filter((r) => r.status === 'pending' && r.attempt === null);
+    expect(spilled.map((r) => r.messageId)).toEqual([19, 18, 17, 16, 15, 14].map((i) => `msg_sub_deep_${i}`));
+    expect(spilled.every((r) => r.unwritten?.eventId && r.nextAttemptAt !== null && !r.reachedReceiver)).toBe(true);
+    expect(t.dispatcher.waitingFor('sub_deep')).toBe(13);
+    expect(t.dispatcher.waitingFor('sub_shallow')).toBe(3);
+    admission.close();
+    // The rest go in order, the retry after the deep lane's first deliveries kept.
+    while (t.records.length < 26) {
+      for (const o of t.open.splice(0)) o.answer(t.ok());
+      await tick(10);
+    }
+    await all;
+    const sent = t.records.filter((r) => r.status === 'succeeded' && r.subscriptionId === 'sub_deep').map((r) => r.messageId);
+    expect(sent).toEqual([...Array.from({ length: 14 }, (_, i) => `msg_sub_deep_${i}`), 'msg_retry']);
+    await t.dispatcher.stop();
   });
 
   it('keeps each lane within its cap and lets other lanes pass a full one', async () => {

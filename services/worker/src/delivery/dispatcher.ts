@@ -127,6 +127,8 @@ const DEFER_JITTER_MS = 1_000;
 const ERROR_WAIT_MS = 1_000;
 /** Longest a lane waits for a probe in flight before asking again. */
 const PROBE_POLL_MS = 500;
+/** Spills of the lanes, while a fan-out waits for room, at most this often. */
+const SPILL_EVERY_MS = 100;
 
 /**
  * Sends messages to receivers, fairly. Each subscription has a lane; lanes take turns for this
@@ -156,8 +158,13 @@ export class Dispatcher {
   private inFlight = 0;
   /** Messages waiting in lanes, not started (the sum of the lanes' queues). */
   private queued = 0;
+  /** First deliveries (not yet written) among them: what fan-outs are admitted against. */
+  private queuedFirst = 0;
   /** Messages admitted (`admit`) and not yet submitted: they count as waiting. */
   private admitted = 0;
+  /** A spill of the deepest lanes is due (a fan-out waits for room), and when the last one ran. */
+  private spillTimer: NodeJS.Timeout | null = null;
+  private spilledAt = 0;
   /** Fan-outs waiting for room, in arrival order. */
   private readonly admissions: { count: number; limit: number; resolve: (admission: Admission) => void }[] = [];
   /** Slots asked for in exchanges not yet answered (they count against `concurrency`). */
@@ -212,6 +219,7 @@ export class Dispatcher {
           const lane = this.lane(item.subscription);
           lane.queue.push({ item, done: resolve });
           this.queued++;
+          if (item.unwritten) this.queuedFirst++;
           if (lane.spare.length > 0) this.startOnSpare(lane);
           this.markReady(lane);
         }),
@@ -231,11 +239,15 @@ export class Dispatcher {
   }
 
   /**
-   * Room for `count` more messages, once they fit: at most `limit` would then wait in this
-   * process's lanes, counting those admitted and not yet submitted; or nothing waits at all, so
-   * one fan-out larger than the limit still goes, alone. First come, first served. The fan-out's
-   * backpressure: a burst waits in Postgres as events rather than in memory as messages. Once
-   * stopped, every admission is granted (its items are handed back).
+   * Room for `count` more first deliveries, once they fit: at most `limit` would then wait in
+   * this process's lanes, counting those admitted and not yet submitted; a fan-out of more than
+   * half the limit (one event to many subscriptions) goes once at most half waits, so it never
+   * waits for every lane to empty. First come, first served. The fan-out's
+   * backpressure: a burst waits in Postgres as events rather than in memory as messages. While a
+   * fan-out waits, the newest first deliveries of the deepest lanes are written out to make room
+   * (`spill`), so a few slow receivers cannot hold the fan-out up for the others. Messages that
+   * came by delivery jobs (retries, spilled ones back) are not counted: the jobs' concurrency
+   * bounds them. Once stopped, every admission is granted (its items are handed back).
    */
   admit(count: number, limit: number): Promise<Admission> {
     return new Promise((resolve) => {
@@ -248,8 +260,10 @@ export class Dispatcher {
   private admitWaiting(): void {
     while (this.admissions.length > 0) {
       const next = this.admissions[0]!;
-      const waiting = this.queued + this.admitted;
-      if (!this.stopped && waiting > 0 && waiting + next.count > next.limit) return;
+      if (!this.stopped && this.excess(next) > 0) {
+        this.spillSoon();
+        return;
+      }
       this.admissions.shift();
       this.admitted += next.count;
       let open = next.count;
@@ -278,6 +292,7 @@ export class Dispatcher {
     this.stopped = true;
     clearInterval(this.renewer);
     if (this.holdTimer) clearTimeout(this.holdTimer);
+    if (this.spillTimer) clearTimeout(this.spillTimer);
     for (const lane of this.holding) {
       this.giveBackSpare(lane);
       this.holding.delete(lane);
@@ -485,6 +500,7 @@ export class Dispatcher {
         } else {
           for (let i = unsent.length - 1; i >= 0; i--) lane.queue.unshift(unsent[i]!);
           this.queued += unsent.length;
+          this.queuedFirst += unsent.filter((w) => w.item.unwritten).length;
           this.waitUntil(lane, Date.now() + ERROR_WAIT_MS);
         }
       }
@@ -660,10 +676,11 @@ export class Dispatcher {
       }
       if (lost.size === 0) return;
       for (const lane of this.lanes.values()) {
-        const kept = lane.queue.toArray().filter((w) => !lost.has(w));
-        if (kept.length < lane.queue.length) {
-          this.dequeued(lane.queue.length - kept.length);
+        const all = lane.queue.toArray();
+        const kept = all.filter((w) => !lost.has(w));
+        if (kept.length < all.length) {
           lane.queue = new Denque(kept);
+          this.dequeued(all.filter((w) => lost.has(w)));
         }
       }
       this.logger.info({ messages: lost.size }, 'leases no longer ours (delivered, cancelled or taken over); not sending them');
@@ -679,14 +696,67 @@ export class Dispatcher {
   private take(lane: Lane, count = lane.queue.length): Waiting[] {
     if (count <= 0 || lane.queue.length === 0) return [];
     const taken = count === 1 ? [lane.queue.shift()!] : lane.queue.remove(0, count)!;
-    this.dequeued(taken.length);
+    this.dequeued(taken);
     return taken;
   }
 
-  /** `count` messages left the lanes: room, perhaps, for the fan-outs waiting to be admitted. */
-  private dequeued(count: number): void {
-    this.queued -= count;
+  /** These left the lanes: room, perhaps, for the fan-outs waiting to be admitted. */
+  private dequeued(gone: Waiting[]): void {
+    this.queued -= gone.length;
+    for (const w of gone) if (w.item.unwritten) this.queuedFirst--;
     if (this.admissions.length > 0) this.admitWaiting();
+  }
+
+  /** How many first deliveries must leave the lanes before the admission fits (`admit`). */
+  private excess(admission: { count: number; limit: number }): number {
+    return this.queuedFirst + this.admitted + Math.min(admission.count, admission.limit / 2) - admission.limit;
+  }
+
+  /** Spills soon, and at most every `SPILL_EVERY_MS` (a fan-out waiting for room asks on every start). */
+  private spillSoon(): void {
+    if (this.spillTimer || this.stopped) return;
+    this.spillTimer = setTimeout(() => {
+      this.spillTimer = null;
+      this.spill();
+    }, Math.max(0, this.spilledAt + SPILL_EVERY_MS - Date.now()));
+  }
+
+  /**
+   * A fan-out waits for room: writes the newest first deliveries of the deepest lanes as pending
+   * messages, due now (delivery jobs bring them back, as retries: a row written, claimed and
+   * updated, dearer than the first delivery's one row), until the fan-out first in line fits.
+   * A lane keeps its first `2 x maxInFlightPerSubscription`, its next starts. Lanes all that
+   * short and still full: the fan-out waits for them to drain.
+   */
+  private spill(): void {
+    this.spilledAt = Date.now();
+    const next = this.admissions[0];
+    if (!next || this.stopped) return;
+    let needed = this.excess(next);
+    const keep = this.options.maxInFlightPerSubscription * 2;
+    const deepest = [...this.lanes.values()].filter((l) => l.queue.length > keep).sort((a, b) => b.queue.length - a.queue.length);
+    const spilled: Waiting[] = [];
+    for (const lane of deepest) {
+      if (needed <= 0) break;
+      // Newest first: walk the lane's tail from its end; what stays goes back in its order.
+      const tail = lane.queue.remove(keep, lane.queue.length - keep) ?? [];
+      const stays: Waiting[] = [];
+      for (let i = tail.length - 1; i >= 0; i--) {
+        const w = tail[i]!;
+        if (needed > 0 && w.item.unwritten) {
+          spilled.push(w);
+          needed--;
+        } else {
+          stays.push(w);
+        }
+      }
+      for (let i = stays.length - 1; i >= 0; i--) lane.queue.push(stays[i]!);
+    }
+    if (spilled.length === 0) return;
+    this.logger.info({ messages: spilled.length }, 'lanes full: the newest first deliveries of the deepest lanes written as pending; delivery jobs bring them back');
+    const now = new Date();
+    for (const w of spilled) this.record(w, this.untried(w.item, 'pending', now, null));
+    this.dequeued(spilled);
   }
 
   /** Lanes with nothing queued, asked or in flight carry no state worth keeping (the breaker lives in Redis). */

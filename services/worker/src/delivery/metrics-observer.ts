@@ -2,9 +2,9 @@ import type { DeliveryOutcome, Metrics } from '#shared/metrics';
 import type { AttemptRecord } from './attempt-record.ts';
 import type { DeliveryObserver } from './observer.ts';
 
-/** How a committed attempt counts in `hubhook_deliveries_total`; null when no request was made. */
+/** How a committed attempt counts in `hubhook_deliveries_total`; null when no request was made (held, deferred, written out of a full lane). */
 export function deliveryOutcome(record: AttemptRecord): DeliveryOutcome | null {
-  if (!record.reachedReceiver && (record.status === 'held' || record.error === 'circuit_open')) return null;
+  if (record.attempt === null || (!record.reachedReceiver && (record.status === 'held' || record.error === 'circuit_open'))) return null;
   if (record.outcome === 'success') return 'success';
   if (record.statusCode === 410) return 'gone';
   if (record.statusCode !== null) return 'failure';
@@ -14,8 +14,8 @@ export function deliveryOutcome(record: AttemptRecord): DeliveryOutcome | null {
 
 /**
  * The engine's observer that moves the Prometheus metrics. The engine calls it after each
- * commit, so the counters agree with what Postgres holds. Holds and circuit-open skips made no
- * request: they count in `deliveries_skipped_total`, not as delivery outcomes, so the failure
+ * commit, so the counters agree with what Postgres holds. Holds, circuit-open skips and
+ * messages written out of a full lane (backlog) made no request: they count in `deliveries_skipped_total`, not as delivery outcomes, so the failure
  * ratio stays a ratio of real requests.
  */
 export function metricsObserver(metrics: Metrics): DeliveryObserver {
@@ -23,7 +23,7 @@ export function metricsObserver(metrics: Metrics): DeliveryObserver {
     attempt(record) {
       const outcome = deliveryOutcome(record);
       if (outcome === null) {
-        metrics.deliveriesSkipped.inc({ reason: record.status === 'held' ? 'held' : 'circuit_open' });
+        metrics.deliveriesSkipped.inc({ reason: record.status === 'held' ? 'held' : record.error === 'circuit_open' ? 'circuit_open' : 'backlog' });
       } else {
         metrics.deliveries.inc({ outcome });
         metrics.attemptDuration.observe({ outcome }, record.durationMs / 1000);

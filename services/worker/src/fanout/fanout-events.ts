@@ -2,7 +2,6 @@ import { messageIdFor } from '#shared/ids';
 import { randomUUID } from 'node:crypto';
 import { insertMessages, lapsedLeases, takeForFanout, writtenMessages, type EntityLine } from '#shared/delivery/message-state';
 import { entityKeyOf } from '#shared/delivery/ordering';
-import { enqueueDeliveryBatches } from '#shared/delivery/requeue';
 import { buildPayload } from '#shared/delivery/payload';
 import type { Db, Knex } from '#shared/db/knex';
 import type { EventRow as FullEventRow } from '#shared/db/rows';
@@ -14,8 +13,6 @@ import type { DeliveryItem } from '../delivery/dispatcher.ts';
 
 // unnest() takes any number of rows in six parameters; chunks keep one statement's memory bounded.
 const INSERT_CHUNK = 10_000;
-/** Messages per delivery job for those a full lane leaves to jobs: one claim statement each. */
-const OVERFLOW_PER_JOB = 50;
 
 /**
  * Fan-out, stage one of two: match each event against the routing table and send each message
@@ -36,11 +33,9 @@ const OVERFLOW_PER_JOB = 50;
  * Backpressure: the lanes hold what waits in memory, so they are bounded. A fan-out takes its
  * events only once its messages fit under `DELIVERY_BACKLOG` waiting in this process's lanes
  * (or nothing waits: one larger goes alone); the events wait in Postgres meanwhile, durable,
- * and ingest goes on. And a subscription whose lane holds
- * `LANE_BACKLOG` already, as the fan-out finds it (fan-outs running at once may each add up to
- * it), gets its further messages written pending, due now, and delivered by delivery jobs, whose
- * concurrency bounds them; so one slow subscription (a slow receiver, a tight cap) neither fills
- * the process nor holds up the fan-out for the others.
+ * and ingest goes on. While a fan-out waits, the dispatcher writes the newest messages of its
+ * deepest lanes out as pending rows (`Dispatcher.admit`): a few slow receivers do not hold the
+ * fan-out up for the others.
  */
 export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ eventIds }, { deps }) => {
   const { db, engine, config } = deps;
@@ -68,11 +63,8 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
       : await db('events').whereIn('id', wanted).select('id', 'installation_id', 'type', 'entity_id', 'occurred_at', 'data', 'received_at', 'seq');
 
   type Sub = ReturnType<typeof table.match>[number];
-  /** `now`: sent at once, not yet written; else written: waiting (held, ordered) or, `overflow`, due now by a delivery job. */
-  type Planned = { id: string; event: EventRow; sub: Sub; entityKey: string | null; now: boolean; overflow: boolean };
+  type Planned = { id: string; event: EventRow; sub: Sub; entityKey: string | null; now: boolean };
   const planned: Planned[] = [];
-  // This fan-out's own additions to each lane, beside what waits there already.
-  const added = new Map<string, number>();
   for (const event of events) {
     const listed = again.get(event.id);
     const subs: Sub[] =
@@ -82,13 +74,8 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
           listed.filter((id) => !written.has(`${event.id}/${id}`)).flatMap((id) => table.subscriptions.get(id) ?? []);
     for (const sub of subs) {
       const entityKey = entityKeyOf(sub.ordering, event);
-      // Sent at once (not yet written): an active subscription's message in no entity order,
-      // unless its lane is full.
-      const direct = sub.state === 'active' && entityKey === null;
-      const inLane = direct ? (added.get(sub.id) ?? engine.dispatcher.waitingFor(sub.id)) : 0;
-      const overflow = direct && inLane >= config.laneBacklog;
-      if (direct && !overflow) added.set(sub.id, inLane + 1);
-      planned.push({ id: messageIdFor(event.id, sub.id), event, sub, entityKey, now: direct && !overflow, overflow });
+      // Sent at once (not yet written): an active subscription's message in no entity order.
+      planned.push({ id: messageIdFor(event.id, sub.id), event, sub, entityKey, now: sub.state === 'active' && entityKey === null });
     }
   }
   const sentTo = new Map<string, string[]>();
@@ -125,23 +112,13 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
     // active again, an ordered one (no owner, no due time) until the hand-on below takes its
     // entity's head. Without any, taking the events is one statement, its own transaction.
     const waiting = planned.filter((p) => !p.now);
-    let made = new Set<string>();
     const takeAndWrite = async (trx: Knex.Transaction) => {
       const ids = await take(trx);
-      made = await writeWaiting(trx, waiting.filter((p) => ids.has(p.event.id)), now);
+      await writeWaiting(trx, waiting.filter((p) => ids.has(p.event.id)), now);
       return ids;
     };
     const taken = waiting.length === 0 ? await take(db) : await db.transaction(takeAndWrite);
     const mine = planned.filter((p) => taken.has(p.event.id));
-    // Committed first, enqueued after: a job lost here is the reconciler's once the messages are due.
-    const overflowed = mine.filter((p) => p.overflow && made.has(p.id));
-    if (overflowed.length > 0) {
-      await enqueueDeliveryBatches(
-        deps.queues,
-        overflowed.map((p) => ({ id: p.id, subscriptionId: p.sub.id })),
-        OVERFLOW_PER_JOB,
-      ).catch((err: unknown) => deps.logger.warn({ err, messages: overflowed.length }, 'could not enqueue the deliveries of full lanes; the reconciler will'));
-    }
 
     engine.observer.fanout(
       mine.length,
@@ -201,26 +178,21 @@ function orderedLines(events: Pick<EventRow, 'installation_id' | 'entity_id' | '
   return lines;
 };
 
-/**
- * The messages of taken events not sent at once (held, ordered, or a full lane's, due now),
- * written in chunks; created_at is the event's received_at (the partition key), so re-deriving
- * stays idempotent. Returns the ids made.
- */
+/** The messages of taken events that wait (held, ordered), written in chunks; created_at is the event's received_at (the partition key), so re-deriving stays idempotent. */
 async function writeWaiting(
   trx: Db,
-  waiting: { id: string; event: Pick<EventRow, 'id' | 'received_at' | 'seq'>; sub: { id: string; state: string }; entityKey: string | null; overflow: boolean }[],
+  waiting: { id: string; event: Pick<EventRow, 'id' | 'received_at' | 'seq'>; sub: { id: string; state: string }; entityKey: string | null }[],
   now: Date,
-): Promise<Set<string>> {
-  const made = new Set<string>();
+): Promise<void> {
   for (let i = 0; i < waiting.length; i += INSERT_CHUNK) {
-    const ids = await insertMessages(
+    await insertMessages(
       trx,
       waiting.slice(i, i + INSERT_CHUNK).map((p) => ({
         id: p.id,
         eventId: p.event.id,
         subscriptionId: p.sub.id,
         status: p.sub.state === 'active' ? 'pending' : 'held',
-        nextAttemptAt: p.overflow ? now : null,
+        nextAttemptAt: null,
         leaseOwner: null,
         createdAt: p.event.received_at,
         entityKey: p.entityKey,
@@ -228,7 +200,5 @@ async function writeWaiting(
       })),
       now,
     );
-    for (const id of ids) made.add(id);
   }
-  return made;
 }
