@@ -63,7 +63,7 @@ function memoryLimits() {
   return { limits, state, held };
 }
 
-function setup(options: { leaseMs?: number; timeoutMs?: number; renew?: (l: Lease[]) => Promise<Set<string>>; transport?: Transport; spareHoldMs?: number } = {}) {
+function setup(options: { leaseMs?: number; timeoutMs?: number; renew?: (l: Lease[]) => Promise<Set<string>>; transport?: Transport; spareHoldMs?: number; spillAfterMs?: number } = {}) {
   const records: AttemptRecord[] = [];
   const handedBack: (Lease & { attempts: number })[] = [];
   const renewals: Lease[][] = [];
@@ -90,6 +90,7 @@ function setup(options: { leaseMs?: number; timeoutMs?: number; renew?: (l: Leas
       pollMs: 5,
       random: () => 0,
       ...(options.spareHoldMs === undefined ? {} : { spareHoldMs: options.spareHoldMs }),
+      ...(options.spillAfterMs === undefined ? {} : { spillAfterMs: options.spillAfterMs }),
     },
   );
   let n = 0;
@@ -196,8 +197,8 @@ describe('dispatcher lanes', () => {
     expect(t.dispatcher.depth().waiting).toBe(0);
   });
 
-  it('makes room for a waiting fan-out by writing the newest first deliveries of the deepest lanes out as pending, untried', async () => {
-    const t = setup();
+  it('makes room for a fan-out that waited by writing the newest first deliveries of the deepest lanes out as pending, untried', async () => {
+    const t = setup({ spillAfterMs: 50 });
     const deep = subscription('sub_deep');
     const shallow = subscription('sub_shallow');
     const first = (sub: RoutedSubscription, i: number) => t.item(sub, { messageId: `msg_${sub.id}_${i}`, unwritten: { eventId: `evt_${i}`, createdAt: new Date(), owner: 'owner-1' } });

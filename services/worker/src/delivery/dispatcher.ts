@@ -73,6 +73,8 @@ export interface DispatcherOptions {
    * a success this much later.
    */
   spareHoldMs?: number;
+  /** How long a fan-out waits for room before the deepest lanes' newest first deliveries are written out for it (`admit`); default 2 s. */
+  spillAfterMs?: number;
 }
 
 /** The shared limits as the dispatcher uses them (SubscriptionLimits; tests pass a fake). */
@@ -140,10 +142,11 @@ const SPILL_EVERY_MS = 100;
  * and room, so a busy lane pays one Redis round trip per turn rather than two per request. A lane whose slots are taken waits
  * and asks again; its messages stay leased meanwhile (renewed), so no other worker takes them.
  * While the circuit is open, the lane's messages are deferred to its reopening: no attempt is
- * used, nothing goes dead for it.
+ * used, nothing goes dead for it. What waits is bounded: fan-outs are admitted against a limit of
+ * first deliveries (`admit`), and lanes that hold a fan-out up are written out (`spill`).
  *
  * Failure policy: every item ends in exactly one record for the AttemptWriter (an attempt, a
- * deferral or a hold), or is dropped untried when its lease turned out to be someone else's. A
+ * deferral, a hold or a spill), or is dropped untried when its lease turned out to be someone else's. A
  * request never starts on a lease too short to cover it. On shutdown, items not yet started go
  * back to the queue; those in flight finish.
  */
@@ -167,6 +170,8 @@ export class Dispatcher {
   private spilledAt = 0;
   /** Fan-outs waiting for room, in arrival order. */
   private readonly admissions: { count: number; limit: number; resolve: (admission: Admission) => void }[] = [];
+  /** Since when the fan-out first in line has been first (ms). */
+  private headSince = 0;
   /** Slots asked for in exchanges not yet answered (they count against `concurrency`). */
   private reserved = 0;
   /** Lanes exchanging now. */
@@ -177,6 +182,7 @@ export class Dispatcher {
   private renewing = false;
   private readonly pollMs: number;
   private readonly spareHoldMs: number;
+  private readonly spillAfterMs: number;
   private readonly random: () => number;
   /** A request starts only with at least this much lease left: the timeout and a quarter of the spare. */
   private readonly startNeedMs: number;
@@ -195,6 +201,7 @@ export class Dispatcher {
     if (options.leaseMs <= options.timeoutMs) throw new Error('the delivery lease must be longer than the request timeout');
     this.pollMs = options.pollMs ?? 50;
     this.spareHoldMs = options.spareHoldMs ?? 20;
+    this.spillAfterMs = options.spillAfterMs ?? 2_000;
     this.random = options.random ?? Math.random;
     // A request starts with its timeout and a quarter of the spare left (for writing its outcome).
     // A waiting message about to start (near its lane's head) is renewed before it drops below
@@ -243,14 +250,16 @@ export class Dispatcher {
    * this process's lanes, counting those admitted and not yet submitted; a fan-out of more than
    * half the limit (one event to many subscriptions) goes once at most half waits, so it never
    * waits for every lane to empty. First come, first served. The fan-out's
-   * backpressure: a burst waits in Postgres as events rather than in memory as messages. While a
-   * fan-out waits, the newest first deliveries of the deepest lanes are written out to make room
-   * (`spill`), so a few slow receivers cannot hold the fan-out up for the others. Messages that
+   * backpressure: a burst waits in Postgres as events rather than in memory as messages. Once the
+   * fan-out first in line has waited `spillAfterMs` there, the newest first deliveries of the deepest lanes are
+   * written out to make room (`spill`), so a few stuck receivers cannot hold the fan-out up for
+   * the others for longer. Messages that
    * came by delivery jobs (retries, spilled ones back) are not counted: the jobs' concurrency
    * bounds them. Once stopped, every admission is granted (its items are handed back).
    */
   admit(count: number, limit: number): Promise<Admission> {
     return new Promise((resolve) => {
+      if (this.admissions.length === 0) this.headSince = Date.now();
       this.admissions.push({ count, limit, resolve });
       this.admitWaiting();
     });
@@ -265,6 +274,7 @@ export class Dispatcher {
         return;
       }
       this.admissions.shift();
+      this.headSince = Date.now();
       this.admitted += next.count;
       let open = next.count;
       const end = () => {
@@ -712,13 +722,20 @@ export class Dispatcher {
     return this.queuedFirst + this.admitted + Math.min(admission.count, admission.limit / 2) - admission.limit;
   }
 
-  /** Spills soon, and at most every `SPILL_EVERY_MS` (a fan-out waiting for room asks on every start). */
+  /**
+   * Spills once the fan-out first in line has waited `spillAfterMs` as first (lanes that drain
+   * make room by themselves: a burst, its fan-outs in line, must not go the dearer way), and at
+   * most every `SPILL_EVERY_MS` (a fan-out waiting for room asks on every start).
+   */
   private spillSoon(): void {
-    if (this.spillTimer || this.stopped) return;
-    this.spillTimer = setTimeout(() => {
-      this.spillTimer = null;
-      this.spill();
-    }, Math.max(0, this.spilledAt + SPILL_EVERY_MS - Date.now()));
+    if (this.spillTimer || this.stopped || this.admissions.length === 0) return;
+    this.spillTimer = setTimeout(
+      () => {
+        this.spillTimer = null;
+        this.spill();
+      },
+      Math.max(0, this.spilledAt + SPILL_EVERY_MS - Date.now(), this.headSince + this.spillAfterMs - Date.now()),
+    );
   }
 
   /**
@@ -732,6 +749,11 @@ export class Dispatcher {
     this.spilledAt = Date.now();
     const next = this.admissions[0];
     if (!next || this.stopped) return;
+    // Admitted meanwhile, and the one now first has not waited long enough yet.
+    if (this.headSince + this.spillAfterMs > this.spilledAt) {
+      if (this.excess(next) > 0) this.spillSoon();
+      return;
+    }
     let needed = this.excess(next);
     const keep = this.options.maxInFlightPerSubscription * 2;
     const deepest = [...this.lanes.values()].filter((l) => l.queue.length > keep).sort((a, b) => b.queue.length - a.queue.length);
