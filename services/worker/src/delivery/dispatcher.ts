@@ -224,9 +224,9 @@ export class Dispatcher {
       (item) =>
         new Promise<void>((resolve) => {
           const lane = this.lane(item.subscription);
-          lane.queue.push({ item, done: resolve });
-          this.queued++;
-          if (item.unwritten) this.queuedFirst++;
+          const waiting = { item, done: resolve };
+          lane.queue.push(waiting);
+          this.enqueued([waiting]);
           if (lane.spare.length > 0) this.startOnSpare(lane);
           this.markReady(lane);
         }),
@@ -509,8 +509,7 @@ export class Dispatcher {
           for (const w of unsent) w.done();
         } else {
           for (let i = unsent.length - 1; i >= 0; i--) lane.queue.unshift(unsent[i]!);
-          this.queued += unsent.length;
-          this.queuedFirst += unsent.filter((w) => w.item.unwritten).length;
+          this.enqueued(unsent);
           this.waitUntil(lane, Date.now() + ERROR_WAIT_MS);
         }
       }
@@ -708,6 +707,12 @@ export class Dispatcher {
     const taken = count === 1 ? [lane.queue.shift()!] : lane.queue.remove(0, count)!;
     this.dequeued(taken);
     return taken;
+  }
+
+  /** These joined the lanes: counted as waiting (first deliveries apart). */
+  private enqueued(added: Waiting[]): void {
+    this.queued += added.length;
+    for (const w of added) if (w.item.unwritten) this.queuedFirst++;
   }
 
   /** These left the lanes: room, perhaps, for the fan-outs waiting to be admitted. */

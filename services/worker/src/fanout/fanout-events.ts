@@ -98,14 +98,14 @@ export const fanoutEvents: JobHandler<'fanout', 'fanout-events'> = async ({ even
 
   async function takeAndSend(): Promise<void> {
     const now = new Date();
-    const lease = new Date(now.getTime() + deps.config.deliveryLeaseMs);
+    const lease = new Date(now.getTime() + config.deliveryLeaseMs);
     const owner = randomUUID();
     const take = (trx: Db) =>
       takeForFanout(
         trx,
         heads.map((e) => ({ id: e.id, subscriptionIds: sentTo.get(e.id) ?? [], lapsed: e.fanned_out })),
         owner,
-        deps.config.deliveryLeaseMs,
+        config.deliveryLeaseMs,
         now,
       );
     // Those that wait are written in the same transaction: a held one until its subscription is
