@@ -138,7 +138,7 @@ describe('shared limits: breaker, in-flight cap, rate limit', () => {
     expect(third.change).toBe('unchanged');
   });
 
-  it('counts the answers of one exchange in order, as one by one: the failure that crosses the rate opens it, later successes do not undo it', async () => {
+  it('judges the answers of one exchange together: their rate opens it, not the order they are listed in', async () => {
     // One by one: 20 failures open the circuit at the 20th (the minimum volume), whatever follows.
     const one = sub(100);
     const oneTokens = ((await limits.exchange(one, [], 30)).grant as Grants).tokens;
@@ -146,7 +146,7 @@ describe('shared limits: breaker, in-flight cap, rate limit', () => {
     const changes: string[] = [];
     for (let i = 0; i < 30; i++) changes.push(await limits.release(one.id, oneTokens[i]!, outcomes[i]!));
     expect(changes.indexOf('opened')).toBe(19);
-    // The same answers released in one exchange: the same circuit, and no slot left taken.
+    // The same answers released in one exchange (two thirds failed): the same circuit, and no slot left taken.
     const all = sub(100);
     const allTokens = ((await limits.exchange(all, [], 30)).grant as Grants).tokens;
     const together = await limits.exchange(all, allTokens.map((token, i) => ({ token, outcome: outcomes[i]! })), 0);
@@ -160,6 +160,17 @@ describe('shared limits: breaker, in-flight cap, rate limit', () => {
     expect((await limits.exchange(window, mixed, 0)).change).toBe('unchanged');
     const more = ((await limits.exchange(window, [], 3)).grant as Grants).tokens;
     expect((await limits.exchange(window, more.map((token) => ({ token, outcome: 'failure' as const })), 0)).change).toBe('opened');
+    // What a lane heard during a Redis fail-over, in one exchange: its 10 failures (released
+    // first) and 96 successes (kept slots), beside 9 and 1 in the window. One by one the
+    // failures alone would cross the rate (11 of 20); together one answer in ten failed.
+    const burst = sub(200);
+    const before = ((await limits.exchange(burst, [], 10)).grant as Grants).tokens;
+    await limits.exchange(burst, before.map((token, i) => ({ token, outcome: (i === 0 ? 'failure' : 'success') as 'success' | 'failure' })), 0);
+    const heard = ((await limits.exchange(burst, [], 106)).grant as Grants).tokens;
+    const failures = heard.slice(0, 10).map((token) => ({ token, outcome: 'failure' as const }));
+    const successes = heard.slice(10).map((token) => ({ token, outcome: 'success' as const }));
+    expect((await limits.exchange(burst, failures, 0, successes)).change).toBe('unchanged');
+    expect(await limits.circuit(burst.id)).toBe('closed');
   });
 
   it('frees, renews and grants thousands of slots in one exchange', async () => {

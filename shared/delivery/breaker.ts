@@ -140,11 +140,15 @@ local function breaker_record(bkey, wkey, now, token, outcome, window_ms, bucket
   return 'unchanged'
 end
 
--- Counts \`count\` answers, the (token, outcome) pairs at ARGV[from], ARGV[from + 1], ... in order,
--- exactly as breaker_record would one after another, but while the circuit is closed (nearly
--- always) it reads the window once and writes it once: the answers after the one that opens
--- the circuit meet it open, and move nothing (none of them can be a probe's). Returns the most
--- notable change.
+-- Counts \`count\` answers, the (token, outcome) pairs at ARGV[from], ARGV[from + 1], ... While the
+-- circuit is closed (nearly always) they are judged together, as answers of one moment: all are
+-- added to the window (read once, written once) and the rate is looked at once, so their order
+-- in the batch (an exchange sends its failures before its successes) cannot open the circuit on
+-- a run of failures that the successes beside them outnumber. A batch after a Redis fail-over
+-- holds all that the lane heard meanwhile: 10 failures and 96 successes once opened the circuit
+-- of a receiver failing one answer in ten (test/engine/cluster-failover.test.ts). Otherwise
+-- (open or half-open) each goes through breaker_record in order: only the probe's counts.
+-- Returns the most notable change.
 local function breaker_record_all(bkey, wkey, now, from, count, window_ms, buckets, min_requests, ratio, cooldown, max_cooldown)
   local state = redis.call('HGET', bkey, 'state')
   if state and state ~= 'closed' then
@@ -155,27 +159,27 @@ local function breaker_record_all(bkey, wkey, now, from, count, window_ms, bucke
     end
     return change
   end
-  local current = breaker_bucket(now, window_ms, buckets)
-  local ok, failed = breaker_window(wkey, current, buckets)
   local new_ok, new_failed = 0, 0
   for i = 0, count - 1 do
     local outcome = ARGV[from + 1 + i * 2]
-    if outcome ~= 'none' then
-      if outcome == 'success' then
-        ok, new_ok = ok + 1, new_ok + 1
-      else
-        failed, new_failed = failed + 1, new_failed + 1
-      end
-      local total = ok + failed
-      if total >= min_requests and failed >= ratio * total then
-        breaker_open(bkey, wkey, now, cooldown, max_cooldown * 2 + window_ms)
-        return 'opened'
-      end
+    if outcome == 'success' then
+      new_ok = new_ok + 1
+    elseif outcome ~= 'none' then
+      new_failed = new_failed + 1
     end
+  end
+  if new_ok + new_failed == 0 then return 'unchanged' end
+  local current = breaker_bucket(now, window_ms, buckets)
+  local ok, failed = breaker_window(wkey, current, buckets)
+  ok, failed = ok + new_ok, failed + new_failed
+  local total = ok + failed
+  if total >= min_requests and failed >= ratio * total then
+    breaker_open(bkey, wkey, now, cooldown, max_cooldown * 2 + window_ms)
+    return 'opened'
   end
   if new_ok > 0 then redis.call('HINCRBY', wkey, 'ok:' .. current, new_ok) end
   if new_failed > 0 then redis.call('HINCRBY', wkey, 'fail:' .. current, new_failed) end
-  if new_ok + new_failed > 0 then redis.call('PEXPIRE', wkey, window_ms * 2) end
+  redis.call('PEXPIRE', wkey, window_ms * 2)
   return 'unchanged'
 end
 `;
