@@ -7,7 +7,7 @@ import { migrateLatest } from '#shared/db/migrate';
 import { createRedis, deleteKeys, prefixKeys } from '#shared/queues/connection';
 import { randomText } from '#shared/ids';
 import { startApi, type RunningApi } from '#api/server';
-import { startWorkers, type RunningWorkers } from '#worker/workers';
+import { startWorkers, type RunningWorkers, type WorkerOptions } from '#worker/workers';
 import { metricsObserver } from '#worker/delivery/metrics-observer';
 import { catalogQueues } from '#shared/queues/connection';
 import { createMetrics } from '#shared/metrics';
@@ -25,6 +25,8 @@ export interface TestContextOptions {
   workers?: boolean;
   /** Keep every log line in `logs` (default: logs are discarded). */
   captureLogs?: boolean;
+  /** Options of the workers, when started (`startWorkers`). */
+  workerOptions?: Partial<WorkerOptions>;
 }
 
 /** A running hubhook for one test file: its own schema, queue prefix and port. */
@@ -91,7 +93,7 @@ export async function startTestContext(options: TestContextOptions = {}): Promis
   const deps = { config, logger, ...resources };
   const api = await startApi({ ...deps, metrics }, 0, '127.0.0.1');
   const workerRedis = options.workers ? createRedis(config) : null;
-  const workers = workerRedis ? startWorkers(workerRedis, deps, { prefix: queuePrefix, observer: metricsObserver(metrics) }) : null;
+  const workers = workerRedis ? startWorkers(workerRedis, deps, { prefix: queuePrefix, observer: metricsObserver(metrics), ...options.workerOptions }) : null;
 
   return {
     ...resources,

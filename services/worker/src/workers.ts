@@ -5,6 +5,7 @@ import { handlers } from './handlers.ts';
 import type { JobHandler, WorkerDeps } from './job.ts';
 import { createDeliveryEngine, type DeliveryEngine } from './delivery/engine.ts';
 import type { DeliveryObserver } from './delivery/observer.ts';
+import { watchStuckWorkers, watchedWorker, type StuckWorkerOptions, type WatchedWorker } from './stuck-workers.ts';
 
 /** Options for `startWorkers`. */
 export interface WorkerOptions {
@@ -18,6 +19,8 @@ export interface WorkerOptions {
   schedules?: boolean;
   /** Metrics hook for the engine. */
   observer?: DeliveryObserver;
+  /** When a worker that takes no jobs is replaced (`stuck-workers.ts`). */
+  stuckWorkers?: StuckWorkerOptions;
 }
 
 /** Running BullMQ workers, one per queue of the catalog, and the delivery engine they share. */
@@ -63,30 +66,38 @@ export function startWorkers(connection: RedisConnection, deps: Omit<WorkerDeps,
     const share = served.length === 1 ? concurrency : Math.max(10, Math.ceil(concurrency / served.length));
     return served.map((shard) => ({ queue, prefix: deps.queues.shards.prefixes[shard]!, concurrency: share }));
   });
-  const workers = targets.map(
-    ({ queue, prefix, concurrency }) =>
-      new Worker(
-        queue,
-        async (job: Job) => {
-          const table = handlers[queue] as Record<string, JobHandler<typeof queue, never>>;
-          const handler = table[job.name];
-          if (!handler) throw new Error(`no handler for job ${job.name} on queue ${queue}`);
-          const log = deps.logger.child({ queue, jobId: job.id, job: job.name });
-          await handler(parseJobData(queue, job.name as never, job.data) as never, { job, log, deps: workerDeps });
-        },
-        {
-          connection,
-          prefix,
-          concurrency,
-          lockDuration,
-          autorun: true,
-        },
-      ),
+  const watched: WatchedWorker[] = [];
+  /** A BullMQ worker for one target, its jobs counted for the stuck-worker watch. */
+  const startWorker = ({ queue, prefix, concurrency }: (typeof targets)[number]): WatchedWorker => {
+    const processor = async (job: Job) => {
+      const table = handlers[queue] as Record<string, JobHandler<typeof queue, never>>;
+      const handler = table[job.name];
+      if (!handler) throw new Error(`no handler for job ${job.name} on queue ${queue}`);
+      const log = deps.logger.child({ queue, jobId: job.id, job: job.name });
+      await handler(parseJobData(queue, job.name as never, job.data) as never, { job, log, deps: workerDeps });
+    };
+    const entry = watchedWorker(concurrency, processor, (counted) => new Worker(queue, counted, { connection, prefix, concurrency, lockDuration, autorun: true }));
+    entry.worker.on('failed', (job, err) => deps.logger.warn({ queue, jobId: job?.id, err }, 'job failed'));
+    entry.worker.on('error', (err) => deps.logger.error({ queue, err }, 'worker error'));
+    return entry;
+  };
+  for (const target of targets) watched.push(startWorker(target));
+  const workers = watched.map((w) => w.worker);
+  const stuckWatch = watchStuckWorkers(
+    connection,
+    () => watched,
+    (stuck) => {
+      const i = watched.indexOf(stuck);
+      if (i < 0) return;
+      // Not awaited: a stuck worker's close may never finish. (Not `disconnect()`: that would
+      // close the connection every worker shares.)
+      void stuck.worker.close(true).catch((err: unknown) => deps.logger.warn({ err, queue: stuck.worker.name }, 'closing a stuck worker failed'));
+      watched[i] = startWorker(targets[i]!);
+      workers[i] = watched[i].worker;
+    },
+    deps.logger,
+    options.stuckWorkers,
   );
-  for (const worker of workers) {
-    worker.on('failed', (job, err) => deps.logger.warn({ queue: worker.name, jobId: job?.id, err }, 'job failed'));
-    worker.on('error', (err) => deps.logger.error({ queue: worker.name, err }, 'worker error'));
-  }
   // Registered again every reconcile interval: a Redis emptied while workers run would otherwise
   // lose the schedulers, and with them the reconciler that repairs what Redis lost. Idempotent.
   const registerSchedules = () => {
@@ -102,6 +113,7 @@ export function startWorkers(connection: RedisConnection, deps: Omit<WorkerDeps,
 
   async function closeGracefully(): Promise<void> {
     if (scheduleTimer) clearInterval(scheduleTimer);
+    stuckWatch.stop();
     // New events first, so nothing new reaches the dispatcher. Then, together: the delivery
     // worker stops fetching (else it would take the handed-back jobs again) and waits for its
     // active jobs, while the dispatcher hands back what it has not started and finishes what is
