@@ -197,6 +197,71 @@ describe('dispatcher lanes', () => {
     expect(t.dispatcher.depth().waiting).toBe(0);
   });
 
+  it('writes back the messages of a delivery job that would wait long in a slow lane, and keeps the rest', async () => {
+    // Cap 2, no answer yet (a lane's mean request time starts at the 1 s timeout): a message
+    // joining behind 12 would wait 6 rounds, past the 5 s a job's message may expect.
+    const { dispatcher, records, open, ok, item } = setup();
+    const slow = subscription('sub_slow');
+    const job = dispatcher.submitFromJob([...Array.from({ length: 20 }, () => item(slow)), item(subscription('sub_fast'))]);
+    await until(() => records.length === 8);
+    const now = Date.now();
+    for (const r of records) {
+      expect(r).toMatchObject({ subscriptionId: 'sub_slow', status: 'pending', attempt: null, error: null, reachedReceiver: false });
+      // Due when the lane should have worked through its 12 (6 rounds and one more, less a fifth: random() is 0 here).
+      expect(r.nextAttemptAt!.getTime() - now).toBeGreaterThan(5_000);
+      expect(r.nextAttemptAt!.getTime() - now).toBeLessThanOrEqual(5_600);
+    }
+    expect(records.map((r) => r.messageId)).toEqual(Array.from({ length: 8 }, (_, i) => `msg_${13 + i}`));
+    // The job completes once the 12 kept and the other lane's message are answered.
+    for (let answered = 0; answered < 13; answered++) {
+      await until(() => open.length > 0);
+      open.shift()!.answer(ok());
+    }
+    await job;
+    expect(records.filter((r) => r.status === 'succeeded')).toHaveLength(13);
+    // Answers of 1 ms: the lane is quick now, and a job's 20 all wait in it.
+    const again = dispatcher.submitFromJob(Array.from({ length: 20 }, () => item(slow)));
+    await tick();
+    expect(dispatcher.waitingFor('sub_slow')).toBe(18);
+    for (let answered = 0; answered < 20; answered++) {
+      await until(() => open.length > 0);
+      open.shift()!.answer(ok());
+    }
+    await again;
+    expect(records.filter((r) => r.status === 'succeeded')).toHaveLength(33);
+    // A fan-out's or a hand-on's `submit` keeps every message, however deep the lane.
+    const plain = setup();
+    void plain.dispatcher.submit(Array.from({ length: 40 }, () => plain.item(slow)));
+    await tick();
+    expect(plain.dispatcher.waitingFor('sub_slow')).toBe(38);
+    expect(plain.records).toEqual([]);
+    const stopped = plain.dispatcher.stop();
+    for (const request of plain.open) request.answer(plain.ok());
+    await stopped;
+  });
+
+  it('writes back, on its lease renewals, the newest messages with a row of a lane that would keep them waiting too long', async () => {
+    // Lease 1.2 s over a 1 s timeout: renewal ticks every 50 ms. No answer yet, so the lane's mean
+    // request time is the timeout, and a message behind 12 (cap 2) would wait 6 s.
+    const t = setup({ leaseMs: 1_200, timeoutMs: 1_000 });
+    const lane = subscription('sub_slow');
+    const first = (i: number) => t.item(lane, { messageId: `msg_first_${i}`, unwritten: { eventId: `evt_${i}`, createdAt: new Date(), owner: 'owner-1' } });
+    // Rows (a hand-on's, or a job's taken in while the lane still looked quick), with two first deliveries among the newest.
+    const all = t.dispatcher.submit([...Array.from({ length: 20 }, () => t.item(lane)), first(1), ...Array.from({ length: 5 }, () => t.item(lane)), first(2)]);
+    await until(() => t.records.length === 11);
+    expect(t.records.every((r) => r.status === 'pending' && r.attempt === null && !r.reachedReceiver && r.unwritten === undefined)).toBe(true);
+    // 2 in flight; of the 25 waiting the 12 oldest stay, and the first deliveries; the 11 newest rows went.
+    expect(t.records.map((r) => r.messageId).sort()).toEqual([...Array.from({ length: 6 }, (_, i) => `msg_${15 + i}`), ...Array.from({ length: 5 }, (_, i) => `msg_${22 + i}`)].sort());
+    expect(t.dispatcher.waitingFor('sub_slow')).toBe(14);
+    while (t.records.length < 27) {
+      for (const o of t.open.splice(0)) o.answer(t.ok());
+      await tick(10);
+    }
+    await all;
+    expect(t.records.filter((r) => r.status === 'succeeded').map((r) => r.messageId)).toContain('msg_first_2');
+    await t.dispatcher.stop();
+  });
+
   it('makes room for a fan-out that waited by writing the newest first deliveries of the deepest lanes out as pending, untried', async () => {
     const t = setup({ spillAfterMs: 50 });
     const deep = subscription('sub_deep');

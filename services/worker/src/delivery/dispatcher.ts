@@ -75,6 +75,8 @@ export interface DispatcherOptions {
   spareHoldMs?: number;
   /** How long a fan-out waits for room before the deepest lanes' newest first deliveries are written out for it (`admit`); default 2 s. */
   spillAfterMs?: number;
+  /** The longest a delivery job's message may expect to wait in its lane before it is written back for later instead (`submitFromJob`); default 5 s. */
+  jobWaitMs?: number;
 }
 
 /** The shared limits as the dispatcher uses them (SubscriptionLimits; tests pass a fake). */
@@ -121,6 +123,8 @@ interface Lane {
   timer: NodeJS.Timeout | null;
   /** Requests started since the last renewal tick: how fast the lane's queue moves. */
   starts: number;
+  /** How long the lane's requests take, a moving mean (ms); the request timeout until one answered. */
+  meanMs: number;
 }
 
 /** Spread of a deferral past the circuit's reopening, so the deferred do not all return at once. */
@@ -183,6 +187,7 @@ export class Dispatcher {
   private readonly pollMs: number;
   private readonly spareHoldMs: number;
   private readonly spillAfterMs: number;
+  private readonly jobWaitMs: number;
   private readonly random: () => number;
   /** A request starts only with at least this much lease left: the timeout and a quarter of the spare. */
   private readonly startNeedMs: number;
@@ -202,6 +207,7 @@ export class Dispatcher {
     this.pollMs = options.pollMs ?? 50;
     this.spareHoldMs = options.spareHoldMs ?? 20;
     this.spillAfterMs = options.spillAfterMs ?? 2_000;
+    this.jobWaitMs = options.jobWaitMs ?? 5_000;
     this.random = options.random ?? Math.random;
     // A request starts with its timeout and a quarter of the spare left (for writing its outcome).
     // A waiting message about to start (near its lane's head) is renewed before it drops below
@@ -219,20 +225,87 @@ export class Dispatcher {
 
   /** Delivers the items; resolves when every outcome is committed. */
   submit(items: DeliveryItem[]): Promise<void> {
+    return this.enqueue(items, false);
+  }
+
+  /**
+   * Delivers the items of a delivery job (retries, resends, spilled or released messages: each
+   * has a row), as `submit`, except that one whose lane would keep it waiting longer than
+   * `jobWaitMs` (`jobRoom`) is not kept here: it is written back as pending, untried, due when
+   * the lane should have worked through what waits in it now (`drainedAt`), and comes back by
+   * the retry schedule. The job then completes instead of holding one of the deliver queue's
+   * job slots while a slow receiver works through its lane: one slow subscription's jobs could
+   * hold every slot, and every other subscription's retries waited behind them.
+   */
+  submitFromJob(items: DeliveryItem[]): Promise<void> {
+    return this.enqueue(items, true);
+  }
+
+  private enqueue(items: DeliveryItem[], fromJob: boolean): Promise<void> {
     if (this.stopped) return this.handBack(items);
+    let deferred = 0;
     const done = items.map(
       (item) =>
         new Promise<void>((resolve) => {
           const lane = this.lane(item.subscription);
           const waiting = { item, done: resolve };
+          if (fromJob && !item.unwritten && lane.queue.length >= this.jobRoom(lane)) {
+            deferred++;
+            this.record(waiting, this.untried(item, 'pending', this.drainedAt(lane), null));
+            return;
+          }
           lane.queue.push(waiting);
           this.enqueued([waiting]);
           if (lane.spare.length > 0) this.startOnSpare(lane);
           this.markReady(lane);
         }),
     );
+    if (deferred > 0) this.logger.info({ messages: deferred }, 'lanes deep: messages of delivery jobs written back as pending, due when their lanes should have room');
     this.pump();
     return Promise.all(done).then(() => undefined);
+  }
+
+  /**
+   * How many may wait in the lane before one more would wait longer than `jobWaitMs` to start:
+   * the rounds of `maxInFlightPerSubscription` requests that take, at the lane's mean request
+   * time, two rounds at least.
+   */
+  private jobRoom(lane: Lane): number {
+    const cap = this.options.maxInFlightPerSubscription;
+    return Math.max(2, Math.floor(this.jobWaitMs / Math.max(1, lane.meanMs)) + 1) * cap;
+  }
+
+  /**
+   * When the lane should have worked through what waits in it now, and one round more: 1 s to
+   * 30 s (a receiver that recovered gets what was written back within half a minute; one still
+   * slow sends it back again, a row update and a retry entry a message each time), spread by a
+   * fifth either way so that what is written back does not return at once.
+   */
+  private drainedAt(lane: Lane): Date {
+    const rounds = Math.ceil(lane.queue.length / this.options.maxInFlightPerSubscription) + 1;
+    const ms = Math.min(30_000, Math.max(1_000, rounds * lane.meanMs));
+    return new Date(Date.now() + Math.round(ms * (0.8 + 0.4 * this.random())));
+  }
+
+  /**
+   * `submitFromJob`'s rule for what already waits: a lane whose mean request time grew since
+   * (a receiver that turned slow) keeps `jobRoom`, and its newest messages with a row beyond
+   * that are written back as pending, due when it should have room, so that their jobs complete.
+   * First deliveries without a row stay (the fan-out's admission bounds them, `spill` makes room).
+   * Runs with the lease renewal.
+   */
+  private trimSlowLanes(): void {
+    for (const lane of this.lanes.values()) {
+      const room = this.jobRoom(lane);
+      if (lane.queue.length <= room) continue;
+      const tail = lane.queue.remove(room, lane.queue.length - room) ?? [];
+      const back = tail.filter((w) => !w.item.unwritten);
+      for (const w of tail) if (w.item.unwritten) lane.queue.push(w);
+      if (back.length === 0) continue;
+      this.dequeued(back);
+      this.logger.info({ subscriptionId: lane.sub.id, messages: back.length }, 'lane slow: its newest messages with a row written back as pending, due when it should have room');
+      for (const w of back) this.record(w, this.untried(w.item, 'pending', this.drainedAt(lane), null));
+    }
   }
 
   /** Messages waiting in lanes and requests in flight, in this process (for tests and views). */
@@ -336,7 +409,7 @@ export class Dispatcher {
   private lane(sub: RoutedSubscription): Lane {
     let lane = this.lanes.get(sub.id);
     if (!lane) {
-      lane = { sub, queue: new Denque(), inFlight: 0, held: 0, releases: [], kept: [], spare: [], closed: false, ready: false, releasing: false, busy: false, timer: null, starts: 0 };
+      lane = { sub, queue: new Denque(), inFlight: 0, held: 0, releases: [], kept: [], spare: [], closed: false, ready: false, releasing: false, busy: false, timer: null, starts: 0, meanMs: this.options.timeoutMs };
       this.lanes.set(sub.id, lane);
     }
     // A reloaded routing table carries the newest url, secrets and limits.
@@ -525,6 +598,7 @@ export class Dispatcher {
     this.inFlight++;
     void this.run(lane, waiting.item).then(
       ({ record, outcome }) => {
+        if (record.attempt !== null) lane.meanMs += (record.durationMs - lane.meanMs) / 5;
         this.finish(lane, slot, outcome);
         this.record(waiting, record);
       },
@@ -665,6 +739,7 @@ export class Dispatcher {
     if (this.renewing || this.stopped) return;
     this.renewing = true;
     try {
+      this.trimSlowLanes();
       const askedAt = Date.now();
       const due: Waiting[] = [];
       const startSoon = this.startNeedMs + this.renewEveryMs * 2;
