@@ -48,12 +48,12 @@ const DELAYED_SCORE_SHIFT = 0x1000;
  * process's other queues going on (test/engine/cluster-failover.test.ts caught the maintenance
  * queue's worker so in both processes, so the reconciler never ran again; upstream
  * taskforcesh/bullmq#4138 is the same shape). Nothing in BullMQ says so, so this looks from
- * outside, with three commands per worker per look (a paused queue is left alone): if the job that waited longest in the queue
- * (`LINDEX wait -1`: BullMQ pushes on the left and takes from the right) is still the same
- * `stuckMs` later, or a delayed job is overdue by `stuckMs` (any worker's fetch promotes those),
- * while this worker had room the whole time, the worker is closed without waiting for it and
- * `replace` makes a new one in its place. A worker that was full at any time in that span is
- * left alone: its jobs wait for room, not for a loop.
+ * outside, with three commands per worker per look: if the job that waited longest in the
+ * queue (`LINDEX wait -1`: BullMQ pushes on the left and takes from the right) is still the
+ * same `stuckMs` later, or a delayed job is overdue by `stuckMs` (any worker's fetch promotes
+ * those), while this worker had room the whole time, the worker is closed without waiting for
+ * it and `replace` makes a new one in its place. A worker that was full at any time in that
+ * span is left alone (its jobs wait for room, not for a loop), and so is a paused queue.
  */
 export function watchStuckWorkers(
   redis: RedisConnection,
