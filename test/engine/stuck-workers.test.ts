@@ -82,6 +82,24 @@ describe('watching workers', () => {
     await full.worker.close();
   });
 
+  it('waits for a stuck worker to finish the jobs in its hands before replacing it', async () => {
+    const stuck = start(async () => {}, 2);
+    await stuck.worker.pause(true);
+    const replaced: WatchedWorker[] = [];
+    const watch = watchStuckWorkers(redis, () => [stuck], (w) => replaced.push(w), logger, WATCH);
+    await queue.add('next', {}, { jobId: 'behind-it' });
+    // One job in its hands (as its processor wrapper counts them), room for another, and its
+    // loop takes none: closing it now would stop renewing that job's lock.
+    stuck.active = 1;
+    await new Promise((resolve) => setTimeout(resolve, WATCH.stuckMs * 3));
+    expect(replaced).toEqual([]);
+    stuck.active = 0;
+    await eventually(() => replaced.length === 1, { what: 'the worker replaced once its job was done', timeoutMs: 5_000 });
+    watch.stop();
+    await queue.remove('behind-it');
+    await stuck.worker.close(true);
+  });
+
   it('leaves alone the workers of a paused queue (an operator paused delivery)', async () => {
     const idle = start(async () => {}, 2);
     await queue.pause();

@@ -52,8 +52,8 @@ const DELAYED_SCORE_SHIFT = 0x1000;
  * queue (`LINDEX wait -1`: BullMQ pushes on the left and takes from the right) is still the
  * same `stuckMs` later, or a delayed job is overdue by `stuckMs` (any worker's fetch promotes
  * those), while this worker had room the whole time, the worker is closed without waiting for
- * it and `replace` makes a new one in its place. A worker that was full at any time in that
- * span is left alone (its jobs wait for room, not for a loop), and so is a paused queue.
+ * it and `replace` makes a new one in its place. A worker holding a job, or full at any time in
+ * that span (its jobs wait for room, not for a loop), is left alone, and so is a paused queue.
  */
 export function watchStuckWorkers(
   redis: RedisConnection,
@@ -89,8 +89,10 @@ export function watchStuckWorkers(
     if (oldest === null) w.oldest = null;
     else if (w.oldest?.jobId !== oldest) w.oldest = { jobId: oldest, since: now };
     const waitedSince = Math.min(w.oldest?.since ?? Infinity, delayed[1] === undefined ? Infinity : Math.floor(Number(delayed[1]) / DELAYED_SCORE_SHIFT));
-    // Stuck: room the whole span, and a job waiting since before it began.
-    if (w.active >= w.concurrency || w.fullAt > now - stuckMs || waitedSince > now - stuckMs) return;
+    // Stuck: no job in hand, room the whole span, and a job waiting since before it began. (With
+    // a job in hand it waits: closing it would stop renewing that job's lock, and the new
+    // worker's stalled check could run the job again beside it.)
+    if (w.active > 0 || w.fullAt > now - stuckMs || waitedSince > now - stuckMs) return;
     logger.warn({ queue: w.worker.name, jobId: w.oldest?.jobId ?? delayed[0], waitedMs: now - waitedSince, active: w.active }, 'worker took no job while one waited and it had room; replacing it');
     w.oldest = null;
     replace(w);
