@@ -467,12 +467,20 @@ export interface MessageOutcome {
   attemptedAt: Date;
   statusCode: number | null;
   error: string | null;
+  /**
+   * For an outcome with no attempt (held, deferred, written back): the lease the message was
+   * held under. It moves the message only while the row still names that lease: once it lapsed
+   * and another worker claimed the message, that worker's lease stands (nothing was sent here,
+   * so nothing here is owed a record).
+   */
+  leaseOwner?: string | null;
 }
 
 /**
  * Moves messages on after their outcome: the new status, the attempt count (unchanged when
  * nothing was tried), when the next attempt is due, and the lease given up. Only a pending
- * message moves: one cancelled meanwhile (subscription deleted) stays so.
+ * message moves: one cancelled meanwhile (subscription deleted) stays so, and so does one an
+ * untried outcome's lease no longer holds (`leaseOwner`).
  */
 export async function applyOutcomes(trx: Db, outcomes: MessageOutcome[]): Promise<void> {
   if (outcomes.length === 0) return;
@@ -487,9 +495,10 @@ export async function applyOutcomes(trx: Db, outcomes: MessageOutcome[]): Promis
        last_error = case when v.attempt is null then m.last_error else v.error end,
        succeeded_at = case when v.status = 'succeeded' then v.attempted_at else m.succeeded_at end,
        updated_at = now()
-     from unnest(?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::timestamptz[], ?::int[], ?::text[])
-       as v(id, status, attempt, next_attempt_at, attempted_at, status_code, error)
-     where m.id = v.id and m.status = 'pending'`,
+     from unnest(?::text[], ?::text[], ?::int[], ?::timestamptz[], ?::timestamptz[], ?::int[], ?::text[], ?::text[])
+       as v(id, status, attempt, next_attempt_at, attempted_at, status_code, error, lease_owner)
+     where m.id = v.id and m.status = 'pending'
+       and (v.attempt is not null or v.lease_owner is null or m.lease_owner is not distinct from v.lease_owner)`,
     columnBindings(
       outcomes.map((r) => r.messageId),
       outcomes.map((r) => r.status),
@@ -498,6 +507,7 @@ export async function applyOutcomes(trx: Db, outcomes: MessageOutcome[]): Promis
       outcomes.map((r) => r.attemptedAt),
       outcomes.map((r) => r.statusCode),
       outcomes.map((r) => r.error),
+      outcomes.map((r) => (r.attempt === null ? (r.leaseOwner ?? null) : null)),
     ),
   );
 }

@@ -7,6 +7,7 @@ import { createDb, type Knex } from '#shared/db/knex';
 import { messageIdFor, newId } from '#shared/ids';
 import { listAttempts } from '#api/messages/repository';
 import { RetrySchedule } from '#shared/delivery/retry-schedule';
+import { claimMessages } from '#shared/delivery/message-state';
 import { createMetrics, metricValue } from '#shared/metrics';
 import { AttemptWriter, type AttemptRecord } from '#worker/delivery/attempt-writer';
 import { metricsObserver } from '#worker/delivery/metrics-observer';
@@ -244,6 +245,39 @@ describe('the attempt writer', () => {
       await db.destroy();
       await proxy.close();
     }
+  });
+
+  it("writes a message back untried only while it is still under the lease it was held by, not once another worker's claim replaced it", async () => {
+    await insertFunction(ctx.db, { key: 'estates.read', eventTypes: ['estate.updated'] });
+    const partner = await insertPartner(ctx.db);
+    const productId = await insertProduct(ctx.db, { partnerId: partner.partnerId, versions: [{ 'estates.read': {} }] });
+    const sub = await insertSubscription(ctx.db, { partnerId: partner.partnerId, productId, functionKey: 'estates.read', url: 'https://r.test/lease', eventTypes: ['estate.updated'] });
+    const at = new Date(Date.now() - 1_000);
+    const message = async () => {
+      const eventId = newId('event');
+      await ctx.db('events').insert({ id: eventId, installation_id: 'MSVPAR', type: 'estate.updated', occurred_at: at, data: {}, received_at: at, fanout_at: at });
+      const id = messageIdFor(eventId, sub.id);
+      await ctx.db('messages').insert({ id, event_id: eventId, subscription_id: sub.id, status: 'pending', attempts: 1, next_attempt_at: at, created_at: at });
+      return id;
+    };
+    const [lapsed, held] = [await message(), await message()];
+    // Worker A claims both; A's lease on the first lapses and worker B claims it.
+    expect(await claimMessages(ctx.db, [lapsed, held], 60_000, 'worker-a')).toHaveLength(2);
+    await ctx.db('messages').where({ id: lapsed }).update({ next_attempt_at: at });
+    expect(await claimMessages(ctx.db, [lapsed], 60_000, 'worker-b')).toHaveLength(1);
+    const before = await ctx.db('messages').where({ id: lapsed }).first('next_attempt_at', 'lease_owner');
+
+    // A, late, writes both back (a lane too slow, a circuit open): untried, due in ten minutes.
+    const later = new Date(Date.now() + 600_000);
+    const untried = (messageId: string) =>
+      record({ messageId, subscriptionId: sub.id, attempt: null, attemptsMade: 1, leaseOwner: 'worker-a', outcome: 'failure', statusCode: null, response: null, status: 'pending', nextAttemptAt: later, reachedReceiver: false });
+    const w = writer(ctx.db);
+    await Promise.all([w.add(untried(lapsed)), w.add(untried(held))]);
+
+    // B's lease stands on the one it took over; the one still A's is written back.
+    expect(await ctx.db('messages').where({ id: lapsed }).first('next_attempt_at', 'lease_owner')).toEqual(before);
+    expect(before.lease_owner).toBe('worker-b');
+    expect(await ctx.db('messages').where({ id: held }).first('status', 'next_attempt_at', 'lease_owner', 'attempts')).toEqual({ status: 'pending', next_attempt_at: later, lease_owner: null, attempts: 1 });
   });
 
   it('does not keep the response a record came with while the record waits (only its storable parts)', async () => {

@@ -23,6 +23,8 @@ export interface AttemptRecord {
   attempt: number | null;
   /** For a record with no attempt: the attempts made before, so a deferral is scheduled as the same retry. */
   attemptsMade?: number;
+  /** For a record with no attempt: the lease the message was held under; the record moves a row only while it still names that lease (`applyOutcomes`). */
+  leaseOwner?: string;
   attemptedAt: Date;
   durationMs: number;
   outcome: 'success' | 'failure';

@@ -932,6 +932,7 @@ export class Dispatcher {
       attemptedAt: new Date(),
       attempt: null,
       attemptsMade: item.attemptsMade,
+      leaseOwner: item.lease.owner,
       durationMs: 0,
       outcome: 'failure',
       statusCode: null,
