@@ -25,6 +25,7 @@ export interface WorkerOptions {
 
 /** Running BullMQ workers, one per queue of the catalog, and the delivery engine they share. */
 export interface RunningWorkers {
+  /** The BullMQ workers running now (a replaced stuck one is no longer among them). */
   workers: Worker[];
   engine: DeliveryEngine;
   /** Stops taking jobs and finishes or hands back work in hand; past `deadlineMs` it abandons the rest (it is retried). */
@@ -82,7 +83,8 @@ export function startWorkers(connection: RedisConnection, deps: Omit<WorkerDeps,
     return entry;
   };
   for (const target of targets) watched.push(startWorker(target));
-  const workers = watched.map((w) => w.worker);
+  /** The workers running now (a stuck one's replacement in its place). */
+  const workers = () => watched.map((w) => w.worker);
   const stuckWatch = watchStuckWorkers(
     connection,
     () => watched,
@@ -93,7 +95,6 @@ export function startWorkers(connection: RedisConnection, deps: Omit<WorkerDeps,
       // close the connection every worker shares.)
       void stuck.worker.close(true).catch((err: unknown) => deps.logger.warn({ err, queue: stuck.worker.name }, 'closing a stuck worker failed'));
       watched[i] = startWorker(targets[i]!);
-      workers[i] = watched[i].worker;
     },
     deps.logger,
     options.stuckWorkers,
@@ -109,7 +110,7 @@ export function startWorkers(connection: RedisConnection, deps: Omit<WorkerDeps,
   };
   const scheduleTimer = options.schedules !== false ? setInterval(registerSchedules, Math.max(5_000, deps.config.reconcileIntervalMs)) : null;
   if (options.schedules !== false) registerSchedules();
-  const byName = (name: QueueName) => workers.filter((w) => w.name === name);
+  const byName = (name: QueueName) => workers().filter((w) => w.name === name);
 
   async function closeGracefully(): Promise<void> {
     if (scheduleTimer) clearInterval(scheduleTimer);
@@ -120,11 +121,13 @@ export function startWorkers(connection: RedisConnection, deps: Omit<WorkerDeps,
     // in flight, which completes those jobs.
     await Promise.all(byName('fanout').map((w) => w.close()));
     await Promise.all([...byName('deliver').map((w) => w.close()), engine.stop()]);
-    await Promise.all(workers.map((w) => w.close()));
+    await Promise.all(workers().map((w) => w.close()));
   }
 
   return {
-    workers,
+    get workers() {
+      return workers();
+    },
     engine,
     async close(deadlineMs) {
       let timer: NodeJS.Timeout | undefined;
@@ -135,7 +138,7 @@ export function startWorkers(connection: RedisConnection, deps: Omit<WorkerDeps,
       clearTimeout(timer);
       if (outcome === 'late') {
         deps.logger.warn({ deadlineMs }, 'workers did not finish in time; forcing close, active jobs will be retried');
-        await Promise.all(workers.map((w) => w.close(true)));
+        await Promise.all(workers().map((w) => w.close(true)));
       }
     },
   };
